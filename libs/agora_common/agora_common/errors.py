@@ -1,0 +1,56 @@
+"""One error format for every service: {"error": {"code", "message", "details"}, "request_id"}."""
+
+from typing import Any
+
+
+class AgoraError(Exception):
+    """A domain or request error that maps to a 4xx response."""
+
+    status_code = 400
+    code = "bad_request"
+
+    def __init__(self, message: str, *, details: Any = None, code: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+        if code:
+            self.code = code
+
+
+class NotFound(AgoraError):
+    status_code = 404
+    code = "not_found"
+
+
+class Conflict(AgoraError):
+    status_code = 409
+    code = "conflict"
+
+
+class Forbidden(AgoraError):
+    status_code = 403
+    code = "forbidden"
+
+
+class Unauthorized(AgoraError):
+    status_code = 401
+    code = "unauthorized"
+
+
+class InvalidInput(AgoraError):
+    status_code = 422
+    code = "invalid_input"
+
+
+class Gone(AgoraError):
+    status_code = 410
+    code = "gone"
+
+
+def error_body(code: str, message: str, *, details: Any = None, request_id: str | None = None) -> dict:
+    body: dict[str, Any] = {"error": {"code": code, "message": message}}
+    if details is not None:
+        body["error"]["details"] = details
+    if request_id:
+        body["request_id"] = request_id
+    return body

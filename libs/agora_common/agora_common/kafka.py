@@ -1,0 +1,193 @@
+"""Kafka publishing and consuming.
+
+- `EventPublisher`: acks=all, keyed by the aggregate id so one aggregate's events stay in one partition, in order.
+  No idempotent producer: the embedded broker refuses it, and consumers deduplicate by event id anyway.
+- `EventConsumer`: at-least-once (offsets committed after handling). An event that cannot be parsed or that
+  its handler rejects as bad goes to the dead-letter topic with the reason, and the consumer keeps going.
+- `ensure_topics`: creates missing topics (install jobs, local runs, tests).
+"""
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Iterable
+from datetime import UTC, datetime
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+
+from agora_common import metrics
+from agora_common.events import BadEvent, Envelope
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[Envelope], Awaitable[None]]
+BatchHandler = Callable[[list[Envelope]], Awaitable[None]]
+
+# Short group timeouts: the default ones make a (re)join take ~30 s on the embedded broker.
+CONSUMER_TIMEOUTS = dict(session_timeout_ms=10_000, heartbeat_interval_ms=1_000, rebalance_timeout_ms=10_000)
+
+
+async def ensure_topics(bootstrap: str, names: Iterable[str], *, partitions: int = 3, replication: int = 1) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        missing = [NewTopic(n, partitions, replication) for n in names if n not in existing]
+        if missing:
+            try:
+                await admin.create_topics(missing)
+            except TopicAlreadyExistsError:
+                pass  # another process created it first
+    finally:
+        await admin.close()
+
+
+class EventPublisher:
+    def __init__(self, bootstrap: str, *, client_id: str = "agora") -> None:
+        self._producer = AIOKafkaProducer(
+            bootstrap_servers=bootstrap,
+            client_id=client_id,
+            acks="all",
+            linger_ms=2,
+            request_timeout_ms=10_000,
+        )
+
+    async def start(self) -> None:
+        await self._producer.start()
+
+    async def stop(self) -> None:
+        await self._producer.stop()
+
+    async def publish(self, topic: str, envelope: Envelope) -> None:
+        await self._producer.send_and_wait(topic, envelope.to_bytes(), key=envelope.subject.encode())
+        metrics.EVENTS_PUBLISHED.labels(topic, envelope.type).inc()
+
+    async def publish_many(self, topic: str, envelopes: list[Envelope]) -> None:
+        """Send a batch; in order per key; returns once every message is acknowledged."""
+        futures = [
+            await self._producer.send(topic, e.to_bytes(), key=e.subject.encode()) for e in envelopes
+        ]
+        await asyncio.gather(*futures)
+        for e in envelopes:
+            metrics.EVENTS_PUBLISHED.labels(topic, e.type).inc()
+
+    async def publish_raw(self, topic: str, value: bytes | None, *, key: bytes | None, headers: list) -> None:
+        await self._producer.send_and_wait(topic, value, key=key, headers=headers)
+
+
+class EventConsumer:
+    """Consumes domain topics and hands each batch of valid envelopes to a handler.
+
+    The handler must be idempotent (events can arrive twice). If it raises `BadEvent` for a single-event
+    handler, that event is dead-lettered; any other exception stops the consumer without committing, so the
+    batch is redelivered after a restart (nothing lost).
+    """
+
+    def __init__(
+        self,
+        *,
+        bootstrap: str,
+        topics: list[str],
+        group_id: str,
+        dead_letter_topic: str,
+        handler: Handler | None = None,
+        batch_handler: BatchHandler | None = None,
+        max_batch: int = 500,
+        from_beginning: bool = True,
+    ) -> None:
+        if (handler is None) == (batch_handler is None):
+            raise ValueError("give exactly one of handler or batch_handler")
+        self.group_id = group_id
+        self.topics = topics
+        self._handler = handler
+        self._batch_handler = batch_handler
+        self._max_batch = max_batch
+        self._dead_letter_topic = dead_letter_topic
+        self._consumer = AIOKafkaConsumer(
+            *topics,
+            bootstrap_servers=bootstrap,
+            group_id=group_id,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest" if from_beginning else "latest",
+            **CONSUMER_TIMEOUTS,
+        )
+        self._dlq = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+        self._task: asyncio.Task | None = None
+
+    async def start(self) -> None:
+        await self._dlq.start()
+        await self._consumer.start()
+        self._task = asyncio.create_task(self._run(), name=f"consumer-{self.group_id}")
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            try:
+                await self._task
+            except (asyncio.CancelledError, Exception):
+                pass
+        await self._consumer.stop()
+        await self._dlq.stop()
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    async def _run(self) -> None:
+        while True:
+            batches = await self._consumer.getmany(timeout_ms=500, max_records=self._max_batch)
+            for tp, records in batches.items():
+                await self._handle_records(records)
+                await self._consumer.commit({tp: records[-1].offset + 1})
+                await self._record_lag(tp)
+
+    async def _handle_records(self, records: list[ConsumerRecord]) -> None:
+        good: list[Envelope] = []
+        for record in records:
+            try:
+                envelope = Envelope.from_bytes(record.value)
+                envelope.payload()  # validates the typed payload up front
+            except BadEvent as exc:
+                await self.dead_letter(record, exc.reason, str(exc))
+                continue
+            good.append(envelope)
+        if not good:
+            return
+        if self._batch_handler is not None:
+            await self._batch_handler(good)
+        else:
+            assert self._handler is not None
+            for envelope in good:
+                try:
+                    await self._handler(envelope)
+                except BadEvent as exc:
+                    await self.dead_letter_envelope(envelope, exc.reason, str(exc))
+        now = datetime.now(UTC)
+        for envelope in good:
+            metrics.EVENTS_CONSUMED.labels(self.group_id, records[0].topic, envelope.type).inc()
+            metrics.EVENT_AGE.labels(self.group_id).observe(max((now - envelope.time).total_seconds(), 0.0))
+
+    async def dead_letter(self, record: ConsumerRecord, reason: str, message: str) -> None:
+        log.warning("dead-lettering event", extra={"group": self.group_id, "reason": reason, "detail": message[:500]})
+        headers = [
+            ("x-agora-reason", reason.encode()),
+            ("x-agora-error", message[:1000].encode()),
+            ("x-agora-origin", f"{record.topic}/{record.partition}/{record.offset}".encode()),
+            ("x-agora-group", self.group_id.encode()),
+        ]
+        await self._dlq.send_and_wait(self._dead_letter_topic, record.value, key=record.key, headers=headers)
+        metrics.EVENTS_DEAD_LETTERED.labels(self.group_id, reason).inc()
+
+    async def dead_letter_envelope(self, envelope: Envelope, reason: str, message: str) -> None:
+        log.warning("dead-lettering event", extra={"group": self.group_id, "reason": reason, "detail": message[:500]})
+        headers = [("x-agora-reason", reason.encode()), ("x-agora-error", message[:1000].encode()),
+                   ("x-agora-group", self.group_id.encode())]
+        await self._dlq.send_and_wait(self._dead_letter_topic, envelope.to_bytes(), key=envelope.subject.encode(), headers=headers)
+        metrics.EVENTS_DEAD_LETTERED.labels(self.group_id, reason).inc()
+
+    async def _record_lag(self, tp: TopicPartition) -> None:
+        highwater = self._consumer.highwater(tp)
+        if highwater is not None:
+            lag = highwater - await self._consumer.position(tp)
+            metrics.CONSUMER_LAG.labels(self.group_id, tp.topic, tp.partition).set(max(lag, 0))

@@ -1,0 +1,23 @@
+"""Prometheus metrics shared by every service (HTTP metrics come from prometheus-fastapi-instrumentator)."""
+
+from prometheus_client import Counter, Gauge, Histogram
+
+EVENTS_PUBLISHED = Counter(
+    "agora_events_published_total", "Domain events published to Kafka", ["topic", "type"]
+)
+EVENTS_CONSUMED = Counter(
+    "agora_events_consumed_total", "Domain events handled by a consumer", ["group", "topic", "type"]
+)
+EVENTS_DEAD_LETTERED = Counter(
+    "agora_events_dead_lettered_total", "Events sent to the dead-letter topic", ["group", "reason"]
+)
+CONSUMER_LAG = Gauge(
+    "agora_consumer_lag_messages", "Messages not yet consumed (high watermark - position)", ["group", "topic", "partition"]
+)
+EVENT_AGE = Histogram(
+    "agora_event_processing_lag_seconds",
+    "Event time to end of handling, per consumer group",
+    ["group"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+)
+OUTBOX_PENDING = Gauge("agora_outbox_pending", "Outbox entries not yet relayed to Kafka")

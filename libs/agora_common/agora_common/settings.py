@@ -1,0 +1,30 @@
+"""Settings common to every service, read from AGORA_* environment variables."""
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ServiceSettings(BaseSettings):
+    """Base settings; each service subclasses it and adds its own fields."""
+
+    model_config = SettingsConfigDict(env_prefix="AGORA_", env_file=".env", extra="ignore")
+
+    service_name: str = "agora"
+    environment: str = "development"
+    log_level: str = "INFO"
+
+    kafka_bootstrap: str = "127.0.0.1:9092"
+    # Every topic name starts with this prefix: lets tests and tenants share one broker.
+    topic_prefix: str = "agora."
+    topic_partitions: int = 3
+
+    mongo_url: str = "mongodb://127.0.0.1:27017/?replicaSet=secantus"
+    mongo_db: str = "agora"
+
+    elasticsearch_url: str = "http://127.0.0.1:9200"
+
+    jwt_secret: SecretStr = SecretStr("dev-only-change-me-0123456789abcdef")
+    jwt_algorithm: str = "HS256"
+    jwt_issuer: str = "agora"
+    access_token_ttl_seconds: int = Field(default=15 * 60, ge=30)
+    refresh_token_ttl_seconds: int = Field(default=14 * 24 * 3600, ge=60)

@@ -1,0 +1,134 @@
+"""FastAPI app factory: the same middleware, error format, health, readiness and metrics for every service."""
+
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from contextlib import AbstractAsyncContextManager
+from typing import Any
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from prometheus_fastapi_instrumentator import Instrumentator
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from agora_common.errors import AgoraError, error_body
+from agora_common.ids import new_id
+from agora_common.logging import configure_logging, request_id_var
+from agora_common.settings import ServiceSettings
+
+log = logging.getLogger(__name__)
+
+ReadinessCheck = Callable[[FastAPI], Awaitable[None]]
+
+REQUEST_ID_HEADER = "X-Request-ID"
+
+
+def _request_id(request: Request) -> str | None:
+    return getattr(request.state, "request_id", None)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(AgoraError)
+    async def _agora(request: Request, exc: AgoraError) -> JSONResponse:
+        return JSONResponse(
+            error_body(exc.code, exc.message, details=exc.details, request_id=_request_id(request)),
+            status_code=exc.status_code,
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        details = [
+            {"location": list(e.get("loc", ())), "message": e.get("msg"), "type": e.get("type")} for e in exc.errors()
+        ]
+        fields = ", ".join(".".join(str(p) for p in d["location"]) for d in details)
+        return JSONResponse(
+            error_body("invalid_input", f"request is invalid: {fields}", details=details, request_id=_request_id(request)),
+            status_code=422,
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized", 403: "forbidden"}.get(
+            exc.status_code, "http_error"
+        )
+        return JSONResponse(
+            error_body(code, str(exc.detail), request_id=_request_id(request)),
+            status_code=exc.status_code,
+            headers=getattr(exc, "headers", None),
+        )
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error")
+        return JSONResponse(
+            error_body("internal_error", "internal error; it has been logged", request_id=_request_id(request)),
+            status_code=500,
+        )
+
+
+def create_app(
+    *,
+    settings: ServiceSettings,
+    title: str,
+    description: str,
+    routers: Sequence[APIRouter],
+    lifespan: Callable[[FastAPI], AbstractAsyncContextManager[Any]] | None = None,
+    readiness_checks: Sequence[ReadinessCheck] = (),
+    version: str = "0.1.0",
+) -> FastAPI:
+    configure_logging(settings.service_name, settings.log_level)
+    app = FastAPI(title=title, description=description, version=version, lifespan=lifespan)
+    app.state.settings = settings
+    install_error_handlers(app)
+
+    @app.middleware("http")
+    async def request_context(request: Request, call_next):
+        rid = request.headers.get(REQUEST_ID_HEADER) or new_id()
+        request.state.request_id = rid
+        token = request_id_var.set(rid)
+        start = time.perf_counter()
+        try:
+            response = await call_next(request)
+        finally:
+            request_id_var.reset(token)
+        response.headers[REQUEST_ID_HEADER] = rid
+        if request.url.path not in ("/metrics", "/healthz", "/readyz"):
+            log.info(
+                "request",
+                extra={
+                    "request_id": rid,
+                    "method": request.method,
+                    "path": request.url.path,
+                    "status": response.status_code,
+                    "duration_ms": round((time.perf_counter() - start) * 1000, 2),
+                },
+            )
+        return response
+
+    for router in routers:
+        app.include_router(router)
+
+    @app.get("/healthz", tags=["ops"], summary="Liveness: the process answers")
+    async def healthz() -> dict:
+        return {"status": "ok", "service": settings.service_name}
+
+    @app.get("/readyz", tags=["ops"], summary="Readiness: the service's dependencies answer")
+    async def readyz() -> JSONResponse:
+        failures = {}
+        for check in readiness_checks:
+            try:
+                await check(app)
+            except Exception as exc:  # noqa: BLE001 - any failure means not ready
+                failures[getattr(check, "__name__", "check")] = str(exc)[:200]
+        if failures:
+            return JSONResponse(
+                error_body("not_ready", "dependencies unavailable", details=failures), status_code=503
+            )
+        return JSONResponse({"status": "ready", "service": settings.service_name})
+
+    Instrumentator(
+        should_group_status_codes=False,
+        excluded_handlers=["/metrics", "/healthz", "/readyz"],
+    ).instrument(app).expose(app, include_in_schema=False)
+    return app

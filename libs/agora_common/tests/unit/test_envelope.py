@@ -1,0 +1,55 @@
+from datetime import UTC, datetime
+
+import pytest
+
+from agora_common.events import EVENT_TYPES, BadEvent, Envelope
+from agora_common.events.content import QuestionAsked
+
+
+def _question() -> QuestionAsked:
+    return QuestionAsked(
+        post_id="q1", author_id="u1", tags=["kubesphere"], title="How?", body="...", created_at=datetime.now(UTC)
+    )
+
+
+def test_wrap_and_parse_round_trip():
+    env = Envelope.wrap(_question(), subject="q1", version=1, actor="u1")
+    back = Envelope.from_bytes(env.to_bytes())
+    assert back == env
+    assert back.type == "QuestionAsked" and back.source == "content"
+    assert back.payload() == _question().model_copy(update={"created_at": back.payload().created_at})
+
+
+def test_ids_sort_by_creation():
+    ids = [Envelope.wrap(_question(), subject="q1", version=i + 1).id for i in range(50)]
+    assert ids == sorted(ids)
+    assert len(set(ids)) == 50
+
+
+def test_every_event_type_registered_once_with_a_source():
+    assert "QuestionAsked" in EVENT_TYPES and "HonorTitleEarned" in EVENT_TYPES
+    assert {cls.source for cls in EVENT_TYPES.values()} == {"content", "users", "events", "points"}
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        (b"", "empty"),
+        (b"not json", "malformed_envelope"),
+        (b'{"id": "x"}', "malformed_envelope"),
+    ],
+)
+def test_malformed_bytes_are_bad_events(raw, reason):
+    with pytest.raises(BadEvent) as info:
+        Envelope.from_bytes(raw)
+    assert info.value.reason == reason
+
+
+def test_unknown_type_and_invalid_payload():
+    env = Envelope.wrap(_question(), subject="q1", version=1)
+    with pytest.raises(BadEvent) as info:
+        env.model_copy(update={"type": "NoSuchEvent"}).payload()
+    assert info.value.reason == "unknown_type"
+    with pytest.raises(BadEvent) as info:
+        env.model_copy(update={"data": {"post_id": "q1"}}).payload()
+    assert info.value.reason == "invalid_payload"
