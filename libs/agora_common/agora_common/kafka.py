@@ -45,26 +45,40 @@ async def ensure_topics(bootstrap: str, names: Iterable[str], *, partitions: int
 
 class EventPublisher:
     def __init__(self, bootstrap: str, *, client_id: str = "agora") -> None:
-        self._producer = AIOKafkaProducer(
-            bootstrap_servers=bootstrap,
-            client_id=client_id,
-            acks="all",
-            linger_ms=2,
-            request_timeout_ms=10_000,
+        self._options = dict(
+            bootstrap_servers=bootstrap, client_id=client_id, acks="all", linger_ms=2, request_timeout_ms=10_000
         )
+        self._producer = AIOKafkaProducer(**self._options)
+        self._started = False
 
     async def start(self) -> None:
-        await self._producer.start()
+        try:
+            await self._producer.start()
+        except Exception:
+            # a producer whose start failed cannot be started again: make a fresh one for the next try
+            await self._producer.stop()
+            self._producer = AIOKafkaProducer(**self._options)
+            raise
+        self._started = True
+
+    async def ensure_started(self) -> None:
+        """Start on first use: lets a service boot while the broker is down (the outbox relay retries)."""
+        if not self._started:
+            await self.start()
 
     async def stop(self) -> None:
-        await self._producer.stop()
+        if self._started:
+            await self._producer.stop()
+            self._started = False
 
     async def publish(self, topic: str, envelope: Envelope) -> None:
+        await self.ensure_started()
         await self._producer.send_and_wait(topic, envelope.to_bytes(), key=envelope.subject.encode())
         metrics.EVENTS_PUBLISHED.labels(topic, envelope.type).inc()
 
     async def publish_many(self, topic: str, envelopes: list[Envelope]) -> None:
         """Send a batch; in order per key; returns once every message is acknowledged."""
+        await self.ensure_started()
         futures = [
             await self._producer.send(topic, e.to_bytes(), key=e.subject.encode()) for e in envelopes
         ]
