@@ -1,0 +1,293 @@
+"""The whole platform on one machine: embedded servers, every service, the gateway and Prometheus.
+
+`make run` calls `python -m agora_devservers.stack`: it starts everything on the default local ports, loads
+the demo community through the gateway, prints the URLs and stops everything cleanly on Ctrl-C.
+The end-to-end tests use `Stack` on free ports.
+"""
+
+import argparse
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from agora_devservers.servers import (
+    EmbeddedServer,
+    free_port,
+    start_elasticsearch,
+    start_kafka,
+    start_mongo,
+    wait_for_port,
+)
+
+DEFAULT_PORTS = {
+    "kafka": 9092, "mongo": 27017, "elasticsearch": 9200,
+    "users": 8001, "content": 8002, "events": 8003, "points": 8004, "search": 8005,
+    "gateway": 8080, "prometheus": 9090,
+}
+HTTP_SERVICES = ("users", "content", "events", "points", "search")
+
+
+@dataclass
+class Process:
+    """A service process started by the stack."""
+
+    name: str
+    argv: list[str]
+    port: int | None = None
+    proc: subprocess.Popen | None = None
+    log_path: Path | None = None
+
+    def stop(self, timeout: float = 10.0) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        os.killpg(self.proc.pid, signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+
+    def kill(self) -> None:
+        """SIGKILL, for crash tests: no clean shutdown."""
+        if self.proc is not None and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+
+
+def service_processes(ports: dict[str, int]) -> list[Process]:
+    """What runs for each service. Each HTTP service is its FastAPI app under uvicorn; the points processor
+    also runs as its own worker process."""
+    py = sys.executable
+    procs = [
+        Process(name, [py, "-m", "uvicorn", "--factory", f"agora_{name}.main:create_app",
+                       "--host", "127.0.0.1", "--port", str(ports[name]), "--no-access-log"], ports[name])
+        for name in HTTP_SERVICES
+    ]
+    procs.append(Process("points-worker", [py, "-m", "agora_points.worker"]))
+    return procs
+
+
+def tail(path: Path | None, lines: int = 30) -> str:
+    if path is None or not path.exists():
+        return ""
+    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+
+
+@dataclass
+class Stack:
+    run_dir: Path
+    ports: dict[str, int]
+    say: Callable[[str], None] = print
+    servers: dict[str, EmbeddedServer] = field(default_factory=dict)
+    processes: dict[str, Process] = field(default_factory=dict)
+    jwt_secret: str = field(default_factory=lambda: secrets.token_urlsafe(32))
+    operator_email: str = "operator@agora.local"
+    operator_password: str = "operator-password-123"
+    topic_prefix: str = "agora."
+    db_prefix: str = "agora_"
+    with_prometheus: bool = True
+    # servers already running elsewhere (name -> url), e.g. given by the test fixtures: not started here
+    external: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def on_free_ports(cls, run_dir: Path, **kw) -> "Stack":
+        return cls(run_dir=run_dir, ports={k: free_port() for k in DEFAULT_PORTS}, **kw)
+
+    @property
+    def log_dir(self) -> Path:
+        return self.run_dir / "logs"
+
+    @property
+    def gateway_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports['gateway']}"
+
+    def service_url(self, name: str) -> str:
+        return f"http://127.0.0.1:{self.ports[name]}"
+
+    def env_for(self, name: str) -> dict[str, str]:
+        base = name.split("-")[0]
+        env = dict(os.environ)
+        env.update({
+            "AGORA_SERVICE_NAME": base,
+            "AGORA_KAFKA_BOOTSTRAP": self.servers["kafka"].url,
+            "AGORA_MONGO_URL": self.servers["mongo"].url,
+            "AGORA_MONGO_DB": f"{self.db_prefix}{base}",  # each service owns its own database
+            "AGORA_ELASTICSEARCH_URL": self.servers["elasticsearch"].url,
+            "AGORA_TOPIC_PREFIX": self.topic_prefix,
+            "AGORA_JWT_SECRET": self.jwt_secret,
+            "AGORA_BOOTSTRAP_OPERATOR_EMAIL": self.operator_email,
+            "AGORA_BOOTSTRAP_OPERATOR_PASSWORD": self.operator_password,
+            "AGORA_POINTS_API_PORT": str(self.ports["points"]),
+            "AGORA_DATA_DIR": str(self.run_dir / "data" / name),
+            "PYTHONUNBUFFERED": "1",
+        })
+        return env
+
+    # --- lifecycle -------------------------------------------------------------------------------------
+
+    def start(self) -> "Stack":
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            self._start_servers()
+            for process in service_processes(self.ports):
+                self.start_process(process)
+            for name in HTTP_SERVICES:
+                self.wait_ready(name)
+            self._start_gateway()
+            if self.with_prometheus:
+                self._start_prometheus()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _start_servers(self) -> None:
+        for name, starter in (("kafka", start_kafka), ("mongo", start_mongo), ("elasticsearch", start_elasticsearch)):
+            if name in self.external:
+                self.servers[name] = EmbeddedServer(name, self.external[name], 0)  # not ours: stop() is a no-op
+                continue
+            t = time.monotonic()
+            self.servers[name] = starter(port=self.ports[name], log_dir=self.log_dir)
+            self.say(f"  ✓ {name:<14} {self.servers[name].url}  ({time.monotonic() - t:.1f}s)")
+
+    def start_process(self, process: Process) -> Process:
+        process.log_path = self.log_dir / f"{process.name}.log"
+        Path(self.env_for(process.name)["AGORA_DATA_DIR"]).mkdir(parents=True, exist_ok=True)
+        with open(process.log_path, "ab") as log:
+            process.proc = subprocess.Popen(
+                process.argv, env=self.env_for(process.name), stdout=log, stderr=subprocess.STDOUT,
+                start_new_session=True,  # its own process group: Ctrl-C reaches the stack, which stops it cleanly
+            )
+        self.processes[process.name] = process
+        return process
+
+    def restart_process(self, name: str, *, kill: bool = False) -> Process:
+        old = self.processes[name]
+        old.kill() if kill else old.stop()
+        new = self.start_process(Process(old.name, old.argv, old.port))
+        if new.port:
+            self.wait_ready(name)
+        return new
+
+    def wait_ready(self, name: str, timeout: float = 90.0) -> None:
+        process = self.processes[name]
+        url = f"{self.service_url(name)}/readyz"
+        deadline = time.monotonic() + timeout
+        t = time.monotonic()
+        while True:
+            if process.proc.poll() is not None:
+                raise RuntimeError(f"{name} exited ({process.proc.returncode}); log tail:\n{tail(process.log_path)}")
+            try:
+                if httpx.get(url, timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{name} not ready after {timeout}s; log tail:\n{tail(process.log_path)}")
+            time.sleep(0.2)
+        self.say(f"  ✓ {name:<14} {self.service_url(name)}  ({time.monotonic() - t:.1f}s)")
+
+    def _start_gateway(self) -> None:
+        from agora_devservers.gateway import start_gateway
+
+        self.servers["gateway"] = start_gateway(
+            upstreams={name: self.ports[name] for name in HTTP_SERVICES},
+            port=self.ports["gateway"],
+            log_dir=self.log_dir,
+        )
+        self.say(f"  ✓ {'gateway':<14} {self.gateway_url}")
+
+    def _start_prometheus(self) -> None:
+        from agora_devservers.prometheus import start_prometheus
+
+        targets = {name: f"127.0.0.1:{self.ports[name]}" for name in HTTP_SERVICES}
+        self.servers["prometheus"] = start_prometheus(targets=targets, port=self.ports["prometheus"], log_dir=self.log_dir)
+        self.say(f"  ✓ {'prometheus':<14} http://127.0.0.1:{self.ports['prometheus']}")
+
+    def stop(self) -> None:
+        for name in ("prometheus", "gateway"):
+            if server := self.servers.pop(name, None):
+                server.stop()
+        for process in reversed(list(self.processes.values())):
+            process.stop()
+        self.processes.clear()
+        for name in ("elasticsearch", "mongo", "kafka"):
+            if server := self.servers.pop(name, None):
+                server.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Run the whole Agora platform locally with demo data.")
+    parser.add_argument("--no-demo", action="store_true", help="do not load the demo community")
+    parser.add_argument("--run-dir", type=Path, default=None, help="logs and data (default: a fresh temp dir)")
+    parser.add_argument("--free-ports", action="store_true", help="use free ports instead of the default ones")
+    args = parser.parse_args(argv)
+
+    run_dir = args.run_dir or Path(tempfile.mkdtemp(prefix="agora-run-"))
+    ports = {k: free_port() for k in DEFAULT_PORTS} if args.free_ports else dict(DEFAULT_PORTS)
+    busy = [f"{k}:{p}" for k, p in ports.items() if _port_busy(p)]
+    if busy:
+        print(f"these ports are in use: {', '.join(busy)} — stop what uses them, or pass --free-ports", file=sys.stderr)
+        return 2
+
+    stack = Stack(run_dir=run_dir, ports=ports)
+    print(f"Starting Agora (logs in {stack.log_dir})")
+    interrupted = False
+
+    def _interrupt(signum, frame):  # noqa: ARG001
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        stack.start()
+        if not args.no_demo:
+            from agora_devservers.demo import load_demo
+
+            print("Loading the demo community through the gateway…")
+            summary = load_demo(stack.gateway_url, operator_email=stack.operator_email,
+                                operator_password=stack.operator_password)
+            print(f"  ✓ demo data: {summary}")
+        g = stack.gateway_url
+        print(f"""
+Agora is running.
+  Gateway (all APIs)     {g}/api/v1/...
+  API docs (combined)    {g}/docs
+  Per-service docs       {', '.join(f'{stack.service_url(n)}/docs' for n in HTTP_SERVICES)}
+  Prometheus             http://127.0.0.1:{ports['prometheus']}
+  Operator login         {stack.operator_email} / {stack.operator_password}
+  Demo members           password "demo-password-123" (see agora_devservers/demo.py)
+  Logs                   {stack.log_dir}
+Press Ctrl-C to stop.""")
+        while True:
+            for p in stack.processes.values():
+                if p.proc.poll() is not None:
+                    raise RuntimeError(f"{p.name} exited ({p.proc.returncode}); log tail:\n{tail(p.log_path)}")
+            time.sleep(1)
+    except KeyboardInterrupt:
+        interrupted = True
+    finally:
+        print("\nStopping Agora…")
+        stack.stop()
+        print("Stopped.")
+    return 0 if interrupted else 1
+
+
+def _port_busy(port: int) -> bool:
+    try:
+        wait_for_port(port, timeout=0.05)
+        return True
+    except (TimeoutError, RuntimeError):
+        return False
+
+
+if __name__ == "__main__":
+    sys.exit(main())
