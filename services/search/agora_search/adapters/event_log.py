@@ -1,0 +1,60 @@
+"""Reads a topic from its beginning up to the end offsets seen when reading starts (the event log a reindex replays).
+
+No consumer group: nothing is committed and the live indexer's group is untouched. Events that cannot be parsed
+are skipped here: the live indexer has already dead-lettered them.
+"""
+
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from agora_common.events import BadEvent, Envelope
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class LogBatch:
+    envelopes: list[Envelope]
+    read: int  # offsets read so far (valid events or not)
+    total: int  # records in the log when reading started
+
+
+async def read_log(bootstrap: str, topic: str, *, batch_size: int = 1000) -> AsyncIterator[LogBatch]:
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None,
+                                max_partition_fetch_bytes=8 * 1024 * 1024)
+    await consumer.start()
+    try:
+        await consumer.topics()  # loads metadata
+        partitions = consumer.partitions_for_topic(topic) or set()
+        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
+        if not tps:
+            yield LogBatch([], 0, 0)
+            return
+        consumer.assign(tps)
+        begin = await consumer.beginning_offsets(tps)
+        end = await consumer.end_offsets(tps)
+        total = sum(end[tp] - begin[tp] for tp in tps)
+        await consumer.seek_to_beginning(*tps)
+        done = {tp: begin[tp] for tp in tps}
+        while any(done[tp] < end[tp] for tp in tps):
+            records = await consumer.getmany(*[tp for tp in tps if done[tp] < end[tp]], timeout_ms=500,
+                                             max_records=batch_size)
+            envelopes: list[Envelope] = []
+            for tp, recs in records.items():
+                for record in recs:
+                    if record.offset >= end[tp]:
+                        continue  # newer than the snapshot: the live indexer writes those to the new index too
+                    done[tp] = record.offset + 1
+                    try:
+                        envelope = Envelope.from_bytes(record.value)
+                        envelope.payload()
+                    except BadEvent:
+                        continue
+                    envelopes.append(envelope)
+            read = sum(done[tp] - begin[tp] for tp in tps)  # by offsets: compacted logs have gaps
+            yield LogBatch(envelopes, read, total)
+    finally:
+        await consumer.stop()

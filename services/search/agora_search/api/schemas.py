@@ -1,0 +1,63 @@
+"""Response models of the search API (the contract other services and the web client code against)."""
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+
+class SearchHit(BaseModel):
+    id: str
+    type: Literal["question", "article"]
+    title: str = Field(description="plain title")
+    snippet: str = Field(description="HTML-safe excerpt; matched words are wrapped in <em>")
+    highlight: dict[str, list[str]] = Field(
+        description="HTML-safe fragments with <em> marks, per field: title, body, answers_text (only matched fields)"
+    )
+    tags: list[str]
+    author_id: str | None
+    score: int = Field(description="net vote score")
+    created_at: datetime | None
+    answer_count: int | None = Field(None, description="questions only")
+    has_accepted_answer: bool | None = Field(None, description="questions only")
+    relevance: float | None = Field(None, description="the engine's relevance score, when sorted by relevance")
+
+
+class FacetValue(BaseModel):
+    value: str
+    count: int
+
+
+class Facets(BaseModel):
+    tags: list[FacetValue] = Field(description="top tags, counted without the tags filter (other filters apply)")
+    type: list[FacetValue] = Field(description="counts per type, counted without the type filter")
+
+
+class SearchResponse(BaseModel):
+    total: int
+    hits: list[SearchHit]
+    facets: Facets
+    next_cursor: str | None = Field(description="pass as cursor= with the same parameters for the next page")
+
+
+class TitleSuggestion(BaseModel):
+    id: str
+    type: Literal["question", "article"]
+    title: str
+
+
+class SuggestResponse(BaseModel):
+    titles: list[TitleSuggestion]
+    tags: list[FacetValue]
+
+
+class ReindexRead(BaseModel):
+    state: Literal["idle", "running", "succeeded", "failed"]
+    index: str | None
+    replaced: list[str]
+    events_read: int
+    events_total: int
+    documents_written: int
+    started_at: datetime | None
+    finished_at: datetime | None
+    error: str | None

@@ -1,0 +1,39 @@
+from typing import Literal
+
+from pydantic import Field
+
+from agora_common.settings import ServiceSettings
+
+
+class Settings(ServiceSettings):
+    service_name: str = "search"
+
+    # Read alias the API searches; "<alias>-write" lists every index the indexer writes to (two while reindexing).
+    # Empty: derived from the topic prefix ("agora." -> "agora-posts"), so tenants and tests never collide.
+    index_alias: str = ""
+    index_shards: int = Field(default=1, ge=1)
+    index_replicas: int = Field(default=0, ge=0)
+    # How fast new writes become searchable; the indexer's bulk waits for it (refresh=wait_for).
+    refresh_interval: str = "200ms"
+    index_refresh: Literal["wait_for", "true", "false"] = "wait_for"
+
+    run_indexer: bool = True  # consume the content topic in this process
+    indexer_batch: int = Field(default=500, ge=1, le=5000)
+
+    pit_keep_alive: str = "2m"
+    # After an alias swap the old index lives this long, so writes and cursors already in flight finish.
+    reindex_grace_seconds: float = Field(default=5.0, ge=0)
+
+    @property
+    def alias(self) -> str:
+        if self.index_alias:
+            return self.index_alias.lower()
+        return self.topic_prefix.strip(".").replace(".", "-").lower() + "-posts"
+
+    @property
+    def write_alias(self) -> str:
+        return f"{self.alias}-write"
+
+    @property
+    def indexer_group(self) -> str:
+        return f"{self.topic_prefix}search-indexer"

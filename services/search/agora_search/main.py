@@ -1,0 +1,77 @@
+"""Search service: content events -> Elasticsearch index; search, autocomplete and reindex API."""
+
+import asyncio
+import logging
+from contextlib import asynccontextmanager
+
+from elasticsearch import AsyncElasticsearch
+from fastapi import FastAPI
+
+from agora_common.kafka import ensure_topics
+from agora_common.topics import Topics
+from agora_common.web import create_app as create_base_app
+from agora_search.adapters.indices import IndexManager
+from agora_search.api.routes import router
+from agora_search.config import Settings
+from agora_search.service.indexing import LiveIndexer
+from agora_search.service.reindex import ReindexJob
+
+log = logging.getLogger(__name__)
+
+
+def make_client(settings: Settings) -> AsyncElasticsearch:
+    return AsyncElasticsearch(settings.elasticsearch_url, request_timeout=30, retry_on_timeout=True, max_retries=2)
+
+
+async def _prepare(app: FastAPI, settings: Settings) -> None:
+    """Index, topics, then the indexer; each retried until its server answers, so the API boots regardless."""
+    delay = 0.5
+    while True:
+        try:
+            await IndexManager(app.state.es, settings).ensure()
+            await ensure_topics(settings.kafka_bootstrap, Topics(settings.topic_prefix).all(),
+                                partitions=settings.topic_partitions)
+            break
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # noqa: BLE001
+            log.warning("search index or topics not ready; retrying", extra={"retry_in": delay}, exc_info=True)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+    if app.state.indexer is not None:
+        await app.state.indexer.start()
+
+
+async def elasticsearch_reachable(app: FastAPI) -> None:
+    if not await app.state.es.ping():
+        raise RuntimeError("elasticsearch does not answer")
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        app.state.es = make_client(settings)
+        app.state.indexer = LiveIndexer(app.state.es, settings) if settings.run_indexer else None
+        app.state.reindex_job = ReindexJob(app.state.es, settings)
+        preparing = asyncio.create_task(_prepare(app, settings), name="search-prepare")
+        try:
+            yield
+        finally:
+            preparing.cancel()
+            await asyncio.gather(preparing, return_exceptions=True)
+            await app.state.reindex_job.stop()
+            if app.state.indexer is not None:
+                await app.state.indexer.stop()
+            await app.state.es.close()
+
+    return create_base_app(
+        settings=settings,
+        title="Agora search",
+        description="Full-text search over questions (with their answers) and articles, in English and Chinese: "
+        "filters, facets, highlighting, typo tolerance, cursor pagination, autocomplete; zero-downtime reindex.",
+        routers=[router],
+        lifespan=lifespan,
+        readiness_checks=[elasticsearch_reachable],
+    )

@@ -1,0 +1,99 @@
+"""The live indexer: consumes the content topic and keeps every index of the write alias up to date."""
+
+import asyncio
+import logging
+from datetime import UTC, datetime
+
+from elasticsearch import AsyncElasticsearch
+
+from agora_common.events import Envelope
+from agora_common.kafka import EventConsumer
+from agora_common.topics import Topics
+from agora_search import metrics
+from agora_search.adapters.indexer import Indexer, IndexResult
+from agora_search.adapters.indices import IndexManager
+from agora_search.config import Settings
+
+log = logging.getLogger(__name__)
+
+MAX_BACKOFF = 5.0
+
+
+class LiveIndexer:
+    def __init__(self, es: AsyncElasticsearch, settings: Settings) -> None:
+        self.settings = settings
+        self.indices = IndexManager(es, settings)
+        self.indexer = Indexer(es, refresh=settings.index_refresh)
+        self.consumer: EventConsumer | None = None
+        self._starter: asyncio.Task | None = None
+
+    def _new_consumer(self) -> EventConsumer:
+        topics = Topics(self.settings.topic_prefix)
+        return EventConsumer(
+            bootstrap=self.settings.kafka_bootstrap, topics=[topics.content], group_id=self.settings.indexer_group,
+            dead_letter_topic=topics.dead_letter, batch_handler=self.handle, max_batch=self.settings.indexer_batch,
+        )
+
+    async def handle(self, envelopes: list[Envelope]) -> None:
+        result = await self._index_with_retry(envelopes)
+        rejected = {id(r.envelope) for r in result.rejected}
+        for r in result.rejected:
+            assert self.consumer is not None
+            await self.consumer.dead_letter_envelope(r.envelope, r.reason, r.message)
+        # the bulk waited for the refresh: these events are searchable now
+        now = datetime.now(UTC)
+        for envelope in envelopes:
+            if id(envelope) not in rejected:
+                metrics.INDEXING_LAG.observe(max((now - envelope.time).total_seconds(), 0.0))
+
+    async def _index_with_retry(self, envelopes: list[Envelope]) -> IndexResult:
+        """Elasticsearch down or overloaded: wait and retry rather than stop consuming (nothing is committed)."""
+        delay = 0.2
+        while True:
+            try:
+                # resolved per batch: a reindex adds its new index here, and every replica sees it at once
+                targets = await self.indices.write_indices()
+                return await self.indexer.index(envelopes, targets)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001 - logged; the batch is retried, the consumer keeps its place
+                log.exception("indexing failed; retrying", extra={"retry_in": delay})
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, MAX_BACKOFF)
+
+    async def start(self) -> None:
+        """Starts in the background, retrying while Kafka is unreachable, so the service boots regardless."""
+        self._starter = asyncio.create_task(self._start_with_retry(), name="search-indexer-start")
+
+    async def _start_with_retry(self) -> None:
+        delay = 0.5
+        while True:
+            consumer = self._new_consumer()
+            try:
+                await consumer.start()
+                self.consumer = consumer
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001
+                log.warning("content consumer could not start; retrying", extra={"retry_in": delay}, exc_info=True)
+                try:
+                    await consumer.stop()
+                except Exception:  # noqa: BLE001
+                    pass
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, MAX_BACKOFF)
+
+    @property
+    def running(self) -> bool:
+        return self.consumer is not None and self.consumer.running
+
+    async def stop(self) -> None:
+        if self._starter and not self._starter.done():
+            self._starter.cancel()
+            try:
+                await self._starter
+            except (asyncio.CancelledError, Exception):
+                pass
+        if self.consumer is not None:
+            await self.consumer.stop()

@@ -1,0 +1,127 @@
+"""Zero-downtime reindex: build a new index from the content event log, then swap the aliases atomically.
+
+1. create a new versioned index and add it to the write alias: from now on the live indexer writes every new
+   event to the old and the new index;
+2. replay the content topic from the beginning up to its end offsets as seen after step 1 (anything later is
+   dual-written by step 1), folding into the new index; order does not matter to the fold;
+3. refresh, then point the read and write aliases at the new index in one atomic call; searches read the old
+   index until that call and the new one after it, never neither;
+4. after a grace period (writes and cursors in flight), delete the old index.
+"""
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+
+from elasticsearch import AsyncElasticsearch
+
+from agora_common.errors import Conflict
+from agora_common.topics import Topics
+from agora_search.adapters.event_log import read_log
+from agora_search.adapters.indexer import Indexer
+from agora_search.adapters.indices import IndexManager
+from agora_search.config import Settings
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass
+class ReindexStatus:
+    state: str = "idle"  # idle | running | succeeded | failed
+    index: str | None = None
+    replaced: list[str] = field(default_factory=list)
+    events_read: int = 0
+    events_total: int = 0
+    documents_written: int = 0
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    error: str | None = None
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+async def rebuild(
+    *, es: AsyncElasticsearch, settings: Settings, status: ReindexStatus | None = None, progress: Progress | None = None
+) -> ReindexStatus:
+    status = status or ReindexStatus()
+    manager = IndexManager(es, settings)
+    await manager.ensure()
+    if len(await manager.write_indices()) > 1:
+        raise Conflict("a reindex is already running (the write alias lists two indices)", code="reindex_running")
+    new = manager.new_index_name()
+    status.state, status.index, status.started_at = "running", new, datetime.now(UTC)
+    await manager.create_index(new)
+    await manager.add_write_index(new)
+    try:
+        indexer = Indexer(es, refresh="false")  # one refresh at the end is enough
+        async for batch in read_log(settings.kafka_bootstrap, Topics(settings.topic_prefix).content):
+            if batch.envelopes:
+                result = await indexer.index(batch.envelopes, [new])
+                status.documents_written += result.written
+            status.events_read, status.events_total = batch.read, batch.total
+            if progress:
+                progress(batch.read, batch.total)
+        await es.indices.refresh(index=new)
+        status.replaced = await manager.swap(new)
+    except BaseException as exc:
+        status.state, status.error, status.finished_at = "failed", repr(exc)[:500], datetime.now(UTC)
+        await _abandon(manager, new)
+        raise
+    log.info("reindex swapped aliases", extra={"index": new, "replaced": status.replaced})
+    await asyncio.sleep(settings.reindex_grace_seconds)
+    await manager.delete(status.replaced)
+    status.state, status.finished_at = "succeeded", datetime.now(UTC)
+    return status
+
+
+async def _abandon(manager: IndexManager, new: str) -> None:
+    try:
+        await manager.drop_write_index(new)
+        await manager.delete([new])
+    except Exception:  # noqa: BLE001 - best effort; the original error matters more
+        log.exception("could not clean up the abandoned index", extra={"index": new})
+
+
+class ReindexJob:
+    """One reindex at a time in this process, run in the background for the admin endpoint."""
+
+    def __init__(self, es: AsyncElasticsearch, settings: Settings) -> None:
+        self.es = es
+        self.settings = settings
+        self.status = ReindexStatus()
+        self._task: asyncio.Task | None = None
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    async def start(self) -> ReindexStatus:
+        if self.running:
+            raise Conflict("a reindex is already running", code="reindex_running")
+        if len(await IndexManager(self.es, self.settings).write_indices()) > 1:
+            raise Conflict("a reindex is already running (the write alias lists two indices)", code="reindex_running")
+        self.status = ReindexStatus(state="running", started_at=datetime.now(UTC))
+        self._task = asyncio.create_task(self._run(), name="search-reindex")
+        return self.status
+
+    async def _run(self) -> None:
+        try:
+            await rebuild(es=self.es, settings=self.settings, status=self.status)
+        except Exception as exc:  # noqa: BLE001 - recorded in the status for the operator
+            log.exception("reindex failed")
+            if self.status.state == "running":
+                self.status.state, self.status.error = "failed", repr(exc)[:500]
+                self.status.finished_at = datetime.now(UTC)
+
+    async def stop(self) -> None:
+        if self._task and not self._task.done():
+            self._task.cancel()
+            try:
+                await self._task
+            except (asyncio.CancelledError, Exception):
+                pass
