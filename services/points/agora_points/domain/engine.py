@@ -1,0 +1,439 @@
+"""The points engine: a pure, in-memory function from a SET of domain events to ledgers and leaderboards.
+
+Why it cannot double-count: every event is admitted once by id; every award is keyed by (source event,
+rule, user); every derived entry (award, reversal, re-grant) is keyed by the events that produce it; and
+the effective points of each entry (daily cap, floor) are recomputed deterministically in event-time
+order (time, kind, ids). So duplicates, redeliveries, replays and out-of-order arrival all converge on the
+same ledger: the one a fresh engine computes from the same events.
+
+Lifecycle of an award (see README): it starts at its source event; a later event of the same *chain*
+ends it (the next vote by the same voter on the same post, a revoked acceptance, an unpublished article,
+a new ranking); *toggles* switch it off and on (PostDeleted / PostRestored, EventCancelled). Every
+transition is a compensating entry that names the entry it reverses.
+
+Cap: positive, non-exempt award entries of one user and UTC day share `daily_cap`, in event-time order; an
+award that is later reversed does not consume cap, so a reversal gives the freed cap back to the others.
+Floor: the running total never goes below `floor`; negative entries are cut where it would.
+"""
+
+from bisect import insort
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from sortedcontainers import SortedList
+
+from agora_points.domain.periods import DAY_US, windows_of_day
+from agora_points.domain.rules import Rule, RuleSet
+
+AWARD, REVERSAL, REGRANT = "award", "reversal", "regrant"
+
+# An award ends at the next event of its chain (same chain key), e.g. a voter's next vote on the post.
+CHAINS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "PostVoted": ("vote", ("post_id", "voter_id")),
+    "VoteRetracted": ("vote", ("post_id", "voter_id")),
+    "AnswerAccepted": ("accept", ("post_id",)),
+    "AcceptanceRevoked": ("accept", ("post_id",)),
+    "ArticlePublished": ("publish", ("post_id",)),
+    "ArticleUnpublished": ("publish", ("post_id",)),
+    "CompetitionRanked": ("ranking", ("event_id",)),
+}
+# Toggles switch every award about a post / community event off (False) or back on (True).
+TOGGLES: dict[str, tuple[str, str, bool]] = {
+    "PostDeleted": ("post", "post_id", False),
+    "PostRestored": ("post", "post_id", True),
+    "EventCancelled": ("cevent", "event_id", False),
+}
+COMMUNITY_EVENT_SOURCE = "events"
+USER_STATUS = {"UserSuspended": "suspended", "UserReinstated": "active", "UserDeleted": "deleted"}
+
+
+@dataclass(slots=True, frozen=True)
+class Fact:
+    """One domain event, as the engine needs it (already validated by the caller)."""
+
+    id: str
+    type: str
+    source: str
+    time_us: int
+    version: int
+    data: dict[str, Any]
+
+
+@dataclass(slots=True, eq=False)
+class Award:
+    event_id: str
+    event_type: str
+    rule: Rule
+    user: str
+    base: int
+    time_us: int
+    scopes: tuple[str, ...]
+    chain: tuple | None
+    toggles: tuple[tuple, ...]
+    once: tuple | None
+    entries: dict[tuple, "Entry"] = field(default_factory=dict)
+
+
+@dataclass(slots=True, eq=False)
+class Entry:
+    key: tuple
+    sk: tuple  # sort key: event-time order
+    kind: str
+    award: Award
+    base: int
+    time_us: int
+    source_event_id: str
+    source_event_type: str
+    reverses: tuple | None = None
+    reversed: bool = False
+    capped: int = 0  # after the daily cap
+    points: int = 0  # after the floor: what counts
+    used_after: int = 0  # cap used in its day, after it
+    total_after: int = 0
+
+    @property
+    def id(self) -> str:
+        return ":".join(self.key)
+
+
+class Ledger:
+    """One user's entries in event-time order, with running totals."""
+
+    __slots__ = ("user", "entries", "keys", "by_sk", "total")
+
+    def __init__(self, user: str) -> None:
+        self.user = user
+        self.entries: dict[tuple, Entry] = {}
+        self.keys = SortedList()
+        self.by_sk: dict[tuple, Entry] = {}
+        self.total = 0
+
+    def add(self, e: Entry) -> None:
+        self.entries[e.key] = e
+        self.by_sk[e.sk] = e
+        self.keys.add(e.sk)
+
+    def remove(self, e: Entry) -> None:
+        del self.entries[e.key]
+        del self.by_sk[e.sk]
+        self.keys.remove(e.sk)
+
+    def ordered(self) -> list[Entry]:
+        return [self.by_sk[k] for k in self.keys]
+
+
+class Board:
+    """points per user for one (scope, window); the sorted view is rebuilt lazily after changes."""
+
+    __slots__ = ("points", "_sorted")
+
+    def __init__(self) -> None:
+        self.points: dict[str, int] = {}
+        self._sorted: list[tuple[int, str]] | None = None
+
+    def add(self, user: str, delta: int) -> None:
+        value = self.points.get(user, 0) + delta
+        if value:
+            self.points[user] = value
+        else:
+            self.points.pop(user, None)
+        self._sorted = None
+
+    def ranking(self, excluded: set[str]) -> list[tuple[int, str, int]]:
+        """[(rank, user, points)] with points > 0, best first; dense ranks; ties ordered by user id."""
+        if self._sorted is None:
+            self._sorted = sorted((-p, u) for u, p in self.points.items() if p > 0)
+        out, rank, last = [], 0, None
+        for neg, user in self._sorted:
+            if user in excluded:
+                continue
+            if neg != last:
+                rank, last = rank + 1, neg
+            out.append((rank, user, -neg))
+        return out
+
+
+@dataclass
+class BatchResult:
+    admitted: int = 0
+    duplicates: int = 0
+    by_type: Counter = field(default_factory=Counter)
+    new_entries: int = 0
+    cap_hits: int = 0
+    changed_users: set[str] = field(default_factory=set)
+    applied_times_us: list[int] = field(default_factory=list)
+
+
+def _order(f: Fact) -> tuple:
+    return (f.time_us, f.version, f.id)
+
+
+class Engine:
+    def __init__(self, rules: RuleSet) -> None:
+        self.rules = rules
+        self._rules_by_event = rules.by_event()
+        self.seen: set[str] = set()
+        self.awards: dict[tuple, Award] = {}
+        self.chain_events: dict[tuple, list[tuple]] = {}
+        self.chain_awards: dict[tuple, list[Award]] = {}
+        self.toggle_events: dict[tuple, list[tuple]] = {}
+        self.toggle_awards: dict[tuple, list[Award]] = {}
+        self.once_groups: dict[tuple, list[Award]] = {}
+        self.ledgers: dict[str, Ledger] = {}
+        self.status_events: dict[str, list[tuple]] = {}
+        self.excluded: set[str] = set()
+        self.boards: dict[tuple[str, str], Board] = {}
+        self.events_applied = 0
+
+    # ---- ingest -------------------------------------------------------------------------------------
+    def apply(self, facts: list[Fact]) -> BatchResult:
+        result = BatchResult()
+        touched: set[Award] = set()
+        for f in facts:
+            if f.id in self.seen:
+                result.duplicates += 1
+                continue
+            self.seen.add(f.id)
+            result.admitted += 1
+            result.by_type[f.type] += 1
+            result.applied_times_us.append(f.time_us)
+            self._admit(f, touched)
+        dirty: dict[str, tuple] = {}
+        for award in touched:
+            self._rederive(award, dirty, result)
+        for user, from_sk in dirty.items():
+            self._recompute(self.ledgers[user], from_sk, result)
+            result.changed_users.add(user)
+        self.events_applied += result.admitted
+        return result
+
+    def _admit(self, f: Fact, touched: set[Award]) -> None:
+        data = f.data
+        chain = CHAINS.get(f.type)
+        chain_key = None
+        if chain:
+            chain_key = (chain[0], *(data.get(k) for k in chain[1]))
+            insort(self.chain_events.setdefault(chain_key, []), (*_order(f), f.type))
+            touched.update(self.chain_awards.get(chain_key, ()))
+        toggle = TOGGLES.get(f.type)
+        if toggle:
+            tkey = (toggle[0], data.get(toggle[1]))
+            insort(self.toggle_events.setdefault(tkey, []), (*_order(f), toggle[2], f.type))
+            touched.update(self.toggle_awards.get(tkey, ()))
+        status = USER_STATUS.get(f.type)
+        if status:
+            self._set_status(data["user_id"], (*_order(f), status))
+        for rule in self._rules_by_event.get(f.type, ()):
+            if rule.matches(data):
+                for user, base in self._recipients(rule, data):
+                    self._add_award(f, rule, user, base, chain_key, touched)
+
+    @staticmethod
+    def _recipients(rule: Rule, data: dict) -> list[tuple[str, int]]:
+        if rule.points_by_place is not None:
+            out = []
+            for placing in data.get("ranking") or ():
+                pts = rule.points_by_place.get(placing.get("place"))
+                if pts and placing.get("user_id"):
+                    out.append((placing["user_id"], pts))
+            return out
+        user = data.get(rule.to)
+        if not isinstance(user, str) or not user:
+            return []  # e.g. an anonymised (deleted) author
+        if rule.not_self and data.get(rule.not_self) == user:
+            return []
+        return [(user, rule.points)]
+
+    def _add_award(self, f: Fact, rule: Rule, user: str, base: int, chain_key, touched: set[Award]) -> None:
+        data = f.data
+        toggles = []
+        if data.get("post_id"):
+            toggles.append(("post", data["post_id"]))
+        if f.source == COMMUNITY_EVENT_SOURCE and data.get("event_id"):
+            toggles.append(("cevent", data["event_id"]))
+        scopes = ["global", *(f"tag:{t}" for t in dict.fromkeys(data.get("tags") or ()))]
+        if data.get("sig_id"):
+            scopes.append(f"sig:{data['sig_id']}")
+        once = (rule.id, *(str(data.get(k)) for k in rule.once_per)) if rule.once_per else None
+        award = Award(f.id, f.type, rule, user, base, f.time_us, tuple(scopes), chain_key, tuple(toggles), once)
+        self.awards[(f.id, rule.id, user)] = award
+        if chain_key:
+            self.chain_awards.setdefault(chain_key, []).append(award)
+        for t in toggles:
+            self.toggle_awards.setdefault(t, []).append(award)
+        if once:
+            group = self.once_groups.setdefault(once, [])
+            group.append(award)
+            touched.update(group)  # the earliest of the group wins; a late earlier one replaces the winner
+        touched.add(award)
+
+    def _set_status(self, user: str, item: tuple) -> None:
+        events = self.status_events.setdefault(user, [])
+        insort(events, item)
+        statuses = [e[-1] for e in events]
+        current = "deleted" if "deleted" in statuses else statuses[-1]  # deletion is final
+        if current == "active":
+            self.excluded.discard(user)
+        else:
+            self.excluded.add(user)
+
+    # ---- derive entries of one award ----------------------------------------------------------------
+    def _timeline(self, a: Award) -> list[tuple[str, tuple, str]]:
+        """[(kind, (time_us, version, event_id), event type)]: the award's transitions in event-time order."""
+        if a.once and min(self.once_groups[a.once], key=lambda x: (x.time_us, x.event_id)) is not a:
+            return []
+        start = (a.time_us, 0, a.event_id)
+        end = None
+        if a.chain:
+            found = False
+            for item in self.chain_events[a.chain]:
+                if item[2] == a.event_id:
+                    start, found = item[:3], True
+                elif found:
+                    end = item
+                    break
+        state = {}
+        changes = []
+        for t in a.toggles:
+            for item in self.toggle_events.get(t, ()):
+                if item[:3] <= start:
+                    state[t] = item[3]
+                elif end is None or item[:3] < end[:3]:
+                    changes.append((item, t))
+        active = all(state.values())
+        out = [(AWARD, start, a.event_type)] if active else []
+        for item, t in sorted(changes):
+            state[t] = item[3]
+            now = all(state.values())
+            if now != active:
+                out.append((REGRANT if now else REVERSAL, item[:3], item[4]))
+                active = now
+        if end is not None and active:
+            out.append((REVERSAL, end[:3], end[3]))
+        return out
+
+    def _rederive(self, a: Award, dirty: dict[str, tuple], result: BatchResult) -> None:
+        ledger = self.ledgers.get(a.user)
+        if ledger is None:
+            ledger = self.ledgers[a.user] = Ledger(a.user)
+        wanted: dict[tuple, tuple] = {}
+        last_on = None
+        for kind, (time_us, _v, event_id), event_type in self._timeline(a):
+            if kind == AWARD:
+                key = (a.event_id, a.rule.id)
+            else:
+                key = (event_id, a.rule.id, a.event_id)
+            # at one instant, undo the old before applying the new; never sort before the reversed entry
+            rank = 1 if kind != REVERSAL else (0 if time_us > a.time_us else 2)
+            time_us = max(time_us, a.time_us)
+            sk = (time_us, rank, event_id, a.rule.id, a.event_id)
+            wanted[key] = (kind, sk, time_us, event_id, last_on if kind == REVERSAL else None, event_type)
+            if kind != REVERSAL:
+                last_on = key
+        reversed_keys = {spec[4] for spec in wanted.values() if spec[4] is not None}
+        for key, old in list(a.entries.items()):
+            spec = wanted.get(key)
+            if spec is None or spec[1] != old.sk or spec[4] != old.reverses:
+                ledger.remove(old)
+                del a.entries[key]
+                if old.points:
+                    self._bump(a, old, -old.points)
+                _mark(dirty, a.user, old.sk)
+        for key, (kind, sk, time_us, event_id, reverses, event_type) in wanted.items():
+            entry = a.entries.get(key)
+            if entry is None:
+                base = -a.base if kind == REVERSAL else a.base
+                entry = Entry(key, sk, kind, a, base, time_us, event_id, event_type, reverses)
+                a.entries[key] = entry
+                ledger.add(entry)
+                result.new_entries += 1
+                _mark(dirty, a.user, sk)
+            is_reversed = key in reversed_keys
+            if entry.reversed != is_reversed:
+                entry.reversed = is_reversed
+                _mark(dirty, a.user, entry.sk)
+
+    # ---- effective points ---------------------------------------------------------------------------
+    def _recompute(self, ledger: Ledger, from_sk: tuple, result: BatchResult) -> None:
+        cap, floor = self.rules.daily_cap, self.rules.floor
+        keys = ledger.keys
+        i = keys.bisect_left(from_sk)
+        if i > 0:
+            prev = ledger.by_sk[keys[i - 1]]
+            running, day, used = prev.total_after, prev.time_us // DAY_US, prev.used_after
+        else:
+            running, day, used = 0, None, 0
+        by_sk, entries = ledger.by_sk, ledger.entries
+        for sk in keys.islice(i):
+            e = by_sk[sk]
+            d = e.time_us // DAY_US
+            if d != day:
+                day, used = d, 0
+            if e.kind == REVERSAL:
+                target = entries.get(e.reverses)
+                capped = -target.points if target is not None else e.base  # undo what it actually gave
+            elif cap is not None and e.base > 0 and not e.award.rule.cap_exempt:
+                capped = min(e.base, max(cap - used, 0))
+                if not e.reversed:
+                    used += capped
+                if capped < e.base and capped != e.capped:
+                    result.cap_hits += 1
+            else:
+                capped = e.base
+            pts = capped
+            if floor is not None and capped < 0 and running + capped < floor:
+                pts = min(0, floor - running)
+            running += pts
+            if pts != e.points:
+                self._bump(e.award, e, pts - e.points)
+                e.points = pts
+            e.capped, e.used_after, e.total_after = capped, used, running
+        ledger.total = running if len(keys) else 0
+
+    def _bump(self, a: Award, e: Entry, delta: int) -> None:
+        month, week = windows_of_day(e.time_us // DAY_US)
+        boards = self.boards
+        for scope in a.scopes:
+            for window in ("all", month, week):
+                board = boards.get((scope, window))
+                if board is None:
+                    board = boards[(scope, window)] = Board()
+                board.add(a.user, delta)
+
+    # ---- queries ------------------------------------------------------------------------------------
+    def total(self, user: str) -> int:
+        ledger = self.ledgers.get(user)
+        return ledger.total if ledger else 0
+
+    def window_points(self, user: str, scope: str, window_key: str) -> int:
+        board = self.boards.get((scope, window_key))
+        return board.points.get(user, 0) if board else 0
+
+    def totals(self) -> dict[str, int]:
+        return {u: l.total for u, l in self.ledgers.items() if l.entries}
+
+    def as_of(self, user: str, t_us: int) -> tuple[int, list[Entry]]:
+        """The user's total counting only entries up to t_us (so also only reversals up to then)."""
+        ledger = self.ledgers.get(user)
+        if ledger is None:
+            return 0, []
+        subset = [e for e in ledger.ordered() if e.time_us <= t_us]
+        copies: dict[tuple, Entry] = {}
+        reversed_keys = {e.reverses for e in subset if e.kind == REVERSAL}
+        scratch = Ledger(user)
+        for e in subset:
+            c = Entry(e.key, e.sk, e.kind, e.award, e.base, e.time_us, e.source_event_id, e.source_event_type,
+                      e.reverses, e.key in reversed_keys)
+            copies[e.key] = c
+            scratch.add(c)
+        probe = Engine.__new__(Engine)
+        probe.rules, probe.boards = self.rules, {}
+        probe._recompute(scratch, (), BatchResult())
+        return scratch.total, scratch.ordered()
+
+
+def _mark(dirty: dict[str, tuple], user: str, sk: tuple) -> None:
+    current = dirty.get(user)
+    if current is None or sk < current:
+        dirty[user] = sk

@@ -1,0 +1,239 @@
+"""The engine's rules, cap, floor, reversals, windows and boards, and its order/duplicate independence."""
+
+import random
+from datetime import UTC, datetime, timedelta
+
+from agora_common.events import Envelope
+from agora_common.events.community import (
+    AttendeeCheckedIn, CompetitionRanked, EventCancelled, ExamPassed, Placing, SpeakerConfirmed,
+)
+from agora_common.events.content import (
+    AcceptanceRevoked, AnswerAccepted, ArticlePublished, ArticleUnpublished, PostDeleted, PostRestored, PostVoted,
+    VoteRetracted,
+)
+from agora_common.events.users import UserDeleted, UserReinstated, UserSuspended
+from agora_points.domain.engine import Engine
+from agora_points.domain.rules import load_rules, parse_rules
+from agora_points.service.decode import decode, relevant_types
+
+RULES = load_rules()
+T0 = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)  # a Wednesday
+_seq = iter(range(10**9))
+
+
+def ev(payload, *, at: datetime | float = 0, subject: str = "s", version: int | None = None):
+    when = at if isinstance(at, datetime) else T0 + timedelta(minutes=at)
+    env = Envelope.wrap(payload, subject=subject, version=version or next(_seq) + 1, time=when)
+    return decode(env.to_bytes(), relevant_types(RULES))
+
+
+def vote(voter, author="alice", value=1, post="p1", post_type="answer", tags=(), sig=None, prev=0, at=0):
+    return ev(PostVoted(post_id=post, post_type=post_type, author_id=author, tags=list(tags), sig_id=sig,
+                        voter_id=voter, value=value, previous_value=prev, score=1), at=at, subject=post)
+
+
+def run(*facts, rules=RULES) -> Engine:
+    engine = Engine(rules)
+    engine.apply(list(facts))
+    return engine
+
+
+def test_each_default_rule():
+    e = run(
+        vote("v1", post_type="answer"),
+        vote("v2", post="q1", post_type="question"),
+        vote("v3", post="a9", post_type="article"),
+        vote("v4", post="p2", post_type="answer", value=-1),
+        ev(AnswerAccepted(post_id="p3", author_id="alice", asker_id="bob")),
+        ev(ArticlePublished(post_id="a1", author_id="alice", title="t", body="b", published_at=T0)),
+        ev(AttendeeCheckedIn(event_id="e1", kind="meetup", registration_id="r", user_id="carol", checked_in_at=T0)),
+        ev(ExamPassed(event_id="e2", kind="training", exam_id="x", attempt_id="1", user_id="carol", score=9,
+                      pass_mark=5)),
+        ev(CompetitionRanked(event_id="e3", kind="competition", ranking=[
+            Placing(user_id="dan", place=1), Placing(user_id="erin", place=2), Placing(user_id="fay", place=3),
+            Placing(user_id="gus", place=4)])),
+        ev(SpeakerConfirmed(event_id="e4", kind="meetup", user_id="hal")),
+    )
+    # alice: +10 +5 +5 -2 +15 +20 ; bob +2 ; v4 cast a downvote -1 (floored at 0)
+    assert e.total("alice") == 53
+    assert e.total("bob") == 2
+    assert e.total("v4") == 0
+    assert e.total("carol") == 35
+    assert (e.total("dan"), e.total("erin"), e.total("fay"), e.total("gus")) == (50, 30, 20, 0)
+    assert e.total("hal") == 40
+
+
+def test_self_votes_and_anonymised_authors_score_nothing():
+    e = run(vote("alice", author="alice"), vote("v1", author=None, post="p2"))
+    assert e.totals() == {}
+
+
+def test_daily_cap_with_exemptions_and_next_day():
+    facts = [vote(f"v{i}", post=f"p{i}", at=i) for i in range(25)]  # 250 points of upvotes, one day
+    facts.append(ev(AnswerAccepted(post_id="px", author_id="alice", asker_id="bob"), at=30))  # exempt +15
+    facts.append(ev(ExamPassed(event_id="e", kind="training", exam_id="x", attempt_id="1", user_id="alice",
+                               score=9, pass_mark=5), at=31))  # exempt +30
+    facts.append(vote("w", post="next-day", at=24 * 60))  # the next UTC day: cap resets
+    e = run(*facts)
+    assert e.total("alice") == 200 + 15 + 30 + 10
+    cut = [x for x in e.ledgers["alice"].ordered() if x.capped < x.base]
+    assert len(cut) == 5
+
+
+def test_reversal_gives_the_freed_cap_back():
+    facts = [vote(f"v{i}", post=f"p{i}", at=i) for i in range(21)]  # 210: the last one is cut to 0
+    e = run(*facts)
+    assert e.total("alice") == 200
+    e.apply([ev(VoteRetracted(post_id="p0", post_type="answer", author_id="alice", voter_id="v0",
+                              previous_value=1, score=0), at=60, subject="p0")])
+    assert e.total("alice") == 200  # the retracted +10 is gone, the capped one gets its 10 back
+    kinds = sorted(x.kind for x in e.ledgers["alice"].ordered())
+    assert kinds.count("reversal") == 1
+
+
+def test_vote_changed_then_retracted():
+    up = vote("v1", at=0)
+    down = vote("v1", value=-1, prev=1, at=1)
+    gone = ev(VoteRetracted(post_id="p1", post_type="answer", author_id="alice", voter_id="v1",
+                            previous_value=-1, score=0), at=2, subject="p1")
+    other = vote("v2", post="p9", at=-5)
+    e = run(other, up)
+    assert e.total("alice") == 20
+    e.apply([down])
+    assert e.total("alice") == 8  # +10 reversed, -2 for the downvote
+    assert e.total("v1") == 0  # -1 for casting a downvote, floored
+    e.apply([gone])
+    assert e.total("alice") == 10
+    assert e.total("v1") == 0  # undoing a floored -1 gives back nothing
+    reversal = [x for x in e.ledgers["alice"].ordered() if x.kind == "reversal"]
+    assert {x.reverses[0] for x in reversal} == {up.id, down.id}
+
+
+def test_acceptance_revoked_and_reaccepted():
+    acc = ev(AnswerAccepted(post_id="a1", author_id="alice", asker_id="bob"), at=0)
+    rev = ev(AcceptanceRevoked(post_id="a1", author_id="alice", asker_id="bob"), at=1)
+    again = ev(AnswerAccepted(post_id="a1", author_id="alice", asker_id="bob"), at=2)
+    e = run(acc, rev)
+    assert (e.total("alice"), e.total("bob")) == (0, 0)
+    e.apply([again])
+    assert (e.total("alice"), e.total("bob")) == (15, 2)
+
+
+def test_post_deleted_and_restored_and_article_unpublished():
+    pub = ev(ArticlePublished(post_id="a1", author_id="alice", title="t", body="b", published_at=T0), at=0)
+    up = vote("v1", post="a1", post_type="article", at=1)
+    dele = ev(PostDeleted(post_id="a1", post_type="article", author_id="alice", deleted_by="mod"), at=2)
+    rest = ev(PostRestored(post_id="a1", post_type="article", author_id="alice", restored_by="mod"), at=3)
+    unpub = ev(ArticleUnpublished(post_id="a1", author_id="alice"), at=4)
+    e = run(pub, up, dele)
+    assert e.total("alice") == 0
+    e.apply([rest])
+    assert e.total("alice") == 25
+    e.apply([unpub])
+    assert e.total("alice") == 5
+
+
+def test_cancelled_event_reverses_speaker_award():
+    e = run(ev(SpeakerConfirmed(event_id="e1", kind="meetup", user_id="hal"), at=0),
+            ev(EventCancelled(event_id="e1", kind="meetup"), at=5))
+    assert e.total("hal") == 0
+    assert [x.kind for x in e.ledgers["hal"].ordered()] == ["award", "reversal"]
+
+
+def test_floor_keeps_points_at_zero_and_later_awards_count_fully():
+    e = run(vote("v1", value=-1, at=0), vote("v2", value=-1, post="p2", at=1), vote("v3", post="p3", at=2))
+    assert e.total("alice") == 10
+    assert [x.points for x in e.ledgers["alice"].ordered()] == [0, 0, 10]
+
+
+def test_once_per_exam_and_checkin():
+    passed = [ev(ExamPassed(event_id="e", kind="training", exam_id="x", attempt_id=str(i), user_id="c",
+                            score=9, pass_mark=5), at=i) for i in range(3)]
+    e = run(passed[2], passed[1])
+    e.apply([passed[0]])  # an earlier attempt arriving late replaces the winner: still one award
+    assert e.total("c") == 30
+    assert [x.source_event_id for x in e.ledgers["c"].ordered()] == [passed[0].id]
+
+
+def test_duplicates_and_any_order_give_the_same_ledger():
+    rng = random.Random(7)
+    facts = []
+    for i in range(400):
+        post = f"p{rng.randrange(30)}"
+        author = f"a{int(post[1:]) % 7}"
+        voter = f"v{rng.randrange(12)}"
+        kind = rng.random()
+        if kind < 0.7:
+            facts.append(vote(voter, author=author, post=post, value=rng.choice([1, 1, -1]), at=i * 7,
+                              tags=["k8s"] if int(post[1:]) % 2 else ["db"]))
+        elif kind < 0.8:
+            facts.append(ev(VoteRetracted(post_id=post, post_type="answer", author_id=author, voter_id=voter,
+                                          previous_value=1, score=0), at=i * 7, subject=post))
+        elif kind < 0.9:
+            facts.append(ev(PostDeleted(post_id=post, post_type="answer", author_id=author, deleted_by="m"),
+                            at=i * 7, subject=post))
+        else:
+            facts.append(ev(PostRestored(post_id=post, post_type="answer", author_id=author, restored_by="m"),
+                            at=i * 7, subject=post))
+    reference = run(*facts)
+    shuffled = facts + facts[:100]
+    rng.shuffle(shuffled)
+    other = Engine(RULES)
+    for i in range(0, len(shuffled), 37):
+        other.apply(shuffled[i:i + 37])
+    assert other.totals() == reference.totals()
+    assert sum(reference.totals().values()) > 0
+    for key, board in reference.boards.items():
+        assert other.boards[key].points == board.points, key
+    for user, ledger in reference.ledgers.items():
+        got = {(x.key, x.points) for x in other.ledgers[user].ordered()}
+        assert got == {(x.key, x.points) for x in ledger.ordered()}
+
+
+def test_windows_tags_sigs_and_dense_ranking_excluding_suspended():
+    last_month = datetime(2026, 10, 30, 12, tzinfo=UTC)
+    e = run(
+        vote("v1", author="alice", post="p1", tags=["k8s"], sig="sig-a", at=last_month),
+        vote("v2", author="alice", post="p2", tags=["k8s", "db"], at=0),
+        vote("v3", author="bob", post="p3", tags=["db"], sig="sig-a", at=1),
+        vote("v4", author="carol", post="p4", tags=["db"], at=2),
+        vote("v5", author="dan", post="p5", post_type="question", at=3),
+    )
+    assert e.boards[("global", "all")].ranking(set()) == [
+        (1, "alice", 20), (2, "bob", 10), (2, "carol", 10), (3, "dan", 5)]
+    assert e.boards[("global", "m2026-11")].points["alice"] == 10
+    assert e.boards[("global", "w2026-W48")].points == {"alice": 10, "bob": 10, "carol": 10, "dan": 5}
+    assert e.boards[("tag:k8s", "all")].points == {"alice": 20}
+    assert e.boards[("tag:db", "all")].points == {"alice": 10, "bob": 10, "carol": 10}
+    assert e.boards[("sig:sig-a", "all")].points == {"alice": 10, "bob": 10}
+    e.apply([ev(UserSuspended(user_id="bob", moderator_id="m", reason="spam"), at=9, subject="bob"),
+             ev(UserDeleted(user_id="dan"), at=9, subject="dan")])
+    assert e.boards[("global", "all")].ranking(e.excluded) == [(1, "alice", 20), (2, "carol", 10)]
+    e.apply([ev(UserReinstated(user_id="bob", moderator_id="m"), at=10, subject="bob")])
+    assert [u for _, u, _ in e.boards[("global", "all")].ranking(e.excluded)] == ["alice", "bob", "carol"]
+
+
+def test_as_of_counts_only_what_had_happened():
+    up = vote("v1", at=0)
+    gone = ev(VoteRetracted(post_id="p1", post_type="answer", author_id="alice", voter_id="v1", previous_value=1,
+                            score=0), at=10, subject="p1")
+    e = run(up, gone, vote("v2", post="p2", at=20))
+    t = lambda m: int((T0 + timedelta(minutes=m)).timestamp() * 1e6)  # noqa: E731
+    assert [e.as_of("alice", t(m))[0] for m in (-1, 5, 15, 25)] == [0, 10, 0, 10]
+    assert e.total("alice") == 10
+
+
+def test_other_rules_score_differently():
+    text = (RULES.model_dump_json())
+    import json
+    doc = json.loads(text)
+    doc["version"] = "v2"
+    doc["daily_cap"] = None
+    for r in doc["rules"]:
+        if r["id"] == "answer_upvoted":
+            r["points"] = 20
+    import yaml
+    v2 = parse_rules(yaml.safe_dump(doc))
+    facts = [vote(f"v{i}", post=f"p{i}", at=i) for i in range(15)]
+    assert run(*facts).total("alice") == 150
+    assert run(*facts, rules=v2).total("alice") == 300
