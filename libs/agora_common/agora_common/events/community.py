@@ -139,3 +139,21 @@ class Placing(BaseModel):
 @register
 class CompetitionRanked(EventRef):
     ranking: list[Placing]
+
+
+@register
+class SubmissionReceived(EventRef):
+    """A participant submitted an entry to a competition."""
+
+    submission_id: str
+    user_id: str
+
+
+@register
+class SubmissionScored(EventRef):
+    """A judge scored (or re-scored) a submission; user_id is the submission's author."""
+
+    submission_id: str
+    user_id: str
+    judge_id: str
+    score: float

@@ -1,0 +1,72 @@
+from typing import Literal
+
+import segno
+from fastapi import APIRouter, Response, status
+
+from agora_common.auth import CurrentUser
+
+from agora_events.api.convert import registration_read
+from agora_events.api.deps import ERRORS, AppCtx, Limit, Offset
+from agora_events.api.schemas import CheckinRequest, RegistrationRead
+from agora_events.service import registrations
+from agora_events.service.context import load_event
+
+router = APIRouter(prefix="/api/v1/events/{event_id}", tags=["registrations"], responses=ERRORS)
+
+
+@router.post("/registrations", status_code=status.HTTP_201_CREATED, response_model=RegistrationRead,
+             summary="Register the current user: confirmed while places last, then waitlisted (FIFO)")
+async def register(event_id: str, user: CurrentUser, ctx: AppCtx) -> dict:
+    reg = await registrations.register(ctx=ctx, event_id=event_id, user=user)
+    return registration_read(reg, viewer=user)
+
+
+@router.get("/registrations/me", response_model=RegistrationRead,
+            summary="The current user's registration, waitlist position and check-in code")
+async def my_registration(event_id: str, user: CurrentUser, ctx: AppCtx) -> dict:
+    return registration_read(await registrations.mine(ctx=ctx, event_id=event_id, user=user), viewer=user)
+
+
+@router.get("/registrations/me/qr.svg", response_class=Response, summary="The check-in code as a QR code (SVG)",
+            responses={200: {"content": {"image/svg+xml": {}}}})
+async def my_qr(event_id: str, user: CurrentUser, ctx: AppCtx) -> Response:
+    reg = await registrations.mine(ctx=ctx, event_id=event_id, user=user)
+    svg = segno.make(reg["checkin_code"], error="m").svg_inline(scale=8)
+    return Response(svg, media_type="image/svg+xml")
+
+
+@router.delete("/registrations/me", response_model=RegistrationRead,
+               summary="Cancel the current user's registration; a freed place goes to the waitlist's first")
+async def cancel_mine(event_id: str, user: CurrentUser, ctx: AppCtx) -> dict:
+    return registration_read(await registrations.cancel_mine(ctx=ctx, event_id=event_id, user=user), viewer=user)
+
+
+@router.delete("/registrations/{registration_id}", response_model=RegistrationRead,
+               summary="Cancel a registration by id (its owner or an organiser)")
+async def cancel_by_id(event_id: str, registration_id: str, user: CurrentUser, ctx: AppCtx) -> dict:
+    reg = await registrations.cancel_by_id(ctx=ctx, event_id=event_id, registration_id=registration_id, user=user)
+    return registration_read(reg, viewer=user)
+
+
+@router.get("/registrations", response_model=list[RegistrationRead],
+            summary="Operators' view: registrations, optionally by status")
+async def list_registrations(
+    event_id: str, user: CurrentUser, ctx: AppCtx, limit: Limit = 100, offset: Offset = 0,
+    status: Literal["confirmed", "waitlisted", "cancelled"] | None = None,
+) -> list[dict]:
+    regs = await registrations.list_registrations(ctx=ctx, event_id=event_id, user=user, status=status,
+                                                  limit=limit, offset=offset)
+    event = await load_event(ctx, event_id, user=user)
+    return [registration_read(r, viewer=user, event=event) for r in regs]
+
+
+@router.get("/waitlist", response_model=list[RegistrationRead], summary="Operators' view: the waitlist in order")
+async def waitlist(event_id: str, user: CurrentUser, ctx: AppCtx, limit: Limit = 100, offset: Offset = 0) -> list[dict]:
+    return await list_registrations(event_id, user, ctx, limit, offset, "waitlisted")
+
+
+@router.post("/checkins", response_model=RegistrationRead,
+             summary="Check an attendee in by the code of their registration (organisers, hosts, operators)")
+async def check_in(event_id: str, body: CheckinRequest, user: CurrentUser, ctx: AppCtx) -> dict:
+    reg = await registrations.check_in(ctx=ctx, event_id=event_id, code=body.code, user=user)
+    return {**reg, "id": reg["_id"]}

@@ -1,0 +1,200 @@
+"""Registration, cancellation, waitlist and check-in.
+
+No overbooking: every registration runs in a transaction whose first write is a conditional update of the
+event document ("confirmed < capacity" → +1 confirmed, otherwise +1 waitlisted). Concurrent transactions
+on one event therefore conflict on that document and are retried, one after another, in commit order;
+within one process they queue on a lock first so that the database sees few conflicts.
+"""
+
+import secrets
+from datetime import UTC, datetime
+
+from pymongo import ASCENDING
+from pymongo.errors import DuplicateKeyError
+
+from agora_common.auth import Principal
+from agora_common.errors import Conflict, NotFound
+from agora_common.events.community import AttendeeCheckedIn, RegistrationCancelled, RegistrationConfirmed, Waitlisted
+from agora_common.ids import new_id
+
+from agora_events.adapters.mongo import REGISTRATIONS
+from agora_events.domain.lifecycle import CANCELLABLE_REGISTRATION, CHECK_IN_OPEN, Status
+from agora_events.service.context import Ctx, bump, change_event, emit, load_event, ref, require_manager
+from agora_events.service.waitlist import position, promote
+
+
+def new_checkin_code() -> str:
+    """128 random bits, URL-safe: short enough for a QR code, impossible to guess."""
+    return secrets.token_urlsafe(16)
+
+
+def _active_key(event_id: str, user_id: str) -> str:
+    return f"{event_id}:{user_id}"
+
+
+async def register(*, ctx: Ctx, event_id: str, user: Principal) -> dict:
+    async def work(session):
+        event = await load_event(ctx, event_id, user=user, session=session)
+        if event["status"] != Status.REGISTRATION_OPEN:
+            raise Conflict(f"registration is not open: the event is {event['status']}", code="registration_not_open")
+        existing = await ctx.db[REGISTRATIONS].find_one(
+            {"active_key": _active_key(event_id, user.id)}, session=session
+        )
+        if existing:
+            raise Conflict(
+                f"you are already registered ({existing['status']})", code="already_registered",
+                details={"registration_id": existing["_id"], "status": existing["status"]},
+            )
+        open_filter = {"_id": event_id, "status": Status.REGISTRATION_OPEN.value}
+        seat_filter = dict(open_filter)
+        if event.get("capacity") is not None:
+            seat_filter["counts.confirmed"] = {"$lt": event["capacity"]}
+        after = await bump(ctx, session, seat_filter, {"$inc": {"counts.confirmed": 1}}, events=1)
+        if after is not None:
+            status, seq, pos = "confirmed", None, None
+        else:
+            after = await bump(ctx, session, open_filter,
+                               {"$inc": {"counts.waitlisted": 1, "waitlist_seq": 1}}, events=1)
+            status, seq, pos = "waitlisted", after["waitlist_seq"], after["counts"]["waitlisted"]
+        now = datetime.now(UTC)
+        reg = {
+            "_id": new_id(),
+            "event_id": event_id,
+            "user_id": user.id,
+            "user_name": user.name,
+            "status": status,
+            "seq": seq,
+            "active_key": _active_key(event_id, user.id),
+            "checkin_code": new_checkin_code(),
+            "checked_in_at": None,
+            "created_at": now,
+            "updated_at": now,
+        }
+        try:
+            await ctx.db[REGISTRATIONS].insert_one(reg, session=session)
+        except DuplicateKeyError as exc:
+            raise Conflict("you are already registered", code="already_registered") from exc
+        if status == "confirmed":
+            payload = RegistrationConfirmed(**ref(after), registration_id=reg["_id"], user_id=user.id)
+        else:
+            payload = Waitlisted(**ref(after), registration_id=reg["_id"], user_id=user.id, position=pos)
+        await emit(ctx, session, after, [payload], user.id)
+        return {**reg, "position": pos}
+
+    return await change_event(ctx, event_id, work)
+
+
+async def _cancel(ctx: Ctx, session, event: dict, reg: dict, actor: Principal) -> dict:
+    if event["status"] not in CANCELLABLE_REGISTRATION:
+        raise Conflict(f"registrations can no longer be cancelled: the event is {event['status']}",
+                       code="cancellation_closed")
+    if reg.get("checked_in_at"):
+        raise Conflict("this registration is already checked in", code="already_checked_in")
+    now = datetime.now(UTC)
+    await ctx.db[REGISTRATIONS].update_one(
+        {"_id": reg["_id"], "status": reg["status"]},
+        {"$set": {"status": "cancelled", "cancelled_at": now, "cancelled_by": actor.id, "updated_at": now},
+         "$unset": {"active_key": ""}},
+        session=session,
+    )
+    was_confirmed = reg["status"] == "confirmed"
+    payloads = [RegistrationCancelled(**ref(event), registration_id=reg["_id"], user_id=reg["user_id"],
+                                      was_confirmed=was_confirmed)]
+    inc = {"counts.cancelled": 1}
+    if was_confirmed:
+        promotions = await promote(ctx, session, event, actor=actor.id, freed=1)
+        payloads += [p for p, _ in promotions]
+        inc["counts.confirmed"] = len(promotions) - 1
+        inc["counts.waitlisted"] = -len(promotions)
+    else:
+        inc["counts.waitlisted"] = -1
+    after = await bump(ctx, session, {"_id": event["_id"]}, {"$inc": inc}, events=len(payloads))
+    await emit(ctx, session, after, payloads, actor.id)
+    return {**reg, "status": "cancelled", "cancelled_at": now, "position": None}
+
+
+async def cancel_mine(*, ctx: Ctx, event_id: str, user: Principal) -> dict:
+    async def work(session):
+        event = await load_event(ctx, event_id, user=user, session=session)
+        reg = await ctx.db[REGISTRATIONS].find_one({"active_key": _active_key(event_id, user.id)}, session=session)
+        if reg is None:
+            raise NotFound("you have no active registration for this event")
+        return await _cancel(ctx, session, event, reg, user)
+
+    return await change_event(ctx, event_id, work)
+
+
+async def cancel_by_id(*, ctx: Ctx, event_id: str, registration_id: str, user: Principal) -> dict:
+    """An organiser cancels someone's registration (or a member their own, by id)."""
+
+    async def work(session):
+        event = await load_event(ctx, event_id, user=user, session=session)
+        reg = await ctx.db[REGISTRATIONS].find_one({"_id": registration_id, "event_id": event_id}, session=session)
+        if reg is None:
+            raise NotFound(f"registration {registration_id} not found")
+        if reg["user_id"] != user.id:
+            require_manager(event, user)
+        if reg["status"] == "cancelled":
+            raise Conflict("this registration is already cancelled", code="already_cancelled")
+        return await _cancel(ctx, session, event, reg, user)
+
+    return await change_event(ctx, event_id, work)
+
+
+async def mine(*, ctx: Ctx, event_id: str, user: Principal) -> dict:
+    await load_event(ctx, event_id, user=user)
+    reg = await ctx.db[REGISTRATIONS].find_one(
+        {"event_id": event_id, "user_id": user.id}, sort=[("created_at", -1)]
+    )
+    if reg is None:
+        raise NotFound("you have not registered for this event")
+    return {**reg, "position": await position(ctx, reg)}
+
+
+async def list_registrations(
+    *, ctx: Ctx, event_id: str, user: Principal, status: str | None, limit: int, offset: int
+) -> list[dict]:
+    event = await load_event(ctx, event_id, user=user)
+    require_manager(event, user)
+    query: dict = {"event_id": event_id}
+    if status:
+        query["status"] = status
+    order = [("seq", ASCENDING), ("created_at", ASCENDING)] if status == "waitlisted" else [("created_at", ASCENDING)]
+    regs = await ctx.db[REGISTRATIONS].find(query).sort(order).skip(offset).limit(limit).to_list()
+    if status == "waitlisted":  # positions follow from the order
+        return [{**r, "position": offset + i + 1} for i, r in enumerate(regs)]
+    return [{**r, "position": await position(ctx, r)} for r in regs]
+
+
+async def check_in(*, ctx: Ctx, event_id: str, code: str, user: Principal) -> dict:
+    """An organiser scans an attendee's code; attendance is recorded once, a second scan is a 409."""
+
+    async def work(session):
+        event = await load_event(ctx, event_id, user=user, session=session)
+        require_manager(event, user)
+        if event["status"] not in CHECK_IN_OPEN:
+            raise Conflict(f"check-in is closed: the event is {event['status']}", code="check_in_closed")
+        reg = await ctx.db[REGISTRATIONS].find_one({"checkin_code": code, "event_id": event_id}, session=session)
+        if reg is None:
+            raise NotFound("no registration for this event has this check-in code", code="unknown_code")
+        if reg.get("checked_in_at"):
+            raise Conflict(
+                f"already checked in at {reg['checked_in_at'].isoformat()}", code="already_checked_in",
+                details={"registration_id": reg["_id"], "user_id": reg["user_id"],
+                         "checked_in_at": reg["checked_in_at"].isoformat()},
+            )
+        if reg["status"] != "confirmed":
+            raise Conflict(f"this registration is {reg['status']}, not confirmed", code="not_confirmed",
+                           details={"registration_id": reg["_id"], "status": reg["status"]})
+        now = datetime.now(UTC)
+        await ctx.db[REGISTRATIONS].update_one(
+            {"_id": reg["_id"], "checked_in_at": None},
+            {"$set": {"checked_in_at": now, "checked_in_by": user.id, "updated_at": now}},
+            session=session,
+        )
+        after = await bump(ctx, session, {"_id": event_id}, {"$inc": {"counts.checked_in": 1}}, events=1)
+        await emit(ctx, session, after, [AttendeeCheckedIn(**ref(after), registration_id=reg["_id"],
+                                                           user_id=reg["user_id"], checked_in_at=now)], user.id)
+        return {**reg, "checked_in_at": now, "position": None}
+
+    return await change_event(ctx, event_id, work)
