@@ -124,3 +124,10 @@ class TagFollowed(UsersEvent):
 class TagUnfollowed(UsersEvent):
     user_id: str
     tag: str
+
+
+@register
+class SigLeadRemoved(UsersEvent):
+    sig_id: str
+    user_id: str
+    removed_by: str

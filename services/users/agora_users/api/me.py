@@ -1,0 +1,62 @@
+from fastapi import APIRouter, Response, status
+
+from agora_common.auth import CurrentUser
+
+from agora_users.api.deps import StoreDep
+from agora_users.api.schemas import Following, ProfileUpdate, UserRead, errors, user_read
+from agora_users.service import accounts, follows, profiles
+
+router = APIRouter(prefix="/api/v1/users/me", tags=["me"])
+
+
+@router.get("", response_model=UserRead, summary="My account, with my email", responses=errors(401, 404))
+async def get_me(user: CurrentUser, store: StoreDep) -> UserRead:
+    return user_read(await profiles.profile(store=store, user_id=user.id))
+
+
+@router.patch("", response_model=UserRead, summary="Edit my profile", responses=errors(401, 404, 422))
+async def update_me(body: ProfileUpdate, user: CurrentUser, store: StoreDep) -> UserRead:
+    changes = body.model_dump(exclude_unset=True)
+    if changes.get("display_name", "") is None:
+        changes.pop("display_name")  # a display name cannot be removed, only changed
+    return user_read(await profiles.update_profile(store=store, user_id=user.id, changes=changes))
+
+
+@router.delete("", status_code=status.HTTP_204_NO_CONTENT, responses=errors(401, 404),
+               summary="Delete my account: personal data is erased, my content stays anonymised")
+async def delete_me(user: CurrentUser, store: StoreDep) -> Response:
+    await accounts.delete_account(store=store, user_id=user.id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get("/following", response_model=Following, summary="Members and tags I follow", responses=errors(401))
+async def my_following(user: CurrentUser, store: StoreDep) -> Following:
+    return Following(**await follows.following(store=store, user_id=user.id))
+
+
+@router.put("/following/users/{user_id}", status_code=status.HTTP_204_NO_CONTENT,
+            responses=errors(401, 404, 422), summary="Follow a member (idempotent)")
+async def follow_user(user_id: str, user: CurrentUser, store: StoreDep) -> Response:
+    await follows.follow(store=store, follower_id=user.id, kind="user", target=user_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.delete("/following/users/{user_id}", status_code=status.HTTP_204_NO_CONTENT,
+               responses=errors(401, 404), summary="Unfollow a member")
+async def unfollow_user(user_id: str, user: CurrentUser, store: StoreDep) -> Response:
+    await follows.unfollow(store=store, follower_id=user.id, kind="user", target=user_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.put("/following/tags/{tag}", status_code=status.HTTP_204_NO_CONTENT, responses=errors(401, 422),
+            summary="Follow a tag (idempotent)")
+async def follow_tag(tag: str, user: CurrentUser, store: StoreDep) -> Response:
+    await follows.follow(store=store, follower_id=user.id, kind="tag", target=tag)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.delete("/following/tags/{tag}", status_code=status.HTTP_204_NO_CONTENT, responses=errors(401, 404),
+               summary="Unfollow a tag")
+async def unfollow_tag(tag: str, user: CurrentUser, store: StoreDep) -> Response:
+    await follows.unfollow(store=store, follower_id=user.id, kind="tag", target=tag)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

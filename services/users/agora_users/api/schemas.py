@@ -1,0 +1,239 @@
+"""Request and response bodies. The public profile has no email; only /me (and auth responses) show it."""
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, EmailStr, Field, StringConstraints
+
+DisplayName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=80)]
+ShortText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=100)]
+Tag = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50)]
+RoleName = Literal["member", "moderator", "operator"]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class RegisterRequest(Strict):
+    email: EmailStr = Field(max_length=254)
+    password: str = Field(max_length=1024, description="at least the configured minimum length (default 10)")
+    display_name: DisplayName
+
+
+class LoginRequest(Strict):
+    email: str = Field(min_length=1, max_length=320)
+    password: str = Field(min_length=1, max_length=1024)
+
+
+class RefreshRequest(Strict):
+    refresh_token: str = Field(min_length=1, max_length=4096)
+
+
+class TitleRead(BaseModel):
+    title: str
+    granted_at: datetime
+    source: Literal["operator", "points"]
+
+
+class TitleDetail(TitleRead):
+    granted_by: str
+    reason: str | None = None
+
+
+class SigRef(BaseModel):
+    id: str
+    name: str
+    slug: str
+    lead: bool
+
+
+class SuspensionRead(BaseModel):
+    reason: str
+    until: datetime | None = None
+    by: str
+    at: datetime
+
+
+class PublicProfile(BaseModel):
+    id: str
+    display_name: str
+    bio: str | None = None
+    company: str | None = None
+    industry: str | None = None
+    city: str | None = None
+    skills: list[str] = []
+    roles: list[str]
+    titles: list[TitleRead] = []
+    sigs: list[SigRef] = []
+    followers: int = 0
+    following: int = 0
+    suspended: bool = False
+    joined_at: datetime
+
+
+class UserRead(PublicProfile):
+    """What a user sees about themselves."""
+
+    email: str
+    status: Literal["active", "suspended"]
+    suspension: SuspensionRead | None = None
+    titles: list[TitleDetail] = []
+
+
+class AuthResponse(BaseModel):
+    user: UserRead
+    access_token: str
+    refresh_token: str
+    token_type: Literal["bearer"] = "bearer"
+    expires_at: datetime = Field(description="when the access token expires")
+
+
+class VerifyResponse(BaseModel):
+    user_id: str
+    roles: list[str]
+
+
+class ProfileUpdate(Strict):
+    display_name: DisplayName | None = None
+    bio: Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000)] | None = None
+    company: ShortText | None = None
+    industry: ShortText | None = None
+    city: ShortText | None = None
+    skills: list[Tag] | None = Field(default=None, max_length=50)
+
+
+class RolesUpdate(Strict):
+    roles: list[RoleName] = Field(min_length=1, max_length=3)
+
+
+class SigCreate(Strict):
+    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=2, max_length=80)]
+    slug: Annotated[str, StringConstraints(strip_whitespace=True, max_length=60)] | None = None
+    description: Annotated[str, StringConstraints(max_length=2000)] | None = None
+    tags: list[Tag] = Field(default_factory=list, max_length=20)
+
+
+class SigRead(BaseModel):
+    id: str
+    name: str
+    slug: str
+    description: str | None = None
+    tags: list[str]
+    leads: list[str]
+    member_count: int
+    created_at: datetime
+
+
+class SigMember(BaseModel):
+    user_id: str
+    display_name: str | None
+    joined_at: datetime
+
+
+class Membership(BaseModel):
+    sig_id: str
+    user_id: str
+    joined: bool = Field(description="false when the user was already a member")
+
+
+class TitleGrant(Strict):
+    title: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=60)]
+    reason: Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)] | None = None
+
+
+class TitleAuditEntry(BaseModel):
+    title: str
+    action: Literal["granted", "revoked"]
+    by: str
+    reason: str | None = None
+    source_event: str | None = None
+    at: datetime
+
+
+class SuspensionCreate(Strict):
+    reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
+    until: AwareDatetime | None = Field(default=None, description="omit for an indefinite suspension")
+
+
+class ModerationResult(BaseModel):
+    user_id: str
+    status: Literal["active", "suspended"]
+    suspension: SuspensionRead | None = None
+
+
+class Following(BaseModel):
+    users: list[str]
+    tags: list[str]
+
+
+class SegmentMember(BaseModel):
+    user_id: str
+    display_name: str
+    company: str | None = None
+    industry: str | None = None
+    city: str | None = None
+    roles: list[str]
+    registered_at: datetime | None = None
+    last_action_at: datetime | None = None
+    recent_contributions: int
+    accepted_answers: int
+    articles: int
+    talks: int
+    segments: list[str]
+
+
+class SegmentExport(BaseModel):
+    segment: str
+    definition: str
+    count: int
+    generated_at: datetime
+    members: list[SegmentMember]
+
+
+def _titles(doc: dict, detail: bool) -> list:
+    cls = TitleDetail if detail else TitleRead
+    return [cls.model_validate(t) for t in doc.get("titles", [])]
+
+
+def public_profile(doc: dict) -> PublicProfile:
+    return PublicProfile(
+        id=doc["_id"], display_name=doc["display_name"], bio=doc.get("bio"), company=doc.get("company"),
+        industry=doc.get("industry"), city=doc.get("city"), skills=doc.get("skills", []), roles=doc["roles"],
+        titles=_titles(doc, False), sigs=doc.get("sigs", []), followers=doc.get("followers", 0),
+        following=doc.get("following", 0), suspended=doc.get("status") == "suspended", joined_at=doc["created_at"],
+    )
+
+
+def user_read(doc: dict) -> UserRead:
+    public = public_profile(doc).model_dump(exclude={"titles"})
+    return UserRead(**public, email=doc["email"], status=doc["status"], suspension=doc.get("suspension"),
+                    titles=_titles(doc, True))
+
+
+def sig_read(doc: dict) -> SigRead:
+    return SigRead(id=doc["_id"], name=doc["name"], slug=doc["slug"], description=doc.get("description"),
+                   tags=doc.get("tags", []), leads=doc.get("leads", []), member_count=doc.get("member_count", 0),
+                   created_at=doc["created_at"])
+
+
+def moderation_result(doc: dict) -> ModerationResult:
+    return ModerationResult(user_id=doc["_id"], status=doc["status"], suspension=doc.get("suspension"))
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+    details: object | None = None
+
+
+class ErrorBody(BaseModel):
+    error: ErrorDetail
+    request_id: str | None = None
+
+
+def errors(*codes: int) -> dict:
+    """OpenAPI entries for the error responses an endpoint can give (all share one JSON shape)."""
+    text = {400: "Bad request", 401: "Missing, invalid or expired token", 403: "Not allowed", 404: "Not found",
+            409: "Conflict with the current state", 422: "Invalid input"}
+    return {code: {"model": ErrorBody, "description": text.get(code, "Error")} for code in codes}

@@ -1,0 +1,66 @@
+import csv
+import io
+from typing import Literal
+
+from fastapi import APIRouter, Response
+
+from agora_common.auth import Operator
+from agora_common.errors import NotFound
+from agora_common.ids import utcnow
+
+from agora_users.api.deps import StoreDep
+from agora_users.api.schemas import SegmentExport, SegmentMember, errors
+from agora_users.domain.segments import SEGMENTS, definitions
+from agora_users.service import activity
+
+router = APIRouter(prefix="/api/v1/users/segments", tags=["segments"])
+
+CSV_COLUMNS = list(SegmentMember.model_fields)
+
+
+@router.get("", summary="Segment definitions (operators)", responses=errors(401, 403))
+async def list_segments(operator: Operator, store: StoreDep) -> dict[str, str]:
+    return _definitions(store)
+
+
+@router.get("/{segment}", response_model=SegmentExport, responses={
+    200: {"content": {"text/csv": {}}, "description": "JSON, or CSV with ?format=csv"}, **errors(401, 403, 404)},
+    summary="Members of a segment: ordinary, active, core or contributor (operators); ?format=csv to export")
+async def export_segment(segment: str, operator: Operator, store: StoreDep,
+                         format: Literal["json", "csv"] = "json") -> SegmentExport | Response:
+    if segment not in SEGMENTS:
+        raise NotFound(f"unknown segment {segment!r}; known: {', '.join(SEGMENTS)}", code="unknown_segment")
+    rows = [SegmentMember(**r) for r in await activity.segment_members(store=store, segment=segment)]
+    now = utcnow()
+    if format == "csv":
+        return Response(
+            _csv(rows), media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": f'attachment; filename="segment-{segment}-{now:%Y%m%d}.csv"'},
+        )
+    return SegmentExport(segment=segment, definition=_definitions(store)[segment], count=len(rows),
+                         generated_at=now, members=rows)
+
+
+def _definitions(store) -> dict[str, str]:
+    s = store.settings
+    return definitions(active_days=s.active_window_days, core_days=s.core_window_days,
+                       core_min=s.core_min_contributions)
+
+
+def _cell(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, list):
+        value = ";".join(value)
+    text = value.isoformat() if hasattr(value, "isoformat") else str(value)
+    # spreadsheet formula injection: a display name like "=HYPERLINK(...)" must stay text
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+def _csv(rows: list[SegmentMember]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(CSV_COLUMNS)
+    for row in rows:
+        writer.writerow([_cell(getattr(row, col)) for col in CSV_COLUMNS])
+    return out.getvalue()

@@ -1,0 +1,77 @@
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response, status
+
+from agora_common.auth import Moderator, Operator
+
+from agora_users.api.deps import StoreDep
+from agora_users.api.schemas import (ModerationResult, PublicProfile, RolesUpdate, SuspensionCreate, TitleAuditEntry,
+                                     TitleDetail, TitleGrant, errors, moderation_result, public_profile)
+from agora_users.service import accounts, follows, moderation, profiles, titles
+
+router = APIRouter(prefix="/api/v1/users", tags=["users"])
+
+
+@router.get("", response_model=list[PublicProfile], responses=errors(422),
+            summary="Public profiles of several members at once (?ids=a&ids=b), for display")
+async def batch(store: StoreDep, ids: Annotated[list[str], Query(min_length=1, max_length=100)]) -> list[PublicProfile]:
+    return [public_profile(u) for u in await profiles.public_profiles(store=store, ids=ids)]
+
+
+@router.get("/{user_id}", response_model=PublicProfile, responses=errors(404),
+            summary="A member's public profile, with honor titles and SIGs (never the email)")
+async def get_profile(user_id: str, store: StoreDep) -> PublicProfile:
+    return public_profile(await profiles.profile(store=store, user_id=user_id))
+
+
+@router.get("/{user_id}/followers", response_model=list[str], responses=errors(404),
+            summary="Ids of a member's followers")
+async def get_followers(user_id: str, store: StoreDep,
+                        limit: Annotated[int, Query(ge=1, le=500)] = 100) -> list[str]:
+    await profiles.get_user(store=store, user_id=user_id)
+    return await follows.followers(store=store, user_id=user_id, limit=limit)
+
+
+@router.put("/{user_id}/roles", response_model=PublicProfile, responses=errors(401, 403, 404, 422),
+            summary="Set a member's roles (operators)")
+async def set_roles(user_id: str, body: RolesUpdate, operator: Operator, store: StoreDep) -> PublicProfile:
+    await accounts.set_roles(store=store, user_id=user_id, roles=list(body.roles), operator_id=operator.id)
+    return public_profile(await profiles.profile(store=store, user_id=user_id))
+
+
+@router.post("/{user_id}/titles", status_code=status.HTTP_201_CREATED, response_model=TitleDetail,
+             responses=errors(401, 403, 404, 409, 422), summary="Grant an honor title (operators)")
+async def grant_title(user_id: str, body: TitleGrant, operator: Operator, store: StoreDep) -> TitleDetail:
+    entry = await titles.grant(store=store, user_id=user_id, title=body.title, operator_id=operator.id,
+                               reason=body.reason)
+    return TitleDetail.model_validate(entry)
+
+
+@router.delete("/{user_id}/titles/{title}", status_code=status.HTTP_204_NO_CONTENT,
+               responses=errors(401, 403, 404), summary="Revoke an honor title (operators)")
+async def revoke_title(user_id: str, title: str, operator: Operator, store: StoreDep,
+                       reason: Annotated[str | None, Query(max_length=500)] = None) -> Response:
+    await titles.revoke(store=store, user_id=user_id, title=title, operator_id=operator.id, reason=reason)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get("/{user_id}/titles/audit", response_model=list[TitleAuditEntry], responses=errors(401, 403),
+            summary="Every grant and revocation of a member's titles, newest first (operators)")
+async def title_audit(user_id: str, operator: Operator, store: StoreDep) -> list[TitleAuditEntry]:
+    return [TitleAuditEntry.model_validate(e) for e in await titles.audit_trail(store=store, user_id=user_id)]
+
+
+@router.post("/{user_id}/suspension", response_model=ModerationResult, responses=errors(401, 403, 404, 422),
+             summary="Suspend a member (moderators; operators also suspend moderators)")
+async def suspend(user_id: str, body: SuspensionCreate, moderator: Moderator, store: StoreDep) -> ModerationResult:
+    user = await moderation.suspend(store=store, user_id=user_id, moderator_id=moderator.id,
+                                    moderator_roles=moderator.roles, reason=body.reason, until=body.until)
+    return moderation_result(user)
+
+
+@router.delete("/{user_id}/suspension", response_model=ModerationResult, responses=errors(401, 403, 404, 409),
+               summary="Reinstate a suspended member (moderators)")
+async def reinstate(user_id: str, moderator: Moderator, store: StoreDep) -> ModerationResult:
+    user = await moderation.reinstate(store=store, user_id=user_id, moderator_id=moderator.id,
+                                      moderator_roles=moderator.roles)
+    return moderation_result(user)

@@ -1,0 +1,29 @@
+from pydantic import Field, SecretStr
+
+from agora_common.settings import ServiceSettings
+
+
+class Settings(ServiceSettings):
+    service_name: str = "users"
+
+    # argon2id cost; production defaults follow RFC 9106's second recommended option. Tests lower them.
+    argon2_time_cost: int = Field(default=3, ge=1)
+    argon2_memory_cost_kib: int = Field(default=64 * 1024, ge=8)
+    argon2_parallelism: int = Field(default=4, ge=1)
+
+    password_min_length: int = Field(default=10, ge=6)
+    password_max_length: int = Field(default=256, ge=16)  # bounds hashing work per request
+
+    # Created at startup when both are set and no user has that email.
+    bootstrap_operator_email: str | None = None
+    bootstrap_operator_password: SecretStr | None = None
+    bootstrap_operator_name: str = "Operator"
+
+    # Segmentation (see README "Member segments").
+    active_window_days: int = Field(default=30, ge=1)
+    core_window_days: int = Field(default=90, ge=1)
+    core_min_contributions: int = Field(default=5, ge=1)
+
+    # Consume the domain topics for segmentation and honor titles (off only in special deployments).
+    consume_events: bool = True
+    outbox_poll_interval: float = 0.5

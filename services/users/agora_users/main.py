@@ -1,0 +1,76 @@
+"""The users service app: accounts and tokens, profiles, SIGs, honor titles, follows, member segments."""
+
+import logging
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from agora_common.kafka import EventConsumer, EventPublisher, ensure_topics
+from agora_common.mongo import make_client, ping
+from agora_common.outbox import OutboxRelay
+from agora_common.topics import Topics
+from agora_common.web import create_app as create_web_app
+
+from agora_users.adapters.background import SupervisedConsumer
+from agora_users.adapters.hashing import PasswordHasher
+from agora_users.adapters.store import Store, ensure_indexes
+from agora_users.api import auth, me, segments, sigs, users
+from agora_users.config import Settings
+from agora_users.service import accounts, activity
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        client = make_client(settings)
+        db = client[settings.mongo_db]
+        await ensure_indexes(db)
+        topics = Topics(settings.topic_prefix)
+        publisher = EventPublisher(settings.kafka_bootstrap, client_id=f"{settings.service_name}-outbox")
+        relay = OutboxRelay(db, publisher, poll_interval=settings.outbox_poll_interval)
+        hasher = PasswordHasher(time_cost=settings.argon2_time_cost, memory_cost_kib=settings.argon2_memory_cost_kib,
+                                parallelism=settings.argon2_parallelism)
+        store = Store(settings=settings, client=client, db=db, topics=topics, hasher=hasher, relay=relay)
+        app.state.store = store
+        await accounts.ensure_bootstrap_operator(store)
+        await relay.start()
+
+        async def handle(envelope) -> None:
+            await activity.handle_event(store=store, envelope=envelope)
+
+        consumer = SupervisedConsumer(
+            lambda: EventConsumer(
+                bootstrap=settings.kafka_bootstrap,
+                topics=[topics.content, topics.events, topics.users, topics.points],
+                group_id=f"{settings.topic_prefix}users.activity",
+                dead_letter_topic=topics.dead_letter,
+                handler=handle,
+            ),
+            prepare=lambda: ensure_topics(settings.kafka_bootstrap, topics.all(), partitions=settings.topic_partitions),
+        )
+        app.state.consumer = consumer
+        if settings.consume_events:
+            consumer.start()
+        try:
+            yield
+        finally:
+            await consumer.stop()
+            await relay.stop()
+            await publisher.stop()
+            await client.close()
+
+    async def database(app: FastAPI) -> None:
+        await ping(app.state.store.db)
+
+    return create_web_app(
+        settings=settings,
+        title="Agora users",
+        description="Accounts and tokens, profiles, SIGs, honor titles, follows and member segments.",
+        routers=[auth.router, me.router, sigs.router, segments.router, users.router],
+        lifespan=lifespan,
+        readiness_checks=[database],
+    )

@@ -1,0 +1,217 @@
+"""Registration, login, token refresh with rotation, roles, the bootstrap operator and account deletion."""
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+
+import jwt
+from pymongo.errors import DuplicateKeyError
+
+from agora_common.auth import decode_token, issue_token
+from agora_common.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthorized
+from agora_common.events.users import RoleChanged, UserDeleted, UserRegistered
+from agora_common.ids import new_id, utcnow
+
+from agora_users.adapters import store as c
+from agora_users.adapters.store import Store
+from agora_users.adapters.unit_of_work import Tx, atomically
+from agora_users.domain.passwords import password_problems
+from agora_users.domain.users import DELETED_DISPLAY_NAME, email_key, is_suspended, normalize_roles
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Session:
+    user: dict
+    access_token: str
+    refresh_token: str
+    expires_at: datetime
+
+
+def check_password(store: Store, password: str, *, email: str | None = None, display_name: str | None = None) -> None:
+    s = store.settings
+    problems = password_problems(
+        password, min_length=s.password_min_length, max_length=s.password_max_length, email=email,
+        display_name=display_name,
+    )
+    if problems:
+        raise InvalidInput(
+            "password is too weak: " + "; ".join(problems), code="weak_password",
+            details=[{"location": ["body", "password"], "message": p} for p in problems],
+        )
+
+
+async def _issue(tx: Tx, user: dict, *, family: str | None = None) -> Session:
+    settings = tx.store.settings
+    access, expires = issue_token(settings, user_id=user["_id"], roles=user["roles"], kind="access",
+                                  name=user["display_name"])
+    refresh, refresh_expires = issue_token(settings, user_id=user["_id"], roles=user["roles"], kind="refresh")
+    jti = jwt.decode(refresh, options={"verify_signature": False})["jti"]
+    await tx.store[c.REFRESH_TOKENS].insert_one(
+        {"_id": jti, "user_id": user["_id"], "family": family or jti, "expires_at": refresh_expires,
+         "used_at": None, "revoked": False, "created_at": utcnow()},
+        session=tx.session,
+    )
+    return Session(user=user, access_token=access, refresh_token=refresh, expires_at=expires)
+
+
+async def register(*, store: Store, email: str, password: str, display_name: str,
+                   roles: list[str] | None = None) -> Session:
+    check_password(store, password, email=email, display_name=display_name)
+    password_hash = await store.hasher.hash(password)
+    now = utcnow()
+    user = {
+        "_id": new_id(), "email": email, "email_key": email_key(email), "password_hash": password_hash,
+        "display_name": display_name, "bio": None, "company": None, "industry": None, "city": None, "skills": [],
+        "roles": normalize_roles(roles or ["member"]), "status": "active", "suspension": None, "titles": [],
+        "version": 1, "created_at": now, "updated_at": now,
+    }
+
+    async def work(tx: Tx) -> Session:
+        await tx.store[c.USERS].insert_one(user, session=tx.session)
+        tx.emit(UserRegistered(user_id=user["_id"], display_name=display_name, roles=user["roles"],
+                               registered_at=now), subject=user["_id"], version=1, actor=user["_id"])
+        return await _issue(tx, user)
+
+    try:
+        return await atomically(store, work)
+    except DuplicateKeyError as exc:
+        raise Conflict("an account with this email already exists", code="email_taken") from exc
+
+
+def _ensure_may_sign_in(user: dict) -> None:
+    if user.get("status") == "deleted":
+        raise Unauthorized("this account was deleted", code="account_deleted")
+    if is_suspended(user, utcnow()):
+        until = (user.get("suspension") or {}).get("until")
+        raise Forbidden(
+            "this account is suspended" + (f" until {until.isoformat()}" if until else ""),
+            code="account_suspended", details={"until": until.isoformat() if until else None},
+        )
+
+
+async def login(*, store: Store, email: str, password: str) -> Session:
+    user = await store[c.USERS].find_one({"email_key": email_key(email)})
+    ok = await store.hasher.verify(user.get("password_hash") if user else None, password)
+    if not user or not ok:
+        raise Unauthorized("invalid email or password", code="invalid_credentials")
+    _ensure_may_sign_in(user)
+    if store.hasher.needs_rehash(user["password_hash"]):
+        new_hash = await store.hasher.hash(password)
+        await store[c.USERS].update_one({"_id": user["_id"]}, {"$set": {"password_hash": new_hash}})
+
+    async def work(tx: Tx) -> Session:
+        return await _issue(tx, user)
+
+    return await atomically(store, work)
+
+
+async def refresh(*, store: Store, refresh_token: str) -> Session:
+    """Rotate: the presented token is spent and a new pair issued. Presenting a spent token again means it
+    leaked (or a client replayed it): the whole token family is revoked and the caller must log in again."""
+    claims = decode_token(store.settings, refresh_token, kind="refresh")
+    jti = claims.get("jti")
+    if not jti:
+        raise Unauthorized("invalid refresh token", code="invalid_token")
+    now = utcnow()
+
+    async def work(tx: Tx) -> Session:
+        tokens = tx.store[c.REFRESH_TOKENS]
+        stored = await tokens.find_one({"_id": jti}, session=tx.session)
+        if stored is None or stored["revoked"]:
+            raise Unauthorized("refresh token revoked", code="invalid_token")
+        if stored["used_at"] is not None:
+            raise _Reused(stored["family"])
+        await tokens.update_one({"_id": jti}, {"$set": {"used_at": now}}, session=tx.session)
+        user = await tx.store[c.USERS].find_one({"_id": stored["user_id"]}, session=tx.session)
+        if user is None:
+            raise Unauthorized("account not found", code="invalid_token")
+        _ensure_may_sign_in(user)
+        return await _issue(tx, user, family=stored["family"])
+
+    try:
+        return await atomically(store, work)
+    except _Reused as reused:
+        await store[c.REFRESH_TOKENS].update_many({"family": reused.family}, {"$set": {"revoked": True}})
+        log.warning("refresh token reused; token family revoked", extra={"user_id": claims.get("sub")})
+        raise Unauthorized("refresh token already used; sign in again", code="refresh_token_reused") from None
+
+
+class _Reused(Exception):
+    def __init__(self, family: str) -> None:
+        self.family = family
+
+
+async def logout(*, store: Store, refresh_token: str) -> None:
+    """Revoke the refresh token's family (this device's session). Access tokens expire on their own."""
+    claims = decode_token(store.settings, refresh_token, kind="refresh")
+    stored = await store[c.REFRESH_TOKENS].find_one({"_id": claims.get("jti")})
+    if stored:
+        await store[c.REFRESH_TOKENS].update_many({"family": stored["family"]}, {"$set": {"revoked": True}})
+
+
+async def set_roles(*, store: Store, user_id: str, roles: list[str], operator_id: str) -> dict:
+    try:
+        wanted = normalize_roles(roles)
+    except ValueError as exc:
+        raise InvalidInput(str(exc), code="unknown_role") from exc
+    if user_id == operator_id and "operator" not in wanted:
+        raise Forbidden("operators cannot remove their own operator role", code="self_demotion")
+
+    async def work(tx: Tx) -> dict:
+        user = await tx.bump(c.USERS, {"_id": user_id, "status": {"$ne": "deleted"}}, {"$set": {"roles": wanted}})
+        if user is None:
+            raise NotFound(f"user {user_id} not found")
+        tx.emit(RoleChanged(user_id=user_id, roles=wanted, changed_by=operator_id), subject=user_id,
+                version=user["version"], actor=operator_id)
+        # existing sessions keep the old roles until their access token expires; refresh picks up the new ones
+        return user
+
+    return await atomically(store, work)
+
+
+async def ensure_bootstrap_operator(store: Store) -> None:
+    s = store.settings
+    if not s.bootstrap_operator_email or not s.bootstrap_operator_password:
+        return
+    if await store[c.USERS].find_one({"email_key": email_key(s.bootstrap_operator_email)}, {"_id": 1}):
+        return
+    try:
+        await register(store=store, email=s.bootstrap_operator_email,
+                       password=s.bootstrap_operator_password.get_secret_value(),
+                       display_name=s.bootstrap_operator_name, roles=["member", "moderator", "operator"])
+        log.info("bootstrap operator created", extra={"email": s.bootstrap_operator_email})
+    except Conflict:
+        pass  # another instance created it at the same moment
+
+
+async def delete_account(*, store: Store, user_id: str) -> None:
+    """Erase personal data and memberships; keep a tombstone so the id is never reused. Content stays and is
+    anonymised by the content service when it sees UserDeleted."""
+    now = utcnow()
+
+    async def work(tx: Tx) -> None:
+        user = await tx.bump(
+            c.USERS, {"_id": user_id, "status": {"$ne": "deleted"}},
+            {"$set": {"status": "deleted", "deleted_at": now, "display_name": DELETED_DISPLAY_NAME, "bio": None,
+                      "company": None, "industry": None, "city": None, "skills": [], "titles": [],
+                      "suspension": None, "email": None},
+             "$unset": {"email_key": "", "password_hash": ""}},
+        )
+        if user is None:
+            raise NotFound(f"user {user_id} not found")
+        memberships = await tx.store[c.SIG_MEMBERS].find({"user_id": user_id}, session=tx.session).to_list()
+        for m in memberships:
+            await tx.store[c.SIGS].update_one(
+                {"_id": m["sig_id"]}, {"$inc": {"member_count": -1}, "$pull": {"leads": user_id}}, session=tx.session
+            )
+        await tx.store[c.SIG_MEMBERS].delete_many({"user_id": user_id}, session=tx.session)
+        await tx.store[c.FOLLOWS].delete_many(
+            {"$or": [{"follower_id": user_id}, {"kind": "user", "target": user_id}]}, session=tx.session
+        )
+        await tx.store[c.REFRESH_TOKENS].update_many({"user_id": user_id}, {"$set": {"revoked": True}},
+                                                     session=tx.session)
+        tx.emit(UserDeleted(user_id=user_id), subject=user_id, version=user["version"], actor=user_id)
+
+    await atomically(store, work)

@@ -1,0 +1,78 @@
+"""Reading and editing profiles. The public view never carries the email or the password hash."""
+
+from typing import Any
+
+from agora_common.errors import NotFound
+from agora_common.events.users import ProfileUpdated
+
+from agora_users.adapters import store as c
+from agora_users.adapters.store import Store
+from agora_users.adapters.unit_of_work import Tx, atomically
+
+PROFILE_FIELDS = ("display_name", "bio", "company", "industry", "city", "skills")
+
+
+async def get_user(*, store: Store, user_id: str) -> dict:
+    user = await store[c.USERS].find_one({"_id": user_id, "status": {"$ne": "deleted"}}, {"password_hash": 0})
+    if user is None:
+        raise NotFound(f"user {user_id} not found")
+    return user
+
+
+async def sigs_of(*, store: Store, user_id: str) -> list[dict]:
+    memberships = await store[c.SIG_MEMBERS].find({"user_id": user_id}).to_list()
+    if not memberships:
+        return []
+    sigs = await store[c.SIGS].find({"_id": {"$in": [m["sig_id"] for m in memberships]}}).sort("name").to_list()
+    return [{"id": s["_id"], "name": s["name"], "slug": s["slug"], "lead": user_id in s.get("leads", [])}
+            for s in sigs]
+
+
+async def follow_counts(*, store: Store, user_id: str) -> dict[str, int]:
+    return {
+        "followers": await store[c.FOLLOWS].count_documents({"kind": "user", "target": user_id}),
+        "following": await store[c.FOLLOWS].count_documents({"kind": "user", "follower_id": user_id}),
+    }
+
+
+async def profile(*, store: Store, user_id: str) -> dict[str, Any]:
+    """The user document plus what the profile page shows: SIGs and follower counts."""
+    user = await get_user(store=store, user_id=user_id)
+    return {**user, "sigs": await sigs_of(store=store, user_id=user_id),
+            **await follow_counts(store=store, user_id=user_id)}
+
+
+async def update_profile(*, store: Store, user_id: str, changes: dict[str, Any]) -> dict:
+    changes = {k: v for k, v in changes.items() if k in PROFILE_FIELDS}
+    if "skills" in changes:
+        changes["skills"] = _unique([s.strip() for s in changes["skills"] or [] if s.strip()])
+
+    async def work(tx: Tx) -> dict:
+        user = await tx.bump(c.USERS, {"_id": user_id, "status": {"$ne": "deleted"}}, {"$set": changes})
+        if user is None:
+            raise NotFound(f"user {user_id} not found")
+        tx.emit(
+            ProfileUpdated(user_id=user_id, display_name=user["display_name"], company=user.get("company"),
+                           industry=user.get("industry"), city=user.get("city"), skills=user.get("skills", [])),
+            subject=user_id, version=user["version"], actor=user_id,
+        )
+        return user
+
+    await atomically(store, work)
+    return await profile(store=store, user_id=user_id)
+
+
+async def public_profiles(*, store: Store, ids: list[str]) -> list[dict]:
+    users = await store[c.USERS].find({"_id": {"$in": ids}, "status": {"$ne": "deleted"}},
+                                      {"email": 0, "email_key": 0, "password_hash": 0}).to_list()
+    return users
+
+
+def _unique(items: list[str]) -> list[str]:
+    seen: set[str] = set()
+    out = []
+    for item in items:
+        if item.casefold() not in seen:
+            seen.add(item.casefold())
+            out.append(item)
+    return out

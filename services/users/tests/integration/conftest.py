@@ -1,0 +1,67 @@
+import httpx
+import pytest
+from asgi_lifespan import LifespanManager
+
+from agora_common.auth import issue_token
+
+from agora_users.config import Settings
+from agora_users.main import create_app
+
+CHEAP_ARGON2 = dict(argon2_time_cost=1, argon2_memory_cost_kib=8, argon2_parallelism=1)
+PASSWORD = "correct horse battery"
+
+
+def pytest_configure(config) -> None:
+    config.addinivalue_line("markers", "consume: run the service's event consumer (off otherwise: it takes ~5 s "
+                            "to join its group on the embedded broker)")
+
+
+@pytest.fixture
+def settings(agora_env, request) -> Settings:
+    consume = request.node.get_closest_marker("consume") is not None
+    return Settings(**agora_env, **CHEAP_ARGON2, outbox_poll_interval=0.1, consume_events=consume)
+
+
+@pytest.fixture
+def app(settings):
+    """The FastAPI app (app.state.store gives tests the database once the lifespan runs)."""
+    return create_app(settings)
+
+
+@pytest.fixture
+async def lifespan(app):
+    async with LifespanManager(app, startup_timeout=30, shutdown_timeout=30) as manager:
+        yield manager
+
+
+@pytest.fixture
+async def client(lifespan):
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=lifespan.app), base_url="http://test") as c:
+        yield c
+
+
+@pytest.fixture
+def operator_headers(settings) -> dict[str, str]:
+    token, _ = issue_token(settings, user_id="op-1", roles=["member", "moderator", "operator"], kind="access")
+    return {"Authorization": f"Bearer {token}"}
+
+
+@pytest.fixture
+def moderator_headers(settings) -> dict[str, str]:
+    token, _ = issue_token(settings, user_id="mod-1", roles=["member", "moderator"], kind="access")
+    return {"Authorization": f"Bearer {token}"}
+
+
+@pytest.fixture
+def signup(client):
+    """Register through the API; returns the auth response plus ready-made 'headers'."""
+
+    async def register(email: str, name: str = "Member", password: str = PASSWORD) -> dict:
+        r = await client.post("/api/v1/users/auth/register",
+                              json={"email": email, "password": password, "display_name": name})
+        assert r.status_code == 201, r.text
+        body = r.json()
+        body["headers"] = {"Authorization": f"Bearer {body['access_token']}"}
+        return body
+
+    return register
