@@ -56,7 +56,20 @@ class Api:
         return await self.client.post(f"/api/v1/events/{event_id}/registrations", **self.as_user(user_id))
 
     async def events(self, until, timeout: float = 20.0):
-        return await read_events(self.settings.kafka_bootstrap, self.topic, until=until, timeout=timeout)
+        """The topic's events, each once: the outbox relay publishes at least once and consumers deduplicate
+        by event id (with two instances running, both relays may publish the same entry)."""
+
+        def unique(envelopes):
+            seen, out = set(), []
+            for e in envelopes:
+                if e.id not in seen:
+                    seen.add(e.id)
+                    out.append(e)
+            return out
+
+        raw = await read_events(self.settings.kafka_bootstrap, self.topic, until=lambda es: until(unique(es)),
+                                timeout=timeout)
+        return unique(raw)
 
 
 def make_settings(agora_env: dict, **overrides) -> Settings:
@@ -85,3 +98,13 @@ async def db(api):
     client = AsyncMongoClient(api.settings.mongo_url, tz_aware=True)
     yield client[api.settings.mongo_db]
     await client.close()
+
+
+@pytest.fixture
+async def second_api(settings):
+    """A second instance of the service on the same database: another process, as far as locking goes."""
+    app = create_app(settings)
+    async with LifespanManager(app) as manager:
+        transport = httpx.ASGITransport(app=manager.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test", timeout=120) as client:
+            yield Api(client, settings)
