@@ -161,3 +161,12 @@ class ResourceAdded(ContentEvent):
     author_id: str | None
     tags: list[str] = Field(default_factory=list)
     event_id: str | None = None  # the community event it belongs to, if any
+
+
+@register
+class ResourceRemoved(ContentEvent):
+    """A resource was withdrawn by its author or a moderator (search and event pages drop it)."""
+
+    resource_id: str
+    removed_by: str
+    event_id: str | None = None

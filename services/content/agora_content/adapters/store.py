@@ -1,0 +1,70 @@
+"""The service's MongoDB collections and indexes, and the handle every use case receives."""
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Callable
+
+from pymongo import ASCENDING, DESCENDING, AsyncMongoClient
+from pymongo.asynchronous.database import AsyncDatabase
+
+from agora_common import outbox
+
+
+def now() -> datetime:
+    """Current time at BSON (millisecond) precision, so a stored value equals the one we keep in memory."""
+    t = datetime.now(UTC)
+    return t.replace(microsecond=t.microsecond // 1000 * 1000)
+
+
+@dataclass
+class Store:
+    client: AsyncMongoClient
+    db: AsyncDatabase
+    topic: str  # the content topic the outbox relays to
+    notify: Callable[[], None] = field(default=lambda: None)  # wakes the outbox relay after a commit
+    idempotency_ttl_seconds: int = 24 * 3600
+
+    @property
+    def posts(self):
+        return self.db["posts"]
+
+    @property
+    def revisions(self):
+        return self.db["revisions"]
+
+    @property
+    def votes(self):
+        return self.db["votes"]
+
+    @property
+    def flags(self):
+        return self.db["flags"]
+
+    @property
+    def resources(self):
+        return self.db["resources"]
+
+    @property
+    def members(self):
+        return self.db["members"]
+
+    @property
+    def idempotency(self):
+        return self.db["idempotency_keys"]
+
+
+async def ensure_indexes(store: Store) -> None:
+    await outbox.ensure_indexes(store.db)
+    p = store.posts
+    await p.create_index([("type", ASCENDING), ("tags", ASCENDING), ("_id", DESCENDING)])
+    await p.create_index([("type", ASCENDING), ("score", DESCENDING), ("_id", DESCENDING)])
+    await p.create_index([("type", ASCENDING), ("last_activity_at", DESCENDING), ("_id", DESCENDING)])
+    await p.create_index([("question_id", ASCENDING), ("type", ASCENDING)])
+    await p.create_index([("parent_id", ASCENDING), ("type", ASCENDING)])
+    await p.create_index([("author_id", ASCENDING)])
+    await p.create_index([("open_flags", DESCENDING)], sparse=True)
+    await store.revisions.create_index([("post_id", ASCENDING), ("revision", ASCENDING)], unique=True)
+    await store.flags.create_index([("post_id", ASCENDING), ("flagger_id", ASCENDING), ("status", ASCENDING)])
+    await store.resources.create_index([("event_id", ASCENDING), ("_id", DESCENDING)])
+    await store.resources.create_index([("tags", ASCENDING), ("_id", DESCENDING)])
+    await store.idempotency.create_index("created_at", expireAfterSeconds=store.idempotency_ttl_seconds)

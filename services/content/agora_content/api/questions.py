@@ -1,0 +1,110 @@
+"""Questions, their answers, and accepted answers."""
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, Query, Response
+
+from agora_common.auth import CurrentUser, OptionalUser
+from agora_content.api.deps import ERRORS, IdempotencyKey, IfMatch, StoreDep, limit_body_size
+from agora_content.api.schemas import (
+    AcceptRequest,
+    AnswerCreate,
+    AnswerRead,
+    AnswerUpdate,
+    Page,
+    QuestionCreate,
+    QuestionRead,
+    QuestionUpdate,
+)
+from agora_content.service import posts, queries, votes
+
+router = APIRouter(prefix="/api/v1/content", tags=["questions"], responses=ERRORS,
+                   dependencies=[Depends(limit_body_size)])
+
+Sort = Literal["newest", "votes", "active", "unanswered"]
+
+
+def replayed_header(response: Response, replayed: bool) -> None:
+    if replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+
+
+@router.post("/questions", status_code=201, response_model=QuestionRead, summary="Ask a question")
+async def ask(body: QuestionCreate, user: CurrentUser, store: StoreDep, response: Response,
+              idempotency_key: IdempotencyKey = None) -> QuestionRead:
+    doc, replayed = await posts.ask_question(
+        store=store, user=user, title=body.title, body=body.body, tags=body.tags, sig_id=body.sig_id,
+        idempotency_key=idempotency_key,
+    )
+    replayed_header(response, replayed)
+    return QuestionRead.from_doc(doc)
+
+
+@router.get("/questions", response_model=Page[QuestionRead], summary="List questions")
+async def list_questions(
+    store: StoreDep,
+    tag: Annotated[list[str], Query(description="only questions with all these tags", max_length=5)] = [],  # noqa: B006
+    sort: Sort = "newest",
+    cursor: Annotated[str | None, Query(max_length=500)] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    author_id: str | None = None,
+) -> Page[QuestionRead]:
+    docs, next_cursor = await queries.list_posts(
+        store=store, kind="question", tags=tag, sort=sort, cursor=cursor, limit=limit, author_id=author_id
+    )
+    return Page[QuestionRead](items=[QuestionRead.from_doc(d) for d in docs], next_cursor=next_cursor)
+
+
+@router.get("/questions/{question_id}", response_model=QuestionRead, summary="Get a question")
+async def get_question(question_id: str, store: StoreDep, user: OptionalUser) -> QuestionRead:
+    return QuestionRead.from_doc(await queries.get_post(store=store, user=user, post_id=question_id, kind="question"))
+
+
+@router.patch("/questions/{question_id}", response_model=QuestionRead, summary="Edit a question (keeps a revision)")
+async def edit_question(question_id: str, body: QuestionUpdate, user: CurrentUser, store: StoreDep,
+                        if_match: IfMatch = None) -> QuestionRead:
+    doc = await posts.edit_post(store=store, user=user, post_id=question_id, kind="question", title=body.title,
+                                body=body.body, tags=body.tags, expected_version=if_match)
+    return QuestionRead.from_doc(doc)
+
+
+@router.post("/questions/{question_id}/answers", status_code=201, response_model=AnswerRead, summary="Answer")
+async def answer(question_id: str, body: AnswerCreate, user: CurrentUser, store: StoreDep, response: Response,
+                 idempotency_key: IdempotencyKey = None) -> AnswerRead:
+    doc, replayed = await posts.post_answer(
+        store=store, user=user, question_id=question_id, body=body.body, idempotency_key=idempotency_key
+    )
+    replayed_header(response, replayed)
+    return AnswerRead.from_doc(doc)
+
+
+@router.get("/questions/{question_id}/answers", response_model=list[AnswerRead],
+            summary="Answers to a question (accepted first, then by score)")
+async def list_answers(question_id: str, store: StoreDep, user: OptionalUser) -> list[AnswerRead]:
+    docs = await queries.answers_of(store=store, user=user, question_id=question_id)
+    return [AnswerRead.from_doc(d) for d in docs]
+
+
+@router.post("/questions/{question_id}/accept", response_model=QuestionRead,
+             summary="Accept an answer (the asker only; accepting another moves the acceptance)")
+async def accept(question_id: str, body: AcceptRequest, user: CurrentUser, store: StoreDep) -> QuestionRead:
+    doc = await votes.accept_answer(store=store, user=user, question_id=question_id, answer_id=body.answer_id)
+    return QuestionRead.from_doc(doc)
+
+
+@router.delete("/questions/{question_id}/accept", response_model=QuestionRead, summary="Withdraw the acceptance")
+async def revoke(question_id: str, user: CurrentUser, store: StoreDep) -> QuestionRead:
+    return QuestionRead.from_doc(await votes.revoke_acceptance(store=store, user=user, question_id=question_id))
+
+
+@router.get("/answers/{answer_id}", response_model=AnswerRead, summary="Get an answer")
+async def get_answer(answer_id: str, store: StoreDep, user: OptionalUser) -> AnswerRead:
+    return AnswerRead.from_doc(await queries.get_post(store=store, user=user, post_id=answer_id, kind="answer"))
+
+
+@router.patch("/answers/{answer_id}", response_model=AnswerRead, summary="Edit an answer (keeps a revision)")
+async def edit_answer(answer_id: str, body: AnswerUpdate, user: CurrentUser, store: StoreDep,
+                      if_match: IfMatch = None) -> AnswerRead:
+    doc = await posts.edit_post(store=store, user=user, post_id=answer_id, kind="answer", body=body.body,
+                                expected_version=if_match)
+    return AnswerRead.from_doc(doc)

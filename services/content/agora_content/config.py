@@ -1,0 +1,15 @@
+from pydantic import Field
+
+from agora_common.settings import ServiceSettings
+
+
+class Settings(ServiceSettings):
+    service_name: str = "content"
+    # Largest request body accepted (bytes); bigger ones get 413 before any parsing.
+    max_request_bytes: int = Field(default=256 * 1024, ge=1024)
+    # How long an Idempotency-Key is remembered.
+    idempotency_ttl_seconds: int = Field(default=24 * 3600, ge=60)
+    outbox_poll_interval: float = 0.5
+    outbox_retry_delay: float = 1.0
+    # Consume the users topic (suspensions, deletions). Off only in tests that do not need it.
+    consume_users: bool = True

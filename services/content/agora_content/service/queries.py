@@ -1,0 +1,47 @@
+"""Reads: single posts, listings with tag filters, sorts and keyset cursors."""
+
+from agora_common.auth import Principal
+from agora_content.adapters.store import Store
+from agora_content.domain import cursor as cursors
+from agora_content.domain import rules
+from agora_content.service.posts import load
+
+PUBLIC = {"deleted": False, "hidden": False}
+
+
+async def get_post(*, store: Store, user: Principal | None, post_id: str, kind: str | None = None) -> dict:
+    return rules.ensure_visible(await load(store, post_id, kind=kind), user, kind or "post")
+
+
+async def list_posts(
+    *, store: Store, kind: str, tags: list[str], sort: str, cursor: str | None, limit: int,
+    author_id: str | None = None, status: str = "published",
+) -> tuple[list[dict], str | None]:
+    """One page of posts (newest, votes, active or unanswered) and the cursor of the next page (None at the end)."""
+    query: dict = {"type": kind, **PUBLIC, "status": status}
+    if tags:
+        query["tags"] = {"$all": rules.normalize_tags(tags)}
+    if author_id:
+        query["author_id"] = author_id
+    if sort == "unanswered":
+        query["answer_count"] = 0
+    query.update(cursors.after(cursors.decode(cursor, sort) if cursor else None, sort))
+    docs = await store.posts.find(query).sort(cursors.order(sort)).limit(limit + 1).to_list()
+    next_cursor = cursors.encode(sort, docs[limit - 1]) if len(docs) > limit else None
+    return docs[:limit], next_cursor
+
+
+async def answers_of(*, store: Store, user: Principal | None, question_id: str, limit: int = 200) -> list[dict]:
+    """Accepted answer first, then by score, then oldest first."""
+    await get_post(store=store, user=user, post_id=question_id, kind="question")
+    return await (
+        store.posts.find({"question_id": question_id, "type": "answer", **PUBLIC})
+        .sort([("accepted", -1), ("score", -1), ("_id", 1)]).limit(limit).to_list()
+    )
+
+
+async def comments_of(*, store: Store, user: Principal | None, parent_id: str, limit: int = 200) -> list[dict]:
+    await get_post(store=store, user=user, post_id=parent_id)
+    return await (
+        store.posts.find({"parent_id": parent_id, "type": "comment", **PUBLIC}).sort("_id", 1).limit(limit).to_list()
+    )
