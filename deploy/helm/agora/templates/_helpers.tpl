@@ -1,0 +1,111 @@
+{{/* Names ------------------------------------------------------------------------------------------ */}}
+{{- define "agora.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "agora.fullname" -}}
+{{- if .Values.fullnameOverride -}}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" -}}
+{{- else if contains (include "agora.name" .) .Release.Name -}}
+{{- .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name (include "agora.name" .) | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+
+{{/* <fullname>-<component>; call with (dict "root" $ "component" "users") */}}
+{{- define "agora.componentName" -}}
+{{- printf "%s-%s" (include "agora.fullname" .root) .component | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "agora.labels" -}}
+helm.sh/chart: {{ printf "%s-%s" .root.Chart.Name .root.Chart.Version | replace "+" "_" }}
+app.kubernetes.io/managed-by: {{ .root.Release.Service }}
+app.kubernetes.io/part-of: agora
+app.kubernetes.io/version: {{ .root.Chart.AppVersion | quote }}
+{{ include "agora.selectorLabels" . }}
+{{- end -}}
+
+{{- define "agora.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "agora.name" .root }}
+app.kubernetes.io/instance: {{ .root.Release.Name }}
+app.kubernetes.io/component: {{ .component }}
+{{- end -}}
+
+{{- define "agora.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create -}}
+{{- default (include "agora.fullname" .) .Values.serviceAccount.name -}}
+{{- else -}}
+{{- default "default" .Values.serviceAccount.name -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "agora.secretName" -}}
+{{- default (printf "%s-secrets" (include "agora.fullname" .)) .Values.secrets.existingSecret -}}
+{{- end -}}
+
+{{/* Image reference; call with (dict "root" $ "name" "users") */}}
+{{- define "agora.image" -}}
+{{- $img := .root.Values.image -}}
+{{- $repo := printf "%s/%s%s" $img.registry $img.prefix .name -}}
+{{- $digest := index $img.digests .name | default "" -}}
+{{- if $digest -}}
+{{- printf "%s@%s" $repo $digest -}}
+{{- else -}}
+{{- printf "%s:%s" $repo (default .root.Chart.AppVersion $img.tag) -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Environment shared by every Agora process; call with (dict "root" $ "service" "users") */}}
+{{- define "agora.env" -}}
+- name: AGORA_SERVICE_NAME
+  value: {{ .service | quote }}
+- name: AGORA_MONGO_DB
+  value: {{ printf "%s%s" .root.Values.config.mongoDatabasePrefix .service | quote }}
+- name: AGORA_JWT_SECRET
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "agora.secretName" .root }}
+      key: {{ .root.Values.secrets.keys.jwtSecret }}
+- name: AGORA_MONGO_URL
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "agora.secretName" .root }}
+      key: {{ .root.Values.secrets.keys.mongoUrl }}
+- name: AGORA_ELASTICSEARCH_URL
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "agora.secretName" .root }}
+      key: {{ .root.Values.secrets.keys.elasticsearchUrl }}
+{{- if eq .service "events" }}
+- name: AGORA_CERT_SIGNING_KEY
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "agora.secretName" .root }}
+      key: {{ .root.Values.secrets.keys.certSigningKey }}
+{{- end }}
+{{- range $k, $v := .env }}
+- name: {{ $k }}
+  value: {{ $v | quote }}
+{{- end }}
+{{- end -}}
+
+{{/* Pod-level settings shared by every workload */}}
+{{- define "agora.podSpecCommon" -}}
+serviceAccountName: {{ include "agora.serviceAccountName" . }}
+automountServiceAccountToken: false
+securityContext:
+  {{- toYaml .Values.podSecurityContext | nindent 2 }}
+{{- with .Values.imagePullSecrets }}
+imagePullSecrets:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- end -}}
+
+{{- define "agora.enabledServices" -}}
+{{- $names := list -}}
+{{- range $name, $svc := .Values.services -}}
+{{- if $svc.enabled -}}{{- $names = append $names $name -}}{{- end -}}
+{{- end -}}
+{{- join "," $names -}}
+{{- end -}}
