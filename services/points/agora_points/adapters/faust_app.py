@@ -1,0 +1,63 @@
+"""The live stream: a faust-streaming app whose agent takes batches of raw messages from the content,
+users and events topics and hands them to the processor.
+
+Faust manages the consumer group (short session/rebalance timeouts: the embedded broker is slow to rejoin
+with the defaults), offsets and acknowledgements. No faust tables: state is the engine's, rebuilt from the
+log at start-up, so a table changelog that recovers off by one (seen on the embedded broker) cannot skew
+it, and the consumer group's committed offsets only decide where the live agent resumes; anything it sees
+twice is a duplicate the engine ignores.
+"""
+
+import logging
+
+import faust
+
+from agora_points.service.processor import PointsProcessor, Raw
+
+log = logging.getLogger(__name__)
+
+
+def _quiet_faust() -> None:
+    # faust and mode log every service start/stop at INFO: keep the service's own logs readable
+    for name in ("faust", "mode", "aiokafka"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def build_faust_app(processor: PointsProcessor, *, bootstrap: str, batch_max: int, batch_within: float,
+                    partitions: int) -> faust.App:
+    _quiet_faust()
+    app = faust.App(
+        processor.group_id,
+        broker=f"kafka://{bootstrap}",
+        value_serializer="raw",
+        key_serializer="raw",
+        web_enabled=False,
+        autodiscover=False,
+        topic_allow_declare=False,  # topics are created by ensure_topics with the platform's settings
+        topic_partitions=partitions,
+        consumer_auto_offset_reset="earliest",
+        broker_session_timeout=10,
+        broker_heartbeat_interval=1,
+        broker_rebalance_timeout=10,
+        broker_max_poll_records=batch_max,
+        stream_buffer_maxsize=max(batch_max * 2, 4096),
+        producer_acks=-1,
+        store="memory://",
+    )
+    source = app.topic(*processor.input_topics, value_type=bytes, key_type=bytes, value_serializer="raw",
+                       key_serializer="raw")
+
+    @app.agent(source, name="points-scorer", concurrency=1)
+    async def score(stream):
+        async for events in stream.take_events(batch_max, within=batch_within):
+            raws = [Raw(e.value, e.key, f"{e.message.topic}/{e.message.partition}/{e.message.offset}")
+                    for e in events]
+            try:
+                await processor.handle(raws, live=True)
+            except Exception as exc:  # noqa: BLE001
+                # The state is rebuilt from the log at start-up, so a restart repairs whatever this batch
+                # missed: readiness turns false to get this instance restarted, scoring continues meanwhile.
+                log.exception("points batch failed; readiness is now false until a restart")
+                processor.failure = f"{type(exc).__name__}: {exc}"[:300]
+
+    return app

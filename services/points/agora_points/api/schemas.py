@@ -1,0 +1,130 @@
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel
+
+Window = Literal["all_time", "monthly", "weekly"]
+
+
+class UserPoints(BaseModel):
+    user_id: str
+    total: int
+    weekly: int
+    monthly: int
+    week: str
+    month: str
+    entries: int
+    excluded_from_leaderboards: bool
+    rules_version: str
+
+
+class LedgerEntry(BaseModel):
+    id: str
+    kind: Literal["award", "reversal", "regrant"]
+    points: int
+    base_points: int
+    cap_cut: int
+    floor_cut: int
+    total_after: int
+    time: datetime
+    rule_id: str
+    rule_description: str
+    rules_version: str
+    source_event_type: str
+    source_event_id: str
+    awarding_event_id: str
+    reverses: str | None
+    tags: list[str]
+    sig_id: str | None
+
+
+class LedgerPage(BaseModel):
+    user_id: str
+    entries: list[LedgerEntry]
+    next_cursor: str | None
+
+
+class BoardRow(BaseModel):
+    rank: int
+    user_id: str
+    points: int
+
+
+class Leaderboard(BaseModel):
+    scope: str
+    window: Window
+    period: str | None
+    rules_version: str
+    participants: int
+    entries: list[BoardRow]
+
+
+class UserRank(BaseModel):
+    user_id: str
+    scope: str
+    window: Window
+    rank: int
+    points: int
+    participants: int
+    neighbours: list[BoardRow]
+
+
+class AsOf(BaseModel):
+    user_id: str
+    time: datetime
+    total: int
+    entries_counted: int
+    rules_version: str
+
+
+class RuleDiff(BaseModel):
+    rule_id: str
+    current: int
+    proposed: int
+
+
+class UserDiff(BaseModel):
+    user_id: str
+    current: int
+    proposed: int
+    delta: int
+    titles_current: list[str]
+    titles_proposed: list[str]
+
+
+class WhatIf(BaseModel):
+    current_version: str
+    proposed_version: str
+    events_scored: int
+    users: int
+    users_changed: int
+    total_current: int
+    total_proposed: int
+    by_rule: list[RuleDiff]
+    changes: list[UserDiff]
+    seconds: float
+
+
+class Mismatch(BaseModel):
+    user_id: str
+    live: int
+    replayed: int
+
+
+class ReplayCheck(BaseModel):
+    identical: bool
+    events_in_log: int
+    events_applied_live: int
+    events_replayed: int
+    users: int
+    mismatches: list[Mismatch]
+    seconds: float
+
+
+class RulesInfo(BaseModel):
+    version: str
+    description: str
+    daily_cap: int | None
+    floor: int | None
+    rules: list[dict]
+    titles: list[dict]

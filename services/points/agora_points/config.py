@@ -1,0 +1,22 @@
+import socket
+
+from pydantic import Field
+
+from agora_common.settings import ServiceSettings
+
+
+class Settings(ServiceSettings):
+    service_name: str = "points"
+
+    # The rules in force (YAML). Default: the packaged rules-v1.yaml.
+    points_rules_file: str | None = None
+    # Every instance holds the WHOLE state, so each consumes every partition in its own consumer group
+    # ({topic_prefix}points-{instance}); several instances = several full read replicas.
+    points_instance: str = Field(default_factory=lambda: socket.gethostname().split(".")[0] or "0")
+    # Live batching: up to batch_max events, or whatever arrived within batch_within seconds.
+    points_batch_max: int = Field(default=5_000, ge=1)
+    points_batch_within: float = Field(default=0.02, gt=0)
+    # Catch-up (replay of the log at start-up) batch size.
+    points_replay_batch: int = Field(default=20_000, ge=1)
+    points_publish_titles: bool = True
+    points_leaderboard_max_limit: int = Field(default=500, ge=1)

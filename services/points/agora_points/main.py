@@ -1,0 +1,93 @@
+"""The points service: one process runs the stream processor (start-up catch-up, then a faust agent) and
+the query API over the same in-memory state.
+
+    AGORA_KAFKA_BOOTSTRAP=127.0.0.1:9092 uvicorn --factory agora_points.main:create_app --port 8004
+"""
+
+import asyncio
+import contextlib
+import logging
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from agora_common.kafka import ensure_topics
+from agora_common.topics import Topics
+from agora_common.web import create_app as create_base_app
+from agora_points.adapters.faust_app import build_faust_app
+from agora_points.api.routes import router
+from agora_points.config import Settings
+from agora_points.domain.rules import load_rules
+from agora_points.service.processor import PointsProcessor
+
+log = logging.getLogger(__name__)
+
+
+async def _run(app: FastAPI, settings: Settings) -> None:
+    """Start-up that survives a broker that is briefly down: retry until the catch-up is done, then go live."""
+    processor: PointsProcessor = app.state.processor
+    topics = Topics(settings.topic_prefix)
+    delay = 0.5
+    while True:
+        try:
+            await ensure_topics(settings.kafka_bootstrap, topics.all(), partitions=settings.topic_partitions)
+            await processor.catch_up()
+            break
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # noqa: BLE001 - broker not there yet: rebuild from scratch on the next try
+            log.exception("points start-up failed; retrying")
+            processor.engine = type(processor.engine)(processor.rules)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 10)
+    faust_app = build_faust_app(
+        processor, bootstrap=settings.kafka_bootstrap, batch_max=settings.points_batch_max,
+        batch_within=settings.points_batch_within, partitions=settings.topic_partitions,
+    )
+    app.state.faust = faust_app
+    await faust_app.start()
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+    rules = load_rules(settings.points_rules_file)
+    topics = Topics(settings.topic_prefix)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        app.state.processor = PointsProcessor(
+            rules=rules, bootstrap=settings.kafka_bootstrap, topics=topics,
+            group_id=f"{settings.topic_prefix}points-{settings.points_instance}",
+            publish_titles=settings.points_publish_titles, replay_batch=settings.points_replay_batch,
+        )
+        app.state.faust = None
+        runner = asyncio.create_task(_run(app, settings), name="points-start")
+        try:
+            yield
+        finally:
+            runner.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await runner
+            if app.state.faust is not None:
+                with contextlib.suppress(Exception):
+                    await app.state.faust.stop()
+            await app.state.processor.stop()
+
+    async def caught_up(app: FastAPI) -> None:
+        processor = app.state.processor
+        if processor.failure:
+            raise RuntimeError(f"a live batch failed: {processor.failure}")
+        if not processor.ready:
+            raise RuntimeError(f"replaying the event log ({processor.caught_up_events} events so far)")
+
+    return create_base_app(
+        settings=settings,
+        title="Agora points",
+        description=(
+            "Points ledger, leaderboards and honor titles computed in real time from domain events. "
+            f"Rules version {rules.version}."
+        ),
+        routers=[router],
+        lifespan=lifespan,
+        readiness_checks=[caught_up],
+    )

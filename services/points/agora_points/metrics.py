@@ -1,0 +1,15 @@
+"""Points-specific Prometheus metrics (the alert rules use these exact names)."""
+
+from prometheus_client import Counter, Gauge, Histogram
+
+EVENTS = Counter("agora_points_events_total", "Domain events applied by the points engine", ["type"])
+ENTRIES = Counter("agora_points_entries_total", "Ledger entries written (awards, reversals, re-grants)")
+LAG = Histogram(
+    "agora_points_processing_lag_seconds",
+    "Event time to the moment its points are applied and visible",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
+)
+CAP_HITS = Counter("agora_points_cap_hits_total", "Award entries cut by the daily cap")
+DUPLICATES = Counter("agora_points_duplicate_events_total", "Events seen again (redelivery, replay) and ignored")
+TITLES = Counter("agora_points_title_events_total", "HonorTitleEarned / HonorTitleLost published", ["type"])
+READY = Gauge("agora_points_ready", "1 once the start-up replay has caught up with the log")

@@ -1,0 +1,225 @@
+"""The points processor: turns batches of raw broker messages into engine updates, dead-letters what it
+cannot read, publishes honor-title changes, and records metrics.
+
+State lives in memory (the `Engine`); it is a pure function of the event log, so start-up rebuilds it by
+reading the log (`catch_up`) before the live faust agent takes over. The API reads the same engine object
+in the same process and event loop: what an applied batch changed is visible to the next request.
+"""
+
+import asyncio
+import logging
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from aiokafka import AIOKafkaProducer
+
+from agora_common import metrics as common_metrics
+from agora_common.events import BadEvent, Envelope
+from agora_common.events.points import HonorTitleEarned, HonorTitleLost
+from agora_common.kafka import EventPublisher
+from agora_common.topics import Topics
+from agora_points import metrics
+from agora_points.adapters.log_reader import read_log
+from agora_points.domain.engine import Engine, Fact
+from agora_points.domain.rules import RuleSet
+from agora_points.service.decode import decode, relevant_types
+
+log = logging.getLogger(__name__)
+
+_TITLE_NS = uuid.UUID("7d0c3f52-8c1e-4b8e-9c52-5a1f0e6b7a10")
+
+
+@dataclass
+class Raw:
+    """One message from the broker: value plus where it came from (for dead-letter headers)."""
+
+    value: bytes | None
+    key: bytes | None = None
+    origin: str = ""
+
+
+@dataclass
+class TitleBook:
+    """What this service has already said about titles (rebuilt from the points topic at start-up)."""
+
+    held: dict[str, set[str]] = field(default_factory=dict)
+    counts: Counter = field(default_factory=Counter)  # (user, title, type) -> events published
+    versions: Counter = field(default_factory=Counter)  # user -> last points-event version
+
+    def record(self, envelope: Envelope) -> None:
+        data = envelope.data
+        user, title = data.get("user_id"), data.get("title")
+        if not user or not title:
+            return
+        self.counts[(user, title, envelope.type)] += 1
+        self.versions[user] = max(self.versions[user], envelope.version)
+        if envelope.type == HonorTitleEarned.event_type:
+            self.held.setdefault(user, set()).add(title)
+        elif envelope.type == HonorTitleLost.event_type:
+            self.held.setdefault(user, set()).discard(title)
+
+
+class PointsProcessor:
+    def __init__(self, *, rules: RuleSet, bootstrap: str, topics: Topics, group_id: str,
+                 publish_titles: bool = True, replay_batch: int = 20_000) -> None:
+        self.rules = rules
+        self.engine = Engine(rules)
+        self.relevant = relevant_types(rules)
+        self.bootstrap = bootstrap
+        self.topics = topics
+        self.group_id = group_id
+        self.publish_titles = publish_titles
+        self.replay_batch = replay_batch
+        self.titles = TitleBook()
+        self.publisher = EventPublisher(bootstrap, client_id=f"{group_id}-titles")
+        self._dlq: AIOKafkaProducer | None = None
+        self._pending_titles: set[str] = set()
+        self.ready = False
+        self.failure: str | None = None
+        self.caught_up_events = 0
+        self.last_applied_at: datetime | None = None
+        self._lock = asyncio.Lock()
+
+    @property
+    def input_topics(self) -> list[str]:
+        return [self.topics.content, self.topics.users, self.topics.events]
+
+    async def stop(self) -> None:
+        await self.publisher.stop()
+        if self._dlq is not None:
+            await self._dlq.stop()
+
+    # ---- start-up ----------------------------------------------------------------------------------
+    async def catch_up(self) -> None:
+        """Rebuild from the log: titles already published, then every domain event up to the log's end."""
+        async for records, _ in read_log(self.bootstrap, [self.topics.points], batch=self.replay_batch):
+            for r in records:
+                try:
+                    self.titles.record(Envelope.from_bytes(r.value))
+                except BadEvent:
+                    continue
+        started = time.perf_counter()
+        async for records, committed in read_log(
+            self.bootstrap, self.input_topics, batch=self.replay_batch, group_id=self.group_id, commit_end=True,
+        ):
+            # Messages the live consumer never handled (at or past its committed offset) are dead-lettered
+            # if bad; older ones were dead-lettered when they were first consumed.
+            raws = [Raw(r.value, r.key, f"{r.topic}/{r.partition}/{r.offset}") for r in records]
+            fresh = {id(raw) for raw, r in zip(raws, records)
+                     if r.offset >= committed.get(_tp(r), 0)}
+            await self.handle(raws, live=False, dead_letter=lambda raw: id(raw) in fresh)
+            self.caught_up_events += len(records)
+        log.info("points caught up with the log", extra={
+            "events": self.caught_up_events, "seconds": round(time.perf_counter() - started, 3),
+            "users": len(self.engine.ledgers)})
+        await self.sync_titles(set(self.engine.ledgers) | set(self.titles.held))
+        self.ready = True
+        metrics.READY.set(1)
+
+    # ---- batches -----------------------------------------------------------------------------------
+    async def handle(self, raws: list[Raw], *, live: bool = True, dead_letter=None) -> None:
+        facts: list[Fact] = []
+        for raw in raws:
+            try:
+                fact = decode(raw.value, self.relevant)
+            except BadEvent as exc:
+                if dead_letter is None or dead_letter(raw):
+                    await self._dead_letter(raw, exc)
+                continue
+            if fact is not None:
+                facts.append(fact)
+        async with self._lock:  # catch-up and what-if never interleave with a live batch mid-way
+            result = self.engine.apply(facts)
+        now = datetime.now(UTC)
+        self.last_applied_at = now
+        for event_type, n in result.by_type.items():
+            metrics.EVENTS.labels(event_type).inc(n)
+            if live:
+                topic = self.topics.for_source(_source_of(event_type))
+                common_metrics.EVENTS_CONSUMED.labels(self.group_id, topic, event_type).inc(n)
+        metrics.ENTRIES.inc(result.new_entries)
+        metrics.CAP_HITS.inc(result.cap_hits)
+        metrics.DUPLICATES.inc(result.duplicates)
+        if live and result.applied_times_us:
+            now_us = now.timestamp() * 1e6
+            observe, age = metrics.LAG.observe, common_metrics.EVENT_AGE.labels(self.group_id).observe
+            for t in result.applied_times_us:
+                lag = max((now_us - t) / 1e6, 0.0)
+                observe(lag)
+                age(lag)
+        if live:
+            await self.sync_titles(result.changed_users | self._pending_titles)
+
+    async def _dead_letter(self, raw: Raw, exc: BadEvent) -> None:
+        log.warning("dead-lettering event", extra={"group": self.group_id, "reason": exc.reason,
+                                                   "detail": str(exc)[:500], "origin": raw.origin})
+        if self._dlq is None:
+            self._dlq = AIOKafkaProducer(bootstrap_servers=self.bootstrap, acks="all")
+            await self._dlq.start()
+        headers = [("x-agora-reason", exc.reason.encode()), ("x-agora-error", str(exc)[:1000].encode()),
+                   ("x-agora-origin", raw.origin.encode()), ("x-agora-group", self.group_id.encode())]
+        await self._dlq.send_and_wait(self.topics.dead_letter, raw.value, key=raw.key, headers=headers)
+        common_metrics.EVENTS_DEAD_LETTERED.labels(self.group_id, exc.reason).inc()
+
+    # ---- honor titles ------------------------------------------------------------------------------
+    def title_changes(self, users: set[str]) -> list[Envelope]:
+        out = []
+        for user in sorted(users):
+            total = self.engine.total(user)
+            earned = {t.title: t for t in self.rules.titles if total >= t.threshold}
+            held = self.titles.held.get(user, set())
+            by_name = {t.title: t for t in self.rules.titles}
+            changes = [(HonorTitleEarned, by_name[name]) for name in sorted(set(earned) - held)]
+            # a title dropped from the rules is left alone (operators decide)
+            changes += [(HonorTitleLost, by_name[name]) for name in sorted(held - set(earned)) if name in by_name]
+            for i, (cls, title) in enumerate(changes):
+                out.append(self._title_event(cls, user, title, total, self.titles.versions[user] + 1 + i))
+        return out
+
+    def _title_event(self, cls, user: str, title, total: int, version: int) -> Envelope:
+        n = self.titles.counts[(user, title.title, cls.event_type)]
+        # Deterministic id: a restarted or second instance announcing the same change uses the same id,
+        # and consumers deduplicate on it.
+        event_id = str(uuid.uuid5(_TITLE_NS, f"{self.topics.prefix}|{user}|{title.title}|{cls.event_type}|{n}"))
+        payload = cls(user_id=user, title=title.title, threshold=title.threshold, total_points=total,
+                      rules_version=self.rules.version)
+        return Envelope.wrap(payload, subject=user, version=version, id=event_id)
+
+    async def sync_titles(self, users: set[str]) -> None:
+        if not self.publish_titles or not self.rules.titles or not users:
+            return
+        changes = self.title_changes(users)
+        if not changes:
+            self._pending_titles.clear()
+            return
+        try:
+            await self.publisher.publish_many(self.topics.points, changes)
+        except Exception:  # noqa: BLE001 - broker down: retried with the next batch
+            log.exception("could not publish honor-title events; will retry")
+            self._pending_titles |= {e.subject for e in changes}
+            return
+        for envelope in changes:
+            self.titles.record(envelope)
+            metrics.TITLES.labels(envelope.type).inc()
+        self._pending_titles.clear()
+
+
+def _tp(record):
+    from aiokafka import TopicPartition
+
+    return TopicPartition(record.topic, record.partition)
+
+
+_SOURCE_BY_TYPE: dict[str, str] = {}
+
+
+def _source_of(event_type: str) -> str:
+    source = _SOURCE_BY_TYPE.get(event_type)
+    if source is None:
+        from agora_common.events import EVENT_TYPES
+
+        source = _SOURCE_BY_TYPE[event_type] = EVENT_TYPES[event_type].source
+    return source

@@ -1,0 +1,118 @@
+"""Read-side use cases over the engine (pure functions of its state)."""
+
+import re
+from datetime import UTC, datetime
+
+from agora_common.errors import InvalidInput, NotFound
+from agora_points.domain.engine import Engine, Entry
+from agora_points.domain.periods import from_us, to_us, window_key
+
+WINDOWS = ("all_time", "monthly", "weekly")
+_SCOPE = re.compile(r"^(global|tag:[^\s]{1,100}|sig:[^\s]{1,100})$")
+
+
+def check_scope(scope: str) -> str:
+    if not _SCOPE.match(scope):
+        raise InvalidInput("scope must be global, tag:<tag> or sig:<sig_id>", code="invalid_scope")
+    return scope
+
+
+def user_summary(*, engine: Engine, user_id: str, now: datetime | None = None) -> dict:
+    now = now or datetime.now(UTC)
+    ledger = engine.ledgers.get(user_id)
+    return {
+        "user_id": user_id,
+        "total": engine.total(user_id),
+        "weekly": engine.window_points(user_id, "global", window_key("weekly", now)),
+        "monthly": engine.window_points(user_id, "global", window_key("monthly", now)),
+        "week": window_key("weekly", now)[1:],
+        "month": window_key("monthly", now)[1:],
+        "entries": len(ledger.entries) if ledger else 0,
+        "excluded_from_leaderboards": user_id in engine.excluded,
+        "rules_version": engine.rules.version,
+    }
+
+
+def entry_view(engine: Engine, e: Entry) -> dict:
+    rule = e.award.rule
+    return {
+        "id": e.id,
+        "kind": e.kind,
+        "points": e.points,
+        "base_points": e.base,
+        "cap_cut": e.base - e.capped if e.kind != "reversal" else 0,
+        "floor_cut": e.capped - e.points,
+        "total_after": e.total_after,
+        "time": from_us(e.time_us),
+        "rule_id": rule.id,
+        "rule_description": rule.description,
+        "rules_version": engine.rules.version,
+        "source_event_type": e.source_event_type,
+        "source_event_id": e.source_event_id,
+        "awarding_event_id": e.award.event_id,
+        "reverses": ":".join(e.reverses) if e.reverses else None,
+        "tags": [s[4:] for s in e.award.scopes if s.startswith("tag:")],
+        "sig_id": next((s[4:] for s in e.award.scopes if s.startswith("sig:")), None),
+    }
+
+
+def ledger_page(*, engine: Engine, user_id: str, cursor: str | None, limit: int) -> dict:
+    """Newest first. The cursor is the id of the last entry of the previous page."""
+    ledger = engine.ledgers.get(user_id)
+    if ledger is None:
+        if cursor:
+            raise InvalidInput("unknown cursor", code="invalid_cursor")
+        return {"user_id": user_id, "entries": [], "next_cursor": None}
+    end = len(ledger.keys)
+    if cursor:
+        entry = ledger.entries.get(tuple(cursor.split(":")))
+        if entry is None:
+            raise InvalidInput("unknown cursor (the entry no longer exists); start again without one",
+                               code="invalid_cursor")
+        end = ledger.keys.bisect_left(entry.sk)
+    start = max(end - limit, 0)
+    page = [ledger.by_sk[k] for k in ledger.keys.islice(start, end)][::-1]
+    return {
+        "user_id": user_id,
+        "entries": [entry_view(engine, e) for e in page],
+        "next_cursor": page[-1].id if page and start > 0 else None,
+    }
+
+
+def _ranking(engine: Engine, scope: str, window: str, now: datetime) -> list[tuple[int, str, int]]:
+    board = engine.boards.get((check_scope(scope), window_key(window, now)))
+    return board.ranking(engine.excluded) if board else []
+
+
+def leaderboard(*, engine: Engine, scope: str, window: str, limit: int, now: datetime | None = None) -> dict:
+    now = now or datetime.now(UTC)
+    ranking = _ranking(engine, scope, window, now)
+    key = window_key(window, now)
+    return {
+        "scope": scope, "window": window, "period": None if key == "all" else key[1:],
+        "rules_version": engine.rules.version, "participants": len(ranking),
+        "entries": [{"rank": r, "user_id": u, "points": p} for r, u, p in ranking[:limit]],
+    }
+
+
+def user_rank(*, engine: Engine, user_id: str, scope: str, window: str, around: int,
+              now: datetime | None = None) -> dict:
+    now = now or datetime.now(UTC)
+    ranking = _ranking(engine, scope, window, now)
+    index = next((i for i, row in enumerate(ranking) if row[1] == user_id), None)
+    if index is None:
+        reason = "is excluded from leaderboards" if user_id in engine.excluded else "has no points here"
+        raise NotFound(f"user {user_id} {reason} ({scope}, {window})", code="not_ranked")
+    rank, _, points = ranking[index]
+    rows = ranking[max(index - around, 0): index + around + 1]
+    return {
+        "user_id": user_id, "scope": scope, "window": window, "rank": rank, "points": points,
+        "participants": len(ranking),
+        "neighbours": [{"rank": r, "user_id": u, "points": p} for r, u, p in rows],
+    }
+
+
+def as_of(*, engine: Engine, user_id: str, time: datetime) -> dict:
+    total, entries = engine.as_of(user_id, to_us(time))
+    return {"user_id": user_id, "time": time, "total": total, "entries_counted": len(entries),
+            "rules_version": engine.rules.version}
