@@ -41,7 +41,9 @@ class SupervisedConsumer:
                 await self.consumer.start()
                 while self.consumer.running:
                     await asyncio.sleep(1.0)
-                log.warning("consumer stopped; restarting", extra={"group": self.consumer.group_id})
+                task = getattr(self.consumer, "_task", None)
+                error = task.exception() if task is not None and task.done() and not task.cancelled() else None
+                log.error("consumer stopped; restarting", exc_info=error, extra={"group": self.consumer.group_id})
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - broker down or handler failure: retry after a pause

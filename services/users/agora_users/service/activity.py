@@ -31,12 +31,13 @@ async def handle_event(*, store: Store, envelope: Envelope) -> bool:
         return False
 
     async def work(tx: Tx) -> bool:
-        try:
-            await tx.store[c.PROCESSED_EVENTS].insert_one(
-                {"_id": envelope.id, "type": envelope.type, "at": utcnow()}, session=tx.session
-            )
-        except DuplicateKeyError:
+        # look first: a failed insert would abort the whole transaction (a concurrent duplicate still fails
+        # the insert, and the DuplicateKeyError below ends it)
+        if await tx.store[c.PROCESSED_EVENTS].find_one({"_id": envelope.id}, {"_id": 1}, session=tx.session):
             return False
+        await tx.store[c.PROCESSED_EVENTS].insert_one(
+            {"_id": envelope.id, "type": envelope.type, "at": utcnow()}, session=tx.session
+        )
         if isinstance(payload, HonorTitleEarned):
             await _safely(titles.grant_in(tx, user_id=payload.user_id, title=payload.title, by=titles.POINTS,
                                           reason=f"earned {payload.total_points} points (threshold "
