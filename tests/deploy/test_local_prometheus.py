@@ -6,7 +6,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 import pytest
-
 from agora_devservers import free_port
 from agora_devservers.prometheus import start_prometheus
 
@@ -17,7 +16,7 @@ http_requests_total{handler="/api/v1/users/me",method="GET",status="200"} 7.0
 
 
 class _Metrics(BaseHTTPRequestHandler):
-    def do_GET(self):  # noqa: N802 - http.server's naming
+    def do_GET(self):
         self.send_response(200 if self.path == "/metrics" else 404)
         self.send_header("Content-Type", "text/plain; version=0.0.4")
         self.end_headers()

@@ -7,11 +7,10 @@ import threading
 
 import pytest
 import uvicorn
-from fastapi import FastAPI, Header, Request, Response
-from pydantic import create_model
-
 from agora_devservers import free_port, wait_for_port
 from agora_devservers.gateway import start_gateway
+from fastapi import FastAPI, Header, Request, Response
+from pydantic import create_model
 
 GOOD_TOKEN = "good-token"
 

@@ -3,7 +3,6 @@
 from pathlib import Path
 
 import httpx
-
 from agora_devservers import free_port
 from agora_devservers.gateway import start_gateway
 

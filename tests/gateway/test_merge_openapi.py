@@ -1,8 +1,7 @@
 """Unit tests of the OpenAPI merger and the template renderer (no servers)."""
 
 import pytest
-
-from agora_devservers.gateway import merge_openapi, render_config, TEMPLATE
+from agora_devservers.gateway import TEMPLATE, merge_openapi, render_config
 
 
 def _doc(path: str, schema_name: str, schema: dict, op_id: str = "get_thing") -> dict:

@@ -56,18 +56,17 @@ def start_prometheus(*, targets: dict[str, str], port: int, log_dir: Path) -> Em
     config_path = run_dir / "prometheus.yml"
     config_path.write_text(yaml.safe_dump(config, sort_keys=False))
     log_path = log_dir / "prometheus.log"
-    proc = subprocess.Popen(
-        [
-            prometheus_binary(),
-            f"--config.file={config_path}",
-            f"--storage.tsdb.path={run_dir / 'data'}",
-            f"--web.listen-address=127.0.0.1:{port}",
-            "--web.enable-lifecycle",  # POST /-/reload after editing the rules
-            "--storage.tsdb.retention.time=1d",
-            "--log.format=json",
-        ],
-        stdout=subprocess.DEVNULL, stderr=open(log_path, "ab"), start_new_session=True,
-    )
+    command = [
+        prometheus_binary(),
+        f"--config.file={config_path}",
+        f"--storage.tsdb.path={run_dir / 'data'}",
+        f"--web.listen-address=127.0.0.1:{port}",
+        "--web.enable-lifecycle",  # POST /-/reload after editing the rules
+        "--storage.tsdb.retention.time=1d",
+        "--log.format=json",
+    ]
+    with open(log_path, "ab") as log:  # the child keeps its own copy of the descriptor
+        proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=log, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     try:
         wait_for_port(port, proc=proc, timeout=30)

@@ -1,0 +1,71 @@
+"""Install/upgrade job (helm hook): creates the Kafka topics, then every service's MongoDB indexes and search
+indexes. Idempotent: safe on every upgrade, and alongside topics an operator created (e.g. Strimzi KafkaTopics).
+
+Topics get the partition count and replication factor from AGORA_TOPIC_PARTITIONS and
+AGORA_TOPIC_REPLICATION_FACTOR. Indexes are created by each service's own start-up code: the job builds each
+app (create_app()) with that service's database and runs its lifespan once, so index definitions live in one
+place, with the service.
+"""
+
+import asyncio
+import importlib
+import logging
+import os
+import sys
+
+from agora_common.kafka import ensure_topics
+from agora_common.topics import Topics
+
+log = logging.getLogger("agora.setup")
+ATTEMPTS = 10
+
+
+async def _retry(what: str, make_call) -> None:
+    for attempt in range(1, ATTEMPTS + 1):
+        try:
+            await make_call()
+            log.info("%s: done", what)
+            return
+        except Exception as exc:  # engines may still be starting: retry, then fail the job
+            if attempt == ATTEMPTS:
+                raise
+            log.warning("%s failed (%s), retry %d/%d", what, exc, attempt, ATTEMPTS)
+            await asyncio.sleep(min(2 ** attempt, 30))
+
+
+async def create_topics() -> None:
+    topics = Topics(os.environ.get("AGORA_TOPIC_PREFIX", "agora.")).all()
+    await _retry(
+        f"topics {', '.join(topics)}",
+        lambda: ensure_topics(
+            os.environ["AGORA_KAFKA_BOOTSTRAP"], topics,
+            partitions=int(os.environ.get("AGORA_TOPIC_PARTITIONS", "3")),
+            replication=int(os.environ.get("AGORA_TOPIC_REPLICATION_FACTOR", "1")),
+        ),
+    )
+
+
+async def create_indexes(service: str) -> None:
+    os.environ["AGORA_SERVICE_NAME"] = service
+    os.environ["AGORA_MONGO_DB"] = os.environ.get("AGORA_MONGO_DATABASE_PREFIX", "agora_") + service
+    app = importlib.import_module(f"agora_{service}.main").create_app()
+
+    async def run_lifespan() -> None:
+        async with app.router.lifespan_context(app):
+            pass
+
+    await _retry(f"{service}: indexes", run_lifespan)
+
+
+async def main() -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    await create_topics()
+    services = [s for s in os.environ.get("AGORA_SETUP_SERVICES", "users,content,events,points,search").split(",") if s]
+    for service in services:
+        await create_indexes(service)
+    log.info("setup complete: topics and indexes for %s", ", ".join(services))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(asyncio.run(main()))

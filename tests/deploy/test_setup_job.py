@@ -1,0 +1,39 @@
+"""The chart's setup job (deploy/docker/agora_setup.py) against the real Kafka-protocol broker."""
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+from aiokafka.admin import AIOKafkaAdminClient
+
+pytestmark = pytest.mark.servers("kafka")
+
+SETUP = Path(__file__).resolve().parents[2] / "deploy" / "docker" / "agora_setup.py"
+
+
+def _load_setup():
+    spec = importlib.util.spec_from_file_location("agora_setup", SETUP)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+async def test_creates_every_topic_with_the_configured_partitions_and_is_idempotent(agora_env, monkeypatch):
+    monkeypatch.setenv("AGORA_KAFKA_BOOTSTRAP", agora_env["kafka_bootstrap"])
+    monkeypatch.setenv("AGORA_TOPIC_PREFIX", agora_env["topic_prefix"])
+    monkeypatch.setenv("AGORA_TOPIC_PARTITIONS", "2")
+    monkeypatch.setenv("AGORA_TOPIC_REPLICATION_FACTOR", "1")
+    setup = _load_setup()
+    await setup.create_topics()
+    await setup.create_topics()  # upgrades run it again
+
+    prefix = agora_env["topic_prefix"]
+    admin = AIOKafkaAdminClient(bootstrap_servers=agora_env["kafka_bootstrap"])
+    await admin.start()
+    try:
+        ours = sorted(t for t in await admin.list_topics() if t.startswith(prefix))
+        described = await admin.describe_topics(ours)
+    finally:
+        await admin.close()
+    assert ours == sorted(f"{prefix}{n}" for n in ("content", "users", "events", "points", "deadletter"))
+    assert {d["topic"]: len(d["partitions"]) for d in described} == {t: 2 for t in ours}
