@@ -79,9 +79,9 @@ def ensure_interactable(post: dict) -> None:
 
 
 def ensure_can_vote(post: dict, user: Principal) -> None:
-    ensure_interactable(post)
     if is_author(post, user):
         raise Forbidden("you cannot vote on your own post", code="own_post")
+    ensure_interactable(post)
 
 
 @dataclass(frozen=True)
