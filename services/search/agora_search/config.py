@@ -1,8 +1,7 @@
 from typing import Literal
 
-from pydantic import Field
-
 from agora_common.settings import ServiceSettings
+from pydantic import Field
 
 
 class Settings(ServiceSettings):

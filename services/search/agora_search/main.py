@@ -4,12 +4,12 @@ import asyncio
 import logging
 from contextlib import asynccontextmanager
 
-from elasticsearch import AsyncElasticsearch
-from fastapi import FastAPI
-
 from agora_common.kafka import ensure_topics
 from agora_common.topics import Topics
 from agora_common.web import create_app as create_base_app
+from elasticsearch import AsyncElasticsearch
+from fastapi import FastAPI
+
 from agora_search.adapters.indices import IndexManager
 from agora_search.api.routes import router
 from agora_search.config import Settings
@@ -34,7 +34,7 @@ async def _prepare(app: FastAPI, settings: Settings) -> None:
             break
         except asyncio.CancelledError:
             raise
-        except Exception:  # noqa: BLE001
+        except Exception:
             log.warning("search index or topics not ready; retrying", extra={"retry_in": delay}, exc_info=True)
             await asyncio.sleep(delay)
             delay = min(delay * 2, 5.0)

@@ -10,9 +10,9 @@ import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
 
+from agora_common.events import BadEvent, DomainEvent, Envelope
 from elasticsearch import AsyncElasticsearch, NotFoundError
 
-from agora_common.events import BadEvent, DomainEvent, Envelope
 from agora_search import metrics
 from agora_search.domain import fold
 

@@ -1,11 +1,11 @@
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
+from agora_common.auth import Operator
+from agora_common.errors import AgoraError, InvalidInput
 from elasticsearch import ApiError, TransportError
 from fastapi import APIRouter, Query, Response, status
 
-from agora_common.auth import Operator
-from agora_common.errors import AgoraError, InvalidInput
 from agora_search.api.deps import EsDep, ReindexJobDep, SettingsDep
 from agora_search.api.schemas import ReindexRead, SearchResponse, SuggestResponse
 from agora_search.domain.query import SearchParams

@@ -1,14 +1,15 @@
 """The live indexer: consumes the content topic and keeps every index of the write alias up to date."""
 
 import asyncio
+import contextlib
 import logging
 from datetime import UTC, datetime
-
-from elasticsearch import AsyncElasticsearch
 
 from agora_common.events import Envelope
 from agora_common.kafka import EventConsumer
 from agora_common.topics import Topics
+from elasticsearch import AsyncElasticsearch
+
 from agora_search import metrics
 from agora_search.adapters.indexer import Indexer, IndexResult
 from agora_search.adapters.indices import IndexManager
@@ -56,7 +57,7 @@ class LiveIndexer:
                 return await self.indexer.index(envelopes, targets)
             except asyncio.CancelledError:
                 raise
-            except Exception:  # noqa: BLE001 - logged; the batch is retried, the consumer keeps its place
+            except Exception:
                 log.exception("indexing failed; retrying", extra={"retry_in": delay})
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, MAX_BACKOFF)
@@ -75,12 +76,10 @@ class LiveIndexer:
                 return
             except asyncio.CancelledError:
                 raise
-            except Exception:  # noqa: BLE001
+            except Exception:
                 log.warning("content consumer could not start; retrying", extra={"retry_in": delay}, exc_info=True)
-                try:
+                with contextlib.suppress(Exception):  # a half-started consumer: release what it opened
                     await consumer.stop()
-                except Exception:  # noqa: BLE001
-                    pass
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, MAX_BACKOFF)
 
@@ -91,9 +90,6 @@ class LiveIndexer:
     async def stop(self) -> None:
         if self._starter and not self._starter.done():
             self._starter.cancel()
-            try:
-                await self._starter
-            except (asyncio.CancelledError, Exception):
-                pass
+            await asyncio.gather(self._starter, return_exceptions=True)
         if self.consumer is not None:
             await self.consumer.stop()

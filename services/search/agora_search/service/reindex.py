@@ -15,10 +15,10 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 
-from elasticsearch import AsyncElasticsearch
-
 from agora_common.errors import Conflict
 from agora_common.topics import Topics
+from elasticsearch import AsyncElasticsearch
+
 from agora_search.adapters.event_log import read_log
 from agora_search.adapters.indexer import Indexer
 from agora_search.adapters.indices import IndexManager
@@ -83,7 +83,7 @@ async def _abandon(manager: IndexManager, new: str) -> None:
     try:
         await manager.drop_write_index(new)
         await manager.delete([new])
-    except Exception:  # noqa: BLE001 - best effort; the original error matters more
+    except Exception:
         log.exception("could not clean up the abandoned index", extra={"index": new})
 
 
@@ -112,7 +112,7 @@ class ReindexJob:
     async def _run(self) -> None:
         try:
             await rebuild(es=self.es, settings=self.settings, status=self.status)
-        except Exception as exc:  # noqa: BLE001 - recorded in the status for the operator
+        except Exception as exc:
             log.exception("reindex failed")
             if self.status.state == "running":
                 self.status.state, self.status.error = "failed", repr(exc)[:500]
@@ -121,7 +121,4 @@ class ReindexJob:
     async def stop(self) -> None:
         if self._task and not self._task.done():
             self._task.cancel()
-            try:
-                await self._task
-            except (asyncio.CancelledError, Exception):
-                pass
+            await asyncio.gather(self._task, return_exceptions=True)

@@ -3,9 +3,9 @@
 import time
 from typing import Any
 
+from agora_common.errors import InvalidInput
 from elasticsearch import AsyncElasticsearch, NotFoundError
 
-from agora_common.errors import InvalidInput
 from agora_search import metrics
 from agora_search.domain import cursor as cursors
 from agora_search.domain import query as q

@@ -5,7 +5,6 @@ import itertools
 from datetime import UTC, datetime, timedelta
 
 import pytest
-
 from agora_common.events import BadEvent, Envelope
 from agora_common.events import content as ev
 from agora_search.domain import fold

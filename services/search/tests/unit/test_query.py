@@ -1,7 +1,6 @@
 """Search body building, result formatting and cursors: pure logic."""
 
 import pytest
-
 from agora_common.errors import InvalidInput
 from agora_search.domain import cursor as cursors
 from agora_search.domain import query as q
