@@ -93,6 +93,8 @@ def start_gateway(
     log_dir: Path,
     rate_per_second: int = DEFAULT_RATE_PER_SECOND,
     burst: int | None = None,
+    auth_rate_per_minute: int = 30,
+    auth_burst: int = 10,
     max_body_size: str = "10m",
     read_timeout: str = "30s",
     cors_origin_regex: str = ".*",
@@ -100,13 +102,14 @@ def start_gateway(
 ) -> EmbeddedServer:
     """Start nginx on 127.0.0.1:`port` routing /api/v1/<name> to 127.0.0.1:<upstreams[name]>.
 
-    `upstreams` maps service name to local port; every one of users, content, events, points and search must
+    Limits per client address: `rate_per_second` (+ `burst`) everywhere, and `auth_rate_per_minute`
+    (+ `auth_burst`) on login, registration and token refresh. `upstreams` maps service name to local port; every one of users, content, events, points and search must
     be given (a service not running yet only gets JSON 502s). Logs: `log_dir`/gateway-access.log (one JSON
     object per request, with request_id) and gateway-error.log.
     """
     burst = burst if burst is not None else rate_per_second
-    if rate_per_second < 1 or burst < 1:
-        raise ValueError("rate_per_second and burst must be at least 1")
+    if min(rate_per_second, burst, auth_rate_per_minute, auth_burst) < 1:
+        raise ValueError("rates and bursts must be at least 1")
     unknown = set(upstreams) - set(SERVICES)
     absent = set(SERVICES) - set(upstreams)
     if unknown or absent:
@@ -133,6 +136,8 @@ def start_gateway(
         "CORS_ORIGIN_REGEX": cors_origin_regex,
         "RATE_PER_SECOND": str(rate_per_second),
         "BURST": str(burst),
+        "AUTH_RATE_PER_MINUTE": str(auth_rate_per_minute),
+        "AUTH_BURST": str(auth_burst),
         "MAX_BODY_SIZE": max_body_size,
         "CONNECT_TIMEOUT": "5s",
         "READ_TIMEOUT": read_timeout,

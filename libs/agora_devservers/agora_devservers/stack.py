@@ -64,16 +64,14 @@ class Process:
 
 
 def service_processes(ports: dict[str, int]) -> list[Process]:
-    """What runs for each service. Each HTTP service is its FastAPI app under uvicorn; the points processor
-    also runs as its own worker process."""
+    """What runs for each service: its FastAPI app under uvicorn. The points service runs its stream
+    processor inside the same process as its query API (they share the in-memory state)."""
     py = sys.executable
-    procs = [
+    return [
         Process(name, [py, "-m", "uvicorn", "--factory", f"agora_{name}.main:create_app",
                        "--host", "127.0.0.1", "--port", str(ports[name]), "--no-access-log"], ports[name])
         for name in HTTP_SERVICES
     ]
-    procs.append(Process("points-worker", [py, "-m", "agora_points.worker"]))
-    return procs
 
 
 def tail(path: Path | None, lines: int = 30) -> str:
