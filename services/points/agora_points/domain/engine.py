@@ -16,12 +16,10 @@ award that is later reversed does not consume cap, so a reversal gives the freed
 Floor: the running total never goes below `floor`; negative entries are cut where it would.
 """
 
-from bisect import insort
+from bisect import bisect_left, insort
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
-
-from sortedcontainers import SortedList
 
 from agora_points.domain.periods import DAY_US, windows_of_day
 from agora_points.domain.rules import Rule, RuleSet
@@ -87,6 +85,7 @@ class Entry:
     source_event_type: str
     reverses: tuple | None = None
     reversed: bool = False
+    exempt: bool = False
     capped: int = 0  # after the daily cap
     points: int = 0  # after the floor: what counts
     used_after: int = 0  # cap used in its day, after it
@@ -105,19 +104,23 @@ class Ledger:
     def __init__(self, user: str) -> None:
         self.user = user
         self.entries: dict[tuple, Entry] = {}
-        self.keys = SortedList()
+        self.keys: list[tuple] = []  # sort keys, ascending; new entries almost always go at the end
         self.by_sk: dict[tuple, Entry] = {}
         self.total = 0
 
     def add(self, e: Entry) -> None:
         self.entries[e.key] = e
         self.by_sk[e.sk] = e
-        self.keys.add(e.sk)
+        keys = self.keys
+        if not keys or keys[-1] < e.sk:
+            keys.append(e.sk)
+        else:
+            insort(keys, e.sk)
 
     def remove(self, e: Entry) -> None:
         del self.entries[e.key]
         del self.by_sk[e.sk]
-        self.keys.remove(e.sk)
+        del self.keys[bisect_left(self.keys, e.sk)]
 
     def ordered(self) -> list[Entry]:
         return [self.by_sk[k] for k in self.keys]
@@ -174,7 +177,6 @@ class Engine:
         self.rules = rules
         self._rules_by_event = rules.by_event()
         self.seen: set[str] = set()
-        self.awards: dict[tuple, Award] = {}
         self.chain_events: dict[tuple, list[tuple]] = {}
         self.chain_awards: dict[tuple, list[Award]] = {}
         self.toggle_events: dict[tuple, list[tuple]] = {}
@@ -184,6 +186,9 @@ class Engine:
         self.status_events: dict[str, list[tuple]] = {}
         self.excluded: set[str] = set()
         self.boards: dict[tuple[str, str], Board] = {}
+        self._board_lists: dict[tuple, list[Board]] = {}
+        self._scopes: dict[tuple, tuple[str, ...]] = {}
+        self._matchers = {t: [(r, _conditions(r)) for r in rs] for t, rs in rules.by_event().items()}
         self.events_applied = 0
 
     # ---- ingest -------------------------------------------------------------------------------------
@@ -224,8 +229,12 @@ class Engine:
         status = USER_STATUS.get(f.type)
         if status:
             self._set_status(data["user_id"], (*_order(f), status))
-        for rule in self._rules_by_event.get(f.type, ()):
-            if rule.matches(data):
+        for rule, conditions in self._matchers.get(f.type, ()):
+            for name, wanted, is_set in conditions:
+                value = data.get(name)
+                if (value not in wanted) if is_set else (value != wanted):
+                    break
+            else:
                 for user, base in self._recipients(rule, data):
                     self._add_award(f, rule, user, base, chain_key, touched)
 
@@ -252,12 +261,16 @@ class Engine:
             toggles.append(("post", data["post_id"]))
         if f.source == COMMUNITY_EVENT_SOURCE and data.get("event_id"):
             toggles.append(("cevent", data["event_id"]))
-        scopes = ["global", *(f"tag:{t}" for t in dict.fromkeys(data.get("tags") or ()))]
-        if data.get("sig_id"):
-            scopes.append(f"sig:{data['sig_id']}")
+        tags, sig = data.get("tags"), data.get("sig_id")
+        scope_key = (tuple(tags) if tags else (), sig)
+        scopes = self._scopes.get(scope_key)
+        if scopes is None:
+            scopes = ["global", *(f"tag:{t}" for t in dict.fromkeys(scope_key[0]))]
+            if sig:
+                scopes.append(f"sig:{sig}")
+            scopes = self._scopes[scope_key] = tuple(scopes)
         once = (rule.id, *(str(data.get(k)) for k in rule.once_per)) if rule.once_per else None
-        award = Award(f.id, f.type, rule, user, base, f.time_us, tuple(scopes), chain_key, tuple(toggles), once)
-        self.awards[(f.id, rule.id, user)] = award
+        award = Award(f.id, f.type, rule, user, base, f.time_us, scopes, chain_key, tuple(toggles), once)
         if chain_key:
             self.chain_awards.setdefault(chain_key, []).append(award)
         for t in toggles:
@@ -344,7 +357,8 @@ class Engine:
             entry = a.entries.get(key)
             if entry is None:
                 base = -a.base if kind == REVERSAL else a.base
-                entry = Entry(key, sk, kind, a, base, time_us, event_id, event_type, reverses)
+                entry = Entry(key, sk, kind, a, base, time_us, event_id, event_type, reverses,
+                              exempt=a.rule.cap_exempt)
                 a.entries[key] = entry
                 ledger.add(entry)
                 result.new_entries += 1
@@ -358,14 +372,15 @@ class Engine:
     def _recompute(self, ledger: Ledger, from_sk: tuple, result: BatchResult) -> None:
         cap, floor = self.rules.daily_cap, self.rules.floor
         keys = ledger.keys
-        i = keys.bisect_left(from_sk)
+        i = bisect_left(keys, from_sk)
         if i > 0:
             prev = ledger.by_sk[keys[i - 1]]
             running, day, used = prev.total_after, prev.time_us // DAY_US, prev.used_after
         else:
             running, day, used = 0, None, 0
         by_sk, entries = ledger.by_sk, ledger.entries
-        for sk in keys.islice(i):
+        bump = self._bump
+        for sk in keys[i:]:
             e = by_sk[sk]
             d = e.time_us // DAY_US
             if d != day:
@@ -373,7 +388,7 @@ class Engine:
             if e.kind == REVERSAL:
                 target = entries.get(e.reverses)
                 capped = -target.points if target is not None else e.base  # undo what it actually gave
-            elif cap is not None and e.base > 0 and not e.award.rule.cap_exempt:
+            elif cap is not None and e.base > 0 and not e.exempt:
                 capped = min(e.base, max(cap - used, 0))
                 if not e.reversed:
                     used += capped
@@ -386,20 +401,34 @@ class Engine:
                 pts = min(0, floor - running)
             running += pts
             if pts != e.points:
-                self._bump(e.award, e, pts - e.points)
+                bump(e.award, e, pts - e.points)
                 e.points = pts
             e.capped, e.used_after, e.total_after = capped, used, running
         ledger.total = running if len(keys) else 0
 
     def _bump(self, a: Award, e: Entry, delta: int) -> None:
-        month, week = windows_of_day(e.time_us // DAY_US)
-        boards = self.boards
-        for scope in a.scopes:
-            for window in ("all", month, week):
-                board = boards.get((scope, window))
-                if board is None:
-                    board = boards[(scope, window)] = Board()
-                board.add(a.user, delta)
+        """Add delta to every board the entry counts on: each scope x (all-time, its month, its week)."""
+        day = e.time_us // DAY_US
+        boards = self._board_lists.get((a.scopes, day))
+        if boards is None:
+            month, week = windows_of_day(day)
+            boards = []
+            for scope in a.scopes:
+                for window in ("all", month, week):
+                    board = self.boards.get((scope, window))
+                    if board is None:
+                        board = self.boards[(scope, window)] = Board()
+                    boards.append(board)
+            self._board_lists[(a.scopes, day)] = boards
+        user = a.user
+        for board in boards:
+            points = board.points
+            value = points.get(user, 0) + delta
+            if value:
+                points[user] = value
+            else:
+                del points[user]
+            board._sorted = None
 
     # ---- queries ------------------------------------------------------------------------------------
     def total(self, user: str) -> int:
@@ -424,13 +453,18 @@ class Engine:
         scratch = Ledger(user)
         for e in subset:
             c = Entry(e.key, e.sk, e.kind, e.award, e.base, e.time_us, e.source_event_id, e.source_event_type,
-                      e.reverses, e.key in reversed_keys)
+                      e.reverses, e.key in reversed_keys, e.exempt)
             copies[e.key] = c
             scratch.add(c)
         probe = Engine.__new__(Engine)
-        probe.rules, probe.boards = self.rules, {}
+        probe.rules, probe.boards, probe._board_lists = self.rules, {}, {}
         probe._recompute(scratch, (), BatchResult())
         return scratch.total, scratch.ordered()
+
+
+def _conditions(rule: Rule) -> tuple:
+    return tuple((name, frozenset(v) if isinstance(v, list) else v, isinstance(v, list))
+                 for name, v in rule.when.items())
 
 
 def _mark(dirty: dict[str, tuple], user: str, sk: tuple) -> None:

@@ -10,6 +10,7 @@ from agora_points.domain.engine import CHAINS, TOGGLES, USER_STATUS, Fact
 from agora_points.domain.periods import to_us
 from agora_points.domain.rules import RuleSet
 
+_NESTED = frozenset({"CompetitionRanked"})
 _ENVELOPE_FIELDS = ("id", "type", "source", "subject", "version", "time", "data")
 
 
@@ -46,4 +47,6 @@ def decode(raw: bytes | None, relevant: frozenset[str]) -> Fact | None:
         payload = cls.model_validate(data)
     except Exception as exc:  # pydantic ValidationError
         raise BadEvent("invalid_payload", f"{event_type} payload invalid: {exc}") from exc
-    return Fact(event_id, event_type, cls.source, to_us(time), version, payload.model_dump(mode="json"))
+    # flat payloads: the validated attributes as they are (cheaper than model_dump); nested ones dumped
+    data = payload.model_dump(mode="json") if event_type in _NESTED else payload.__dict__
+    return Fact(event_id, event_type, cls.source, to_us(time), version, data)

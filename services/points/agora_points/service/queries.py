@@ -1,6 +1,7 @@
 """Read-side use cases over the engine (pure functions of its state)."""
 
 import re
+from bisect import bisect_left
 from datetime import UTC, datetime
 
 from agora_common.errors import InvalidInput, NotFound
@@ -69,9 +70,9 @@ def ledger_page(*, engine: Engine, user_id: str, cursor: str | None, limit: int)
         if entry is None:
             raise InvalidInput("unknown cursor (the entry no longer exists); start again without one",
                                code="invalid_cursor")
-        end = ledger.keys.bisect_left(entry.sk)
+        end = bisect_left(ledger.keys, entry.sk)
     start = max(end - limit, 0)
-    page = [ledger.by_sk[k] for k in ledger.keys.islice(start, end)][::-1]
+    page = [ledger.by_sk[k] for k in ledger.keys[start:end]][::-1]
     return {
         "user_id": user_id,
         "entries": [entry_view(engine, e) for e in page],

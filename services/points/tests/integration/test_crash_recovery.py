@@ -1,0 +1,133 @@
+"""Kill the worker (SIGKILL) in the middle of a stream, restart it: every total equals a recomputation from
+the event log, nothing counted twice."""
+
+import asyncio
+import os
+import random
+import signal
+import subprocess
+import sys
+from datetime import timedelta
+
+import httpx
+import pytest
+
+from agora_common.events.content import PostDeleted, PostRestored, PostVoted, VoteRetracted
+from agora_common.events import Envelope
+from agora_common.kafka import EventPublisher, ensure_topics
+from agora_common.topics import Topics
+from agora_devservers import free_port
+from agora_points.adapters.log_reader import read_log
+from agora_points.domain.engine import Engine
+from agora_points.domain.rules import load_rules
+from agora_points.service.decode import decode, relevant_types
+from agora_testing.events import eventually
+
+pytestmark = pytest.mark.servers("kafka")
+
+
+def stream(h, n: int) -> list[Envelope]:
+    rng = random.Random(42)
+    out, versions = [], {}
+    for i in range(n):
+        post = f"p{rng.randrange(300)}"
+        author, voter = f"a{int(post[1:]) % 40}", f"v{rng.randrange(60)}"
+        versions[post] = versions.get(post, 0) + 1
+        at = i * 2.0  # minutes: the stream spans several days, so caps and windows matter
+        r = rng.random()
+        common = dict(post_id=post, post_type=rng.choice(["answer", "question"]), author_id=author,
+                      tags=[f"t{int(post[1:]) % 5}"])
+        if r < 0.8:
+            payload = PostVoted(**common, voter_id=voter, value=rng.choice([1, 1, 1, -1]), score=0)
+        elif r < 0.9:
+            payload = VoteRetracted(**common, voter_id=voter, previous_value=1, score=0)
+        elif r < 0.95:
+            payload = PostDeleted(**common, deleted_by="mod")
+        else:
+            payload = PostRestored(**common, restored_by="mod")
+        out.append(h.wrap(payload, at=at - n * 2.0, version=versions[post]))
+    return out
+
+
+class Worker:
+    def __init__(self, env: dict) -> None:
+        self.port = free_port()
+        self.env = {**os.environ, "AGORA_KAFKA_BOOTSTRAP": env["kafka_bootstrap"],
+                    "AGORA_TOPIC_PREFIX": env["topic_prefix"], "AGORA_POINTS_INSTANCE": "crash",
+                    "AGORA_LOG_LEVEL": "WARNING"}
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "--factory", "agora_points.main:create_app",
+             "--host", "127.0.0.1", "--port", str(self.port)],
+            env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+
+    async def ready(self) -> None:
+        async def check():
+            assert self.proc.poll() is None, "worker exited"
+            try:
+                r = await self.client().get("/readyz")
+            except httpx.HTTPError as exc:
+                raise AssertionError(str(exc)) from exc
+            assert r.status_code == 200
+
+        await eventually(check, timeout=60, interval=0.2)
+
+    def client(self) -> httpx.AsyncClient:
+        return httpx.AsyncClient(base_url=f"http://127.0.0.1:{self.port}", timeout=10)
+
+    def kill(self) -> None:
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait()
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+async def test_sigkill_mid_stream_then_restart_matches_recomputation_from_the_log(agora_env, h):
+    topics = Topics(agora_env["topic_prefix"])
+    await ensure_topics(agora_env["kafka_bootstrap"], topics.all())
+    events = stream(h, 3000)
+    publisher = EventPublisher(agora_env["kafka_bootstrap"])
+    worker = Worker(agora_env)
+    try:
+        await publisher.publish_many(topics.content, events[:1000])
+        worker.start()
+        await worker.ready()
+        for i in range(1000, 2000, 100):  # the worker is consuming this when it dies
+            await publisher.publish_many(topics.content, events[i:i + 100])
+            await asyncio.sleep(0.02)
+        worker.kill()
+        await publisher.publish_many(topics.content, events[2000:] + events[1500:1700])  # + redeliveries
+        worker.start()
+        await worker.ready()
+
+        rules = load_rules()
+        expected = Engine(rules)
+        async for records, _ in read_log(agora_env["kafka_bootstrap"], [topics.content]):
+            expected.apply([f for f in (decode(r.value, relevant_types(rules)) for r in records) if f])
+        assert len(expected.seen) == 3000
+        totals = expected.totals()
+        assert sum(totals.values()) > 0 and len(totals) > 50
+
+        async with worker.client() as client:
+            async def all_match():
+                for user, total in totals.items():
+                    body = (await client.get(f"/api/v1/points/users/{user}")).json()
+                    assert body["total"] == total, (user, body, total)
+
+            await eventually(all_match, timeout=30)
+            board = (await client.get("/api/v1/points/leaderboards", params={"limit": 500})).json()
+            assert {e["user_id"]: e["points"] for e in board["entries"]} == {u: p for u, p in totals.items() if p > 0}
+            check = (await client.post("/api/v1/points/replay-check", headers=h.auth(agora_env, "operator"))).json()
+            assert check["identical"] is True and check["events_replayed"] == 3000
+    finally:
+        await publisher.stop()
+        worker.stop()
