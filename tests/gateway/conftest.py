@@ -50,11 +50,15 @@ def make_app(service: str, seen: list[dict]) -> FastAPI:
         return Response('{"error":{"code":"teapot","message":"service said so"}}', 418, media_type="application/json")
 
     if service == "users":
+        @app.post("/api/v1/users/auth/login", include_in_schema=False)
+        async def login() -> dict:
+            return {"access_token": "t"}
+
         @app.get("/api/v1/users/auth/verify", include_in_schema=False)
         async def verify(authorization: str | None = Header(default=None)) -> Response:
             seen.append({"service": "users", "path": "/api/v1/users/auth/verify", "headers": {"authorization": authorization}})
             if authorization == f"Bearer {GOOD_TOKEN}":
-                return Response(status_code=200)
+                return Response(status_code=200, headers={"X-User-Id": "u-1"})
             return Response('{"error":{"code":"unauthorized","message":"bad token"}}', 401, media_type="application/json")
 
     @app.get("/healthz")
@@ -108,7 +112,7 @@ def gateway(upstreams, tmp_path_factory):
     log_dir = tmp_path_factory.mktemp("gateway-logs")
     gw = start_gateway(
         upstreams=upstreams.ports, port=free_port(), log_dir=log_dir, rate_per_second=1000,
-        max_body_size="64k", read_timeout="1s",
+        auth_rate_per_minute=6, auth_burst=2, max_body_size="64k", read_timeout="1s",
     )
     gw.log_dir = log_dir
     yield gw

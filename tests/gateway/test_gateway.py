@@ -32,7 +32,6 @@ def test_client_request_id_reaches_the_service_the_response_and_the_access_log(g
     assert resp.headers.get_list("X-Request-ID") == ["req-abc.123"]  # the service's echo of it is not doubled
     assert resp.json()["headers"]["x-request-id"] == "req-abc.123"
     assert resp.json()["headers"]["x-forwarded-for"] == "127.0.0.1"
-    gateway.proc.poll()
     lines = [json.loads(line) for line in (gateway.log_dir / "gateway-access.log").read_text().splitlines()]
     logged = [entry for entry in lines if entry["request_id"] == "req-abc.123"]
     assert logged and logged[0]["uri"] == "/api/v1/events/echo" and logged[0]["status"] == 200
@@ -155,3 +154,18 @@ def test_unknown_route_and_health(gateway):
     missing = httpx.get(f"{gateway.url}/wp-admin")
     assert missing.status_code == 404 and missing.json()["error"]["code"] == "not_found"
     assert httpx.get(f"{gateway.url}/healthz").json()["status"] == "ok"
+
+
+def test_login_has_a_stricter_per_minute_limit(gateway):
+    statuses = [httpx.post(f"{gateway.url}/api/v1/users/auth/login", json={}).status_code for _ in range(6)]
+    assert statuses[:3] == [200, 200, 200]  # 1 + burst 2
+    assert 429 in statuses[3:]
+    assert httpx.get(f"{gateway.url}/api/v1/users/echo").status_code == 200  # other routes are unaffected
+
+
+def test_access_log_names_the_authenticated_user(gateway, upstreams):
+    rid = "req-user-log"
+    httpx.get(f"{gateway.url}/api/v1/content/echo",
+              headers={"Authorization": f"Bearer {upstreams.good_token}", "X-Request-ID": rid})
+    lines = [json.loads(line) for line in (gateway.log_dir / "gateway-access.log").read_text().splitlines()]
+    assert [e["user_id"] for e in lines if e["request_id"] == rid] == ["u-1"]
