@@ -2,7 +2,8 @@
 
 Definitions (also in the README):
 - action: anything a member does that shows up as an event (posting, voting, editing, flagging, registering
-  for or attending an event, joining a SIG, following, updating the profile, ...). Dated by event time.
+  for or attending an event, joining a SIG, following, updating the profile, ...), dated by event time.
+  Signing up alone is not an action: a member who registered and did nothing else is "ordinary".
 - contribution: creating something for others: a question, answer, comment, published article, resource,
   an organised community event, or a talk as speaker. Counted for the "core" segment.
 - contributor evidence: accepted answers, published articles and talks as speaker. Withdrawn when the
@@ -48,7 +49,7 @@ def facts_for(envelope: Envelope) -> list[Fact]:
     event = envelope.payload()
     t = envelope.time
     facts: list[Fact] = []
-    if envelope.actor:
+    if envelope.actor and envelope.type != "UserRegistered":  # signing up alone is not participation
         facts.append(Action(envelope.actor, t))
 
     if isinstance(event, _CONTRIBUTIONS) and event.author_id:
@@ -88,9 +89,6 @@ def facts_for(envelope: Envelope) -> list[Fact]:
         facts.append(Action(user_id, t))  # registrations, check-ins, exams, certificates
     if isinstance(event, ev.CompetitionRanked):
         facts.extend(Action(p.user_id, t) for p in event.ranking)
-
-    if envelope.source == "users" and envelope.type == "UserRegistered":
-        facts.append(Action(event.user_id, t))
     return _dedupe(facts)
 
 

@@ -1,0 +1,111 @@
+"""Suspension by moderators and account deletion, with their events."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from agora_common.auth import issue_token
+from agora_testing.events import read_events
+
+pytestmark = pytest.mark.servers("kafka", "mongo")
+
+PASSWORD = "correct horse battery"
+
+
+async def test_suspend_and_reinstate(client, signup, moderator_headers, settings):
+    ada = await signup("ada@example.com", "Ada")
+    uid = ada["user"]["id"]
+    url = f"/api/v1/users/{uid}/suspension"
+    until = (datetime.now(UTC) + timedelta(days=7)).isoformat()
+
+    bob = await signup("bob@example.com", "Bob")
+    r = await client.post(url, headers=bob["headers"], json={"reason": "spam"})
+    assert r.status_code == 403
+    r = await client.post(url, headers=moderator_headers, json={"reason": ""})
+    assert r.status_code == 422
+    r = await client.post(url, headers=moderator_headers,
+                          json={"reason": "spam", "until": (datetime.now(UTC) - timedelta(days=1)).isoformat()})
+    assert r.status_code == 422 and r.json()["error"]["code"] == "invalid_until"
+    r = await client.post("/api/v1/users/nobody/suspension", headers=moderator_headers, json={"reason": "spam"})
+    assert r.status_code == 404
+
+    r = await client.post(url, headers=moderator_headers, json={"reason": "spam links", "until": until})
+    assert r.status_code == 200, r.text
+    assert r.json()["status"] == "suspended" and r.json()["suspension"]["by"] == "mod-1"
+    assert (await client.get(f"/api/v1/users/{uid}")).json()["suspended"] is True
+
+    # no new sessions while suspended: login and refresh are refused with the reason's code
+    r = await client.post("/api/v1/users/auth/login", json={"email": "ada@example.com", "password": PASSWORD})
+    assert r.status_code == 403 and r.json()["error"]["code"] == "account_suspended"
+    r = await client.post("/api/v1/users/auth/refresh", json={"refresh_token": ada["refresh_token"]})
+    assert r.status_code == 401
+
+    r = await client.delete(url, headers=bob["headers"])
+    assert r.status_code == 403
+    r = await client.delete(url, headers=moderator_headers)
+    assert r.status_code == 200 and r.json()["status"] == "active"
+    r = await client.delete(url, headers=moderator_headers)
+    assert r.status_code == 409 and r.json()["error"]["code"] == "not_suspended"
+    r = await client.post("/api/v1/users/auth/login", json={"email": "ada@example.com", "password": PASSWORD})
+    assert r.status_code == 200
+
+    events = await read_events(settings.kafka_bootstrap, f"{settings.topic_prefix}users",
+                               until=lambda es: any(e.type == "UserReinstated" for e in es))
+    mine = [(e.type, e.version, e.actor) for e in events if e.subject == uid]
+    assert mine == [("UserRegistered", 1, uid), ("UserSuspended", 2, "mod-1"), ("UserReinstated", 3, "mod-1")]
+
+
+async def test_moderators_cannot_suspend_moderators_or_operators(client, signup, settings, operator_headers):
+    mod = await signup("mod@example.com", "Mod")
+    other = await signup("other@example.com", "Other mod")
+    for user in (mod, other):
+        r = await client.put(f"/api/v1/users/{user['user']['id']}/roles", headers=operator_headers,
+                             json={"roles": ["moderator"]})
+        assert r.status_code == 200
+    mod_token = issue_token(settings, user_id=mod["user"]["id"], roles=["member", "moderator"], kind="access")[0]
+    headers = {"Authorization": f"Bearer {mod_token}"}
+    r = await client.post(f"/api/v1/users/{other['user']['id']}/suspension", headers=headers, json={"reason": "x"})
+    assert r.status_code == 403 and r.json()["error"]["code"] == "insufficient_rank"
+    r = await client.post(f"/api/v1/users/{mod['user']['id']}/suspension", headers=headers, json={"reason": "x"})
+    assert r.status_code == 403
+    # an operator may suspend a moderator
+    r = await client.post(f"/api/v1/users/{other['user']['id']}/suspension", headers=operator_headers,
+                          json={"reason": "abuse of tools"})
+    assert r.status_code == 200
+
+
+async def test_account_deletion_erases_personal_data(client, signup, operator_headers, settings, app):
+    ada = await signup("ada@example.com", "Ada")
+    bob = await signup("bob@example.com", "Bob")
+    uid = ada["user"]["id"]
+    await client.patch("/api/v1/users/me", headers=ada["headers"], json={"company": "Acme", "city": "Oslo"})
+    sig = (await client.post("/api/v1/users/sigs", headers=operator_headers, json={"name": "Install"})).json()
+    assert (await client.post(f"/api/v1/users/sigs/{sig['id']}/members", headers=ada["headers"])).status_code == 201
+    await client.put(f"/api/v1/users/me/following/users/{uid}", headers=bob["headers"])
+
+    assert (await client.delete("/api/v1/users/me")).status_code == 401
+    assert (await client.delete("/api/v1/users/me", headers=ada["headers"])).status_code == 204
+    assert (await client.delete("/api/v1/users/me", headers=ada["headers"])).status_code == 404
+
+    assert (await client.get(f"/api/v1/users/{uid}")).status_code == 404
+    r = await client.post("/api/v1/users/auth/login", json={"email": "ada@example.com", "password": PASSWORD})
+    assert r.status_code == 401
+    r = await client.post("/api/v1/users/auth/refresh", json={"refresh_token": ada["refresh_token"]})
+    assert r.status_code == 401
+    assert (await client.get(f"/api/v1/users/sigs/{sig['id']}")).json()["member_count"] == 0
+    assert (await client.get("/api/v1/users/me/following", headers=bob["headers"])).json()["users"] == []
+
+    tombstone = await app.state.store.db.users.find_one({"_id": uid})
+    assert tombstone["status"] == "deleted" and tombstone["email"] is None
+    assert "password_hash" not in tombstone and "email_key" not in tombstone and tombstone["company"] is None
+
+    # the address is free again: a new, different account
+    again = await signup("ADA@example.com", "Ada again")
+    assert again["user"]["id"] != uid
+
+    events = await read_events(settings.kafka_bootstrap, f"{settings.topic_prefix}users",
+                               until=lambda es: any(e.type == "UserDeleted" for e in es))
+    deleted = [e for e in events if e.type == "UserDeleted"]
+    assert len(deleted) == 1 and deleted[0].payload().user_id == uid
+    versions = [e.version for e in events if e.subject == uid]
+    assert versions == sorted(versions) and len(set(versions)) == len(versions)
