@@ -8,11 +8,11 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from agora_common.events import Envelope
-from agora_common.kafka import EventConsumer, EventPublisher, ensure_topics
+from agora_common.kafka import EventConsumer, ensure_topics
 from agora_common.mongo import make_client, ping
 from agora_common.topics import Topics
 from agora_common.web import create_app as create_base_app
-from agora_content.adapters.kafka import BackgroundConsumer, ContentRelay
+from agora_content.adapters.kafka import BackgroundConsumer, ContentRelay, SettlingPublisher
 from agora_content.adapters.store import Store, ensure_indexes
 from agora_content.api import articles, moderation, posts, questions, resources
 from agora_content.config import Settings
@@ -29,7 +29,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI):
         client = make_client(settings)
         db = client[settings.mongo_db]
-        publisher = EventPublisher(settings.kafka_bootstrap, client_id="content")
+        publisher = SettlingPublisher(settings.kafka_bootstrap, client_id="content")
         relay = ContentRelay(
             db, publisher, bootstrap=settings.kafka_bootstrap, topics=topics,
             poll_interval=settings.outbox_poll_interval, retry_delay=settings.outbox_retry_delay,

@@ -4,29 +4,93 @@ import asyncio
 import contextlib
 import logging
 
-from agora_common.kafka import EventConsumer, ensure_topics
-from agora_common.outbox import OutboxRelay
+from datetime import UTC, datetime
+
+from pymongo import ASCENDING
+
+from agora_common import metrics
+from agora_common.events import Envelope
+from agora_common.kafka import EventConsumer, EventPublisher, ensure_topics
+from agora_common.outbox import COLLECTION, OutboxRelay
 from agora_common.topics import Topics
 
 log = logging.getLogger(__name__)
 
 
-class ContentRelay(OutboxRelay):
-    """The shared relay, plus: after a failed publish, (re)create the topics. A broker that restarted empty
-    (the embedded one keeps topics in memory) is usable again on the next retry."""
+class SettlingPublisher(EventPublisher):
+    """Publishes a batch and waits until EVERY message has succeeded or failed before reporting.
 
-    def __init__(self, *args, bootstrap: str, topics: Topics, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
+    The shared `publish_many` stops at the first failure, leaving the rest of the batch queued in the producer;
+    those could still be delivered later, after the relay has already retried them: duplicates. Waiting for
+    all of them to settle, and telling which ones made it, keeps a broker outage from duplicating events.
+    """
+
+    async def publish_settled(self, topic: str, envelopes: list[Envelope]) -> list[bool]:
+        await self.ensure_started()
+        futures: list[asyncio.Future] = []
+        error: Exception | None = None
+        for e in envelopes:  # enqueued one after the other: per-key order is kept
+            try:
+                futures.append(await self._producer.send(topic, e.to_bytes(), key=e.subject.encode()))
+            except Exception as exc:  # noqa: BLE001 - e.g. no metadata: the rest waits for the next try
+                error = exc
+                break
+        results = await asyncio.gather(*futures, return_exceptions=True)
+        ok = [not isinstance(r, BaseException) for r in results]
+        for e, sent in zip(envelopes, ok):
+            if sent:
+                metrics.EVENTS_PUBLISHED.labels(topic, e.type).inc()
+        if error is not None:
+            log.warning("publish interrupted", extra={"error": str(error)[:200]})
+        return ok + [False] * (len(envelopes) - len(ok))
+
+
+class ContentRelay(OutboxRelay):
+    """The shared outbox relay, made safe across broker outages:
+
+    - marks as published exactly the entries the broker acknowledged (see SettlingPublisher);
+    - after a failure, (re)creates the topics: a broker that restarted empty (the embedded one keeps topics in
+      memory only) is usable again on the next retry.
+    """
+
+    def __init__(self, db, publisher: SettlingPublisher, *, bootstrap: str, topics: Topics, **kwargs) -> None:
+        super().__init__(db, publisher, **kwargs)
+        self._settling = publisher
         self._bootstrap = bootstrap
         self._topics = topics
 
     async def relay_once(self) -> int:
         try:
-            return await super().relay_once()
+            return await self._relay_batch()
         except Exception:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(ensure_topics(self._bootstrap, self._topics.all()), timeout=5)
             raise
+
+    async def _relay_batch(self) -> int:
+        pending = await (
+            self._db[COLLECTION].find({"published": False}).sort("_id", ASCENDING).limit(self._batch_size).to_list()
+        )
+        metrics.OUTBOX_PENDING.set(len(pending))
+        if not pending:
+            return 0
+        by_topic: dict[str, list[dict]] = {}
+        for entry in pending:
+            by_topic.setdefault(entry["topic"], []).append(entry)
+        sent: list[str] = []
+        failed = False
+        for topic, entries in by_topic.items():
+            envelopes = [Envelope.model_validate_json(entry["value"]) for entry in entries]
+            results = await self._settling.publish_settled(topic, envelopes)
+            sent += [entry["_id"] for entry, ok in zip(entries, results) if ok]
+            failed = failed or not all(results)
+        if sent:
+            await self._db[COLLECTION].update_many(
+                {"_id": {"$in": sent}}, {"$set": {"published": True, "published_at": datetime.now(UTC)}}
+            )
+        if failed:
+            raise RuntimeError(f"{len(pending) - len(sent)} outbox entries not acknowledged by the broker")
+        return len(pending)
 
 
 class BackgroundConsumer:
