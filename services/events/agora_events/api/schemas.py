@@ -58,6 +58,11 @@ class EventFields(Strict):
 
     def fields(self) -> dict[str, Any]:
         data = self.model_dump(exclude_unset=True, mode="python")
+        for name in ("tags", "agenda", "hosts", "judges"):  # an explicit null empties a list
+            if name in data and data[name] is None:
+                data[name] = []
+        if "online" in data and data["online"] is None:
+            del data["online"]
         if data.get("stream_url") is not None:
             data["stream_url"] = str(data["stream_url"])
         return data

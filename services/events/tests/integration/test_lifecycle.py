@@ -113,3 +113,17 @@ async def test_speakers_are_invited_then_confirm_themselves(api):
     got = await api.events(until=lambda es: len(es) >= 2)
     assert got[1].type == "SpeakerConfirmed" and got[1].data["user_id"] == "sp1"
     assert got[1].data["talk_title"] == "eBPF" and got[1].version == 2
+
+
+async def test_explicit_nulls_are_accepted_as_empty(api):
+    """Found by schemathesis: null for a list field once made a 500 after the draft was already written."""
+    r = await api.client.post("/api/v1/events", json={
+        "kind": "qa_session", "title": "Ask the maintainers", "topic": "etcd", "starts_at": "2030-01-01T10:00:00Z",
+        "agenda": None, "hosts": None, "tags": None, "judges": None, "online": None, "timezone": None}, **api.op)
+    assert r.status_code == 201, r.text
+    body = r.json()
+    assert body["agenda"] == [] and body["hosts"] == [] and body["tags"] == [] and body["online"] is True
+    r = await api.client.patch(f"/api/v1/events/{body['id']}", json={"tags": None, "online": None}, **api.op)
+    assert r.status_code == 200 and r.json()["tags"] == []
+    r = await api.client.patch(f"/api/v1/events/{body['id']}", json={"title": None}, **api.op)
+    assert r.status_code == 422
