@@ -2,7 +2,10 @@
 indexes. Idempotent: safe on every upgrade, and alongside topics an operator created (e.g. Strimzi KafkaTopics).
 
 Topics get the partition count and replication factor from AGORA_TOPIC_PARTITIONS and
-AGORA_TOPIC_REPLICATION_FACTOR. Indexes are created by each service's own start-up code: the job builds each
+AGORA_TOPIC_REPLICATION_FACTOR. Domain topics keep every event (retention.ms=-1 unless
+AGORA_TOPIC_RETENTION_MS says otherwise): the points ledger and the search index are rebuilt by replaying
+them, so a broker default of 7 days would silently lose history. The dead-letter topic keeps 30 days.
+Existing topics are left as they are (an operator may manage them, e.g. as Strimzi KafkaTopics). Indexes are created by each service's own start-up code: the job builds each
 app (create_app()) with that service's database and runs its lifespan once, so index definitions live in one
 place, with the service.
 """
@@ -13,11 +16,13 @@ import logging
 import os
 import sys
 
-from agora_common.kafka import ensure_topics
 from agora_common.topics import Topics
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
 
 log = logging.getLogger("agora.setup")
 ATTEMPTS = 10
+DEAD_LETTER_RETENTION_MS = str(30 * 24 * 3600 * 1000)
 
 
 async def _retry(what: str, make_call) -> None:
@@ -33,16 +38,37 @@ async def _retry(what: str, make_call) -> None:
             await asyncio.sleep(min(2 ** attempt, 30))
 
 
+def topic_specs() -> list[NewTopic]:
+    topics = Topics(os.environ.get("AGORA_TOPIC_PREFIX", "agora."))
+    partitions = int(os.environ.get("AGORA_TOPIC_PARTITIONS", "3"))
+    replication = int(os.environ.get("AGORA_TOPIC_REPLICATION_FACTOR", "1"))
+    domain = {"retention.ms": os.environ.get("AGORA_TOPIC_RETENTION_MS", "-1")}
+    specs = [NewTopic(name, partitions, replication, topic_configs=domain) for name in topics.all_domain()]
+    specs.append(NewTopic(topics.dead_letter, partitions, replication,
+                          topic_configs={"retention.ms": DEAD_LETTER_RETENTION_MS}))
+    return specs
+
+
+async def _create_missing(bootstrap: str, specs: list[NewTopic]) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        missing = [spec for spec in specs if spec.name not in existing]
+        if missing:
+            try:
+                await admin.create_topics(missing)
+            except TopicAlreadyExistsError:
+                pass  # created meanwhile by a service starting up
+        log.info("topics created: %s; already there: %s", [t.name for t in missing],
+                 sorted(t.name for t in specs if t.name in existing))
+    finally:
+        await admin.close()
+
+
 async def create_topics() -> None:
-    topics = Topics(os.environ.get("AGORA_TOPIC_PREFIX", "agora.")).all()
-    await _retry(
-        f"topics {', '.join(topics)}",
-        lambda: ensure_topics(
-            os.environ["AGORA_KAFKA_BOOTSTRAP"], topics,
-            partitions=int(os.environ.get("AGORA_TOPIC_PARTITIONS", "3")),
-            replication=int(os.environ.get("AGORA_TOPIC_REPLICATION_FACTOR", "1")),
-        ),
-    )
+    specs = topic_specs()
+    await _retry("topics", lambda: _create_missing(os.environ["AGORA_KAFKA_BOOTSTRAP"], specs))
 
 
 async def create_indexes(service: str) -> None:

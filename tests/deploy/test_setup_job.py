@@ -33,7 +33,19 @@ async def test_creates_every_topic_with_the_configured_partitions_and_is_idempot
     try:
         ours = sorted(t for t in await admin.list_topics() if t.startswith(prefix))
         described = await admin.describe_topics(ours)
+        from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+
+        configs = await admin.describe_configs(
+            [ConfigResource(ConfigResourceType.TOPIC, f"{prefix}content"),
+             ConfigResource(ConfigResourceType.TOPIC, f"{prefix}deadletter")])
     finally:
         await admin.close()
     assert ours == sorted(f"{prefix}{n}" for n in ("content", "users", "events", "points", "deadletter"))
     assert {d["topic"]: len(d["partitions"]) for d in described} == {t: 2 for t in ours}
+    retention = {}
+    for response in configs:
+        for resource in response.resources:
+            # (error_code, error_message, resource_type, resource_name, config_entries)
+            entries = {entry[0]: entry[1] for entry in resource[4]}
+            retention[resource[3]] = entries.get("retention.ms")
+    assert retention == {f"{prefix}content": "-1", f"{prefix}deadletter": str(30 * 24 * 3600 * 1000)}
