@@ -8,11 +8,15 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import PyMongoError
 
+from agora_common import db_timing
 from agora_common.settings import ServiceSettings
 
 
 def make_client(settings: ServiceSettings) -> AsyncMongoClient:
-    return AsyncMongoClient(settings.mongo_url, tz_aware=True, serverSelectionTimeoutMS=5_000)
+    # the listener feeds the per-request database time reported in the Server-Timing header
+    return AsyncMongoClient(
+        settings.mongo_url, tz_aware=True, serverSelectionTimeoutMS=5_000, event_listeners=[db_timing.LISTENER]
+    )
 
 
 @asynccontextmanager

@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 from prometheus_fastapi_instrumentator import Instrumentator
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from agora_common import db_timing
 from agora_common.errors import AgoraError, error_body
 from agora_common.ids import new_id
 from agora_common.logging import configure_logging, request_id_var
@@ -88,11 +89,14 @@ def create_app(
         request.state.request_id = rid
         token = request_id_var.set(rid)
         start = time.perf_counter()
+        timer, timer_token = db_timing.start_request()
         try:
             response = await call_next(request)
         finally:
             request_id_var.reset(token)
+            db_timing.end_request(timer_token)
         response.headers[REQUEST_ID_HEADER] = rid
+        response.headers["Server-Timing"] = db_timing.server_timing(timer, time.perf_counter() - start)
         if request.url.path not in ("/metrics", "/healthz", "/readyz"):
             log.info(
                 "request",

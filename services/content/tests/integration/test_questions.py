@@ -135,3 +135,14 @@ async def test_listing_filters_sorts_and_paginates(client, auth, ask, answer):
     assert qs[1]["id"] not in {x["id"] for x in unanswered["items"]} and len(unanswered["items"]) == 4
     r = await client.get(f"{API}/questions", params={"sort": "votes", "cursor": page1["next_cursor"]})
     assert r.status_code == 422  # a cursor belongs to its sort order
+
+
+async def test_server_timing_splits_database_and_service_time(client, ask):
+    import re
+
+    q = await ask()
+    r = await client.get(f"{API}/questions/{q['id']}")
+    match = re.fullmatch(r"db;dur=([\d.]+), app;dur=([\d.]+)", r.headers["Server-Timing"])
+    assert match and float(match.group(1)) > 0  # the find went to the database and was timed
+    health = await client.get("/healthz")
+    assert health.headers["Server-Timing"].startswith("db;dur=0.00,")  # no database work, no database time
