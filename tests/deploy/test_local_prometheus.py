@@ -1,5 +1,6 @@
 """The local Prometheus (make run) for real: Debian's binary, the project's rules, a real scrape target."""
 
+import json
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -7,7 +8,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import httpx
 import pytest
 from agora_devservers import free_port
-from agora_devservers.prometheus import start_prometheus
+from agora_devservers.prometheus import REPO_ROOT, start_prometheus
+
+DASHBOARD = REPO_ROOT / "deploy" / "helm" / "agora" / "files" / "grafana" / "agora-overview.json"
 
 METRICS = b"""# HELP http_requests_total Total number of requests by method, status and handler.
 # TYPE http_requests_total counter
@@ -68,6 +71,14 @@ def test_scrapes_every_target_with_its_service_label_and_loads_the_alert_rules(m
                 break
             time.sleep(0.5)
         assert [a["labels"]["agora_service"] for a in pending] == ["content"]
+
+        # every query of the Grafana dashboard parses and runs on this Prometheus
+        dashboard = json.loads(DASHBOARD.read_text())
+        exprs = [t["expr"] for p in dashboard["panels"] for t in p.get("targets", [])]
+        assert len(exprs) >= 15
+        for expr in exprs:
+            resp = httpx.get(f"{prom.url}/api/v1/query", params={"query": expr.replace("$service", ".*")})
+            assert resp.status_code == 200 and resp.json()["status"] == "success", (expr, resp.text)
     finally:
         prom.stop()
     assert prom.proc.poll() is not None
