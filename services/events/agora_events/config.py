@@ -1,6 +1,5 @@
-from pydantic import Field, SecretStr
-
 from agora_common.settings import ServiceSettings
+from pydantic import Field, SecretStr
 
 
 class Settings(ServiceSettings):

@@ -4,13 +4,12 @@ import asyncio
 import logging
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
-
 from agora_common.kafka import EventPublisher, ensure_topics
 from agora_common.mongo import make_client, ping
 from agora_common.outbox import OutboxRelay
 from agora_common.topics import Topics
 from agora_common.web import create_app as create_web_app
+from fastapi import FastAPI
 
 from agora_events.adapters.mongo import ensure_indexes
 from agora_events.adapters.signing_key import load_signing_key

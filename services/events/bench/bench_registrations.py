@@ -16,12 +16,11 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import httpx
-from asgi_lifespan import LifespanManager
-
 from agora_common.auth import issue_token
 from agora_devservers import start_kafka, start_mongo
 from agora_events.config import Settings
 from agora_events.main import create_app
+from asgi_lifespan import LifespanManager
 
 
 async def rush(settings: Settings, users: int, places: int, instances: int) -> dict:

@@ -6,13 +6,12 @@ import random
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
+from agora_common import outbox
+from agora_common.mongo import transaction
 from pymongo import ASCENDING, AsyncMongoClient
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import PyMongoError
-
-from agora_common import outbox
-from agora_common.mongo import transaction
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -17,7 +17,7 @@ KEY_ID = "certificate-signing-key"
 def from_pem(pem: str) -> Ed25519PrivateKey:
     key = load_pem_private_key(pem.encode(), password=None)
     if not isinstance(key, Ed25519PrivateKey):
-        raise ValueError("AGORA_CERT_SIGNING_KEY must be an Ed25519 private key (PEM, PKCS#8)")
+        raise TypeError("AGORA_CERT_SIGNING_KEY must be an Ed25519 private key (PEM, PKCS#8)")
     return key
 
 

@@ -2,13 +2,12 @@
 
 from datetime import UTC, datetime
 
-from pymongo import ASCENDING
-from pymongo.errors import DuplicateKeyError
-
 from agora_common.auth import Principal
 from agora_common.errors import Conflict, Forbidden, NotFound
 from agora_common.events.community import CompetitionRanked, Placing, SubmissionReceived, SubmissionScored
 from agora_common.ids import new_id
+from pymongo import ASCENDING
+from pymongo.errors import DuplicateKeyError
 
 from agora_events.adapters.mongo import REGISTRATIONS, SCORES, SUBMISSIONS
 from agora_events.domain.lifecycle import Status

@@ -4,18 +4,16 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from pymongo import ReturnDocument
-from pymongo.asynchronous.client_session import AsyncClientSession
-from pymongo.asynchronous.database import AsyncDatabase
-from pymongo import AsyncMongoClient
-
 from agora_common import outbox
 from agora_common.auth import Principal
 from agora_common.errors import Forbidden, NotFound
 from agora_common.events import Envelope
 from agora_common.events.community import CommunityEvent
 from agora_common.outbox import OutboxRelay
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from pymongo import AsyncMongoClient, ReturnDocument
+from pymongo.asynchronous.client_session import AsyncClientSession
+from pymongo.asynchronous.database import AsyncDatabase
 
 from agora_events.adapters.mongo import EVENTS, EventLocks, in_transaction
 from agora_events.config import Settings

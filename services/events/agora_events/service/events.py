@@ -2,8 +2,6 @@
 
 from datetime import UTC, datetime
 
-from pymongo import ASCENDING
-
 from agora_common.auth import Principal
 from agora_common.errors import Conflict, Forbidden, InvalidInput, NotFound
 from agora_common.events.community import (
@@ -17,10 +15,11 @@ from agora_common.events.community import (
     SpeakerConfirmed,
 )
 from agora_common.ids import new_id
+from pymongo import ASCENDING
 
 from agora_events.adapters.mongo import EVENTS
 from agora_events.domain.kinds import check_details
-from agora_events.domain.lifecycle import EDITABLE, Action, IllegalTransition, Status, VISIBLE, transition
+from agora_events.domain.lifecycle import EDITABLE, VISIBLE, Action, IllegalTransition, Status, transition
 from agora_events.service.context import Ctx, bump, change_event, emit, load_event, ref, require_manager
 from agora_events.service.waitlist import promote
 

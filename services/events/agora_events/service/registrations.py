@@ -9,13 +9,12 @@ within one process they queue on a lock first so that the database sees few conf
 import secrets
 from datetime import UTC, datetime
 
-from pymongo import ASCENDING
-from pymongo.errors import DuplicateKeyError
-
 from agora_common.auth import Principal
 from agora_common.errors import Conflict, NotFound
 from agora_common.events.community import AttendeeCheckedIn, RegistrationCancelled, RegistrationConfirmed, Waitlisted
 from agora_common.ids import new_id
+from pymongo import ASCENDING
+from pymongo.errors import DuplicateKeyError
 
 from agora_events.adapters.mongo import REGISTRATIONS
 from agora_events.domain.lifecycle import CANCELLABLE_REGISTRATION, CHECK_IN_OPEN, Status

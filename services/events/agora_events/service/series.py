@@ -6,16 +6,15 @@ cancelled or moved without touching the others; the series groups them for the c
 
 from datetime import UTC, datetime, timedelta
 
-from pymongo import ASCENDING
-
 from agora_common.auth import Principal
 from agora_common.errors import NotFound
 from agora_common.ids import new_id
+from pymongo import ASCENDING
 
 from agora_events.adapters import ical
 from agora_events.adapters.mongo import EVENTS, SERIES, in_transaction
 from agora_events.domain import stats
-from agora_events.domain.lifecycle import Action, Status, VISIBLE
+from agora_events.domain.lifecycle import VISIBLE, Action, Status
 from agora_events.service import events
 from agora_events.service.context import Ctx, require_manager
 

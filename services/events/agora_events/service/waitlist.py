@@ -2,9 +2,8 @@
 
 from datetime import UTC, datetime
 
-from pymongo import ASCENDING
-
 from agora_common.events.community import PromotedFromWaitlist
+from pymongo import ASCENDING
 
 from agora_events.adapters.mongo import REGISTRATIONS
 from agora_events.service.context import Ctx, ref

@@ -1,17 +1,17 @@
 """An events app per test, on the real MongoDB and Kafka, with an isolated database and topic prefix."""
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
-
 from agora_common.auth import issue_token
 from agora_common.topics import Topics
-from agora_testing.events import read_events
-
 from agora_events.config import Settings
 from agora_events.main import create_app
+from agora_testing.events import read_events
+from asgi_lifespan import LifespanManager
 
 
 class Api:
@@ -81,13 +81,20 @@ def settings(agora_env) -> Settings:
     return make_settings(agora_env)
 
 
+@asynccontextmanager
+async def serve(settings: Settings) -> AsyncIterator[Api]:
+    """One running instance of the service, and a client for it."""
+    app = create_app(settings)
+    async with LifespanManager(app) as manager, httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=manager.app), base_url="http://test", timeout=120
+    ) as client:
+        yield Api(client, settings)
+
+
 @pytest.fixture
 async def api(settings):
-    app = create_app(settings)
-    async with LifespanManager(app) as manager:
-        transport = httpx.ASGITransport(app=manager.app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://test", timeout=120) as client:
-            yield Api(client, settings)
+    async with serve(settings) as running:
+        yield running
 
 
 @pytest.fixture
@@ -103,8 +110,5 @@ async def db(api):
 @pytest.fixture
 async def second_api(settings):
     """A second instance of the service on the same database: another process, as far as locking goes."""
-    app = create_app(settings)
-    async with LifespanManager(app) as manager:
-        transport = httpx.ASGITransport(app=manager.app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://test", timeout=120) as client:
-            yield Api(client, settings)
+    async with serve(settings) as running:
+        yield running

@@ -2,9 +2,8 @@ import copy
 from datetime import UTC, datetime
 
 import pytest
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
 from agora_events.domain import credential
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 KEY = Ed25519PrivateKey.generate()
 NOW = datetime(2030, 5, 1, 12, 0, tzinfo=UTC)

@@ -1,7 +1,6 @@
 from datetime import UTC, datetime, timedelta
 
 import pytest
-
 from agora_common.errors import InvalidInput
 from agora_events.domain.exam import Question, check_question, grade, is_late
 

@@ -1,5 +1,4 @@
 import pytest
-
 from agora_events.domain.lifecycle import TRANSITIONS, Action, IllegalTransition, Status, allowed_actions, transition
 
 

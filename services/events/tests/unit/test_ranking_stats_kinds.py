@@ -1,5 +1,4 @@
 import pytest
-
 from agora_common.errors import InvalidInput
 from agora_events.domain.kinds import check_details
 from agora_events.domain.ranking import Entry, rank

@@ -1,4 +1,4 @@
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Body
 
@@ -16,7 +16,7 @@ async def issuer(ctx: AppCtx) -> dict:
 
 @router.post("/verify", response_model=VerifyResult, summary="Verify a certificate (public)",
              responses={422: {"description": "forged, altered, unknown or revoked (error.details.reason)"}})
-async def verify(ctx: AppCtx, credential: dict[str, Any] = Body(description="the signed credential JSON")) -> dict:
+async def verify(ctx: AppCtx, credential: Annotated[dict[str, Any], Body(description="the signed credential JSON")]) -> dict:
     return await certificates.verify(ctx=ctx, signed=credential)
 
 

@@ -1,6 +1,5 @@
-from fastapi import APIRouter, status
-
 from agora_common.auth import CurrentUser, OptionalUser
+from fastapi import APIRouter, status
 
 from agora_events.api.convert import with_id
 from agora_events.api.deps import ERRORS, AppCtx

@@ -1,14 +1,14 @@
 from datetime import datetime
 
-from fastapi import APIRouter, Query, Response, status
-
 from agora_common.auth import CurrentUser, Operator, OptionalUser
+from agora_common.events.community import EventKind
+from fastapi import APIRouter, Response, status
 
 from agora_events.adapters import ical
 from agora_events.api.convert import event_read
 from agora_events.api.deps import ERRORS, AppCtx, Limit, Offset
 from agora_events.api.schemas import CancelRequest, EventCreate, EventRead, EventStats, EventUpdate, SpeakerInvite
-from agora_events.domain.lifecycle import Action
+from agora_events.domain.lifecycle import Action, Status
 from agora_events.service import events, series
 from agora_events.service.context import require_manager
 
@@ -24,8 +24,8 @@ async def create_event(body: EventCreate, user: Operator, ctx: AppCtx) -> dict:
 @router.get("", response_model=list[EventRead], summary="List events (drafts only for their organisers)")
 async def list_events(
     ctx: AppCtx, user: OptionalUser, limit: Limit = 50, offset: Offset = 0,
-    kind: str | None = None, status: str | None = None, sig_id: str | None = None,
-    series_id: str | None = None, starts_after: datetime | None = Query(default=None),
+    kind: EventKind | None = None, status: Status | None = None, sig_id: str | None = None,
+    series_id: str | None = None, starts_after: datetime | None = None,
 ) -> list[dict]:
     docs = await events.list_events(ctx=ctx, user=user, kind=kind, status=status, sig_id=sig_id,
                                     series_id=series_id, starts_after=starts_after, limit=limit, offset=offset)

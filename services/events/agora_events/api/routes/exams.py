@@ -1,6 +1,5 @@
-from fastapi import APIRouter, status
-
 from agora_common.auth import CurrentUser
+from fastapi import APIRouter, status
 
 from agora_events.api.deps import ERRORS, AppCtx
 from agora_events.api.schemas import AttemptRead, AttemptResult, AttemptSubmit, ExamCreate, ExamRead

@@ -1,9 +1,8 @@
 from typing import Literal
 
 import segno
-from fastapi import APIRouter, Response, status
-
 from agora_common.auth import CurrentUser
+from fastapi import APIRouter, Response, status
 
 from agora_events.api.convert import registration_read
 from agora_events.api.deps import ERRORS, AppCtx, Limit, Offset

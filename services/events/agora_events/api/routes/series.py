@@ -1,6 +1,5 @@
-from fastapi import APIRouter, Response, status
-
 from agora_common.auth import CurrentUser, Operator
+from fastapi import APIRouter, Response, status
 
 from agora_events.api.convert import event_read, with_id
 from agora_events.api.deps import ERRORS, AppCtx
