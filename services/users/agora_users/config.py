@@ -1,6 +1,5 @@
-from pydantic import Field, SecretStr
-
 from agora_common.settings import ServiceSettings
+from pydantic import Field, SecretStr
 
 
 class Settings(ServiceSettings):
@@ -13,6 +12,11 @@ class Settings(ServiceSettings):
 
     password_min_length: int = Field(default=10, ge=6)
     password_max_length: int = Field(default=256, ge=16)  # bounds hashing work per request
+
+    # Brute-force protection: this many failed logins for one email within the window lock it for a while.
+    login_max_failures: int = Field(default=10, ge=1)
+    login_failure_window_seconds: int = Field(default=15 * 60, ge=1)
+    login_lockout_seconds: int = Field(default=15 * 60, ge=1)
 
     # Created at startup when both are set and no user has that email.
     bootstrap_operator_email: str | None = None

@@ -3,13 +3,12 @@
 import logging
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
-
 from agora_common.kafka import EventConsumer, EventPublisher, ensure_topics
 from agora_common.mongo import make_client, ping
 from agora_common.outbox import OutboxRelay
 from agora_common.topics import Topics
 from agora_common.web import create_app as create_web_app
+from fastapi import FastAPI
 
 from agora_users.adapters.background import SupervisedConsumer
 from agora_users.adapters.hashing import PasswordHasher

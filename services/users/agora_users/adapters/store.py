@@ -2,18 +2,18 @@
 
 from dataclasses import dataclass
 
-from pymongo import ASCENDING, DESCENDING, AsyncMongoClient
-from pymongo.asynchronous.database import AsyncDatabase
-
 from agora_common import outbox
 from agora_common.outbox import OutboxRelay
 from agora_common.topics import Topics
+from pymongo import ASCENDING, DESCENDING, AsyncMongoClient
+from pymongo.asynchronous.database import AsyncDatabase
 
 from agora_users.adapters.hashing import PasswordHasher
 from agora_users.config import Settings
 
 USERS = "users"
 REFRESH_TOKENS = "refresh_tokens"
+LOGIN_FAILURES = "login_failures"
 SIGS = "sigs"
 SIG_MEMBERS = "sig_members"
 TITLE_AUDIT = "title_audit"

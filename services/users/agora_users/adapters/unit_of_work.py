@@ -4,14 +4,13 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from pymongo import ReturnDocument
-from pymongo.asynchronous.client_session import AsyncClientSession
-from pymongo.errors import PyMongoError
-
 from agora_common import outbox
 from agora_common.events import DomainEvent, Envelope
 from agora_common.ids import utcnow
 from agora_common.mongo import transaction
+from pymongo import ReturnDocument
+from pymongo.asynchronous.client_session import AsyncClientSession
+from pymongo.errors import PyMongoError
 
 from agora_users.adapters.store import Store
 

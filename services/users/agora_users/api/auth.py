@@ -1,10 +1,16 @@
+from agora_common.auth import CurrentUser
 from fastapi import APIRouter, Response, status
 
-from agora_common.auth import CurrentUser
-
 from agora_users.api.deps import StoreDep
-from agora_users.api.schemas import (AuthResponse, LoginRequest, RefreshRequest, RegisterRequest, VerifyResponse,
-                                     errors, user_read)
+from agora_users.api.schemas import (
+    AuthResponse,
+    LoginRequest,
+    RefreshRequest,
+    RegisterRequest,
+    VerifyResponse,
+    errors,
+    user_read,
+)
 from agora_users.service import accounts, profiles
 
 router = APIRouter(prefix="/api/v1/users/auth", tags=["auth"])
@@ -25,7 +31,7 @@ async def register(body: RegisterRequest, store: StoreDep) -> AuthResponse:
 
 
 @router.post("/login", response_model=AuthResponse, summary="Sign in with email and password",
-             responses=errors(401, 403, 422))
+             responses=errors(401, 403, 422, 429))
 async def login(body: LoginRequest, store: StoreDep) -> AuthResponse:
     return await _response(store, await accounts.login(store=store, email=body.email, password=body.password))
 

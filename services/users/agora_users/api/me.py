@@ -1,6 +1,5 @@
-from fastapi import APIRouter, Response, status
-
 from agora_common.auth import CurrentUser
+from fastapi import APIRouter, Response, status
 
 from agora_users.api.deps import StoreDep
 from agora_users.api.schemas import Following, ProfileUpdate, UserRead, errors, user_read

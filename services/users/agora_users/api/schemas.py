@@ -3,7 +3,10 @@
 from datetime import datetime
 from typing import Annotated, Literal
 
+from agora_common.ids import utcnow
 from pydantic import AwareDatetime, BaseModel, ConfigDict, EmailStr, Field, StringConstraints
+
+from agora_users.domain.users import is_suspended
 
 DisplayName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=80)]
 ShortText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=100)]
@@ -201,13 +204,15 @@ def public_profile(doc: dict) -> PublicProfile:
         id=doc["_id"], display_name=doc["display_name"], bio=doc.get("bio"), company=doc.get("company"),
         industry=doc.get("industry"), city=doc.get("city"), skills=doc.get("skills", []), roles=doc["roles"],
         titles=_titles(doc, False), sigs=doc.get("sigs", []), followers=doc.get("followers", 0),
-        following=doc.get("following", 0), suspended=doc.get("status") == "suspended", joined_at=doc["created_at"],
+        following=doc.get("following", 0), suspended=is_suspended(doc, utcnow()), joined_at=doc["created_at"],
     )
 
 
 def user_read(doc: dict) -> UserRead:
     public = public_profile(doc).model_dump(exclude={"titles"})
-    return UserRead(**public, email=doc["email"], status=doc["status"], suspension=doc.get("suspension"),
+    status = "suspended" if public["suspended"] else "active"  # a suspension with a past 'until' has lapsed
+    return UserRead(**public, email=doc["email"], status=status, suspension=doc.get("suspension") if public[
+        "suspended"] else None,
                     titles=_titles(doc, True))
 
 
@@ -235,5 +240,6 @@ class ErrorBody(BaseModel):
 def errors(*codes: int) -> dict:
     """OpenAPI entries for the error responses an endpoint can give (all share one JSON shape)."""
     text = {400: "Bad request", 401: "Missing, invalid or expired token", 403: "Not allowed", 404: "Not found",
-            409: "Conflict with the current state", 422: "Invalid input"}
+            409: "Conflict with the current state", 422: "Invalid input",
+            429: "Too many attempts; see details.retry_after_seconds"}
     return {code: {"model": ErrorBody, "description": text.get(code, "Error")} for code in codes}

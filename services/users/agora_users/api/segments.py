@@ -2,11 +2,10 @@ import csv
 import io
 from typing import Literal
 
-from fastapi import APIRouter, Response
-
 from agora_common.auth import Operator
 from agora_common.errors import NotFound
 from agora_common.ids import utcnow
+from fastapi import APIRouter, Response
 
 from agora_users.api.deps import StoreDep
 from agora_users.api.schemas import SegmentExport, SegmentMember, errors

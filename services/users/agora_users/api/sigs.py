@@ -1,8 +1,7 @@
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response, status
-
 from agora_common.auth import CurrentUser, Operator
+from fastapi import APIRouter, Query, Response, status
 
 from agora_users.api.deps import StoreDep
 from agora_users.api.schemas import Membership, SigCreate, SigMember, SigRead, errors, sig_read

@@ -1,12 +1,21 @@
 from typing import Annotated
 
+from agora_common.auth import Moderator, Operator
 from fastapi import APIRouter, Query, Response, status
 
-from agora_common.auth import Moderator, Operator
-
 from agora_users.api.deps import StoreDep
-from agora_users.api.schemas import (ModerationResult, PublicProfile, RolesUpdate, SuspensionCreate, TitleAuditEntry,
-                                     TitleDetail, TitleGrant, errors, moderation_result, public_profile)
+from agora_users.api.schemas import (
+    ModerationResult,
+    PublicProfile,
+    RolesUpdate,
+    SuspensionCreate,
+    TitleAuditEntry,
+    TitleDetail,
+    TitleGrant,
+    errors,
+    moderation_result,
+    public_profile,
+)
 from agora_users.service import accounts, follows, moderation, profiles, titles
 
 router = APIRouter(prefix="/api/v1/users", tags=["users"])

@@ -2,15 +2,15 @@
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import jwt
-from pymongo.errors import DuplicateKeyError
-
 from agora_common.auth import decode_token, issue_token
-from agora_common.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthorized
+from agora_common.errors import AgoraError, Conflict, Forbidden, InvalidInput, NotFound, Unauthorized
 from agora_common.events.users import RoleChanged, UserDeleted, UserRegistered
 from agora_common.ids import new_id, utcnow
+from pymongo import ReturnDocument
+from pymongo.errors import DuplicateKeyError
 
 from agora_users.adapters import store as c
 from agora_users.adapters.store import Store
@@ -19,6 +19,11 @@ from agora_users.domain.passwords import password_problems
 from agora_users.domain.users import DELETED_DISPLAY_NAME, email_key, is_suspended, normalize_roles
 
 log = logging.getLogger(__name__)
+
+
+class TooManyAttempts(AgoraError):
+    status_code = 429
+    code = "too_many_attempts"
 
 
 @dataclass
@@ -92,10 +97,20 @@ def _ensure_may_sign_in(user: dict) -> None:
 
 
 async def login(*, store: Store, email: str, password: str) -> Session:
-    user = await store[c.USERS].find_one({"email_key": email_key(email)})
+    key = email_key(email)
+    now = utcnow()
+    lock = await store[c.LOGIN_FAILURES].find_one({"_id": key})
+    if lock and lock.get("locked_until") and lock["locked_until"] > now:
+        wait = int((lock["locked_until"] - now).total_seconds()) + 1
+        raise TooManyAttempts(f"too many failed sign-ins for this email; try again in {wait} s",
+                              details={"retry_after_seconds": wait})
+    user = await store[c.USERS].find_one({"email_key": key})
     ok = await store.hasher.verify(user.get("password_hash") if user else None, password)
     if not user or not ok:
+        await _record_failure(store, key, now)
         raise Unauthorized("invalid email or password", code="invalid_credentials")
+    if lock:
+        await store[c.LOGIN_FAILURES].delete_one({"_id": key})
     _ensure_may_sign_in(user)
     if store.hasher.needs_rehash(user["password_hash"]):
         new_hash = await store.hasher.hash(password)
@@ -105,6 +120,22 @@ async def login(*, store: Store, email: str, password: str) -> Session:
         return await _issue(tx, user)
 
     return await atomically(store, work)
+
+
+async def _record_failure(store: Store, key: str, now: datetime) -> None:
+    """Count failures per email in a window; at the limit, lock sign-in for that email for a while."""
+    s = store.settings
+    failures = store[c.LOGIN_FAILURES]
+    doc = await failures.find_one_and_update(
+        {"_id": key}, {"$inc": {"count": 1}, "$setOnInsert": {"first_at": now}}, upsert=True,
+        return_document=ReturnDocument.AFTER,
+    )
+    if doc["first_at"] < now - timedelta(seconds=s.login_failure_window_seconds):
+        await failures.update_one({"_id": key}, {"$set": {"count": 1, "first_at": now, "locked_until": None}})
+    elif doc["count"] >= s.login_max_failures:
+        log.warning("sign-in locked after repeated failures")
+        await failures.update_one({"_id": key}, {"$set": {
+            "count": 0, "first_at": now, "locked_until": now + timedelta(seconds=s.login_lockout_seconds)}})
 
 
 async def refresh(*, store: Store, refresh_token: str) -> Session:

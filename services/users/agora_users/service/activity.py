@@ -4,12 +4,11 @@ points service awards. Each event is applied once: its id is recorded in the sam
 import logging
 from datetime import timedelta
 
-from pymongo.errors import DuplicateKeyError
-
 from agora_common.errors import NotFound
 from agora_common.events import Envelope
 from agora_common.events.points import HonorTitleEarned, HonorTitleLost
 from agora_common.ids import utcnow
+from pymongo.errors import DuplicateKeyError
 
 from agora_users.adapters import store as c
 from agora_users.adapters.store import Store

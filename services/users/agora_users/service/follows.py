@@ -1,10 +1,9 @@
 """Following members and tags. Follows are the follower's aggregate: events carry the follower's version."""
 
-from pymongo.errors import DuplicateKeyError
-
 from agora_common.errors import InvalidInput, NotFound
 from agora_common.events.users import TagFollowed, TagUnfollowed, UserFollowed, UserUnfollowed
 from agora_common.ids import utcnow
+from pymongo.errors import DuplicateKeyError
 
 from agora_users.adapters import store as c
 from agora_users.adapters.store import Store

@@ -2,11 +2,10 @@
 
 import re
 
-from pymongo.errors import DuplicateKeyError
-
 from agora_common.errors import Conflict, InvalidInput, NotFound
 from agora_common.events.users import SigCreated, SigJoined, SigLeadAssigned, SigLeadRemoved, SigLeft
 from agora_common.ids import new_id, utcnow
+from pymongo.errors import DuplicateKeyError
 
 from agora_users.adapters import store as c
 from agora_users.adapters.store import Store

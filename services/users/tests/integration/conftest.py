@@ -1,13 +1,11 @@
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
-
 from agora_common.auth import issue_token
-
 from agora_users.config import Settings
 from agora_users.main import create_app
+from asgi_lifespan import LifespanManager
 
-CHEAP_ARGON2 = dict(argon2_time_cost=1, argon2_memory_cost_kib=8, argon2_parallelism=1)
+CHEAP_ARGON2 = {"argon2_time_cost": 1, "argon2_memory_cost_kib": 8, "argon2_parallelism": 1}
 PASSWORD = "correct horse battery"
 
 

@@ -3,7 +3,6 @@
 import asyncio
 
 import pytest
-
 from agora_common.events.users import UserRegistered
 from agora_testing.events import read_events
 
@@ -108,11 +107,10 @@ async def test_concurrent_registrations_with_one_email_create_exactly_one(client
 
 async def test_bootstrap_operator_is_created_once(agora_env):
     import httpx
-    from asgi_lifespan import LifespanManager
-    from pydantic import SecretStr
-
     from agora_users.config import Settings
     from agora_users.main import create_app
+    from asgi_lifespan import LifespanManager
+    from pydantic import SecretStr
 
     settings = Settings(**agora_env, argon2_time_cost=1, argon2_memory_cost_kib=8, argon2_parallelism=1,
                         bootstrap_operator_email="root@example.com",
@@ -126,3 +124,18 @@ async def test_bootstrap_operator_is_created_once(agora_env):
                 assert r.status_code == 200, r.text
                 assert r.json()["user"]["roles"] == ["member", "moderator", "operator"]
             assert await app.state.store.db.users.count_documents({}) == 1
+
+
+async def test_repeated_failed_logins_lock_the_email_for_a_while(client, signup, settings):
+    settings.login_max_failures = 3  # the running app shares this settings object
+    await signup("dan@example.com", "Dan")
+    for _ in range(3):
+        r = await client.post("/api/v1/users/auth/login", json={"email": "dan@example.com", "password": "x" * 12})
+        assert r.status_code == 401
+    r = await client.post("/api/v1/users/auth/login", json={"email": "DAN@example.com", "password": PASSWORD})
+    assert r.status_code == 429 and r.json()["error"]["code"] == "too_many_attempts"
+    assert r.json()["error"]["details"]["retry_after_seconds"] > 0
+    # other accounts are unaffected
+    await signup("eve@example.com", "Eve")
+    r = await client.post("/api/v1/users/auth/login", json={"email": "eve@example.com", "password": PASSWORD})
+    assert r.status_code == 200

@@ -1,7 +1,6 @@
 """Writes succeed while the broker is down; their events reach Kafka once it is back (transactional outbox)."""
 
 import pytest
-
 from agora_common.kafka import ensure_topics
 from agora_devservers import free_port, start_kafka
 from agora_testing.events import eventually, read_events

@@ -3,7 +3,6 @@
 from datetime import UTC, datetime, timedelta
 
 import pytest
-
 from agora_common.auth import issue_token
 from agora_testing.events import read_events
 

@@ -5,7 +5,6 @@ import io
 from datetime import UTC, datetime, timedelta
 
 import pytest
-
 from agora_common.events import Envelope
 from agora_common.events import community as ev
 from agora_common.events import content as ct

@@ -1,9 +1,7 @@
 """Honor titles from operators (with audit trail) and from the points service's events."""
 
-from datetime import UTC, datetime
 
 import pytest
-
 from agora_common.events import Envelope
 from agora_common.events.points import HonorTitleEarned, HonorTitleLost
 from agora_common.kafka import EventPublisher
