@@ -83,7 +83,7 @@ def load_demo(gateway_url: str, *, operator_email: str, operator_password: str, 
         members = []
         for i, (name, city, industry) in enumerate(MEMBERS):
             body = _ok(api.post("/api/v1/users/auth/register",
-                                json={"email": f"member{i + 1}@demo.agora.local", "password": DEMO_PASSWORD,
+                                json={"email": f"member{i + 1}@demo.agora.example.org", "password": DEMO_PASSWORD,
                                       "display_name": name}))
             h = _auth(body["access_token"])
             api.patch("/api/v1/users/me", headers=h, json={"city": city, "industry": industry})

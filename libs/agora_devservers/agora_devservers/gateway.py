@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -72,16 +73,25 @@ def fetch_openapi(port: int, *, host: str = "127.0.0.1", timeout: float = 10.0) 
 
 
 def build_combined_openapi(upstreams: dict[str, int], *, timeout: float = 10.0) -> dict:
-    """Fetch /openapi.json from each service (name -> local port) and merge them; absent services are listed."""
-    docs, missing = {}, []
-    for name, port in upstreams.items():
-        doc = fetch_openapi(port, timeout=timeout)
-        if doc is None:
-            log.warning("gateway: no OpenAPI document from %s on port %s", name, port)
-            missing.append(name)
-        else:
-            docs[name] = doc
-    return merge_openapi(docs, missing=missing)
+    """Fetch /openapi.json from each service (name -> local port) and merge them; absent services are listed.
+
+    The services are asked in parallel, so the whole call waits at most about `timeout` seconds."""
+    with ThreadPoolExecutor(max_workers=max(1, len(upstreams))) as pool:
+        fetched = dict(zip(upstreams, pool.map(lambda port: fetch_openapi(port, timeout=timeout), upstreams.values())))
+    missing = [name for name, doc in fetched.items() if doc is None]
+    for name in missing:
+        log.warning("gateway: no OpenAPI document from %s on port %s", name, upstreams[name])
+    return merge_openapi({name: doc for name, doc in fetched.items() if doc is not None}, missing=missing)
+
+
+def refresh_openapi(gateway: EmbeddedServer, upstreams: dict[str, int], *, timeout: float = 10.0) -> dict:
+    """Rebuild the combined document a running gateway serves (e.g. after a service restarted with new routes)."""
+    doc = build_combined_openapi(upstreams, timeout=timeout)
+    target = gateway.cleanup_dirs[0] / "static" / "openapi.json"
+    tmp = target.with_suffix(".tmp")
+    tmp.write_text(json.dumps(doc))
+    tmp.replace(target)  # atomic: nginx never serves half a file
+    return doc
 
 
 # --- nginx -------------------------------------------------------------------------------------------

@@ -88,7 +88,7 @@ class Stack:
     servers: dict[str, EmbeddedServer] = field(default_factory=dict)
     processes: dict[str, Process] = field(default_factory=dict)
     jwt_secret: str = field(default_factory=lambda: secrets.token_urlsafe(32))
-    operator_email: str = "operator@agora.local"
+    operator_email: str = "operator@agora.example.org"
     operator_password: str = "operator-password-123"
     topic_prefix: str = "agora."
     db_prefix: str = "agora_"
