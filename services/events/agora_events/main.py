@@ -11,6 +11,7 @@ from agora_common.topics import Topics
 from agora_common.web import create_app as create_web_app
 from fastapi import FastAPI
 
+from agora_events.adapters.consumers import run_when_broker_answers, users_consumer
 from agora_events.adapters.mongo import ensure_indexes
 from agora_events.adapters.signing_key import load_signing_key
 from agora_events.api.routes import certificates, competitions, events, exams, registrations, series
@@ -44,7 +45,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await ensure_indexes(db)
         topic = Topics(settings.topic_prefix).events
         try:
-            await asyncio.wait_for(_ensure_topics_in_background(settings), timeout=5)
+            await asyncio.wait_for(_ensure_topics_in_background(settings), timeout=2)
             topics_task = None
         except TimeoutError:
             topics_task = asyncio.create_task(_ensure_topics_in_background(settings))
@@ -54,12 +55,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                   signing_key=await load_signing_key(settings, db), relay=relay)
         app.state.ctx = ctx
         await relay.start()
+        consumers: list = []
+        consumer_task = (
+            asyncio.create_task(run_when_broker_answers(lambda: users_consumer(ctx), consumers))
+            if settings.consume_users else None
+        )
         try:
             yield
         finally:
+            for task in (consumer_task, topics_task):
+                if task:
+                    task.cancel()
+            for consumer in consumers:
+                await consumer.stop()
             await relay.stop()
-            if topics_task:
-                topics_task.cancel()
             await publisher.stop()
             await client.close()
 

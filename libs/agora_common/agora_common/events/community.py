@@ -157,3 +157,12 @@ class SubmissionScored(EventRef):
     user_id: str
     judge_id: str
     score: float
+
+
+@register
+class CertificateRevoked(EventRef):
+    """An operator revoked a certificate (e.g. exam fraud); verification rejects it from now on."""
+
+    certificate_id: str
+    user_id: str
+    reason: str | None = None

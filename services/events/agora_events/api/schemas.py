@@ -261,6 +261,12 @@ class VerifyResult(BaseModel):
     issued_at: datetime
 
 
+class RevokeResult(BaseModel):
+    certificate_id: str
+    revoked: bool
+    reason: str | None = None
+
+
 class IssuerRead(BaseModel):
     id: str = Field(description="did:key of the signing key")
     name: str

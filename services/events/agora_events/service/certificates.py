@@ -1,10 +1,14 @@
 """Certificates: fetch one, and verify one that somebody presents (public)."""
 
-from agora_common.errors import InvalidInput, NotFound
+from datetime import UTC, datetime
+
+from agora_common.auth import Principal
+from agora_common.errors import Conflict, InvalidInput, NotFound
+from agora_common.events.community import CertificateRevoked
 
 from agora_events.adapters.mongo import CERTIFICATES
 from agora_events.domain import credential
-from agora_events.service.context import Ctx
+from agora_events.service.context import Ctx, bump, change_event, emit, load_event, ref
 
 
 async def get(*, ctx: Ctx, certificate_id: str) -> dict:
@@ -49,3 +53,27 @@ async def verify(*, ctx: Ctx, signed: dict) -> dict:
         "achievement": subject["achievement"]["name"],
         "issued_at": doc["issued_at"],
     }
+
+
+async def revoke(*, ctx: Ctx, certificate_id: str, reason: str | None, user: Principal) -> dict:
+    """Operators only (checked by the route). Published as CertificateRevoked on the training's stream."""
+    doc = await ctx.db[CERTIFICATES].find_one({"_id": certificate_id})
+    if doc is None:
+        raise NotFound(f"certificate {certificate_id} not found")
+
+    async def work(session):
+        event = await load_event(ctx, doc["event_id"], user=user, session=session)
+        result = await ctx.db[CERTIFICATES].update_one(
+            {"_id": certificate_id, "revoked": False},
+            {"$set": {"revoked": True, "revoked_at": datetime.now(UTC), "revoked_by": user.id,
+                      "revoke_reason": reason}},
+            session=session,
+        )
+        if not result.modified_count:
+            raise Conflict("this certificate is already revoked", code="already_revoked")
+        after = await bump(ctx, session, {"_id": event["_id"]}, {}, events=1)
+        await emit(ctx, session, after, [CertificateRevoked(**ref(after), certificate_id=certificate_id,
+                                                            user_id=doc["user_id"], reason=reason)], user.id)
+        return {"certificate_id": certificate_id, "revoked": True, "reason": reason}
+
+    return await change_event(ctx, doc["event_id"], work)

@@ -16,7 +16,7 @@ from agora_common.ids import new_id
 from pymongo import ASCENDING
 from pymongo.errors import DuplicateKeyError
 
-from agora_events.adapters.mongo import REGISTRATIONS
+from agora_events.adapters.mongo import EVENTS, REGISTRATIONS
 from agora_events.domain.lifecycle import CANCELLABLE_REGISTRATION, CHECK_IN_OPEN, Status
 from agora_events.service.context import Ctx, bump, change_event, emit, load_event, ref, require_manager
 from agora_events.service.waitlist import position, promote
@@ -197,3 +197,26 @@ async def check_in(*, ctx: Ctx, event_id: str, code: str, user: Principal) -> di
         return {**reg, "checked_in_at": now, "position": None}
 
     return await change_event(ctx, event_id, work)
+
+
+async def withdraw_user(*, ctx: Ctx, user_id: str) -> int:
+    """A deleted account gives back its places in events that have not started (each promotes the next in line).
+
+    Idempotent: a replayed UserDeleted finds nothing active any more. Returns how many were cancelled.
+    """
+    system = Principal(id="system:user-deleted", roles=[])
+    active = await ctx.db[REGISTRATIONS].find({"user_id": user_id, "active_key": {"$exists": True}}).to_list()
+    cancelled = 0
+    for reg in active:
+
+        async def work(session, reg_id=reg["_id"], event_id=reg["event_id"]):
+            event = await ctx.db[EVENTS].find_one({"_id": event_id}, session=session)
+            current = await ctx.db[REGISTRATIONS].find_one({"_id": reg_id}, session=session)
+            if event is None or event["status"] not in CANCELLABLE_REGISTRATION or current.get("active_key") is None \
+                    or current.get("checked_in_at"):
+                return False
+            await _cancel(ctx, session, event, current, system)
+            return True
+
+        cancelled += await change_event(ctx, reg["event_id"], work)
+    return cancelled

@@ -73,7 +73,8 @@ class Api:
 
 
 def make_settings(agora_env: dict, **overrides) -> Settings:
-    return Settings(**agora_env, outbox_poll_interval=0.1, **overrides)
+    """Test settings; the users-topic consumer only where a test asks for it (a group join costs seconds)."""
+    return Settings(**{"outbox_poll_interval": 0.1, "consume_users": False, **agora_env, **overrides})
 
 
 @pytest.fixture
@@ -112,3 +113,19 @@ async def second_api(settings):
     """A second instance of the service on the same database: another process, as far as locking goes."""
     async with serve(settings) as running:
         yield running
+
+
+@pytest.fixture
+async def db_for():
+    """db_for(settings): that service database, opened by the test itself."""
+    from pymongo import AsyncMongoClient
+
+    clients = []
+
+    def open_db(settings: Settings):
+        clients.append(AsyncMongoClient(settings.mongo_url, tz_aware=True))
+        return clients[-1][settings.mongo_db]
+
+    yield open_db
+    for c in clients:
+        await c.close()

@@ -212,3 +212,24 @@ async def test_configured_signing_key_is_used(agora_env):
     async with serve(settings) as api:
         issuer = (await api.client.get("/api/v1/events/certificates/issuer")).json()
     assert issuer["id"] == credential.did_key(key.public_key())
+
+
+async def test_a_revoked_certificate_no_longer_verifies(api):
+    eid = await live_training(api, "gina")
+    a = await attempt(api, eid, "gina")
+    cert_id = (await submit(api, eid, "gina", a["id"], ALL_RIGHT)).json()["certificate_id"]
+    cert = (await api.client.get(f"/api/v1/events/certificates/{cert_id}")).json()
+    assert (await api.client.post("/api/v1/events/certificates/verify", json=cert)).status_code == 200
+    member = await api.client.post(f"/api/v1/events/certificates/{cert_id}/revoke", **api.as_user("gina"))
+    assert member.status_code == 403
+    r = await api.client.post(f"/api/v1/events/certificates/{cert_id}/revoke", json={"reason": "exam fraud"},
+                              **api.op)
+    assert r.status_code == 200 and r.json()["revoked"] is True
+    again = await api.client.post(f"/api/v1/events/certificates/{cert_id}/revoke", **api.op)
+    assert again.status_code == 409
+    r = await api.client.post("/api/v1/events/certificates/verify", json=cert)
+    assert r.status_code == 422 and r.json()["error"]["details"]["reason"] == "revoked"
+    got = await api.events(until=lambda es: any(e.type == "CertificateRevoked" for e in es))
+    revoked = next(e for e in got if e.type == "CertificateRevoked")
+    assert revoked.data["certificate_id"] == cert_id and revoked.data["user_id"] == "gina"
+    assert revoked.data["reason"] == "exam fraud" and revoked.data["kind"] == "training"

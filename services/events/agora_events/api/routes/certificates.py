@@ -1,9 +1,10 @@
 from typing import Annotated, Any
 
+from agora_common.auth import Operator
 from fastapi import APIRouter, Body
 
-from agora_events.api.deps import AppCtx
-from agora_events.api.schemas import IssuerRead, VerifyResult
+from agora_events.api.deps import ERRORS, AppCtx
+from agora_events.api.schemas import CancelRequest, IssuerRead, RevokeResult, VerifyResult
 from agora_events.service import certificates
 
 router = APIRouter(prefix="/api/v1/events/certificates", tags=["certificates"])
@@ -24,3 +25,10 @@ async def verify(ctx: AppCtx, credential: Annotated[dict[str, Any], Body(descrip
             responses={404: {"description": "no such certificate"}})
 async def get_certificate(certificate_id: str, ctx: AppCtx) -> dict:
     return await certificates.get(ctx=ctx, certificate_id=certificate_id)
+
+
+@router.post("/{certificate_id}/revoke", response_model=RevokeResult, responses=ERRORS,
+             summary="Revoke a certificate (operators); verification rejects it afterwards (CertificateRevoked)")
+async def revoke(certificate_id: str, user: Operator, ctx: AppCtx, body: CancelRequest | None = None) -> dict:
+    return await certificates.revoke(ctx=ctx, certificate_id=certificate_id, reason=body.reason if body else None,
+                                     user=user)
