@@ -20,7 +20,7 @@ def _vevent(doc: dict, base_url: str) -> Event:
         ev.add("description", doc["description"])
     location = ", ".join(x for x in (doc.get("venue"), doc.get("address"), doc.get("city")) if x)
     ev.add("location", location or "Online")
-    ev.add("url", f"{base_url.rstrip('/')}/events/{doc['_id']}")
+    ev.add("url", f"{base_url.rstrip('/')}/api/v1/events/{doc['_id']}")
     ev.add("status", _STATUS.get(doc["status"], "CONFIRMED"))
     # calendar clients replace their copy when SEQUENCE grows: the aggregate version does that
     ev.add("sequence", doc.get("version", 0))

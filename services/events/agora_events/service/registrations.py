@@ -162,7 +162,12 @@ async def list_registrations(
     regs = await ctx.db[REGISTRATIONS].find(query).sort(order).skip(offset).limit(limit).to_list()
     if status == "waitlisted":  # positions follow from the order
         return [{**r, "position": offset + i + 1} for i, r in enumerate(regs)]
-    return [{**r, "position": await position(ctx, r)} for r in regs]
+    if any(r["status"] == "waitlisted" for r in regs):
+        queue = await ctx.db[REGISTRATIONS].find(
+            {"event_id": event_id, "status": "waitlisted"}, projection={"_id": 1}).sort("seq", ASCENDING).to_list()
+        places = {r["_id"]: i + 1 for i, r in enumerate(queue)}
+        return [{**r, "position": places.get(r["_id"])} for r in regs]
+    return [{**r, "position": None} for r in regs]
 
 
 async def check_in(*, ctx: Ctx, event_id: str, code: str, user: Principal) -> dict:

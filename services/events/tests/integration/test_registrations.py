@@ -169,3 +169,13 @@ async def test_check_in_is_closed_before_registration_and_after_the_end(api):
     assert r.status_code == 409 and r.json()["error"]["code"] == "check_in_closed"
     bad = await api.client.post(f"/api/v1/events/{eid}/checkins", json={"code": ""}, **api.op)
     assert bad.status_code == 422
+
+
+async def test_full_registration_list_shows_waitlist_positions(api):
+    event = await api.open_event(capacity=1)
+    for u in ("a", "b", "c"):
+        await api.register(event["id"], u)
+    await api.client.delete(f"/api/v1/events/{event['id']}/registrations/me", **api.as_user("b"))
+    listed = (await api.client.get(f"/api/v1/events/{event['id']}/registrations", **api.op)).json()
+    assert [(r["user_id"], r["status"], r["position"]) for r in listed] == [
+        ("a", "confirmed", None), ("b", "cancelled", None), ("c", "waitlisted", 1)]
