@@ -13,6 +13,8 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import PyMongoError
 
+from agora_events import metrics
+
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
@@ -85,6 +87,7 @@ async def in_transaction(client: AsyncMongoClient, work: Callable[[AsyncClientSe
         except PyMongoError as exc:
             if not exc.has_error_label("TransientTransactionError") or attempt == MAX_TRANSACTION_TRIES:
                 raise
+            metrics.TRANSACTION_RETRIES.inc()
             await asyncio.sleep(random.uniform(0, delay))
             delay = min(delay * 2, 0.2)
     raise AssertionError("unreachable")

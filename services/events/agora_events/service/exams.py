@@ -8,6 +8,7 @@ from agora_common.errors import Conflict, Forbidden, NotFound
 from agora_common.events.community import CertificateIssued, ExamFailed, ExamPassed
 from agora_common.ids import new_id
 
+from agora_events import metrics
 from agora_events.adapters.mongo import ATTEMPTS, CERTIFICATES, EXAMS, REGISTRATIONS, in_transaction
 from agora_events.domain import credential
 from agora_events.domain.exam import Question, check_question, grade, is_late
@@ -139,7 +140,9 @@ async def submit_attempt(*, ctx: Ctx, event_id: str, attempt_id: str, answers: d
             {"_id": attempt_id, "status": "in_progress"},
             {"$set": {"status": "expired", "submitted_at": datetime.now(UTC)}, "$unset": {"open_key": ""}},
             session=s))
+        metrics.EXAMS_GRADED.labels("expired").inc()
         raise Conflict("the time for this attempt is over; the answers were not accepted", code="attempt_expired")
+    metrics.EXAMS_GRADED.labels(outcome["status"]).inc()
     return outcome
 
 

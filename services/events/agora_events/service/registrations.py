@@ -16,6 +16,7 @@ from agora_common.ids import new_id
 from pymongo import ASCENDING
 from pymongo.errors import DuplicateKeyError
 
+from agora_events import metrics
 from agora_events.adapters.mongo import EVENTS, REGISTRATIONS
 from agora_events.domain.lifecycle import CANCELLABLE_REGISTRATION, CHECK_IN_OPEN, Status
 from agora_events.service.context import Ctx, bump, change_event, emit, load_event, ref, require_manager
@@ -80,7 +81,9 @@ async def register(*, ctx: Ctx, event_id: str, user: Principal) -> dict:
         await emit(ctx, session, after, [payload], user.id)
         return {**reg, "position": pos}
 
-    return await change_event(ctx, event_id, work)
+    reg = await change_event(ctx, event_id, work)
+    metrics.REGISTRATIONS.labels(reg["status"]).inc()
+    return reg
 
 
 async def _cancel(ctx: Ctx, session, event: dict, reg: dict, actor: Principal) -> dict:
@@ -109,6 +112,8 @@ async def _cancel(ctx: Ctx, session, event: dict, reg: dict, actor: Principal) -
         inc["counts.waitlisted"] = -1
     after = await bump(ctx, session, {"_id": event["_id"]}, {"$inc": inc}, events=len(payloads))
     await emit(ctx, session, after, payloads, actor.id)
+    metrics.REGISTRATIONS.labels("cancelled").inc()
+    metrics.REGISTRATIONS.labels("promoted").inc(len(payloads) - 1)
     return {**reg, "status": "cancelled", "cancelled_at": now, "position": None}
 
 
@@ -201,7 +206,9 @@ async def check_in(*, ctx: Ctx, event_id: str, code: str, user: Principal) -> di
                                                            user_id=reg["user_id"], checked_in_at=now)], user.id)
         return {**reg, "checked_in_at": now, "position": None}
 
-    return await change_event(ctx, event_id, work)
+    checked = await change_event(ctx, event_id, work)
+    metrics.CHECKINS.inc()
+    return checked
 
 
 async def withdraw_user(*, ctx: Ctx, user_id: str) -> int:

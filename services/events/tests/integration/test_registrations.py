@@ -121,6 +121,8 @@ async def test_registration_rules(api, db):
     assert listed[0]["checkin_code"]
     qr = await api.client.get(f"/api/v1/events/{eid}/registrations/me/qr.svg", **api.as_user("a"))
     assert qr.status_code == 200 and qr.headers["content-type"] == "image/svg+xml" and b"<svg" in qr.content
+    metrics = (await api.client.get("/metrics")).text
+    assert 'agora_community_registrations_total{outcome="confirmed"}' in metrics
     await api.act(eid, "start")
     late = await api.client.delete(f"/api/v1/events/{eid}/registrations/me", **api.as_user("a"))
     assert late.status_code == 409 and late.json()["error"]["code"] == "cancellation_closed"

@@ -51,3 +51,11 @@ def test_another_key_is_an_unknown_issuer():
 
 def test_did_key_format():
     assert credential.did_key(KEY.public_key()).startswith("did:key:z6Mk")
+
+
+@pytest.mark.parametrize("junk", [float("nan"), 2**60, b"bytes"])
+def test_values_json_cannot_canonicalise_are_rejected_not_crashed(junk):
+    cert = copy.deepcopy(signed())
+    cert["credentialSubject"]["extra"] = junk
+    with pytest.raises(credential.VerificationFailed):
+        credential.verify(cert, KEY.public_key())
