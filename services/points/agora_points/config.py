@@ -1,4 +1,5 @@
 import socket
+from typing import Literal
 
 from pydantic import Field
 
@@ -18,5 +19,8 @@ class Settings(ServiceSettings):
     points_batch_within: float = Field(default=0.02, gt=0)
     # Catch-up (replay of the log at start-up) batch size.
     points_replay_batch: int = Field(default=20_000, ge=1)
+    # "faust": the faust-streaming agent (default). "direct": a plain aiokafka getmany tail, for throughput
+    # beyond what faust's per-message machinery allows on this hardware (README "Performance").
+    points_live_consumer: Literal["faust", "direct"] = "faust"
     points_publish_titles: bool = True
     points_leaderboard_max_limit: int = Field(default=500, ge=1)

@@ -14,6 +14,7 @@ from fastapi import FastAPI
 from agora_common.kafka import ensure_topics
 from agora_common.topics import Topics
 from agora_common.web import create_app as create_base_app
+from agora_points.adapters.direct_tail import tail
 from agora_points.adapters.faust_app import build_faust_app
 from agora_points.api.routes import router
 from agora_points.config import Settings
@@ -40,6 +41,9 @@ async def _run(app: FastAPI, settings: Settings) -> None:
             processor.engine = type(processor.engine)(processor.rules)
             await asyncio.sleep(delay)
             delay = min(delay * 2, 10)
+    if settings.points_live_consumer == "direct":
+        await tail(processor, batch_max=settings.points_batch_max)
+        return
     faust_app = build_faust_app(
         processor, bootstrap=settings.kafka_bootstrap, batch_max=settings.points_batch_max,
         batch_within=settings.points_batch_within, partitions=settings.topic_partitions,

@@ -1,6 +1,11 @@
-"""Reads the domain topics from the beginning up to their current end, in batches (no consumer group).
+"""Reads the domain topics from the beginning until caught up, in batches (manual assignment).
 
-Used for the start-up catch-up, for replay checks and what-if scoring: the event log is the source of truth.
+Used for the start-up catch-up, replay checks and what-if scoring: the event log is the source of truth.
+
+"Caught up" is judged by the high watermark that fetch responses carry, and the offsets committed at the end
+are exactly the ones read. Never ListOffsets/end_offsets(): the embedded broker (Tansu 0.6.0) answers it with a
+value below the real end (apparently the base offset of the last batch), which would make a catch-up stop
+early and, worse, commit past events it never read.
 """
 
 import logging
@@ -15,10 +20,10 @@ async def read_log(
     bootstrap: str, topics: list[str], *, batch: int = 20_000, group_id: str | None = None,
     commit_end: bool = False,
 ) -> AsyncIterator[tuple[list[ConsumerRecord], dict[TopicPartition, int]]]:
-    """Yield (records, committed offsets of group_id) until every partition reaches its end at call time.
+    """Yield (records, offsets committed for group_id before the read) until every partition is caught up.
 
-    With commit_end, the end offsets are committed for group_id at the end (so a live consumer in that
-    group starts where the catch-up stopped; anything read twice is a duplicate the engine ignores).
+    With commit_end, the offsets reached are committed for group_id at the end, so a live consumer of that
+    group resumes exactly there (anything it then reads twice is a duplicate the engine ignores).
     """
     consumer = AIOKafkaConsumer(
         bootstrap_servers=bootstrap, group_id=group_id, enable_auto_commit=False,
@@ -31,25 +36,28 @@ async def read_log(
             for p in sorted(consumer.partitions_for_topic(topic) or await _partitions(consumer, topic)):
                 partitions.append(TopicPartition(topic, p))
         consumer.assign(partitions)
-        ends = await consumer.end_offsets(partitions)
         committed = {}
         if group_id:
             for tp in partitions:
                 committed[tp] = await consumer.committed(tp) or 0
         await consumer.seek_to_beginning(*partitions)
-        remaining = {tp for tp in partitions if ends[tp] > 0}
+        reached: dict[TopicPartition, int] = {}
+        remaining = set(partitions)
         while remaining:
             got = await consumer.getmany(*remaining, timeout_ms=200, max_records=batch)
             records = []
             for tp, recs in got.items():
-                records.extend(r for r in recs if r.offset < ends[tp])
+                if recs:
+                    records.extend(recs)
+                    reached[tp] = recs[-1].offset + 1
             for tp in list(remaining):
-                if await consumer.position(tp) >= ends[tp]:
+                highwater = consumer.highwater(tp)  # from the latest fetch response: None until one came
+                if highwater is not None and reached.get(tp, 0) >= highwater:
                     remaining.discard(tp)
             if records:
                 yield records, committed
-        if commit_end and group_id:
-            await consumer.commit({tp: end for tp, end in ends.items()})
+        if commit_end and group_id and reached:
+            await consumer.commit(reached)
     finally:
         await consumer.stop()
 

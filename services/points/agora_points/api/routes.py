@@ -6,7 +6,7 @@ from fastapi import APIRouter, Body, Query
 from agora_common.auth import Operator
 from agora_common.errors import InvalidInput
 from agora_points.api.deps import EngineDep, ProcessorDep
-from agora_points.api.schemas import AsOf, LedgerPage, Leaderboard, ReplayCheck, RulesInfo, UserPoints, UserRank, \
+from agora_points.api.schemas import AsOf, LedgerPage, Leaderboard, ReplayCheck, RulesInfo, Status, UserPoints, UserRank, \
     WhatIf, Window
 from agora_points.domain.rules import RulesError, parse_rules
 from agora_points.service import queries, replay
@@ -52,6 +52,16 @@ async def get_as_of(user_id: str, engine: EngineDep,
     if time.tzinfo is None:
         raise InvalidInput("time must carry a timezone, e.g. 2026-11-25T12:00:00Z", code="invalid_time")
     return queries.as_of(engine=engine, user_id=user_id, time=time)
+
+
+@router.get("/status", response_model=Status, summary="The processor: readiness, events applied, start-up replay")
+async def get_status(processor: ProcessorDep) -> dict:
+    return {
+        "ready": processor.ready, "failure": processor.failure, "rules_version": processor.rules.version,
+        "events_applied": len(processor.engine.seen), "log_events_replayed_at_start": processor.caught_up_events,
+        "start_replay_seconds": processor.catch_up_seconds, "users": len(processor.engine.ledgers),
+        "last_applied_at": processor.last_applied_at,
+    }
 
 
 @router.get("/rules", response_model=RulesInfo, summary="The rules in force")

@@ -128,3 +128,14 @@ class RulesInfo(BaseModel):
     floor: int | None
     rules: list[dict]
     titles: list[dict]
+
+
+class Status(BaseModel):
+    ready: bool
+    failure: str | None
+    rules_version: str
+    events_applied: int
+    log_events_replayed_at_start: int
+    start_replay_seconds: float | None
+    users: int
+    last_applied_at: datetime | None

@@ -80,6 +80,7 @@ class PointsProcessor:
         self.ready = False
         self.failure: str | None = None
         self.caught_up_events = 0
+        self.catch_up_seconds: float | None = None
         self.last_applied_at: datetime | None = None
         self._lock = asyncio.Lock()
 
@@ -112,8 +113,9 @@ class PointsProcessor:
                      if r.offset >= committed.get(_tp(r), 0)}
             await self.handle(raws, live=False, dead_letter=lambda raw: id(raw) in fresh)
             self.caught_up_events += len(records)
+        self.catch_up_seconds = round(time.perf_counter() - started, 3)
         log.info("points caught up with the log", extra={
-            "events": self.caught_up_events, "seconds": round(time.perf_counter() - started, 3),
+            "events": self.caught_up_events, "seconds": self.catch_up_seconds,
             "users": len(self.engine.ledgers)})
         await self.sync_titles(set(self.engine.ledgers) | set(self.titles.held))
         self.ready = True
@@ -166,15 +168,23 @@ class PointsProcessor:
 
     # ---- honor titles ------------------------------------------------------------------------------
     def title_changes(self, users: set[str]) -> list[Envelope]:
+        titles = self.rules.titles
+        if not titles:
+            return []
+        lowest = min(t.threshold for t in titles)
+        by_name = {t.title: t for t in titles}
+        held_by_user, total_of = self.titles.held, self.engine.total
         out = []
         for user in sorted(users):
-            total = self.engine.total(user)
-            earned = {t.title: t for t in self.rules.titles if total >= t.threshold}
-            held = self.titles.held.get(user, set())
-            by_name = {t.title: t for t in self.rules.titles}
-            changes = [(HonorTitleEarned, by_name[name]) for name in sorted(set(earned) - held)]
+            total = total_of(user)
+            held = held_by_user.get(user)
+            if total < lowest and not held:
+                continue  # the common case: nothing earned, nothing to lose
+            held = held or set()
+            earned = {t.title for t in titles if total >= t.threshold}
+            changes = [(HonorTitleEarned, by_name[name]) for name in sorted(earned - held)]
             # a title dropped from the rules is left alone (operators decide)
-            changes += [(HonorTitleLost, by_name[name]) for name in sorted(held - set(earned)) if name in by_name]
+            changes += [(HonorTitleLost, by_name[name]) for name in sorted(held - earned) if name in by_name]
             for i, (cls, title) in enumerate(changes):
                 out.append(self._title_event(cls, user, title, total, self.titles.versions[user] + 1 + i))
         return out
