@@ -15,12 +15,14 @@ class SupervisedConsumer:
     handler stops a consumer without committing, so the batch is redelivered after the restart)."""
 
     def __init__(self, make: Callable[[], EventConsumer], *, prepare: Callable[[], Awaitable[None]] | None = None,
-                 retry_delay: float = 2.0, stop_timeout: float = 3.0) -> None:
+                 retry_delay: float = 2.0, stop_timeout: float = 3.0, start_wait: float = 8.0) -> None:
         self._make = make
         self._prepare = prepare
         self._retry_delay = retry_delay
         self._stop_timeout = stop_timeout
+        self._start_wait = start_wait
         self._task: asyncio.Task | None = None
+        self._starting: asyncio.Future | None = None
         self.consumer: EventConsumer | None = None
 
     def start(self) -> None:
@@ -38,7 +40,9 @@ class SupervisedConsumer:
                     await self._prepare()
                     prepared = True
                 self.consumer = self._make()
-                await self.consumer.start()
+                # shielded: cancelling a half-done start leaves connections that never close cleanly
+                self._starting = asyncio.ensure_future(self.consumer.start())
+                await asyncio.shield(self._starting)
                 while self.consumer.running:
                     await asyncio.sleep(1.0)
                 task = getattr(self.consumer, "_task", None)
@@ -61,6 +65,10 @@ class SupervisedConsumer:
             self.consumer = None
 
     async def stop(self) -> None:
+        if self._starting is not None and not self._starting.done():
+            await asyncio.wait([self._starting], timeout=self._start_wait)  # let a start in flight finish
+            if not self._starting.done():
+                self._starting.cancel()
         if self._task:
             self._task.cancel()
             try:
