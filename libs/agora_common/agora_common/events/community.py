@@ -151,10 +151,10 @@ class SubmissionReceived(EventRef):
 
 @register
 class SubmissionScored(EventRef):
-    """A judge scored (or re-scored) a submission; user_id is the submission's author."""
+    """A judge scored (or re-scored) a submission. author_id, not user_id: the author did nothing here."""
 
     submission_id: str
-    user_id: str
+    author_id: str
     judge_id: str
     score: float
 

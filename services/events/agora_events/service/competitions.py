@@ -91,7 +91,7 @@ async def score(*, ctx: Ctx, event_id: str, submission_id: str, value: float, co
         )
         after = await bump(ctx, session, {"_id": event_id}, {}, events=1)
         await emit(ctx, session, after, [SubmissionScored(**ref(after), submission_id=submission_id,
-                                                          user_id=sub["user_id"], judge_id=user.id, score=value)],
+                                                          author_id=sub["user_id"], judge_id=user.id, score=value)],
                    user.id)
         return {"submission_id": submission_id, "judge_id": user.id, "score": value, "comment": comment,
                 "scored_at": now}

@@ -63,7 +63,10 @@ async def test_submissions_scores_and_final_ranking(api, db):
                                       {"user_id": "cat", "place": 3, "score": 60.0}]
     assert ranked.data["kind"] == "competition" and ranked.version == max(e.version for e in got)
     assert sum(e.type == "SubmissionReceived" for e in got) == 4
-    assert sum(e.type == "SubmissionScored" for e in got) == 6
+    scored = [e for e in got if e.type == "SubmissionScored"]
+    assert len(scored) == 6
+    assert (scored[-1].data["author_id"], scored[-1].data["judge_id"], scored[-1].data["score"]) == ("ann", "judge-1", 86)
+    assert scored[-1].actor == "judge-1"
 
 
 async def test_unknown_submission_and_wrong_kind(api):
