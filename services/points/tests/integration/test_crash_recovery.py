@@ -50,10 +50,11 @@ def stream(h, n: int) -> list[Envelope]:
 
 
 class Worker:
-    def __init__(self, env: dict) -> None:
+    def __init__(self, env: dict, mode: str) -> None:
         self.port = free_port()
         self.env = {**os.environ, "AGORA_KAFKA_BOOTSTRAP": env["kafka_bootstrap"],
                     "AGORA_TOPIC_PREFIX": env["topic_prefix"], "AGORA_POINTS_INSTANCE": "crash",
+                    "AGORA_POINTS_LIVE_CONSUMER": mode,
                     "AGORA_LOG_LEVEL": "WARNING"}
         self.proc: subprocess.Popen | None = None
 
@@ -91,12 +92,13 @@ class Worker:
                 self.proc.wait()
 
 
-async def test_sigkill_mid_stream_then_restart_matches_recomputation_from_the_log(agora_env, h):
+@pytest.mark.parametrize("mode", ["faust", "direct"])
+async def test_sigkill_mid_stream_then_restart_matches_recomputation_from_the_log(agora_env, h, mode):
     topics = Topics(agora_env["topic_prefix"])
     await ensure_topics(agora_env["kafka_bootstrap"], topics.all())
     events = stream(h, 3000)
     publisher = EventPublisher(agora_env["kafka_bootstrap"])
-    worker = Worker(agora_env)
+    worker = Worker(agora_env, mode)
     try:
         await publisher.publish_many(topics.content, events[:1000])
         worker.start()
@@ -104,6 +106,9 @@ async def test_sigkill_mid_stream_then_restart_matches_recomputation_from_the_lo
         for i in range(1000, 2000, 100):  # the worker is consuming this when it dies
             await publisher.publish_many(topics.content, events[i:i + 100])
             await asyncio.sleep(0.02)
+        async with worker.client() as client:
+            applied = (await client.get("/api/v1/points/status")).json()["events_applied"]
+        assert applied >= 1000
         worker.kill()
         await publisher.publish_many(topics.content, events[2000:] + events[1500:1700])  # + redeliveries
         worker.start()
