@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from agora_common import outbox
+from agora_common.errors import AgoraError
 from agora_common.mongo import transaction
 from pymongo import ASCENDING, AsyncMongoClient
 from pymongo.asynchronous.client_session import AsyncClientSession
@@ -29,6 +30,13 @@ SCORES = "scores"
 SERVICE_KEYS = "service_keys"
 
 MAX_TRANSACTION_TRIES = 60
+
+
+class Busy(AgoraError):
+    """Still conflicting after every retry: tell the client to come back rather than fail with a 500."""
+
+    status_code = 503
+    code = "busy"
 
 
 async def ensure_indexes(db: AsyncDatabase) -> None:
@@ -85,8 +93,10 @@ async def in_transaction(client: AsyncMongoClient, work: Callable[[AsyncClientSe
             async with transaction(client) as session:
                 return await work(session)
         except PyMongoError as exc:
-            if not exc.has_error_label("TransientTransactionError") or attempt == MAX_TRANSACTION_TRIES:
+            if not exc.has_error_label("TransientTransactionError"):
                 raise
+            if attempt == MAX_TRANSACTION_TRIES:
+                raise Busy("too many concurrent changes to this event; please retry") from exc
             metrics.TRANSACTION_RETRIES.inc()
             await asyncio.sleep(random.uniform(0, delay))
             delay = min(delay * 2, 0.2)
