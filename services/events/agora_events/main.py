@@ -80,7 +80,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="Agora events",
         description="Community events: Q&A sessions, live streams, meetups, peer exchanges, trainings with exams "
         "and certificates, competitions. Registration with waitlist, check-in, calendars, attendance figures.",
-        routers=[series.router, certificates.router, events.router, registrations.router, exams.router,
+        routers=[series.router, certificates.router, registrations.mine_router, events.router, registrations.router, exams.router,
                  competitions.router],
         lifespan=lifespan,
         readiness_checks=[database],

@@ -173,6 +173,13 @@ class RegistrationRead(BaseModel):
     cancelled_at: datetime | None = None
 
 
+class MyRegistrationRead(RegistrationRead):
+    event_title: str | None = None
+    event_kind: str | None = None
+    event_starts_at: datetime | None = None
+    event_status: str | None = None
+
+
 class CheckinRequest(Strict):
     code: Annotated[str, StringConstraints(strip_whitespace=True, min_length=8, max_length=64)]
 

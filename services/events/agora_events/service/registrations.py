@@ -232,3 +232,21 @@ async def withdraw_user(*, ctx: Ctx, user_id: str) -> int:
 
         cancelled += await change_event(ctx, reg["event_id"], work)
     return cancelled
+
+
+async def of_user(*, ctx: Ctx, user: Principal, include_cancelled: bool, limit: int, offset: int) -> list[dict]:
+    """A member's registrations, newest first, each with its event's title, start and status."""
+    query: dict = {"user_id": user.id}
+    if not include_cancelled:
+        query["status"] = {"$in": ["confirmed", "waitlisted"]}
+    regs = await ctx.db[REGISTRATIONS].find(query).sort("created_at", -1).skip(offset).limit(limit).to_list()
+    events = {e["_id"]: e for e in await ctx.db[EVENTS].find(
+        {"_id": {"$in": list({r["event_id"] for r in regs})}},
+        projection={"title": 1, "starts_at": 1, "status": 1, "kind": 1}).to_list()}
+    out = []
+    for r in regs:
+        event = events.get(r["event_id"], {})
+        out.append({**r, "position": await position(ctx, r), "event_title": event.get("title"),
+                    "event_starts_at": event.get("starts_at"), "event_status": event.get("status"),
+                    "event_kind": event.get("kind")})
+    return out

@@ -181,3 +181,17 @@ async def test_full_registration_list_shows_waitlist_positions(api):
     listed = (await api.client.get(f"/api/v1/events/{event['id']}/registrations", **api.op)).json()
     assert [(r["user_id"], r["status"], r["position"]) for r in listed] == [
         ("a", "confirmed", None), ("b", "cancelled", None), ("c", "waitlisted", 1)]
+
+
+async def test_my_registrations_across_events(api):
+    one = await api.open_event(title="One", capacity=1)
+    two = await api.open_event(title="Two", capacity=1)
+    await api.register(two["id"], "someone")
+    await api.register(one["id"], "me")
+    await api.register(two["id"], "me")
+    r = await api.client.get("/api/v1/events/me/registrations", **api.as_user("me"))
+    assert r.status_code == 200
+    assert [(x["event_title"], x["status"], x["position"]) for x in r.json()] == [
+        ("Two", "waitlisted", 1), ("One", "confirmed", None)]
+    assert all(x["checkin_code"] for x in r.json())
+    assert (await api.client.get("/api/v1/events/me/registrations")).status_code == 401

@@ -6,11 +6,22 @@ from fastapi import APIRouter, Response, status
 
 from agora_events.api.convert import registration_read
 from agora_events.api.deps import ERRORS, AppCtx, Limit, Offset
-from agora_events.api.schemas import CheckinRequest, RegistrationRead
+from agora_events.api.schemas import CheckinRequest, MyRegistrationRead, RegistrationRead
 from agora_events.service import registrations
 from agora_events.service.context import load_event
 
 router = APIRouter(prefix="/api/v1/events/{event_id}", tags=["registrations"], responses=ERRORS)
+# registered before the /{event_id} routes, so "me" is not taken for an event id
+mine_router = APIRouter(prefix="/api/v1/events/me", tags=["registrations"], responses=ERRORS)
+
+
+@mine_router.get("/registrations", response_model=list[MyRegistrationRead],
+                 summary="The current user's registrations (newest first), with their events")
+async def my_registrations(user: CurrentUser, ctx: AppCtx, limit: Limit = 50, offset: Offset = 0,
+                           include_cancelled: bool = False) -> list[dict]:
+    regs = await registrations.of_user(ctx=ctx, user=user, include_cancelled=include_cancelled, limit=limit,
+                                       offset=offset)
+    return [{**r, "id": r["_id"]} for r in regs]
 
 
 @router.post("/registrations", status_code=status.HTTP_201_CREATED, response_model=RegistrationRead,
