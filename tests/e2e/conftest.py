@@ -32,3 +32,35 @@ def stack(kafka_bootstrap, mongo_url, elasticsearch_url, tmp_path_factory) -> It
 def gateway(stack: Stack) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=stack.gateway_url, timeout=30) as client:
         yield client
+
+
+# Lower password-hashing cost for the stacks the scenario and fault tests start (as the services' own tests do):
+# a few hundred registrations at the production argon2 cost would take minutes on two cores.
+FAST_HASHING = {"AGORA_ARGON2_TIME_COST": "1", "AGORA_ARGON2_MEMORY_COST_KIB": "8", "AGORA_ARGON2_PARALLELISM": "1"}
+
+
+@pytest.fixture
+def new_stack(kafka_bootstrap, mongo_url, elasticsearch_url, tmp_path_factory, monkeypatch):
+    """A factory of private platforms (own topics and databases, so exact figures are not disturbed by other
+    tests); `own_broker=True` gives the platform its own embedded broker (to stop it in outage tests).
+    Every platform started here is stopped at the end of the test."""
+    for key, value in FAST_HASHING.items():
+        monkeypatch.setenv(key, value)  # Stack passes its environment on to every service process
+    started: list[Stack] = []
+
+    def make(*, own_broker: bool = False) -> Stack:
+        name = "e2e" + uuid.uuid4().hex[:8]
+        external = {"mongo": mongo_url, "elasticsearch": elasticsearch_url}
+        if not own_broker:
+            external["kafka"] = kafka_bootstrap
+        platform = Stack.on_free_ports(
+            tmp_path_factory.mktemp(name), external=external, topic_prefix=f"{name}.", db_prefix=f"{name}_",
+            with_prometheus=False, say=lambda message: None,
+        )
+        started.append(platform)
+        platform.start()
+        return platform
+
+    yield make
+    for platform in reversed(started):
+        platform.stop()
