@@ -36,6 +36,7 @@ IfMatch = Annotated[
 ]
 
 ERRORS = {
+    400: {"description": "the body is not valid JSON"},
     401: {"description": "no or invalid access token"},
     403: {"description": "not allowed (not the author, suspended account, own post)"},
     404: {"description": "no such post, or not visible to you"},

@@ -8,7 +8,8 @@ from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, StringConstraints
 Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=5, max_length=200)]
 Body = Annotated[str, StringConstraints(min_length=1, max_length=50_000)]
 ShortBody = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2_000)]
-Tag = Annotated[str, StringConstraints(min_length=1, max_length=35)]
+# lower-cased and spaces turned into "-" on the way in; see domain.rules.normalize_tags
+Tag = Annotated[str, StringConstraints(min_length=1, max_length=35, pattern=r"^ *[A-Za-z0-9][A-Za-z0-9.+#_ -]{0,34}$")]
 Id = Annotated[str, StringConstraints(min_length=1, max_length=100)]
 
 
