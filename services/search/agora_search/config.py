@@ -1,5 +1,3 @@
-from typing import Literal
-
 from agora_common.settings import ServiceSettings
 from pydantic import Field
 
@@ -12,9 +10,10 @@ class Settings(ServiceSettings):
     index_alias: str = ""
     index_shards: int = Field(default=1, ge=1)
     index_replicas: int = Field(default=0, ge=0)
-    # How fast new writes become searchable; the indexer's bulk waits for it (refresh=wait_for).
-    refresh_interval: str = "200ms"
-    index_refresh: Literal["wait_for", "true", "false"] = "wait_for"
+    # The indexer refreshes explicitly after writing (at most every refresh_every_seconds), so new posts are
+    # searchable within a fraction of a second; the index's own periodic refresh is only a fallback.
+    refresh_interval: str = "1s"
+    refresh_every_seconds: float = Field(default=0.1, ge=0, le=10)
 
     run_indexer: bool = True  # consume the content topic in this process
     indexer_batch: int = Field(default=500, ge=1, le=5000)

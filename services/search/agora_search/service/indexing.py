@@ -1,4 +1,10 @@
-"""The live indexer: consumes the content topic and keeps every index of the write alias up to date."""
+"""The live indexer: consumes the content topic and keeps every index of the write alias up to date.
+
+Writes and refreshes are decoupled: a batch is written without waiting for a refresh (the shared consumer handles
+partitions one after the other, so waiting per batch would add up), and a refresher makes whatever was written
+searchable with one explicit refresh, at most every `refresh_every_seconds`; writes that arrive during a refresh
+are covered by the next one. The indexing lag is observed after the refresh that covers the event.
+"""
 
 import asyncio
 import contextlib
@@ -25,9 +31,13 @@ class LiveIndexer:
     def __init__(self, es: AsyncElasticsearch, settings: Settings) -> None:
         self.settings = settings
         self.indices = IndexManager(es, settings)
-        self.indexer = Indexer(es, refresh=settings.index_refresh)
+        self.es = es
+        self.indexer = Indexer(es, refresh="false")
         self.consumer: EventConsumer | None = None
         self._starter: asyncio.Task | None = None
+        self._refresher: asyncio.Task | None = None
+        self._written: list[Envelope] = []
+        self._wrote = asyncio.Event()
         # called with (envelope, seconds from event time to searchable); benchmarks hook in here
         self.lag_observers: list[Callable[[Envelope, float], None]] = []
 
@@ -44,14 +54,32 @@ class LiveIndexer:
         for r in result.rejected:
             assert self.consumer is not None
             await self.consumer.dead_letter_envelope(r.envelope, r.reason, r.message)
-        # the bulk waited for the refresh: these events are searchable now
-        now = datetime.now(UTC)
-        for envelope in envelopes:
-            if id(envelope) not in rejected:
+        self._written += [e for e in envelopes if id(e) not in rejected]
+        self._wrote.set()
+
+    async def _refresh_loop(self) -> None:
+        while True:
+            await self._wrote.wait()
+            self._wrote.clear()
+            written, self._written = self._written, []
+            delay = 0.2
+            while True:
+                try:
+                    await self.es.indices.refresh(index=self.settings.write_alias)
+                    break
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    log.warning("refresh failed; retrying", extra={"retry_in": delay}, exc_info=True)
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, MAX_BACKOFF)
+            now = datetime.now(UTC)  # everything written before the refresh started is searchable now
+            for envelope in written:
                 lag = max((now - envelope.time).total_seconds(), 0.0)
                 metrics.INDEXING_LAG.observe(lag)
                 for observer in self.lag_observers:
                     observer(envelope, lag)
+            await asyncio.sleep(self.settings.refresh_every_seconds)  # lets writes gather: fewer, larger refreshes
 
     async def _index_with_retry(self, envelopes: list[Envelope]) -> IndexResult:
         """Elasticsearch down or overloaded: wait and retry rather than stop consuming (nothing is committed)."""
@@ -71,6 +99,7 @@ class LiveIndexer:
     async def start(self) -> None:
         """Starts in the background, retrying while Kafka is unreachable, so the service boots regardless."""
         self._starter = asyncio.create_task(self._start_with_retry(), name="search-indexer-start")
+        self._refresher = asyncio.create_task(self._refresh_loop(), name="search-indexer-refresh")
 
     async def _start_with_retry(self) -> None:
         delay = 0.5
@@ -94,8 +123,9 @@ class LiveIndexer:
         return self.consumer is not None and self.consumer.running
 
     async def stop(self) -> None:
-        if self._starter and not self._starter.done():
-            self._starter.cancel()
-            await asyncio.gather(self._starter, return_exceptions=True)
+        for task in (self._starter, self._refresher):
+            if task and not task.done():
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
         if self.consumer is not None:
             await self.consumer.stop()

@@ -6,8 +6,15 @@ import pytest
 from agora_common.events import content as ev
 from agora_common.topics import Topics
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.partitioner import murmur2
 
 pytestmark = pytest.mark.servers("kafka", "elasticsearch")
+
+
+def same_partition_as(key: str, partitions: int = 3) -> str:
+    """A post id that the producer's default partitioner (murmur2 of the key) puts on `key`'s partition."""
+    target = (murmur2(key.encode()) & 0x7FFFFFFF) % partitions
+    return next(f"m{i}" for i in range(1000) if (murmur2(f"m{i}".encode()) & 0x7FFFFFFF) % partitions == target)
 
 
 async def test_questions_answers_and_articles_are_indexed(api, content):
@@ -79,8 +86,10 @@ async def test_out_of_order_and_duplicate_events_converge_to_the_newest_state(ap
                                                 restored_by="m"))
     # newest first, then the older ones, each twice
     await content.send_envelopes([restored, voted, edited, deleted, asked, asked, edited, deleted, voted])
-    await content.ask("marker", "Marker question")  # once it is searchable, everything before it was handled
-    await api.wait_ids(["marker"], q="marker")
+    # a marker on q1's partition: once it is searchable, every event before it was handled
+    marker = same_partition_as("q1")
+    await content.ask(marker, "Marker question")
+    await api.wait_ids([marker], q="marker")
 
     result = await api.search(q="title")
     assert api.ids(result) == ["q1"]
