@@ -94,16 +94,18 @@ class ContentRelay(OutboxRelay):
 
 
 class BackgroundConsumer:
-    """Starts an EventConsumer in the background, retrying until the broker answers (the service boots anyway)."""
+    """Keeps an EventConsumer running in the background: starts it once the broker answers (the service boots
+    anyway) and starts a fresh one if it stops (its handler failed; the uncommitted batch is then redelivered)."""
 
-    def __init__(self, make_consumer, *, retry_delay: float = 2.0) -> None:
+    def __init__(self, make_consumer, *, retry_delay: float = 2.0, check_interval: float = 5.0) -> None:
         self._make = make_consumer
         self._retry_delay = retry_delay
+        self._check_interval = check_interval
         self._task: asyncio.Task | None = None
         self.consumer: EventConsumer | None = None
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="users-consumer-starter")
+        self._task = asyncio.create_task(self._run(), name="users-consumer-supervisor")
 
     async def _run(self) -> None:
         while True:
@@ -112,12 +114,18 @@ class BackgroundConsumer:
                 await consumer.start()
             except Exception as exc:  # noqa: BLE001 - broker down: try again later
                 log.warning("users consumer could not start; retrying", extra={"error": str(exc)[:200]})
-                with contextlib.suppress(Exception):
-                    await consumer.stop()
-                self.consumer = None
+                await self._discard(consumer)
                 await asyncio.sleep(self._retry_delay)
                 continue
-            return
+            while consumer.running:
+                await asyncio.sleep(self._check_interval)
+            log.warning("users consumer stopped; starting a new one")
+            await self._discard(consumer)
+
+    async def _discard(self, consumer: EventConsumer) -> None:
+        with contextlib.suppress(Exception):
+            await consumer.stop()
+        self.consumer = None
 
     async def stop(self) -> None:
         if self._task:
@@ -125,5 +133,4 @@ class BackgroundConsumer:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._task
         if self.consumer:
-            with contextlib.suppress(Exception):
-                await self.consumer.stop()
+            await self._discard(self.consumer)
