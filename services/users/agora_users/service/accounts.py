@@ -243,6 +243,8 @@ async def delete_account(*, store: Store, user_id: str) -> None:
         )
         await tx.store[c.REFRESH_TOKENS].update_many({"user_id": user_id}, {"$set": {"revoked": True}},
                                                      session=tx.session)
+        await tx.store[c.ACTIVITY].delete_one({"_id": user_id}, session=tx.session)
+        await tx.store[c.ACTIVITY_DAYS].delete_many({"user_id": user_id}, session=tx.session)
         tx.emit(UserDeleted(user_id=user_id), subject=user_id, version=user["version"], actor=user_id)
 
     await atomically(store, work)

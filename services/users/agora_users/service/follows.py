@@ -38,7 +38,9 @@ async def follow(*, store: Store, follower_id: str, kind: str, target: str) -> b
             {"_id": key, "follower_id": follower_id, "kind": kind, "target": target, "at": utcnow()},
             session=tx.session,
         )
-        user = await tx.bump(c.USERS, {"_id": follower_id})
+        user = await tx.bump(c.USERS, {"_id": follower_id, "status": {"$ne": "deleted"}})
+        if user is None:
+            raise NotFound(f"user {follower_id} not found")
         event = (UserFollowed(follower_id=follower_id, followee_id=target) if kind == "user"
                  else TagFollowed(user_id=follower_id, tag=target))
         tx.emit(event, subject=follower_id, version=user["version"], actor=follower_id)
@@ -58,7 +60,9 @@ async def unfollow(*, store: Store, follower_id: str, kind: str, target: str) ->
         removed = await tx.store[c.FOLLOWS].delete_one({"_id": _key(follower_id, kind, target)}, session=tx.session)
         if removed.deleted_count == 0:
             raise NotFound(f"you do not follow this {kind}", code="not_following")
-        user = await tx.bump(c.USERS, {"_id": follower_id})
+        user = await tx.bump(c.USERS, {"_id": follower_id, "status": {"$ne": "deleted"}})
+        if user is None:
+            raise NotFound(f"user {follower_id} not found")
         event = (UserUnfollowed(follower_id=follower_id, followee_id=target) if kind == "user"
                  else TagUnfollowed(user_id=follower_id, tag=target))
         tx.emit(event, subject=follower_id, version=user["version"], actor=follower_id)

@@ -114,10 +114,10 @@ async def test_bootstrap_operator_is_created_once(agora_env):
 
     settings = Settings(**agora_env, argon2_time_cost=1, argon2_memory_cost_kib=8, argon2_parallelism=1,
                         bootstrap_operator_email="root@example.com",
-                        bootstrap_operator_password=SecretStr("operator-password-1"))
+                        bootstrap_operator_password=SecretStr("operator-password-1"), consume_events=False)
     for _ in range(2):  # a restart must not create a second one
         app = create_app(settings)
-        async with LifespanManager(app) as manager:
+        async with LifespanManager(app, startup_timeout=30, shutdown_timeout=30) as manager:
             async with httpx.AsyncClient(transport=httpx.ASGITransport(app=manager.app), base_url="http://t") as c:
                 r = await c.post("/api/v1/users/auth/login",
                                  json={"email": "root@example.com", "password": "operator-password-1"})
@@ -139,3 +139,21 @@ async def test_repeated_failed_logins_lock_the_email_for_a_while(client, signup,
     await signup("eve@example.com", "Eve")
     r = await client.post("/api/v1/users/auth/login", json={"email": "eve@example.com", "password": PASSWORD})
     assert r.status_code == 200
+
+
+async def test_one_refresh_token_used_twice_at_once_gives_one_session(client, signup):
+    member = await signup("fay@example.com", "Fay")
+    responses = await asyncio.gather(*(
+        client.post("/api/v1/users/auth/refresh", json={"refresh_token": member["refresh_token"]}) for _ in range(2)))
+    assert sorted(r.status_code for r in responses) == [200, 401]
+
+
+async def test_tokens_of_unknown_accounts_get_404_not_500(client, settings):
+    from agora_common.auth import issue_token
+
+    token = issue_token(settings, user_id="never-registered", roles=["member"], kind="access")[0]
+    headers = {"Authorization": f"Bearer {token}"}
+    assert (await client.get("/api/v1/users/me", headers=headers)).status_code == 404
+    assert (await client.patch("/api/v1/users/me", headers=headers, json={"bio": "x"})).status_code == 404
+    assert (await client.put("/api/v1/users/me/following/tags/k8s", headers=headers)).status_code == 404
+    assert (await client.delete("/api/v1/users/me", headers=headers)).status_code == 404
