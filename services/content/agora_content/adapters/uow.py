@@ -27,7 +27,7 @@ from agora_content.adapters.store import Store, now
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-MAX_ATTEMPTS = 12
+MAX_ATTEMPTS = 40  # enough for dozens of members voting on one post at the same moment
 
 
 class VersionConflict(Exception):
@@ -84,7 +84,7 @@ async def run(store: Store, body: Callable[[Work], Awaitable[T]]) -> T:
             if not _retryable(exc):
                 raise
             # jittered exponential backoff: contenders spread out instead of colliding again
-            await asyncio.sleep(random.uniform(0, min(0.2, 0.004 * 2**attempt)))
+            await asyncio.sleep(random.uniform(0, min(0.25, 0.004 * 2**attempt)))
     raise Conflict("too many concurrent changes to this post; try again", code="contention")
 
 

@@ -283,9 +283,12 @@ async def edit_post(
         fields.update(revision=post["revision"] + 1, updated_at=at, last_activity_at=at, last_editor_id=user.id)
         post = await update_versioned(store.posts, post, {"$set": fields}, work)
         await _record_revision(store, work, post, editor_id=user.id)
-        if "tags" in fields and kind == "question":
-            # answers and comments carry their question's tags (events need no call back)
-            await store.posts.update_many({"question_id": post["_id"]}, {"$set": {"tags": tags}}, session=work.session)
+        if "tags" in fields and kind != "answer":
+            # answers and comments carry their question's (or article's) tags: events need no call back
+            await store.posts.update_many(
+                {"$or": [{"question_id": post["_id"]}, {"parent_id": post["_id"]}]}, {"$set": {"tags": tags}},
+                session=work.session,
+            )
         if kind != "article" or post["status"] == "published":
             event_cls = EDIT_EVENTS[kind]
             extra = {"title": post["title"]} if kind != "answer" else {}
