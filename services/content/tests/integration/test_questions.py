@@ -37,16 +37,18 @@ async def test_ask_answer_comment_publish_events_with_author_and_tags(client, au
     assert by_type["CommentPosted"].data["parent_id"] == a["id"]
 
 
-async def test_edit_keeps_revisions_and_checks_author_and_version(client, auth, ask, settings, topics):
+async def test_edit_keeps_revisions_and_checks_author_and_version(client, auth, ask, answer, settings, topics):
     q = await ask()
+    a = await answer(q["id"])
     url = f"{API}/questions/{q['id']}"
     r = await client.patch(url, headers=auth("mallory"), json={"body": "vandalised"})
     assert r.status_code == 403 and r.json()["error"]["code"] == "not_author"
     r = await client.patch(url, headers={**auth("alice"), "If-Match": "7"}, json={"body": "v2"})
     assert r.status_code == 409 and r.json()["error"]["code"] == "version_mismatch"
-    r = await client.patch(url, headers={**auth("alice"), "If-Match": "1"}, json={"body": "v2", "tags": ["helm"]})
+    r = await client.patch(url, headers={**auth("alice"), "If-Match": "2"}, json={"body": "v2", "tags": ["helm"]})
     assert r.status_code == 200
-    assert r.json()["revision"] == 2 and r.json()["tags"] == ["helm"] and r.json()["version"] == 2
+    assert r.json()["revision"] == 2 and r.json()["tags"] == ["helm"] and r.json()["version"] == 3
+    assert (await client.get(f"{API}/answers/{a['id']}")).json()["tags"] == ["helm"]  # answers follow the question
     r = await client.patch(url, headers=auth("mod", "moderator"), json={"title": "Install KubeSphere on k8s"})
     assert r.status_code == 200 and r.json()["revision"] == 3
     revs = (await client.get(f"{API}/posts/{q['id']}/revisions")).json()
@@ -54,7 +56,7 @@ async def test_edit_keeps_revisions_and_checks_author_and_version(client, auth, 
     assert revs[0]["body"] == "I tried **helm**." and revs[1]["body"] == "v2"
     events = await read_events(settings.kafka_bootstrap, topics.content, until=lambda es: len(es) >= 3)
     edits = [e for e in events if e.type == "QuestionEdited"]
-    assert [(e.version, e.data["revision"]) for e in edits] == [(2, 2), (3, 3)]
+    assert [(e.version, e.data["revision"]) for e in edits] == [(3, 2), (4, 3)]  # version 2: the answer count
     assert edits[1].data["editor_id"] == "mod" and edits[1].data["author_id"] == "alice"
 
 
