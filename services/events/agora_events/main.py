@@ -6,13 +6,13 @@ from contextlib import asynccontextmanager
 
 from agora_common.kafka import EventPublisher, ensure_topics
 from agora_common.mongo import make_client, ping
-from agora_common.outbox import OutboxRelay
 from agora_common.topics import Topics
 from agora_common.web import create_app as create_web_app
 from fastapi import FastAPI
 
 from agora_events.adapters.consumers import run_when_broker_answers, users_consumer
 from agora_events.adapters.mongo import ensure_indexes
+from agora_events.adapters.relay import LeasedOutboxRelay
 from agora_events.adapters.signing_key import load_signing_key
 from agora_events.api.routes import certificates, competitions, events, exams, registrations, series
 from agora_events.config import Settings
@@ -50,7 +50,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         except TimeoutError:
             topics_task = asyncio.create_task(_ensure_topics_in_background(settings))
         publisher = EventPublisher(settings.kafka_bootstrap, client_id="agora-events")
-        relay = OutboxRelay(db, publisher, poll_interval=settings.outbox_poll_interval)
+        relay = LeasedOutboxRelay(db, publisher, poll_interval=settings.outbox_poll_interval)
         ctx = Ctx(settings=settings, client=client, db=db, topic=topic,
                   signing_key=await load_signing_key(settings, db), relay=relay)
         app.state.ctx = ctx

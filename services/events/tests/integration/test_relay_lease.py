@@ -1,0 +1,31 @@
+"""One outbox relay at a time per database: the lease is taken, renewed, handed over and taken over."""
+
+from datetime import UTC, datetime
+
+import pytest
+from agora_common.kafka import EventPublisher
+from agora_events.adapters.relay import LEASE_ID, LEASES, LeasedOutboxRelay
+from pymongo import AsyncMongoClient
+
+pytestmark = pytest.mark.servers("mongo")
+
+
+async def test_lease_is_exclusive_handed_over_and_taken_over_when_expired(agora_env):
+    client = AsyncMongoClient(agora_env["mongo_url"], tz_aware=True)
+    db = client[agora_env["mongo_db"]]
+    publisher = EventPublisher("127.0.0.1:1")  # never started: these relays publish nothing here
+    a = LeasedOutboxRelay(db, publisher, lease_seconds=30)
+    b = LeasedOutboxRelay(db, publisher, lease_seconds=30)
+    try:
+        assert await a.holds_lease() is True
+        assert await b.holds_lease() is False
+        assert await a.holds_lease() is True  # renewal
+        await a.stop()  # hands over
+        assert await b.holds_lease() is True
+        assert await a.holds_lease() is False
+        # b dies without handing over: once its lease has expired, a takes over
+        await db[LEASES].update_one({"_id": LEASE_ID}, {"$set": {"expires_at": datetime(2000, 1, 1, tzinfo=UTC)}})
+        assert await a.holds_lease() is True
+        assert await b.holds_lease() is False
+    finally:
+        await client.close()
