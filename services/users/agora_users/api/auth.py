@@ -16,7 +16,7 @@ from agora_users.service import accounts, profiles
 router = APIRouter(prefix="/api/v1/users/auth", tags=["auth"])
 
 
-async def _response(store, session: accounts.Session) -> AuthResponse:
+async def auth_response(store, session: accounts.Session) -> AuthResponse:
     user = await profiles.profile(store=store, user_id=session.user["_id"])
     return AuthResponse(user=user_read(user), access_token=session.access_token,
                         refresh_token=session.refresh_token, expires_at=session.expires_at)
@@ -27,19 +27,19 @@ async def _response(store, session: accounts.Session) -> AuthResponse:
 async def register(body: RegisterRequest, store: StoreDep) -> AuthResponse:
     session = await accounts.register(store=store, email=str(body.email), password=body.password,
                                       display_name=body.display_name)
-    return await _response(store, session)
+    return await auth_response(store, session)
 
 
 @router.post("/login", response_model=AuthResponse, summary="Sign in with email and password",
              responses=errors(401, 403, 422, 429))
 async def login(body: LoginRequest, store: StoreDep) -> AuthResponse:
-    return await _response(store, await accounts.login(store=store, email=body.email, password=body.password))
+    return await auth_response(store, await accounts.login(store=store, email=body.email, password=body.password))
 
 
 @router.post("/refresh", response_model=AuthResponse, responses=errors(401, 403, 422),
              summary="Exchange a refresh token for a new token pair (the old refresh token is spent)")
 async def refresh(body: RefreshRequest, store: StoreDep) -> AuthResponse:
-    return await _response(store, await accounts.refresh(store=store, refresh_token=body.refresh_token))
+    return await auth_response(store, await accounts.refresh(store=store, refresh_token=body.refresh_token))
 
 
 @router.post("/logout", status_code=status.HTTP_204_NO_CONTENT, responses=errors(401, 422),

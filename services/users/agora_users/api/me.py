@@ -1,8 +1,17 @@
 from agora_common.auth import CurrentUser
 from fastapi import APIRouter, Response, status
 
+from agora_users.api.auth import auth_response
 from agora_users.api.deps import StoreDep
-from agora_users.api.schemas import Following, ProfileUpdate, UserRead, errors, user_read
+from agora_users.api.schemas import (
+    AuthResponse,
+    Following,
+    PasswordChange,
+    ProfileUpdate,
+    UserRead,
+    errors,
+    user_read,
+)
 from agora_users.service import accounts, follows, profiles
 
 router = APIRouter(prefix="/api/v1/users/me", tags=["me"])
@@ -26,6 +35,14 @@ async def update_me(body: ProfileUpdate, user: CurrentUser, store: StoreDep) -> 
 async def delete_me(user: CurrentUser, store: StoreDep) -> Response:
     await accounts.delete_account(store=store, user_id=user.id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post("/password", response_model=AuthResponse, responses=errors(401, 403, 404, 422),
+             summary="Change my password (needs the current one); signs out every other session")
+async def change_password(body: PasswordChange, user: CurrentUser, store: StoreDep) -> AuthResponse:
+    session = await accounts.change_password(store=store, user_id=user.id, current_password=body.current_password,
+                                             new_password=body.new_password)
+    return await auth_response(store, session)
 
 
 @router.get("/following", response_model=Following, summary="Members and tags I follow", responses=errors(401))

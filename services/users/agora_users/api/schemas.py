@@ -165,6 +165,20 @@ class ModerationResult(BaseModel):
     suspension: SuspensionRead | None = None
 
 
+class PasswordChange(Strict):
+    current_password: str = Field(min_length=1, max_length=1024)
+    new_password: str = Field(max_length=1024)
+
+
+class DirectoryEntry(BaseModel):
+    id: str
+    display_name: str
+    roles: list[str]
+    status: Literal["active", "suspended"]
+    suspension: SuspensionRead | None = None
+    joined_at: datetime
+
+
 class Following(BaseModel):
     users: list[str]
     tags: list[str]
@@ -220,6 +234,11 @@ def sig_read(doc: dict) -> SigRead:
     return SigRead(id=doc["_id"], name=doc["name"], slug=doc["slug"], description=doc.get("description"),
                    tags=doc.get("tags", []), leads=doc.get("leads", []), member_count=doc.get("member_count", 0),
                    created_at=doc["created_at"])
+
+
+def directory_entry(doc: dict) -> DirectoryEntry:
+    return DirectoryEntry(id=doc["_id"], display_name=doc["display_name"], roles=doc["roles"], status=doc["status"],
+                          suspension=doc.get("suspension"), joined_at=doc["created_at"])
 
 
 def moderation_result(doc: dict) -> ModerationResult:

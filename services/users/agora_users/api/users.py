@@ -1,10 +1,11 @@
-from typing import Annotated
+from typing import Annotated, Literal
 
 from agora_common.auth import Moderator, Operator
 from fastapi import APIRouter, Query, Response, status
 
 from agora_users.api.deps import StoreDep
 from agora_users.api.schemas import (
+    DirectoryEntry,
     ModerationResult,
     PublicProfile,
     RolesUpdate,
@@ -12,6 +13,7 @@ from agora_users.api.schemas import (
     TitleAuditEntry,
     TitleDetail,
     TitleGrant,
+    directory_entry,
     errors,
     moderation_result,
     public_profile,
@@ -25,6 +27,17 @@ router = APIRouter(prefix="/api/v1/users", tags=["users"])
             summary="Public profiles of several members at once (?ids=a&ids=b), for display")
 async def batch(store: StoreDep, ids: Annotated[list[str], Query(min_length=1, max_length=100)]) -> list[PublicProfile]:
     return [public_profile(u) for u in await profiles.public_profiles(store=store, ids=ids)]
+
+
+@router.get("/directory", response_model=list[DirectoryEntry], responses=errors(401, 403, 422),
+            summary="Accounts by status and role, for moderators (cursor: the last id seen)")
+async def directory(moderator: Moderator, store: StoreDep,
+                    status: Literal["active", "suspended"] | None = None,
+                    role: Literal["member", "moderator", "operator"] | None = None,
+                    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+                    after: str | None = None) -> list[DirectoryEntry]:
+    rows = await profiles.directory(store=store, status=status, role=role, limit=limit, after=after)
+    return [directory_entry(u) for u in rows]
 
 
 @router.get("/{user_id}", response_model=PublicProfile, responses=errors(404),

@@ -12,6 +12,7 @@ from agora_common.ids import new_id, utcnow
 from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
+from agora_users.adapters import metrics
 from agora_users.adapters import store as c
 from agora_users.adapters.store import Store
 from agora_users.adapters.unit_of_work import Tx, atomically
@@ -102,16 +103,22 @@ async def login(*, store: Store, email: str, password: str) -> Session:
     lock = await store[c.LOGIN_FAILURES].find_one({"_id": key})
     if lock and lock.get("locked_until") and lock["locked_until"] > now:
         wait = int((lock["locked_until"] - now).total_seconds()) + 1
+        metrics.LOGINS.labels("locked").inc()
         raise TooManyAttempts(f"too many failed sign-ins for this email; try again in {wait} s",
                               details={"retry_after_seconds": wait})
     user = await store[c.USERS].find_one({"email_key": key})
     ok = await store.hasher.verify(user.get("password_hash") if user else None, password)
     if not user or not ok:
         await _record_failure(store, key, now)
+        metrics.LOGINS.labels("invalid_credentials").inc()
         raise Unauthorized("invalid email or password", code="invalid_credentials")
     if lock:
         await store[c.LOGIN_FAILURES].delete_one({"_id": key})
-    _ensure_may_sign_in(user)
+    try:
+        _ensure_may_sign_in(user)
+    except AgoraError:
+        metrics.LOGINS.labels("refused").inc()
+        raise
     if store.hasher.needs_rehash(user["password_hash"]):
         new_hash = await store.hasher.hash(password)
         await store[c.USERS].update_one({"_id": user["_id"]}, {"$set": {"password_hash": new_hash}})
@@ -119,7 +126,9 @@ async def login(*, store: Store, email: str, password: str) -> Session:
     async def work(tx: Tx) -> Session:
         return await _issue(tx, user)
 
-    return await atomically(store, work)
+    session = await atomically(store, work)
+    metrics.LOGINS.labels("ok").inc()
+    return session
 
 
 async def _record_failure(store: Store, key: str, now: datetime) -> None:
@@ -162,11 +171,14 @@ async def refresh(*, store: Store, refresh_token: str) -> Session:
         return await _issue(tx, user, family=stored["family"])
 
     try:
-        return await atomically(store, work)
+        session = await atomically(store, work)
     except _Reused as reused:
+        metrics.REFRESHES.labels("reused").inc()
         await store[c.REFRESH_TOKENS].update_many({"family": reused.family}, {"$set": {"revoked": True}})
         log.warning("refresh token reused; token family revoked", extra={"user_id": claims.get("sub")})
         raise Unauthorized("refresh token already used; sign in again", code="refresh_token_reused") from None
+    metrics.REFRESHES.labels("ok").inc()
+    return session
 
 
 class _Reused(Exception):
@@ -180,6 +192,26 @@ async def logout(*, store: Store, refresh_token: str) -> None:
     stored = await store[c.REFRESH_TOKENS].find_one({"_id": claims.get("jti")})
     if stored:
         await store[c.REFRESH_TOKENS].update_many({"family": stored["family"]}, {"$set": {"revoked": True}})
+
+
+async def change_password(*, store: Store, user_id: str, current_password: str, new_password: str) -> Session:
+    """Needs the current password; every other session (refresh token) is revoked, a fresh pair returned."""
+    user = await store[c.USERS].find_one({"_id": user_id, "status": {"$ne": "deleted"}})
+    if user is None:
+        raise NotFound(f"user {user_id} not found")
+    if not await store.hasher.verify(user.get("password_hash"), current_password):
+        raise Forbidden("the current password is wrong", code="wrong_password")
+    check_password(store, new_password, email=user["email"], display_name=user["display_name"])
+    new_hash = await store.hasher.hash(new_password)
+
+    async def work(tx: Tx) -> Session:
+        await tx.store[c.USERS].update_one({"_id": user_id}, {"$set": {"password_hash": new_hash,
+                                                                      "updated_at": utcnow()}}, session=tx.session)
+        await tx.store[c.REFRESH_TOKENS].update_many({"user_id": user_id}, {"$set": {"revoked": True}},
+                                                     session=tx.session)
+        return await _issue(tx, user)
+
+    return await atomically(store, work)
 
 
 async def set_roles(*, store: Store, user_id: str, roles: list[str], operator_id: str) -> dict:

@@ -76,3 +76,14 @@ def _unique(items: list[str]) -> list[str]:
             seen.add(item.casefold())
             out.append(item)
     return out
+
+
+async def directory(*, store: Store, status: str | None, role: str | None, limit: int, after: str | None) -> list[dict]:
+    """Accounts for moderators, oldest first by id (UUIDv7, so registration order); cursor = last id seen."""
+    query: dict[str, Any] = {"status": status} if status else {"status": {"$ne": "deleted"}}
+    if role:
+        query["roles"] = role
+    if after:
+        query["_id"] = {"$gt": after}
+    return await store[c.USERS].find(query, {"email": 0, "email_key": 0, "password_hash": 0}).sort(
+        "_id", 1).limit(limit).to_list()

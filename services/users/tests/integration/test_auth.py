@@ -157,3 +157,25 @@ async def test_tokens_of_unknown_accounts_get_404_not_500(client, settings):
     assert (await client.patch("/api/v1/users/me", headers=headers, json={"bio": "x"})).status_code == 404
     assert (await client.put("/api/v1/users/me/following/tags/k8s", headers=headers)).status_code == 404
     assert (await client.delete("/api/v1/users/me", headers=headers)).status_code == 404
+
+
+async def test_change_password_signs_out_other_sessions(client, signup):
+    member = await signup("gus@example.com", "Gus")
+    url = "/api/v1/users/me/password"
+    r = await client.post(url, headers=member["headers"], json={"current_password": "wrong-one-123",
+                                                               "new_password": "a new long password"})
+    assert r.status_code == 403 and r.json()["error"]["code"] == "wrong_password"
+    r = await client.post(url, headers=member["headers"], json={"current_password": PASSWORD, "new_password": "short"})
+    assert r.status_code == 422 and r.json()["error"]["code"] == "weak_password"
+    r = await client.post(url, headers=member["headers"], json={"current_password": PASSWORD,
+                                                               "new_password": "a new long password"})
+    assert r.status_code == 200 and r.json()["refresh_token"]
+    old = await client.post("/api/v1/users/auth/refresh", json={"refresh_token": member["refresh_token"]})
+    assert old.status_code == 401
+    fresh = await client.post("/api/v1/users/auth/refresh", json={"refresh_token": r.json()["refresh_token"]})
+    assert fresh.status_code == 200
+    login = await client.post("/api/v1/users/auth/login", json={"email": "gus@example.com", "password": PASSWORD})
+    assert login.status_code == 401
+    login = await client.post("/api/v1/users/auth/login",
+                              json={"email": "gus@example.com", "password": "a new long password"})
+    assert login.status_code == 200

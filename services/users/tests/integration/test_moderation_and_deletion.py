@@ -108,3 +108,19 @@ async def test_account_deletion_erases_personal_data(client, signup, operator_he
     assert len(deleted) == 1 and deleted[0].payload().user_id == uid
     versions = [e.version for e in events if e.subject == uid]
     assert versions == sorted(versions) and len(set(versions)) == len(versions)
+
+
+async def test_directory_lists_suspended_accounts_for_moderators(client, signup, moderator_headers):
+    ada = await signup("ada@example.com", "Ada")
+    bob = await signup("bob@example.com", "Bob")
+    await client.post(f"/api/v1/users/{bob['user']['id']}/suspension", headers=moderator_headers,
+                      json={"reason": "spam"})
+    r = await client.get("/api/v1/users/directory", params={"status": "suspended"}, headers=moderator_headers)
+    assert r.status_code == 200
+    assert [(u["id"], u["suspension"]["reason"]) for u in r.json()] == [(bob["user"]["id"], "spam")]
+    assert "@" not in r.text
+    page = (await client.get("/api/v1/users/directory", params={"limit": 1}, headers=moderator_headers)).json()
+    rest = (await client.get("/api/v1/users/directory", params={"after": page[0]["id"]},
+                             headers=moderator_headers)).json()
+    assert [u["id"] for u in page + rest] == [ada["user"]["id"], bob["user"]["id"]]
+    assert (await client.get("/api/v1/users/directory", headers=ada["headers"])).status_code == 403
