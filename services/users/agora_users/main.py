@@ -3,12 +3,15 @@
 import logging
 from contextlib import asynccontextmanager
 
+from agora_common.errors import error_body
 from agora_common.kafka import EventConsumer, EventPublisher, ensure_topics
 from agora_common.mongo import make_client, ping
 from agora_common.outbox import OutboxRelay
 from agora_common.topics import Topics
 from agora_common.web import create_app as create_web_app
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from pymongo.errors import ConnectionFailure
 
 from agora_users.adapters.background import SupervisedConsumer
 from agora_users.adapters.hashing import PasswordHasher
@@ -65,7 +68,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def database(app: FastAPI) -> None:
         await ping(app.state.store.db)
 
-    return create_web_app(
+    app = create_web_app(
         settings=settings,
         title="Agora users",
         description="Accounts and tokens, profiles, SIGs, honor titles, follows and member segments.",
@@ -73,3 +76,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
         readiness_checks=[database],
     )
+
+    @app.exception_handler(ConnectionFailure)
+    async def database_unavailable(request: Request, exc: ConnectionFailure) -> JSONResponse:
+        log.warning("database unavailable", extra={"error": str(exc)[:300]})
+        return JSONResponse(
+            error_body("unavailable", "the database is unavailable; try again shortly",
+                       request_id=getattr(request.state, "request_id", None)),
+            status_code=503, headers={"Retry-After": "2"},
+        )
+
+    return app

@@ -1,10 +1,12 @@
 """Run a use case's writes and its events in one transaction (transactional outbox), retrying write conflicts."""
 
 import asyncio
+import random
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from agora_common import outbox
+from agora_common.errors import AgoraError
 from agora_common.events import DomainEvent, Envelope
 from agora_common.ids import utcnow
 from agora_common.mongo import transaction
@@ -15,7 +17,14 @@ from pymongo.errors import PyMongoError
 from agora_users.adapters.store import Store
 
 T = TypeVar("T")
-MAX_ATTEMPTS = 6
+MAX_ATTEMPTS = 15  # with the backoff below: up to ~2.5 s of retrying before giving up
+
+
+class Contention(AgoraError):
+    """Too many concurrent changes to one aggregate even after retries: the client should retry later."""
+
+    status_code = 503
+    code = "contention"
 
 
 class Tx:
@@ -55,10 +64,13 @@ async def atomically(store: Store, work: Callable[[Tx], Awaitable[T]]) -> T:
             transient = exc.has_error_label("TransientTransactionError") or exc.has_error_label(
                 "UnknownTransactionCommitResult"
             )
-            if transient and attempt < MAX_ATTEMPTS:
-                await asyncio.sleep(0.005 * 2**attempt)
-                continue
-            raise
+            if not transient:
+                raise
+            if attempt == MAX_ATTEMPTS:
+                raise Contention("too many concurrent changes; try again shortly") from exc
+            # jittered exponential backoff: contenders spread out instead of colliding again in lockstep
+            await asyncio.sleep(random.uniform(0, min(0.25, 0.004 * 2**attempt)))
+            continue
         if tx.envelopes and store.relay is not None:
             store.relay.notify()
         return result

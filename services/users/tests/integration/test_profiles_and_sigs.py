@@ -135,3 +135,13 @@ async def test_concurrent_joins_count_once(client, signup, operator_headers):
     responses = await asyncio.gather(*(client.post(url, headers=ada["headers"]) for _ in range(3)))
     assert sorted(r.status_code for r in responses) == [200, 200, 201]
     assert (await client.get(f"/api/v1/users/sigs/{sig['id']}")).json()["member_count"] == 1
+
+
+async def test_many_members_join_one_sig_at_once(client, signup, operator_headers):
+    """Regression (tests/e2e/test_found_bugs.py): concurrent joins conflict on the SIG document; all must succeed."""
+    members = [await signup(f"m{i}@example.com", f"Member {i}") for i in range(12)]
+    sig = (await client.post("/api/v1/users/sigs", headers=operator_headers, json={"name": "Crowd"})).json()
+    url = f"/api/v1/users/sigs/{sig['id']}/members"
+    responses = await asyncio.gather(*(client.post(url, headers=m["headers"]) for m in members))
+    assert [r.status_code for r in responses] == [201] * 12, [r.text for r in responses if r.status_code != 201]
+    assert (await client.get(f"/api/v1/users/sigs/{sig['id']}")).json()["member_count"] == 12
