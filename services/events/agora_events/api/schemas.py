@@ -181,7 +181,16 @@ class MyRegistrationRead(RegistrationRead):
 
 
 class CheckinRequest(Strict):
-    code: Annotated[str, StringConstraints(strip_whitespace=True, min_length=8, max_length=64)]
+    code: Annotated[str, StringConstraints(strip_whitespace=True, min_length=8, max_length=64)] | None = Field(
+        default=None, description="scanned from the attendee's QR code")
+    registration_id: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = Field(
+        default=None, description="manual check-in at the desk (phone flat, code lost)")
+
+    @model_validator(mode="after")
+    def _exactly_one(self):
+        if (self.code is None) == (self.registration_id is None):
+            raise ValueError("give either code or registration_id")
+        return self
 
 
 class QuestionIn(Strict):

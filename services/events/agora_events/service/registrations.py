@@ -175,17 +175,22 @@ async def list_registrations(
     return [{**r, "position": None} for r in regs]
 
 
-async def check_in(*, ctx: Ctx, event_id: str, code: str, user: Principal) -> dict:
-    """An organiser scans an attendee's code; attendance is recorded once, a second scan is a 409."""
+async def check_in(
+    *, ctx: Ctx, event_id: str, user: Principal, code: str | None = None, registration_id: str | None = None
+) -> dict:
+    """An organiser scans an attendee's code (or, at the desk, picks the registration by id); attendance is
+    recorded once, a second scan is a 409."""
 
     async def work(session):
         event = await load_event(ctx, event_id, user=user, session=session)
         require_manager(event, user)
         if event["status"] not in CHECK_IN_OPEN:
             raise Conflict(f"check-in is closed: the event is {event['status']}", code="check_in_closed")
-        reg = await ctx.db[REGISTRATIONS].find_one({"checkin_code": code, "event_id": event_id}, session=session)
+        by = {"checkin_code": code} if code is not None else {"_id": registration_id}
+        reg = await ctx.db[REGISTRATIONS].find_one({**by, "event_id": event_id}, session=session)
         if reg is None:
-            raise NotFound("no registration for this event has this check-in code", code="unknown_code")
+            what = "this check-in code" if code is not None else f"id {registration_id}"
+            raise NotFound(f"no registration for this event has {what}", code="unknown_code")
         if reg.get("checked_in_at"):
             raise Conflict(
                 f"already checked in at {reg['checked_in_at'].isoformat()}", code="already_checked_in",

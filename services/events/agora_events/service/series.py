@@ -47,6 +47,11 @@ async def create(*, ctx: Ctx, spec: dict, user: Principal) -> dict:
     return series
 
 
+async def list_series(*, ctx: Ctx, limit: int, offset: int) -> list[dict]:
+    cursor = ctx.db[SERIES].find().sort([("first_starts_at", -1), ("_id", -1)]).skip(offset).limit(limit)
+    return await cursor.to_list()
+
+
 async def get(*, ctx: Ctx, series_id: str) -> dict:
     doc = await ctx.db[SERIES].find_one({"_id": series_id})
     if doc is None:

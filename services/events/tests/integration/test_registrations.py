@@ -199,3 +199,23 @@ async def test_my_registrations_across_events(api):
         ("Two", "waitlisted", 1), ("One", "confirmed", None)]
     assert all(x["checkin_code"] for x in r.json())
     assert (await api.client.get("/api/v1/events/me/registrations")).status_code == 401
+
+
+async def test_manual_check_in_by_registration_id_and_csv_export(api):
+    event = await api.open_event(capacity=5)
+    eid = event["id"]
+    reg = (await api.register(eid, "forgot-phone")).json()
+    await api.register(eid, "other")
+    both = await api.client.post(f"/api/v1/events/{eid}/checkins",
+                                 json={"code": reg["checkin_code"], "registration_id": reg["id"]}, **api.op)
+    assert both.status_code == 422
+    r = await api.client.post(f"/api/v1/events/{eid}/checkins", json={"registration_id": reg["id"]}, **api.op)
+    assert r.status_code == 200 and r.json()["checked_in_at"]
+    again = await api.client.post(f"/api/v1/events/{eid}/checkins", json={"code": reg["checkin_code"]}, **api.op)
+    assert again.status_code == 409
+    csv = await api.client.get(f"/api/v1/events/{eid}/registrations.csv", **api.op)
+    assert csv.status_code == 200 and csv.headers["content-type"].startswith("text/csv")
+    lines = csv.text.strip().splitlines()
+    assert lines[0] == "registration_id,user_id,user_name,status,position,created_at,checked_in_at,cancelled_at"
+    assert len(lines) == 3 and "forgot-phone" in lines[1] and lines[1].split(",")[6]
+    assert (await api.client.get(f"/api/v1/events/{eid}/registrations.csv", **api.as_user("other"))).status_code == 403

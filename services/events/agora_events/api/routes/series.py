@@ -2,7 +2,7 @@ from agora_common.auth import CurrentUser, Operator
 from fastapi import APIRouter, Response, status
 
 from agora_events.api.convert import event_read, with_id
-from agora_events.api.deps import ERRORS, AppCtx
+from agora_events.api.deps import ERRORS, AppCtx, Limit, Offset
 from agora_events.api.schemas import EventRead, SeriesCreate, SeriesRead, SeriesStats
 from agora_events.service import series
 
@@ -13,6 +13,11 @@ router = APIRouter(prefix="/api/v1/events/series", tags=["series"], responses=ER
              summary="Create a recurring series (e.g. a weekly live stream): one draft event per occurrence")
 async def create_series(body: SeriesCreate, user: Operator, ctx: AppCtx) -> dict:
     return with_id(await series.create(ctx=ctx, spec=body.spec(), user=user))
+
+
+@router.get("", response_model=list[SeriesRead], summary="List series, newest first")
+async def list_series(ctx: AppCtx, limit: Limit = 50, offset: Offset = 0) -> list[dict]:
+    return [with_id(s) for s in await series.list_series(ctx=ctx, limit=limit, offset=offset)]
 
 
 @router.get("/{series_id}.ics", response_class=Response, summary="iCalendar feed of a series",
