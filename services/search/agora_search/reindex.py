@@ -18,7 +18,7 @@ from agora_search.main import make_client
 from agora_search.service.reindex import rebuild
 
 
-async def run(settings: Settings) -> int:
+async def run(settings: Settings, *, force: bool = False) -> int:
     es = make_client(settings)
     bar = tqdm(total=0, unit="event", desc="reindex", file=sys.stderr)
 
@@ -28,7 +28,7 @@ async def run(settings: Settings) -> int:
         bar.refresh()
 
     try:
-        status = await rebuild(es=es, settings=settings, progress=progress)
+        status = await rebuild(es=es, settings=settings, progress=progress, force=force)
     finally:
         bar.close()
         await es.close()
@@ -38,13 +38,15 @@ async def run(settings: Settings) -> int:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--force", action="store_true",
+                        help="first drop an index that a crashed reindex left in the write alias")
     parser.add_argument("--grace-seconds", type=float, default=None,
                         help="how long the old index lives after the swap (default: AGORA_REINDEX_GRACE_SECONDS)")
     args = parser.parse_args()
     settings = Settings()
     if args.grace_seconds is not None:
         settings = settings.model_copy(update={"reindex_grace_seconds": args.grace_seconds})
-    sys.exit(asyncio.run(run(settings)))
+    sys.exit(asyncio.run(run(settings, force=args.force)))
 
 
 if __name__ == "__main__":

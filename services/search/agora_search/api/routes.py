@@ -49,6 +49,8 @@ async def _engine(coro):
         raise
     except (TransportError, ApiError) as exc:
         status_code = getattr(exc, "status_code", None) or getattr(getattr(exc, "meta", None), "status", None)
+        if status_code == 404:  # no index yet: the service is still preparing it (or lost its engine)
+            raise SearchUnavailable("the search index is not available yet; try again shortly") from exc
         if isinstance(status_code, int) and 400 <= status_code < 500 and status_code != 429:
             raise InvalidInput(f"the search engine refused the query: {exc}"[:300], code="invalid_query") from exc
         raise SearchUnavailable("the search engine is unavailable; try again shortly") from exc
@@ -103,8 +105,12 @@ async def suggest(
     summary="Rebuild the index from the content event log and swap it in without downtime (operators)",
     responses={409: {"description": "a reindex is already running"}, 403: {"description": "operators only"}},
 )
-async def start_reindex(_: Operator, job: ReindexJobDep) -> dict:
-    return (await _engine(job.start())).as_dict()
+async def start_reindex(
+    _: Operator,
+    job: ReindexJobDep,
+    force: Annotated[bool, Query(description="first drop an index a crashed reindex left in the write alias")] = False,
+) -> dict:
+    return (await _engine(job.start(force=force))).as_dict()
 
 
 @router.get("/admin/reindex", response_model=ReindexRead, summary="Progress of the last reindex (operators)")

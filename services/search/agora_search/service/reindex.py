@@ -46,13 +46,21 @@ class ReindexStatus:
 
 
 async def rebuild(
-    *, es: AsyncElasticsearch, settings: Settings, status: ReindexStatus | None = None, progress: Progress | None = None
+    *,
+    es: AsyncElasticsearch,
+    settings: Settings,
+    status: ReindexStatus | None = None,
+    progress: Progress | None = None,
+    force: bool = False,
 ) -> ReindexStatus:
     status = status or ReindexStatus()
     manager = IndexManager(es, settings)
     await manager.ensure()
+    if force:
+        await drop_abandoned(manager)
     if len(await manager.write_indices()) > 1:
-        raise Conflict("a reindex is already running (the write alias lists two indices)", code="reindex_running")
+        raise Conflict("a reindex is already running (the write alias lists two indices); if its process died, "
+                       "run again with --force", code="reindex_running")
     new = manager.new_index_name()
     status.state, status.index, status.started_at = "running", new, datetime.now(UTC)
     await manager.create_index(new)
@@ -79,6 +87,17 @@ async def rebuild(
     return status
 
 
+async def drop_abandoned(manager: IndexManager) -> list[str]:
+    """Indices in the write alias but not the read alias: left by a reindex whose process died. Only call this
+    when no reindex is running anywhere."""
+    read = set(await manager.read_indices())
+    abandoned = [i for i in await manager.write_indices() if i not in read]
+    for name in abandoned:
+        log.warning("dropping an index left by an interrupted reindex", extra={"index": name})
+        await _abandon(manager, name)
+    return abandoned
+
+
 async def _abandon(manager: IndexManager, new: str) -> None:
     try:
         await manager.drop_write_index(new)
@@ -100,11 +119,15 @@ class ReindexJob:
     def running(self) -> bool:
         return self._task is not None and not self._task.done()
 
-    async def start(self) -> ReindexStatus:
+    async def start(self, *, force: bool = False) -> ReindexStatus:
         if self.running:
             raise Conflict("a reindex is already running", code="reindex_running")
-        if len(await IndexManager(self.es, self.settings).write_indices()) > 1:
-            raise Conflict("a reindex is already running (the write alias lists two indices)", code="reindex_running")
+        manager = IndexManager(self.es, self.settings)
+        if force:
+            await drop_abandoned(manager)
+        if len(await manager.write_indices()) > 1:
+            raise Conflict("a reindex is already running (the write alias lists two indices); if its process died, "
+                           "start again with force=true", code="reindex_running")
         self.status = ReindexStatus(state="running", started_at=datetime.now(UTC))
         self._task = asyncio.create_task(self._run(), name="search-reindex")
         return self.status

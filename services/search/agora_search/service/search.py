@@ -1,5 +1,6 @@
 """Search and autocomplete use cases. Times the engine (`took`) apart from the service's own work."""
 
+import contextlib
 import time
 from typing import Any
 
@@ -10,6 +11,8 @@ from agora_search import metrics
 from agora_search.domain import cursor as cursors
 from agora_search.domain import query as q
 from agora_search.domain.query import SearchParams
+
+LAST_SHARD_DOC = 2**63 - 1
 
 
 class _Timer:
@@ -49,27 +52,38 @@ async def search(
         raise InvalidInput("cursor belongs to a different query: repeat the query's parameters unchanged",
                            code="invalid_cursor")
     sort_len = len(q.sort_spec(params))
+    keep_alive = {"keep_alive": pit_keep_alive}
 
-    pit_id = position.pit_id if position else None
-    if pit_id is None:
-        # a point in time freezes the results, so deep pages neither repeat nor skip hits while documents change
-        pit_id = (await timer.call(es.open_point_in_time(index=alias, keep_alive=pit_keep_alive)))["id"]
-    after = position.search_after if position else None
-    try:
-        body = q.build_body(params, search_after=after)
-        response = await timer.call(es.search(pit={"id": pit_id, "keep_alive": pit_keep_alive}, **body))
-    except NotFoundError:
-        # the point in time expired (or its index was replaced): continue on the live index after the same hit
+    if position is None:
+        # first page: the live index; most searches never ask for a second page, so no point in time yet
+        response = await timer.call(es.search(index=alias, **q.build_body(params)))
         pit_id = None
-        body = q.build_body(params, search_after=after[:sort_len] if after else None)
-        response = await timer.call(es.search(index=alias, **body))
+    else:
+        pit_id = position.pit_id
+        after = position.search_after
+        if pit_id is None:
+            # second page: freeze the results from here on, so deep pages neither repeat nor skip hits while
+            # posts change. A point-in-time search sorts by an extra implicit tiebreaker (_shard_doc); the post id
+            # before it is unique already, so its highest value simply means "after this very hit".
+            pit_id = (await timer.call(es.open_point_in_time(index=alias, **keep_alive)))["id"]
+            after = [*after[:sort_len], LAST_SHARD_DOC]
+        try:
+            body = q.build_body(params, search_after=after)
+            response = await timer.call(es.search(pit={"id": pit_id, **keep_alive}, **body))
+        except NotFoundError:
+            # the point in time expired: continue on the live index after the same hit (a new one opens next page)
+            pit_id = None
+            body = q.build_body(params, search_after=after[:sort_len])
+            response = await timer.call(es.search(index=alias, **body))
+        pit_id = response.get("pit_id") or pit_id
 
     result, last_sort = q.parse_response(params, response.body)
     next_cursor = None
     if last_sort is not None:
-        next_cursor = cursors.encode(
-            cursors.Cursor(pit_id=response.get("pit_id") or pit_id, search_after=last_sort, fingerprint=fingerprint)
-        )
+        next_cursor = cursors.encode(cursors.Cursor(pit_id=pit_id, search_after=last_sort, fingerprint=fingerprint))
+    elif pit_id is not None:
+        with contextlib.suppress(NotFoundError):  # last page: release it now rather than at expiry
+            await timer.call(es.close_point_in_time(id=pit_id))
     result["next_cursor"] = next_cursor
     result["timing"] = timer.observe()
     return result

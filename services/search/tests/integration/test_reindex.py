@@ -87,3 +87,28 @@ async def test_reindex_cli(api, content, corpus, settings):
     read, _, every = await _aliases(settings)
     assert read == every and read != [old_index]
     assert (await api.search())["total"] == 4
+
+
+async def test_an_index_left_by_a_crashed_reindex_blocks_until_forced(api, client, corpus, settings,
+                                                                      operator_headers):
+    es = AsyncElasticsearch(settings.elasticsearch_url)
+    try:  # what a reindex leaves when its process dies between its first step and the swap
+        await es.indices.create(index=f"{settings.alias}-crashed")
+        await es.indices.update_aliases(actions=[{"add": {"index": f"{settings.alias}-crashed",
+                                                          "alias": settings.write_alias}}])
+    finally:
+        await es.close()
+    response = await client.post("/api/v1/search/admin/reindex", headers=operator_headers)
+    assert response.status_code == 409 and response.json()["error"]["code"] == "reindex_running"
+    response = await client.post("/api/v1/search/admin/reindex", params={"force": "true"}, headers=operator_headers)
+    assert response.status_code == 202
+
+    async def finished():
+        status = (await client.get("/api/v1/search/admin/reindex", headers=operator_headers)).json()
+        assert status["state"] == "succeeded", status
+        return status
+
+    status = await eventually(finished, timeout=60)
+    read, write, every = await _aliases(settings)
+    assert read == write == every == [status["index"]]
+    assert (await api.search())["total"] == 4
