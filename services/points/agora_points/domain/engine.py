@@ -86,7 +86,7 @@ class Entry:
     reverses: tuple | None = None
     reversed: bool = False
     exempt: bool = False
-    capped: int = 0  # after the daily cap
+    capped: int | None = None  # after the daily cap (None until first computed)
     points: int = 0  # after the floor: what counts
     used_after: int = 0  # cap used in its day, after it
     total_after: int = 0
@@ -189,6 +189,9 @@ class Engine:
         self._board_lists: dict[tuple, list[Board]] = {}
         self._scopes: dict[tuple, tuple[str, ...]] = {}
         self._matchers = {t: [(r, _conditions(r)) for r in rs] for t, rs in rules.by_event().items()}
+        self._condition_fields = {t: tuple(sorted({c[0] for _, cs in ms for c in cs}))
+                                  for t, ms in self._matchers.items()}
+        self._match_cache: dict[tuple, list[Rule]] = {}
         self.events_applied = 0
 
     # ---- ingest -------------------------------------------------------------------------------------
@@ -218,9 +221,16 @@ class Engine:
         chain = CHAINS.get(f.type)
         chain_key = None
         if chain:
-            chain_key = (chain[0], *(data.get(k) for k in chain[1]))
-            insort(self.chain_events.setdefault(chain_key, []), (*_order(f), f.type))
-            touched.update(self.chain_awards.get(chain_key, ()))
+            fields = chain[1]
+            chain_key = (chain[0], data.get(fields[0])) if len(fields) == 1 else \
+                (chain[0], data.get(fields[0]), data.get(fields[1]))
+            events = self.chain_events.get(chain_key)
+            item = (f.time_us, f.version, f.id, f.type)
+            if events is None:
+                self.chain_events[chain_key] = [item]
+            else:
+                insort(events, item)
+                touched.update(self.chain_awards.get(chain_key, ()))
         toggle = TOGGLES.get(f.type)
         if toggle:
             tkey = (toggle[0], data.get(toggle[1]))
@@ -229,14 +239,26 @@ class Engine:
         status = USER_STATUS.get(f.type)
         if status:
             self._set_status(data["user_id"], (*_order(f), status))
-        for rule, conditions in self._matchers.get(f.type, ()):
-            for name, wanted, is_set in conditions:
-                value = data.get(name)
-                if (value not in wanted) if is_set else (value != wanted):
-                    break
-            else:
-                for user, base in self._recipients(rule, data):
-                    self._add_award(f, rule, user, base, chain_key, touched)
+        for rule in self._matching(f.type, data):
+            for user, base in self._recipients(rule, data):
+                self._add_award(f, rule, user, base, chain_key, touched)
+
+    def _matching(self, event_type: str, data: dict) -> list[Rule]:
+        """The rules whose conditions hold; memoised on the values of the fields the conditions read."""
+        fields = self._condition_fields.get(event_type)
+        if fields is None:
+            return []
+        key = (event_type, *(data.get(name) for name in fields))
+        try:
+            return self._match_cache[key]
+        except KeyError:
+            pass
+        except TypeError:  # an unhashable value: match without the memo
+            key = None
+        matched = [rule for rule, conditions in self._matchers[event_type] if _holds(conditions, data)]
+        if key is not None and len(self._match_cache) < 100_000:
+            self._match_cache[key] = matched
+        return matched
 
     @staticmethod
     def _recipients(rule: Rule, data: dict) -> list[tuple[str, int]]:
@@ -326,10 +348,32 @@ class Engine:
             out.append((REVERSAL, end[:3], end[3]))
         return out
 
+    def _simple(self, a: Award) -> bool:
+        if a.once and len(self.once_groups[a.once]) > 1:
+            return False
+        if a.chain and self.chain_events[a.chain][-1][2] != a.event_id:
+            return False
+        toggle_events = self.toggle_events
+        for t in a.toggles:
+            if t in toggle_events:
+                return False
+        return True
+
     def _rederive(self, a: Award, dirty: dict[str, tuple], result: BatchResult) -> None:
         ledger = self.ledgers.get(a.user)
         if ledger is None:
             ledger = self.ledgers[a.user] = Ledger(a.user)
+        if not a.entries and self._simple(a):
+            # the common case: a new award, last of its chain, nothing toggled: one plain award entry
+            sk = (a.time_us, 1, a.event_id, a.rule.id, a.event_id)
+            key = (a.event_id, a.rule.id)
+            entry = Entry(key, sk, AWARD, a, a.base, a.time_us, a.event_id, a.event_type, None,
+                          exempt=a.rule.cap_exempt)
+            a.entries[key] = entry
+            ledger.add(entry)
+            result.new_entries += 1
+            _mark(dirty, a.user, sk)
+            return
         wanted: dict[tuple, tuple] = {}
         last_on = None
         for kind, (time_us, _v, event_id), event_type in self._timeline(a):
@@ -465,6 +509,14 @@ class Engine:
 def _conditions(rule: Rule) -> tuple:
     return tuple((name, frozenset(v) if isinstance(v, list) else v, isinstance(v, list))
                  for name, v in rule.when.items())
+
+
+def _holds(conditions: tuple, data: dict) -> bool:
+    for name, wanted, is_set in conditions:
+        value = data.get(name)
+        if (value not in wanted) if is_set else (value != wanted):
+            return False
+    return True
 
 
 def _mark(dirty: dict[str, tuple], user: str, sk: tuple) -> None:

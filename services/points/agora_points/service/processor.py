@@ -25,7 +25,7 @@ from agora_points import metrics
 from agora_points.adapters.log_reader import read_log
 from agora_points.domain.engine import Engine, Fact
 from agora_points.domain.rules import RuleSet
-from agora_points.service.decode import decode, relevant_types
+from agora_points.service.decode import Decoder, relevant_types
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +67,7 @@ class PointsProcessor:
                  publish_titles: bool = True, replay_batch: int = 20_000) -> None:
         self.rules = rules
         self.engine = Engine(rules)
-        self.relevant = relevant_types(rules)
+        self.decode = Decoder(relevant_types(rules))
         self.bootstrap = bootstrap
         self.topics = topics
         self.group_id = group_id
@@ -124,9 +124,10 @@ class PointsProcessor:
     # ---- batches -----------------------------------------------------------------------------------
     async def handle(self, raws: list[Raw], *, live: bool = True, dead_letter=None) -> None:
         facts: list[Fact] = []
+        decode = self.decode
         for raw in raws:
             try:
-                fact = decode(raw.value, self.relevant)
+                fact = decode(raw.value)
             except BadEvent as exc:
                 if dead_letter is None or dead_letter(raw):
                     await self._dead_letter(raw, exc)

@@ -8,19 +8,19 @@ from agora_common.events import BadEvent
 from agora_points.adapters.log_reader import read_log
 from agora_points.domain.engine import Engine
 from agora_points.domain.rules import RuleSet
-from agora_points.service.decode import decode, relevant_types
+from agora_points.service.decode import Decoder, relevant_types
 from agora_points.service.processor import PointsProcessor
 
 
 async def score_log(processor: PointsProcessor, rule_sets: list[RuleSet]) -> tuple[list[Engine], int]:
     engines = [Engine(r) for r in rule_sets]
-    relevant = frozenset().union(*(relevant_types(r) for r in rule_sets))
+    decode = Decoder(frozenset().union(*(relevant_types(r) for r in rule_sets)))
     events = 0
     async for records, _ in read_log(processor.bootstrap, processor.input_topics, batch=processor.replay_batch):
         facts = []
         for r in records:
             try:
-                fact = decode(r.value, relevant)
+                fact = decode(r.value)
             except BadEvent:
                 continue
             if fact is not None:

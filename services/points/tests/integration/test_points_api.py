@@ -75,6 +75,14 @@ async def test_cap_exemptions_and_reversal_giving_cap_back(agora_env, h):
         ledger = await eventually(reversed_)
         assert sum(e["cap_cut"] for e in ledger["entries"]) == 0  # the freed cap went to the capped vote
         await h.total_is(client, "alice", 200 + 15)
+        metrics = (await client.get("/metrics")).text
+        values = {line.split(" ")[0]: float(line.split(" ")[1]) for line in metrics.splitlines()
+                  if line and not line.startswith("#")}
+        assert values['agora_points_events_total{type="PostVoted"}'] >= 21
+        assert values["agora_points_entries_total"] >= 23
+        assert values["agora_points_cap_hits_total"] >= 1
+        assert values["agora_points_processing_lag_seconds_count"] >= 1  # the live retraction
+        assert any(k.startswith("agora_event_processing_lag_seconds_count") for k in values)
 
 
 async def test_deleted_post_reversed_and_restored(agora_env, h):

@@ -1,0 +1,63 @@
+"""Honor-title decisions (earned once, lost on reversal, deterministic ids) and the decoder's verdicts."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from agora_common.events import BadEvent, Envelope
+from agora_common.events.content import PostDeleted, PostVoted, QuestionEdited
+from agora_common.topics import Topics
+from agora_points.domain.rules import load_rules
+from agora_points.service.decode import decode, relevant_types
+from agora_points.service.processor import PointsProcessor
+
+RULES = load_rules()
+REL = relevant_types(RULES)
+T0 = datetime(2026, 11, 2, tzinfo=UTC)
+
+
+def upvote(i: int, post: str = "p") -> Envelope:
+    return Envelope.wrap(PostVoted(post_id=f"{post}{i}", post_type="answer", author_id="alice", voter_id=f"v{i}",
+                                   value=1, score=1), subject=f"{post}{i}", version=1, time=T0 + timedelta(days=i))
+
+
+def processor() -> PointsProcessor:
+    return PointsProcessor(rules=RULES, bootstrap="127.0.0.1:1", topics=Topics("unit."), group_id="g")
+
+
+async def test_title_earned_once_then_lost_after_a_reversal():
+    p = processor()
+    p.engine.apply([decode(upvote(i).to_bytes(), REL) for i in range(50)])
+    assert p.engine.total("alice") == 500
+    earned = p.title_changes({"alice"})
+    assert [(e.type, e.data["title"], e.data["total_points"]) for e in earned] == [
+        ("HonorTitleEarned", "contributor", 500)]
+    assert p.title_changes({"alice"})[0].id == earned[0].id  # same decision, same id (dedup downstream)
+    for e in earned:
+        p.titles.record(e)
+    assert p.title_changes({"alice"}) == []
+    deleted = Envelope.wrap(PostDeleted(post_id="p0", post_type="answer", author_id="alice", deleted_by="m"),
+                            subject="p0", version=2, time=T0 + timedelta(days=60))
+    p.engine.apply([decode(deleted.to_bytes(), REL)])
+    lost = p.title_changes({"alice"})
+    assert [(e.type, e.data["title"], e.data["total_points"]) for e in lost] == [("HonorTitleLost", "contributor", 490)]
+    assert lost[0].version == earned[0].version + 1
+
+
+def test_decoder_verdicts():
+    assert decode(upvote(1).to_bytes(), REL).type == "PostVoted"
+    edited = Envelope.wrap(QuestionEdited(post_id="q", author_id="a", title="t", body="b", editor_id="a", revision=2),
+                           subject="q", version=2)
+    assert decode(edited.to_bytes(), REL) is None  # valid, not needed by the engine
+    cases = {
+        b"": "empty",
+        b"{nope": "malformed_envelope",
+        b'{"id": "x"}': "malformed_envelope",
+        upvote(1).model_copy(update={"type": "Nope"}).to_bytes(): "unknown_type",
+        upvote(1).model_copy(update={"data": {"post_id": "p"}}).to_bytes(): "invalid_payload",
+        upvote(1).to_bytes().replace(b'"version":1', b'"version":0'): "malformed_envelope",
+    }
+    for raw, reason in cases.items():
+        with pytest.raises(BadEvent) as info:
+            decode(raw, REL)
+        assert info.value.reason == reason, raw
