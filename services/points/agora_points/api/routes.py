@@ -16,6 +16,8 @@ router = APIRouter(prefix="/api/v1/points", tags=["points"])
 _ERRORS = {422: {"description": "Invalid input (error format of the platform)"}}
 UserId = Annotated[str, "user id"]
 Scope = Annotated[str, Query(description="global, tag:<tag> or sig:<sig_id>", max_length=110)]
+Period = Annotated[str | None, Query(description="a past period instead of the current one: YYYY-MM (monthly) "
+                                                 "or YYYY-Www (weekly, ISO week)", max_length=8)]
 
 
 @router.get("/users/{user_id}", response_model=UserPoints, summary="A user's points: total, this week, this month")
@@ -33,16 +35,18 @@ async def get_ledger(user_id: str, engine: EngineDep, cursor: Annotated[str | No
 @router.get("/leaderboards", response_model=Leaderboard, responses=_ERRORS,
             summary="Top users by scope and event-time window (dense ranking)")
 async def get_leaderboard(engine: EngineDep, processor: ProcessorDep, scope: Scope = "global",
-                          window: Window = "all_time", limit: Annotated[int, Query(ge=1, le=500)] = 20) -> dict:
-    return queries.leaderboard(engine=engine, scope=scope, window=window, limit=limit)
+                          window: Window = "all_time", limit: Annotated[int, Query(ge=1, le=500)] = 20,
+                          period: Period = None) -> dict:
+    return queries.leaderboard(engine=engine, scope=scope, window=window, limit=limit, period=period)
 
 
 @router.get("/users/{user_id}/rank", response_model=UserRank,
             responses={**_ERRORS, 404: {"description": "The user has no rank on this board"}},
             summary="A user's rank on a board, with the people around them")
 async def get_rank(user_id: str, engine: EngineDep, scope: Scope = "global", window: Window = "all_time",
-                   around: Annotated[int, Query(ge=0, le=50)] = 2) -> dict:
-    return queries.user_rank(engine=engine, user_id=user_id, scope=scope, window=window, around=around)
+                   around: Annotated[int, Query(ge=0, le=50)] = 2, period: Period = None) -> dict:
+    return queries.user_rank(engine=engine, user_id=user_id, scope=scope, window=window, around=around,
+                             period=period)
 
 
 @router.get("/users/{user_id}/as-of", response_model=AsOf, responses=_ERRORS,

@@ -80,15 +80,28 @@ def ledger_page(*, engine: Engine, user_id: str, cursor: str | None, limit: int)
     }
 
 
-def _ranking(engine: Engine, scope: str, window: str, now: datetime) -> list[tuple[int, str, int]]:
-    board = engine.boards.get((check_scope(scope), window_key(window, now)))
+_PERIOD = {"monthly": re.compile(r"^\d{4}-(0[1-9]|1[0-2])$"), "weekly": re.compile(r"^\d{4}-W(0[1-9]|[1-4]\d|5[0-3])$")}
+
+
+def _key(window: str, now: datetime, period: str | None) -> str:
+    if period is None:
+        return window_key(window, now)
+    if window == "all_time" or not _PERIOD[window].match(period):
+        raise InvalidInput("period is YYYY-MM for window=monthly, YYYY-Www (ISO week) for window=weekly",
+                           code="invalid_period")
+    return ("m" if window == "monthly" else "w") + period
+
+
+def _ranking(engine: Engine, scope: str, key: str) -> list[tuple[int, str, int]]:
+    board = engine.boards.get((check_scope(scope), key))
     return board.ranking(engine.excluded) if board else []
 
 
-def leaderboard(*, engine: Engine, scope: str, window: str, limit: int, now: datetime | None = None) -> dict:
+def leaderboard(*, engine: Engine, scope: str, window: str, limit: int, now: datetime | None = None,
+                period: str | None = None) -> dict:
     now = now or datetime.now(UTC)
-    ranking = _ranking(engine, scope, window, now)
-    key = window_key(window, now)
+    key = _key(window, now, period)
+    ranking = _ranking(engine, scope, key)
     return {
         "scope": scope, "window": window, "period": None if key == "all" else key[1:],
         "rules_version": engine.rules.version, "participants": len(ranking),
@@ -97,9 +110,9 @@ def leaderboard(*, engine: Engine, scope: str, window: str, limit: int, now: dat
 
 
 def user_rank(*, engine: Engine, user_id: str, scope: str, window: str, around: int,
-              now: datetime | None = None) -> dict:
+              now: datetime | None = None, period: str | None = None) -> dict:
     now = now or datetime.now(UTC)
-    ranking = _ranking(engine, scope, window, now)
+    ranking = _ranking(engine, scope, _key(window, now, period))
     index = next((i for i, row in enumerate(ranking) if row[1] == user_id), None)
     if index is None:
         reason = "is excluded from leaderboards" if user_id in engine.excluded else "has no points here"

@@ -120,6 +120,10 @@ async def test_windows_tag_and_sig_boards_rank_and_suspension(agora_env, h):
         assert await board(scope="tag:db", window="monthly") == [(1, "bob", 10), (1, "carol", 10), (2, "dan", 5)]
         assert await board(scope="sig:sig-x") == [(1, "alice", 10), (1, "bob", 10)]
         assert await board(limit=2) == [(1, "alice", 20), (2, "bob", 10)]
+        old_month = (h.T0 - timedelta(days=40)).strftime("%Y-%m")
+        assert await board(window="monthly", period=old_month) == [(1, "alice", 10)]
+        bad_period = await client.get("/api/v1/points/leaderboards", params={"window": "weekly", "period": "2026-13"})
+        assert bad_period.status_code == 422 and bad_period.json()["error"]["code"] == "invalid_period"
         rank = (await client.get("/api/v1/points/users/carol/rank", params={"around": 1})).json()
         assert rank["rank"] == 2 and [n["user_id"] for n in rank["neighbours"]] == ["bob", "carol", "dan"]
         bad = await client.get("/api/v1/points/leaderboards", params={"scope": "planet:mars"})
