@@ -41,6 +41,8 @@ async def test_default_rules_ledger_and_summary(agora_env, h):
         await h.total_is(client, "carol", 5 + 30 + 20)
         await h.total_is(client, "dan", 90)
         await h.total_is(client, "v3", 0)  # -1 for the downvote, floored
+        [cast] = (await client.get("/api/v1/points/users/v3/ledger")).json()["entries"]
+        assert (cast["rule_id"], cast["base_points"], cast["floor_cut"]) == ("downvote_cast", -1, 1)
         ledger = (await client.get("/api/v1/points/users/alice/ledger", params={"limit": 3})).json()
         assert [e["rule_id"] for e in ledger["entries"]] == ["article_published", "answer_accepted",
                                                               "downvote_received"]

@@ -58,6 +58,8 @@ def test_each_default_rule():
     assert e.total("alice") == 53
     assert e.total("bob") == 2
     assert e.total("v4") == 0
+    [cast] = e.ledgers["v4"].ordered()  # the -1 for downvoting was applied, then cut by the floor
+    assert (cast.award.rule.id, cast.base, cast.points) == ("downvote_cast", -1, 0)
     assert e.total("carol") == 35
     assert (e.total("dan"), e.total("erin"), e.total("fay"), e.total("gus")) == (50, 30, 20, 0)
     assert e.total("hal") == 40
