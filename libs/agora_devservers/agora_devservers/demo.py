@@ -127,5 +127,8 @@ def load_demo(gateway_url: str, *, operator_email: str, operator_password: str, 
 
 
 def _load_events(api: httpx.Client, op_h: dict, members: list[dict], sig_ids: dict[str, str]) -> int:
-    """A weekly live stream, a meetup with few places (some members waitlisted) and a training with an exam."""
-    return 0
+    """A weekly live stream, a meetup with few places (some members waitlisted), a training with an exam and one
+    event of every other kind; the events service keeps its own demo script next to its API."""
+    from agora_events.demo import load_demo_events
+
+    return load_demo_events(api, op_h, members, sig_ids)
