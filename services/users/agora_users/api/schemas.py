@@ -145,6 +145,12 @@ class TitleGrant(Strict):
     reason: Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)] | None = None
 
 
+class TitleInUse(BaseModel):
+    title: str
+    holders: int
+    built_in: bool
+
+
 class TitleAuditEntry(BaseModel):
     title: str
     action: Literal["granted", "revoked"]

@@ -52,6 +52,13 @@ async def leave(sig_id: str, user: CurrentUser, store: StoreDep) -> Response:
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
+@router.delete("/{sig_id}/members/{user_id}", status_code=status.HTTP_204_NO_CONTENT,
+               responses=errors(401, 403, 404), summary="Remove a member from a SIG (operators and the SIG's leads)")
+async def remove_member(sig_id: str, user_id: str, user: CurrentUser, store: StoreDep) -> Response:
+    await sigs.leave(store=store, sig_id=sig_id, user_id=user_id, actor_id=user.id, actor_roles=user.roles)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
 @router.put("/{sig_id}/leads/{user_id}", response_model=SigRead, responses=errors(401, 403, 404, 409),
             summary="Make a member a SIG lead (operators; joins them if needed)")
 async def assign_lead(sig_id: str, user_id: str, operator: Operator, store: StoreDep) -> SigRead:

@@ -13,6 +13,7 @@ from agora_users.api.schemas import (
     TitleAuditEntry,
     TitleDetail,
     TitleGrant,
+    TitleInUse,
     directory_entry,
     errors,
     moderation_result,
@@ -27,6 +28,12 @@ router = APIRouter(prefix="/api/v1/users", tags=["users"])
             summary="Public profiles of several members at once (?ids=a&ids=b), for display")
 async def batch(store: StoreDep, ids: Annotated[list[str], Query(min_length=1, max_length=100)]) -> list[PublicProfile]:
     return [public_profile(u) for u in await profiles.public_profiles(store=store, ids=ids)]
+
+
+@router.get("/titles", response_model=list[TitleInUse],
+            summary="Honor titles: the built-in ones and every custom title in use, with holder counts")
+async def title_catalogue(store: StoreDep) -> list[TitleInUse]:
+    return [TitleInUse(**t) for t in await titles.catalogue(store=store)]
 
 
 @router.get("/directory", response_model=list[DirectoryEntry], responses=errors(401, 403, 422),

@@ -2,7 +2,7 @@
 
 import re
 
-from agora_common.errors import Conflict, InvalidInput, NotFound
+from agora_common.errors import Conflict, Forbidden, InvalidInput, NotFound
 from agora_common.events.users import SigCreated, SigJoined, SigLeadAssigned, SigLeadRemoved, SigLeft
 from agora_common.ids import new_id, utcnow
 from pymongo.errors import DuplicateKeyError
@@ -83,14 +83,30 @@ async def join(*, store: Store, sig_id: str, user_id: str) -> bool:
         return False  # a concurrent join of the same user won
 
 
-async def leave(*, store: Store, sig_id: str, user_id: str) -> None:
+async def leave(*, store: Store, sig_id: str, user_id: str, actor_id: str | None = None,
+                actor_roles: list[str] | None = None) -> None:
+    """A member leaves, or an operator or one of the SIG's leads removes them. A leaving lead stops leading."""
+    actor_id = actor_id or user_id
+
     async def work(tx: Tx) -> None:
+        sig = await tx.store[c.SIGS].find_one({"_id": sig_id}, session=tx.session)
+        if sig is None:
+            raise NotFound(f"SIG {sig_id} not found")
+        if actor_id != user_id and "operator" not in (actor_roles or []) and actor_id not in sig["leads"]:
+            raise Forbidden("only operators and the SIG's leads can remove other members", code="not_a_lead")
         removed = await tx.store[c.SIG_MEMBERS].delete_one({"_id": f"{sig_id}:{user_id}"}, session=tx.session)
         if removed.deleted_count == 0:
-            await get(store=tx.store, sig_id=sig_id)
-            raise NotFound(f"you are not a member of SIG {sig_id}", code="not_a_member")
-        sig = await tx.bump(c.SIGS, {"_id": sig_id}, {"$inc": {"member_count": -1}, "$pull": {"leads": user_id}})
-        tx.emit(SigLeft(sig_id=sig_id, user_id=user_id), subject=sig_id, version=sig["version"], actor=user_id)
+            raise NotFound(f"user {user_id} is not a member of SIG {sig_id}", code="not_a_member")
+        was_lead = user_id in sig["leads"]
+        events = 2 if was_lead else 1
+        sig = await tx.bump(c.SIGS, {"_id": sig_id}, {"$inc": {"member_count": -1}, "$pull": {"leads": user_id}},
+                            events=events)
+        version = sig["version"] - events + 1
+        if was_lead:
+            tx.emit(SigLeadRemoved(sig_id=sig_id, user_id=user_id, removed_by=actor_id), subject=sig_id,
+                    version=version, actor=actor_id)
+            version += 1
+        tx.emit(SigLeft(sig_id=sig_id, user_id=user_id), subject=sig_id, version=version, actor=actor_id)
 
     await atomically(store, work)
 

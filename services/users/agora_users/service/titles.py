@@ -8,7 +8,7 @@ from agora_common.ids import new_id, utcnow
 from agora_users.adapters import store as c
 from agora_users.adapters.store import Store
 from agora_users.adapters.unit_of_work import Tx, atomically
-from agora_users.domain.titles import MAX_TITLE_LENGTH, clean_title, title_key
+from agora_users.domain.titles import BUILT_IN_TITLES, MAX_TITLE_LENGTH, clean_title, title_key
 
 POINTS = "points"  # granted_by / revoked_by for automatic changes
 
@@ -89,3 +89,17 @@ async def revoke(*, store: Store, user_id: str, title: str, operator_id: str, re
 
 async def audit_trail(*, store: Store, user_id: str, limit: int = 100) -> list[dict]:
     return await store[c.TITLE_AUDIT].find({"user_id": user_id}).sort("at", -1).limit(limit).to_list()
+
+
+async def catalogue(*, store: Store) -> list[dict]:
+    """Built-in titles and every custom title in use, with how many members hold each."""
+    held = await (await store[c.USERS].aggregate([
+        {"$match": {"status": {"$ne": "deleted"}}},
+        {"$unwind": "$titles"},
+        {"$group": {"_id": "$titles.key", "title": {"$first": "$titles.title"}, "holders": {"$sum": 1}}},
+    ])).to_list()
+    by_key = {row["_id"]: {"title": row["title"], "holders": row["holders"], "built_in": False} for row in held}
+    for title in BUILT_IN_TITLES:
+        entry = by_key.setdefault(title_key(title), {"title": title, "holders": 0})
+        entry["built_in"] = True
+    return sorted(by_key.values(), key=lambda e: (not e["built_in"], title_key(e["title"])))

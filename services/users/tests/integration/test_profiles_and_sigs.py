@@ -145,3 +145,28 @@ async def test_many_members_join_one_sig_at_once(client, signup, operator_header
     responses = await asyncio.gather(*(client.post(url, headers=m["headers"]) for m in members))
     assert [r.status_code for r in responses] == [201] * 12, [r.text for r in responses if r.status_code != 201]
     assert (await client.get(f"/api/v1/users/sigs/{sig['id']}")).json()["member_count"] == 12
+
+
+async def test_leads_and_operators_remove_members(client, signup, operator_headers, settings):
+    lead = await signup("lead@example.com", "Lead")
+    ada = await signup("ada@example.com", "Ada")
+    bob = await signup("bob@example.com", "Bob")
+    sig = (await client.post("/api/v1/users/sigs", headers=operator_headers, json={"name": "Security"})).json()
+    members = f"/api/v1/users/sigs/{sig['id']}/members"
+    await client.put(f"/api/v1/users/sigs/{sig['id']}/leads/{lead['user']['id']}", headers=operator_headers)
+    for m in (ada, bob):
+        assert (await client.post(members, headers=m["headers"])).status_code == 201
+
+    r = await client.delete(f"{members}/{bob['user']['id']}", headers=ada["headers"])
+    assert r.status_code == 403  # an ordinary member cannot remove another
+    assert (await client.delete(f"{members}/{bob['user']['id']}", headers=lead["headers"])).status_code == 204
+    assert (await client.delete(f"{members}/{lead['user']['id']}", headers=operator_headers)).status_code == 204
+    r = await client.delete(f"{members}/{lead['user']['id']}", headers=operator_headers)
+    assert r.status_code == 404 and r.json()["error"]["code"] == "not_a_member"
+    sig_now = (await client.get(f"/api/v1/users/sigs/{sig['id']}")).json()
+    assert sig_now["leads"] == [] and sig_now["member_count"] == 1
+
+    events = await read_events(settings.kafka_bootstrap, f"{settings.topic_prefix}users",
+                               until=lambda es: sum(e.subject == sig["id"] for e in es) >= 8)
+    tail = [(e.type, e.version) for e in events if e.subject == sig["id"]][-3:]
+    assert tail == [("SigLeft", 6), ("SigLeadRemoved", 7), ("SigLeft", 8)]

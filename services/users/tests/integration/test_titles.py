@@ -97,3 +97,16 @@ def _operator_token(settings) -> str:
     from agora_common.auth import issue_token
 
     return issue_token(settings, user_id="op-1", roles=["operator"], kind="access")[0]
+
+
+async def test_title_catalogue_counts_holders(client, signup, operator_headers):
+    ada = await signup("ada@example.com", "Ada")
+    bob = await signup("bob@example.com", "Bob")
+    for user, title in ((ada, "Ambassador"), (bob, "ambassador"), (bob, "KubeCon Hero")):
+        r = await client.post(f"/api/v1/users/{user['user']['id']}/titles", headers=operator_headers,
+                              json={"title": title})
+        assert r.status_code == 201
+    catalogue = {t["title"].casefold(): (t["holders"], t["built_in"]) for t in
+                 (await client.get("/api/v1/users/titles")).json()}
+    assert catalogue == {"contributor": (0, True), "member": (0, True), "talented speaker": (0, True),
+                         "ambassador": (2, True), "kubecon hero": (1, False)}
