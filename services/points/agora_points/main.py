@@ -38,7 +38,7 @@ async def _run(app: FastAPI, settings: Settings) -> None:
             raise
         except Exception:  # noqa: BLE001 - broker not there yet: rebuild from scratch on the next try
             log.exception("points start-up failed; retrying")
-            processor.engine = type(processor.engine)(processor.rules)
+            processor.reset()
             await asyncio.sleep(delay)
             delay = min(delay * 2, 10)
     if settings.points_live_consumer == "direct":

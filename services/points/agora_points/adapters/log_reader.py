@@ -9,6 +9,7 @@ early and, worse, commit past events it never read.
 """
 
 import logging
+import time
 from collections.abc import AsyncIterator
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
@@ -18,7 +19,7 @@ log = logging.getLogger(__name__)
 
 async def read_log(
     bootstrap: str, topics: list[str], *, batch: int = 20_000, group_id: str | None = None,
-    commit_end: bool = False,
+    commit_end: bool = False, stall_timeout: float = 30.0,
 ) -> AsyncIterator[tuple[list[ConsumerRecord], dict[TopicPartition, int]]]:
     """Yield (records, offsets committed for group_id before the read) until every partition is caught up.
 
@@ -43,6 +44,7 @@ async def read_log(
         await consumer.seek_to_beginning(*partitions)
         reached: dict[TopicPartition, int] = {}
         remaining = set(partitions)
+        progress = time.monotonic()
         while remaining:
             got = await consumer.getmany(*remaining, timeout_ms=200, max_records=batch)
             records = []
@@ -55,7 +57,10 @@ async def read_log(
                 if highwater is not None and reached.get(tp, 0) >= highwater:
                     remaining.discard(tp)
             if records:
+                progress = time.monotonic()
                 yield records, committed
+            elif time.monotonic() - progress > stall_timeout:
+                raise TimeoutError(f"reading the log stalled for {stall_timeout:.0f}s (broker unreachable?)")
         if commit_end and group_id and reached:
             await consumer.commit(reached)
     finally:

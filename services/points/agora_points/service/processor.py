@@ -88,6 +88,12 @@ class PointsProcessor:
     def input_topics(self) -> list[str]:
         return [self.topics.content, self.topics.users, self.topics.events]
 
+    def reset(self) -> None:
+        """Forget everything (a failed start-up is retried from scratch: the log is the truth)."""
+        self.engine = Engine(self.rules)
+        self.titles = TitleBook()
+        self.caught_up_events = 0
+
     async def stop(self) -> None:
         await self.publisher.stop()
         if self._dlq is not None:
