@@ -137,3 +137,14 @@ def expected(facts: list[Fact], rules: dict | None = None) -> Expected:
         totals[user] = running
     titles = {user: {t["title"] for t in rules["titles"] if total >= t["threshold"]} for user, total in totals.items()}
     return Expected(totals, {s: {u: p for u, p in b.items() if p > 0} for s, b in boards.items()}, titles, awards)
+
+
+def entry_counts(facts: list[Fact], rules: dict | None = None) -> Counter:
+    """Ledger entries per member: one per award (even one the cap cut to 0), plus a reversal for each award of
+    a retracted vote. A replayed or redelivered event must add none."""
+    rules = rules or load_rules()
+    counts = Counter(a.user for a in awards_of(facts, rules))
+    retracted = [Fact(f.type, f.data, f.phase) for f in facts if f.retracted]
+    for a in awards_of(retracted, rules):
+        counts[a.user] += 2
+    return counts

@@ -4,8 +4,7 @@ service is fixed (they are kept as regression tests; none is skipped)."""
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-
-from e2e.helpers import Client
+from e2e.helpers import Client, wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 
@@ -26,3 +25,21 @@ def test_concurrent_sig_joins_are_all_accepted_without_500(stack):
                                  members))
     assert statuses == [201] * 12
     assert op.call("GET", f"/api/v1/users/sigs/{sig['id']}")["member_count"] == 12
+
+
+def test_points_service_is_ready_again_after_a_sigkill(new_stack):
+    """points: after SIGKILL and a restart the service never became ready (not within 90 s): its start-up
+    catch-up commits offsets for group `<prefix>points-vm` with a manually assigned consumer, and the broker
+    refuses the commit (UnknownMemberIdError -> CommitFailedError) while the killed instance's membership
+    lingers; `agora_points.main` retries the whole start-up forever with the same result."""
+    stack = new_stack()
+    asker, answerer = (Client(stack.gateway_url, 950 + i).register(f"Killer {i}", f"killer{i}.{id(stack)}@example.org")
+                       for i in range(2))
+    q = asker.call("POST", "/api/v1/content/questions", json={"title": "Why does my pod restart?",
+                                                                "body": "It restarts every hour.", "tags": ["pods"]})
+    a = answerer.call("POST", f"/api/v1/content/questions/{q['id']}/answers", json={"body": "Check the liveness probe."})
+    asker.call("POST", f"/api/v1/content/questions/{q['id']}/accept", json={"answer_id": a["id"]})
+    wait_until(lambda: asker.call("GET", f"/api/v1/points/users/{answerer.id}")["total"] == 15, timeout=60,
+               what="the answerer's points before the crash")
+    stack.restart_process("points", kill=True)  # raises TimeoutError if it is not ready within 90 s
+    assert asker.call("GET", f"/api/v1/points/users/{answerer.id}")["total"] == 15
