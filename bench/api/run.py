@@ -77,7 +77,7 @@ class Environment:
 
 
 def start_service(module: str, port: int, env: dict[str, str], log_dir: Path) -> subprocess.Popen:
-    log = open(log_dir / f"{module.split('.')[0]}.log", "ab")
+    log = open(log_dir / f"{module.split('.')[0]}.log", "ab")  # noqa: SIM115 - the child process owns it
     return subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "--factory", module, "--host", "127.0.0.1", "--port", str(port),
          "--no-access-log", "--log-level", "warning"],
@@ -156,7 +156,7 @@ class Result:
         if not values:
             return float("nan")
         ordered = sorted(values)
-        return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
+        return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
 
     def row(self) -> dict:
         done = len(self.latencies_ms)

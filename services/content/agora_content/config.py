@@ -1,6 +1,5 @@
-from pydantic import Field
-
 from agora_common.settings import ServiceSettings
+from pydantic import Field
 
 
 class Settings(ServiceSettings):

@@ -5,13 +5,13 @@ import contextlib
 import logging
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
-
 from agora_common.events import Envelope
 from agora_common.kafka import EventConsumer, ensure_topics
 from agora_common.mongo import make_client, ping
 from agora_common.topics import Topics
 from agora_common.web import create_app as create_base_app
+from fastapi import FastAPI
+
 from agora_content.adapters.kafka import BackgroundConsumer, ContentRelay, SettlingPublisher
 from agora_content.adapters.store import Store, ensure_indexes
 from agora_content.api import articles, moderation, posts, questions, resources

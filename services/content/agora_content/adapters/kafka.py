@@ -3,16 +3,14 @@
 import asyncio
 import contextlib
 import logging
-
 from datetime import UTC, datetime
-
-from pymongo import ASCENDING
 
 from agora_common import metrics
 from agora_common.events import Envelope
 from agora_common.kafka import EventConsumer, EventPublisher, ensure_topics
 from agora_common.outbox import COLLECTION, OutboxRelay
 from agora_common.topics import Topics
+from pymongo import ASCENDING
 
 log = logging.getLogger(__name__)
 

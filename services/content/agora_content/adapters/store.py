@@ -1,13 +1,12 @@
 """The service's MongoDB collections and indexes, and the handle every use case receives."""
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Callable
-
-from pymongo import ASCENDING, DESCENDING, AsyncMongoClient
-from pymongo.asynchronous.database import AsyncDatabase
 
 from agora_common import outbox
+from pymongo import ASCENDING, DESCENDING, AsyncMongoClient
+from pymongo.asynchronous.database import AsyncDatabase
 
 
 def now() -> datetime:

@@ -14,14 +14,14 @@ import random
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
-from pymongo import ReturnDocument
-from pymongo.asynchronous.client_session import AsyncClientSession
-from pymongo.errors import DuplicateKeyError, PyMongoError
-
 from agora_common import outbox
 from agora_common.errors import Conflict, InvalidInput
 from agora_common.events import Envelope
 from agora_common.mongo import transaction
+from pymongo import ReturnDocument
+from pymongo.asynchronous.client_session import AsyncClientSession
+from pymongo.errors import DuplicateKeyError, PyMongoError
+
 from agora_content.adapters.store import Store, now
 
 log = logging.getLogger(__name__)

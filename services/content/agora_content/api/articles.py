@@ -2,10 +2,10 @@
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Query, Response
-
 from agora_common.auth import CurrentUser, OptionalUser
 from agora_common.errors import Unauthorized
+from fastapi import APIRouter, Depends, Query, Response
+
 from agora_content.api.deps import ERRORS, IdempotencyKey, IfMatch, StoreDep, limit_body_size
 from agora_content.api.questions import replayed_header
 from agora_content.api.schemas import ArticleCreate, ArticleRead, ArticleUpdate, Page

@@ -2,9 +2,9 @@
 
 from typing import Annotated
 
+from agora_common.errors import AgoraError
 from fastapi import Depends, Header, Request
 
-from agora_common.errors import AgoraError
 from agora_content.adapters.store import Store
 
 

@@ -2,9 +2,9 @@
 
 from typing import Annotated, Literal
 
+from agora_common.auth import Moderator
 from fastapi import APIRouter, Depends, Query
 
-from agora_common.auth import Moderator
 from agora_content.api.deps import ERRORS, StoreDep, limit_body_size
 from agora_content.api.schemas import FlagRead, HideRequest, Page, PostRead, QueueItem
 from agora_content.domain.cursor import Cursor

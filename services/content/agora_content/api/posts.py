@@ -1,8 +1,8 @@
 """What works on any post: votes, comments, flags, revisions, delete and restore."""
 
+from agora_common.auth import CurrentUser, OptionalUser
 from fastapi import APIRouter, Depends, Response
 
-from agora_common.auth import CurrentUser, OptionalUser
 from agora_content.api.deps import ERRORS, IdempotencyKey, StoreDep, limit_body_size
 from agora_content.api.questions import replayed_header
 from agora_content.api.schemas import (

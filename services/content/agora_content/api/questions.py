@@ -2,9 +2,9 @@
 
 from typing import Annotated, Literal
 
+from agora_common.auth import CurrentUser, OptionalUser
 from fastapi import APIRouter, Depends, Query, Response
 
-from agora_common.auth import CurrentUser, OptionalUser
 from agora_content.api.deps import ERRORS, IdempotencyKey, IfMatch, StoreDep, limit_body_size
 from agora_content.api.schemas import (
     AcceptRequest,

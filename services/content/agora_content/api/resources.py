@@ -2,9 +2,9 @@
 
 from typing import Annotated
 
+from agora_common.auth import CurrentUser
 from fastapi import APIRouter, Depends, Query, Response
 
-from agora_common.auth import CurrentUser
 from agora_content.api.deps import ERRORS, IdempotencyKey, StoreDep, limit_body_size
 from agora_content.api.questions import replayed_header
 from agora_content.api.schemas import Page, ResourceCreate, ResourceRead

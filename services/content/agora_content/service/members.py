@@ -3,12 +3,12 @@
 import logging
 from datetime import datetime
 
-from pymongo.errors import DuplicateKeyError
-
 from agora_common.auth import Principal
 from agora_common.errors import Forbidden
 from agora_common.events import Envelope
 from agora_common.events.users import UserDeleted, UserReinstated, UserSuspended
+from pymongo.errors import DuplicateKeyError
+
 from agora_content.adapters.store import Store, now
 
 log = logging.getLogger(__name__)

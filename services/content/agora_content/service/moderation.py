@@ -3,6 +3,7 @@
 from agora_common.auth import Principal
 from agora_common.errors import Conflict, Forbidden, Gone
 from agora_common.events.content import PostFlagged, PostHidden, PostUnhidden
+
 from agora_content.adapters import uow
 from agora_content.adapters.store import Store, now
 from agora_content.adapters.uow import Work, update_versioned

@@ -18,6 +18,7 @@ from agora_common.events.content import (
     QuestionEdited,
 )
 from agora_common.ids import new_id
+
 from agora_content.adapters import uow
 from agora_content.adapters.store import Store, now
 from agora_content.adapters.uow import Work, update_versioned

@@ -1,6 +1,7 @@
 """Reads: single posts, listings with tag filters, sorts and keyset cursors."""
 
 from agora_common.auth import Principal
+
 from agora_content.adapters.store import Store
 from agora_content.domain import cursor as cursors
 from agora_content.domain import rules

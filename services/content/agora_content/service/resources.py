@@ -5,6 +5,7 @@ from agora_common.errors import NotFound
 from agora_common.events import Envelope
 from agora_common.events.content import ResourceAdded, ResourceRemoved
 from agora_common.ids import new_id
+
 from agora_content.adapters import uow
 from agora_content.adapters.store import Store, now
 from agora_content.adapters.uow import Work, update_versioned

@@ -1,10 +1,10 @@
 """Votes (one per member per post, changeable, retractable) and accepted answers."""
 
-from pymongo.errors import DuplicateKeyError
-
 from agora_common.auth import Principal
 from agora_common.errors import Forbidden, Gone, InvalidInput, NotFound
 from agora_common.events.content import AcceptanceRevoked, AnswerAccepted, PostVoted, VoteRetracted
+from pymongo.errors import DuplicateKeyError
+
 from agora_content.adapters import uow
 from agora_content.adapters.store import Store, now
 from agora_content.adapters.uow import Retry, VersionConflict, Work, update_versioned

@@ -4,12 +4,11 @@ from collections.abc import AsyncIterator, Callable
 
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
-
 from agora_common.auth import issue_token
 from agora_common.topics import Topics
 from agora_content.config import Settings
 from agora_content.main import create_app
+from asgi_lifespan import LifespanManager
 
 
 @pytest.fixture

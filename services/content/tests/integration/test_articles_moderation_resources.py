@@ -1,7 +1,6 @@
 """Articles (draft, publish, edit, unpublish), flags and the moderation queue, resources."""
 
 import pytest
-
 from agora_testing.events import read_events
 
 pytestmark = pytest.mark.servers("kafka", "mongo")

@@ -5,13 +5,12 @@ from collections import Counter
 
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
-
 from agora_common.topics import Topics
 from agora_content.config import Settings
 from agora_content.main import create_app
 from agora_devservers import free_port, start_kafka
 from agora_testing.events import eventually, read_events
+from asgi_lifespan import LifespanManager
 
 pytestmark = pytest.mark.servers("mongo")
 
@@ -26,35 +25,37 @@ async def test_writes_during_a_broker_outage_are_published_once_after_it(agora_e
     topic = Topics(settings.topic_prefix).content
     app = create_app(settings)
     try:
-        async with LifespanManager(app, startup_timeout=60, shutdown_timeout=30):
-            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
-                before = await client.post(f"{API}/questions", headers=auth("alice"),
-                                           json={"title": "Before the outage", "body": "b", "tags": ["a"]})
-                await read_events(broker.url, topic, until=lambda es: len(es) == 1)
+        async with (
+            LifespanManager(app, startup_timeout=60, shutdown_timeout=30),
+            httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client,
+        ):
+            before = await client.post(f"{API}/questions", headers=auth("alice"),
+                                       json={"title": "Before the outage", "body": "b", "tags": ["a"]})
+            await read_events(broker.url, topic, until=lambda es: len(es) == 1)
 
-                broker.stop()
-                q = (await client.post(f"{API}/questions", headers=auth("alice"),
-                                       json={"title": "During the outage", "body": "d", "tags": ["a"]})).json()
-                a = await client.post(f"{API}/questions/{q['id']}/answers", headers=auth("bob"), json={"body": "x"})
-                assert a.status_code == 201
-                for voter in ("v1", "v2", "v3"):
-                    r = await client.put(f"{API}/posts/{q['id']}/vote", headers=auth(voter), json={"value": 1})
-                    assert r.status_code == 200
-                r = await client.post(f"{API}/questions/{q['id']}/accept", headers=auth("alice"),
-                                      json={"answer_id": a.json()["id"]})
+            broker.stop()
+            q = (await client.post(f"{API}/questions", headers=auth("alice"),
+                                   json={"title": "During the outage", "body": "d", "tags": ["a"]})).json()
+            a = await client.post(f"{API}/questions/{q['id']}/answers", headers=auth("bob"), json={"body": "x"})
+            assert a.status_code == 201
+            for voter in ("v1", "v2", "v3"):
+                r = await client.put(f"{API}/posts/{q['id']}/vote", headers=auth(voter), json={"value": 1})
                 assert r.status_code == 200
-                outbox = app.state.store.db["outbox"]
-                written = [d["_id"] for d in await outbox.find({"published": False}).to_list()]
-                assert len(written) == 6  # asked, answered, 3 votes, accepted: kept, not lost
+            r = await client.post(f"{API}/questions/{q['id']}/accept", headers=auth("alice"),
+                                  json={"answer_id": a.json()["id"]})
+            assert r.status_code == 200
+            outbox = app.state.store.db["outbox"]
+            written = [d["_id"] for d in await outbox.find({"published": False}).to_list()]
+            assert len(written) == 6  # asked, answered, 3 votes, accepted: kept, not lost
 
-                broker = start_kafka(port=port, log_dir=tmp_path)  # same address, empty (memory-only) broker
-                events = await read_events(broker.url, topic, until=lambda es: len(es) >= 6, timeout=90)
+            broker = start_kafka(port=port, log_dir=tmp_path)  # same address, empty (memory-only) broker
+            events = await read_events(broker.url, topic, until=lambda es: len(es) >= 6, timeout=90)
 
-                async def relayed():
-                    assert await outbox.count_documents({"published": False}) == 0
+            async def relayed():
+                assert await outbox.count_documents({"published": False}) == 0
 
-                await eventually(relayed, timeout=30)
-                events = await read_events(broker.url, topic, until=lambda es: False, timeout=2)  # anything extra?
+            await eventually(relayed, timeout=30)
+            events = await read_events(broker.url, topic, until=lambda es: False, timeout=2)  # anything extra?
     finally:
         broker.stop()
 

@@ -3,7 +3,6 @@
 from datetime import UTC, datetime, timedelta
 
 import pytest
-
 from agora_common.events import Envelope
 from agora_common.events.users import UserDeleted, UserReinstated, UserSuspended
 from agora_common.kafka import EventPublisher

@@ -1,7 +1,6 @@
 """Questions, answers, comments, edits with revisions, listing: against real MongoDB and Kafka."""
 
 import pytest
-
 from agora_testing.events import read_events
 
 pytestmark = pytest.mark.servers("kafka", "mongo")

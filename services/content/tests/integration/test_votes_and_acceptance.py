@@ -3,7 +3,6 @@
 import asyncio
 
 import pytest
-
 from agora_testing.events import read_events
 
 pytestmark = pytest.mark.servers("kafka", "mongo")

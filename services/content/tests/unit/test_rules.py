@@ -3,7 +3,6 @@
 from datetime import UTC, datetime
 
 import pytest
-
 from agora_common.auth import Principal
 from agora_common.errors import Forbidden, Gone, InvalidInput
 from agora_content.domain import cursor, rules
