@@ -2,7 +2,7 @@ from agora_common.auth import CurrentUser
 from fastapi import APIRouter, Response, status
 
 from agora_users.api.auth import auth_response
-from agora_users.api.deps import StoreDep
+from agora_users.api.deps import ActiveMember, StoreDep
 from agora_users.api.schemas import (
     AuthResponse,
     Following,
@@ -22,8 +22,8 @@ async def get_me(user: CurrentUser, store: StoreDep) -> UserRead:
     return user_read(await profiles.profile(store=store, user_id=user.id))
 
 
-@router.patch("", response_model=UserRead, summary="Edit my profile", responses=errors(401, 404, 422))
-async def update_me(body: ProfileUpdate, user: CurrentUser, store: StoreDep) -> UserRead:
+@router.patch("", response_model=UserRead, summary="Edit my profile", responses=errors(401, 403, 404, 422))
+async def update_me(body: ProfileUpdate, user: ActiveMember, store: StoreDep) -> UserRead:
     changes = body.model_dump(exclude_unset=True)
     if changes.get("display_name", "") is None:
         changes.pop("display_name")  # a display name cannot be removed, only changed
@@ -51,8 +51,8 @@ async def my_following(user: CurrentUser, store: StoreDep) -> Following:
 
 
 @router.put("/following/users/{user_id}", status_code=status.HTTP_204_NO_CONTENT,
-            responses=errors(401, 404, 422), summary="Follow a member (idempotent)")
-async def follow_user(user_id: str, user: CurrentUser, store: StoreDep) -> Response:
+            responses=errors(401, 403, 404, 422), summary="Follow a member (idempotent)")
+async def follow_user(user_id: str, user: ActiveMember, store: StoreDep) -> Response:
     await follows.follow(store=store, follower_id=user.id, kind="user", target=user_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
@@ -64,9 +64,9 @@ async def unfollow_user(user_id: str, user: CurrentUser, store: StoreDep) -> Res
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.put("/following/tags/{tag}", status_code=status.HTTP_204_NO_CONTENT, responses=errors(401, 422),
+@router.put("/following/tags/{tag}", status_code=status.HTTP_204_NO_CONTENT, responses=errors(401, 403, 422),
             summary="Follow a tag (idempotent)")
-async def follow_tag(tag: str, user: CurrentUser, store: StoreDep) -> Response:
+async def follow_tag(tag: str, user: ActiveMember, store: StoreDep) -> Response:
     await follows.follow(store=store, follower_id=user.id, kind="tag", target=tag)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 

@@ -8,7 +8,9 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, EmailStr, Field, Stri
 
 from agora_users.domain.users import is_suspended
 
-DisplayName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=80)]
+# no control characters: names are shown everywhere (and logged)
+DisplayName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=80,
+                                               pattern=r"^[^\x00-\x1f\x7f]+$")]
 ShortText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=100)]
 Tag = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50)]
 RoleName = Literal["member", "moderator", "operator"]

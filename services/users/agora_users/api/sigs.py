@@ -3,7 +3,7 @@ from typing import Annotated
 from agora_common.auth import CurrentUser, Operator
 from fastapi import APIRouter, Query, Response, status
 
-from agora_users.api.deps import StoreDep
+from agora_users.api.deps import ActiveMember, StoreDep
 from agora_users.api.schemas import Membership, SigCreate, SigMember, SigRead, errors, sig_read
 from agora_users.service import sigs
 
@@ -36,9 +36,9 @@ async def list_members(sig_id: str, store: StoreDep, limit: Annotated[int, Query
 
 
 @router.post("/{sig_id}/members", status_code=status.HTTP_201_CREATED, response_model=Membership,
-             responses={200: {"description": "Already a member", "model": Membership}, **errors(401, 404)},
+             responses={200: {"description": "Already a member", "model": Membership}, **errors(401, 403, 404)},
              summary="Join a SIG (201; 200 if already a member)")
-async def join(sig_id: str, user: CurrentUser, store: StoreDep, response: Response) -> Membership:
+async def join(sig_id: str, user: ActiveMember, store: StoreDep, response: Response) -> Membership:
     joined = await sigs.join(store=store, sig_id=sig_id, user_id=user.id)
     if not joined:
         response.status_code = status.HTTP_200_OK

@@ -33,6 +33,12 @@ async def test_suspend_and_reinstate(client, signup, moderator_headers, settings
     assert r.json()["status"] == "suspended" and r.json()["suspension"]["by"] == "mod-1"
     assert (await client.get(f"/api/v1/users/{uid}")).json()["suspended"] is True
 
+    # the access token still verifies until it expires, but the account cannot add anything meanwhile
+    r = await client.patch("/api/v1/users/me", headers=ada["headers"], json={"bio": "buy cheap watches"})
+    assert r.status_code == 403 and r.json()["error"]["code"] == "account_suspended"
+    r = await client.put("/api/v1/users/me/following/tags/spam", headers=ada["headers"])
+    assert r.status_code == 403
+
     # no new sessions while suspended: login and refresh are refused with the reason's code
     r = await client.post("/api/v1/users/auth/login", json={"email": "ada@example.com", "password": PASSWORD})
     assert r.status_code == 403 and r.json()["error"]["code"] == "account_suspended"

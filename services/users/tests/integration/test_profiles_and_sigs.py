@@ -36,7 +36,7 @@ async def test_profile_edit_and_public_view_never_shows_email(client, signup, se
 
 async def test_profile_bad_input(client, signup):
     ada = await signup("ada@example.com", "Ada")
-    for body in ({"email": "x@example.com"}, {"roles": ["operator"]}, {"bio": "x" * 2001}, {"display_name": ""},
+    for body in ({"email": "x@example.com"}, {"roles": ["operator"]}, {"bio": "x" * 2001}, {"display_name": ""}, {"display_name": "evil\nname"},
                  {"skills": "not-a-list"}):
         r = await client.patch("/api/v1/users/me", headers=ada["headers"], json=body)
         assert r.status_code == 422, (body, r.text)
