@@ -170,3 +170,11 @@ class ResourceRemoved(ContentEvent):
     resource_id: str
     removed_by: str
     event_id: str | None = None
+
+
+@register
+class FlagsDismissed(PostRef):
+    """A moderator closed the post's open flags without hiding it (the flags were unfounded)."""
+
+    moderator_id: str
+    dismissed: int  # how many open flags were closed

@@ -2,7 +2,7 @@
 
 from agora_common.auth import Principal
 from agora_common.errors import Conflict, Forbidden, Gone
-from agora_common.events.content import PostFlagged, PostHidden, PostUnhidden
+from agora_common.events.content import FlagsDismissed, PostFlagged, PostHidden, PostUnhidden
 
 from agora_content.adapters import uow
 from agora_content.adapters.store import Store, now
@@ -88,8 +88,9 @@ async def dismiss_flags(*, store: Store, moderator: Principal, post_id: str) -> 
     async def change(work: Work) -> dict:
         post = rules.ensure_visible(await load(store, post_id, work=work), moderator)
         await _resolve_flags(store, work, post_id, "dismissed", moderator)
-        if post.get("open_flags"):
+        if open_flags := post.get("open_flags"):
             post = await update_versioned(store.posts, post, {"$set": {"open_flags": 0}}, work)
+            work.emit(rules_envelope(FlagsDismissed, post, moderator, moderator_id=moderator.id, dismissed=open_flags))
         return post
 
     return await uow.run(store, change)

@@ -82,9 +82,11 @@ async def test_flags_queue_hide_unhide_dismiss(client, auth, ask, settings, topi
     assert r.status_code == 200
     assert (await client.get(f"{API}/moderation/queue", headers=auth("mod", "moderator"))).json()["items"] == []
 
-    events = await read_events(settings.kafka_bootstrap, topics.content, until=lambda es: len(es) >= 6)
+    events = await read_events(settings.kafka_bootstrap, topics.content, until=lambda es: len(es) >= 7)
     kinds = [e.type for e in events if e.subject == q["id"]]
-    assert kinds == ["QuestionAsked", "PostFlagged", "PostFlagged", "PostHidden", "PostUnhidden", "PostFlagged"]
+    assert kinds == ["QuestionAsked", "PostFlagged", "PostFlagged", "PostHidden", "PostUnhidden", "PostFlagged",
+                     "FlagsDismissed"]
+    assert events[-1].data["dismissed"] == 1 and events[-1].data["moderator_id"] == "mod"
     hidden_event = next(e for e in events if e.type == "PostHidden")
     assert hidden_event.data["moderator_id"] == "mod" and hidden_event.data["reason"] == "spam"
     versions = [e.version for e in events if e.subject == q["id"]]

@@ -86,6 +86,8 @@ async def test_oversized_request_and_auth_and_unknown_ids(client, auth, ask):
     assert r.status_code == 413 and r.json()["error"]["code"] == "payload_too_large"
     r = await client.post(f"{API}/questions", json={"title": "A fine title", "body": "x", "tags": ["a"]})
     assert r.status_code == 401
+    r = await client.post(f"{API}/questions", json={"title": "no token"})  # no token wins over a bad body
+    assert r.status_code == 401 and r.json()["error"]["code"] == "unauthorized"
     r = await client.post(f"{API}/questions", headers={"Authorization": "Bearer nonsense"},
                           json={"title": "A fine title", "body": "x", "tags": ["a"]})
     assert r.status_code == 401
