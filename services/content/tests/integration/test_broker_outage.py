@@ -66,3 +66,27 @@ async def test_writes_during_a_broker_outage_are_published_once_after_it(agora_e
     assert [e.type for e in on_question] == ["QuestionAsked", "PostVoted", "PostVoted", "PostVoted"]
     assert [e.version for e in on_question] == sorted({e.version for e in on_question})
     assert on_question[-1].data["score"] == 3
+
+
+async def test_boots_and_accepts_writes_while_the_broker_is_down(agora_env, auth, tmp_path):
+    port = free_port()  # nothing listens here yet
+    settings = Settings(**{**agora_env, "kafka_bootstrap": f"127.0.0.1:{port}"}, outbox_poll_interval=0.1,
+                        outbox_retry_delay=0.3, consume_users=True)
+    app = create_app(settings)
+    broker = None
+    try:
+        async with (
+            LifespanManager(app, startup_timeout=60, shutdown_timeout=30),
+            httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client,
+        ):
+            assert (await client.get("/readyz")).status_code == 200  # ready: only the database is required
+            r = await client.post(f"{API}/questions", headers=auth("alice"),
+                                   json={"title": "Asked before Kafka", "body": "b", "tags": ["a"]})
+            assert r.status_code == 201
+            broker = start_kafka(port=port, log_dir=tmp_path)
+            topic = Topics(settings.topic_prefix).content
+            events = await read_events(broker.url, topic, until=lambda es: len(es) >= 1, timeout=60)
+            assert [(e.type, e.subject) for e in events] == [("QuestionAsked", r.json()["id"])]
+    finally:
+        if broker is not None:
+            broker.stop()
