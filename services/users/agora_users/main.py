@@ -41,8 +41,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await accounts.ensure_bootstrap_operator(store)
         await relay.start()
 
-        async def handle(envelope) -> None:
-            await activity.handle_event(store=store, envelope=envelope)
+        async def handle(envelopes) -> None:
+            await activity.handle_events(store=store, envelopes=envelopes)
 
         consumer = SupervisedConsumer(
             lambda: EventConsumer(
@@ -50,7 +50,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 topics=[topics.content, topics.events, topics.users, topics.points],
                 group_id=f"{settings.topic_prefix}users.activity",
                 dead_letter_topic=topics.dead_letter,
-                handler=handle,
+                batch_handler=handle,
             ),
             prepare=lambda: ensure_topics(settings.kafka_bootstrap, topics.all(), partitions=settings.topic_partitions),
         )

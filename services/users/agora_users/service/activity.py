@@ -1,11 +1,13 @@
 """The event-stream side of the users service: member activity for segmentation, and honor titles the
-points service awards. Each event is applied once: its id is recorded in the same transaction as its effect."""
+points service awards. Each event is applied once: its id is recorded in the same transaction as its effect.
+Events are applied in chunks: one transaction per chunk, with the updates of one member folded together."""
 
 import logging
-from datetime import timedelta
+from collections import defaultdict
+from datetime import datetime, timedelta
 
 from agora_common.errors import NotFound
-from agora_common.events import Envelope
+from agora_common.events import DomainEvent, Envelope
 from agora_common.events.points import HonorTitleEarned, HonorTitleLost
 from agora_common.ids import utcnow
 from pymongo.errors import DuplicateKeyError
@@ -13,82 +15,130 @@ from pymongo.errors import DuplicateKeyError
 from agora_users.adapters import store as c
 from agora_users.adapters.store import Store
 from agora_users.adapters.unit_of_work import Tx, atomically
-from agora_users.domain.activity import EVIDENCE_KINDS, Action, Evidence, facts_for
+from agora_users.domain.activity import EVIDENCE_KINDS, Action, Evidence, Fact, facts_for
 from agora_users.domain.segments import Segment
 from agora_users.service import titles
 
 log = logging.getLogger(__name__)
 
 
+CHUNK = 100  # events per transaction: big enough to fold many updates together, small enough to retry
+
+
 async def handle_event(*, store: Store, envelope: Envelope) -> bool:
     """Apply one domain event; returns False if it had been applied before (a replay or duplicate)."""
-    if envelope.source == "users" and envelope.type.startswith("HonorTitle"):
-        return False  # our own title events: nothing to learn from them
-    facts = facts_for(envelope) if envelope.source != "points" else []
-    payload = envelope.payload() if envelope.source == "points" else None
-    if not facts and not isinstance(payload, (HonorTitleEarned, HonorTitleLost)):
-        return False
+    return await handle_events(store=store, envelopes=[envelope]) == 1
 
-    async def work(tx: Tx) -> bool:
-        # look first: a failed insert would abort the whole transaction (a concurrent duplicate still fails
-        # the insert, and the DuplicateKeyError below ends it)
-        if await tx.store[c.PROCESSED_EVENTS].find_one({"_id": envelope.id}, {"_id": 1}, session=tx.session):
-            return False
-        await tx.store[c.PROCESSED_EVENTS].insert_one(
-            {"_id": envelope.id, "type": envelope.type, "at": utcnow()}, session=tx.session
-        )
-        if isinstance(payload, HonorTitleEarned):
-            await _safely(titles.grant_in(tx, user_id=payload.user_id, title=payload.title, by=titles.POINTS,
-                                          reason=f"earned {payload.total_points} points (threshold "
-                                          f"{payload.threshold}, rules {payload.rules_version})",
-                                          source_event=envelope.id))
-        elif isinstance(payload, HonorTitleLost):
-            await _safely(titles.revoke_in(tx, user_id=payload.user_id, title=payload.title, by=titles.POINTS,
-                                           reason=f"points fell to {payload.total_points} (threshold "
-                                           f"{payload.threshold})", only_automatic=True, source_event=envelope.id))
-        for fact in facts:
-            if isinstance(fact, Action):
-                await _record_action(tx, fact)
-            elif isinstance(fact, Evidence):
-                await _record_evidence(tx, fact)
-        return True
+
+async def handle_events(*, store: Store, envelopes: list[Envelope]) -> int:
+    """Apply a batch of domain events in order; returns how many were new (duplicates are skipped)."""
+    applied = 0
+    for i in range(0, len(envelopes), CHUNK):
+        applied += await _apply_chunk(store, envelopes[i:i + CHUNK])
+    return applied
+
+
+def _plan(envelope: Envelope) -> tuple[list[Fact], DomainEvent | None] | None:
+    """What an event will change, or None if it does not concern this service."""
+    if envelope.source == "users" and envelope.type.startswith("HonorTitle"):
+        return None  # our own title events: nothing to learn from them
+    if envelope.source == "points":
+        payload = envelope.payload()
+        return ([], payload) if isinstance(payload, (HonorTitleEarned, HonorTitleLost)) else None
+    facts = facts_for(envelope)
+    return (facts, None) if facts else None
+
+
+async def _apply_chunk(store: Store, chunk: list[Envelope]) -> int:
+    plans: list[tuple[Envelope, list[Fact], DomainEvent | None]] = []
+    ids: set[str] = set()
+    for envelope in chunk:
+        plan = _plan(envelope)
+        if plan is not None and envelope.id not in ids:
+            ids.add(envelope.id)
+            plans.append((envelope, *plan))
+    if not plans:
+        return 0
+
+    async def work(tx: Tx) -> int:
+        # look first: a failed insert would abort the whole transaction
+        done = {d["_id"] for d in await tx.store[c.PROCESSED_EVENTS].find(
+            {"_id": {"$in": list(ids)}}, {"_id": 1}, session=tx.session).to_list()}
+        todo = [p for p in plans if p[0].id not in done]
+        if not todo:
+            return 0
+        now = utcnow()
+        await tx.store[c.PROCESSED_EVENTS].insert_many(
+            [{"_id": e.id, "type": e.type, "at": now} for e, _, _ in todo], session=tx.session)
+        last_action: dict[str, datetime] = {}
+        days: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
+        evidence_of: set[str] = set()
+        for envelope, facts, title_event in todo:
+            if title_event is not None:
+                await _apply_title(tx, envelope, title_event)
+            for fact in facts:
+                if isinstance(fact, Action):
+                    last_action[fact.user_id] = max(fact.time, last_action.get(fact.user_id, fact.time))
+                    counts = days[(fact.user_id, fact.time.date().isoformat())]
+                    counts[0] += 1
+                    counts[1] += int(fact.contribution)
+                else:
+                    await _apply_evidence(tx, fact)
+                    evidence_of.add(fact.user_id)
+        await _record_actions(tx, last_action, days)
+        for user_id in evidence_of:
+            await _refresh_contributor(tx, user_id)
+        return len(todo)
 
     try:
         return await atomically(store, work)
     except DuplicateKeyError:
-        return False  # the same event handled concurrently elsewhere
+        # another consumer instance applied some of these at the same moment: redo them one by one
+        if len(plans) == 1:
+            return 0
+        return sum([await _apply_chunk(store, [e]) for e, _, _ in plans])
 
 
-async def _safely(coro) -> None:
+async def _apply_title(tx: Tx, envelope: Envelope, event: DomainEvent) -> None:
     try:
-        await coro
+        if isinstance(event, HonorTitleEarned):
+            await titles.grant_in(tx, user_id=event.user_id, title=event.title, by=titles.POINTS,
+                                  reason=f"earned {event.total_points} points (threshold {event.threshold}, rules "
+                                  f"{event.rules_version})", source_event=envelope.id)
+        elif isinstance(event, HonorTitleLost):
+            await titles.revoke_in(tx, user_id=event.user_id, title=event.title, by=titles.POINTS,
+                                   reason=f"points fell to {event.total_points} (threshold {event.threshold})",
+                                   only_automatic=True, source_event=envelope.id)
     except NotFound:
-        log.info("title event for an unknown or deleted user ignored")
+        log.info("title event for an unknown or deleted user ignored", extra={"event_id": envelope.id})
 
 
-async def _record_action(tx: Tx, action: Action) -> None:
-    day = action.time.date().isoformat()
-    await tx.store[c.ACTIVITY].update_one(
-        {"_id": action.user_id},
-        {"$max": {"last_action_at": action.time}, "$setOnInsert": {"contributor": False}},
-        upsert=True, session=tx.session,
-    )
-    await tx.store[c.ACTIVITY_DAYS].update_one(
-        {"_id": f"{action.user_id}:{day}"},
-        {"$inc": {"actions": 1, "contributions": 1 if action.contribution else 0},
-         "$setOnInsert": {"user_id": action.user_id, "day": day}},
-        upsert=True, session=tx.session,
-    )
+async def _record_actions(tx: Tx, last_action: dict[str, datetime], days: dict[tuple[str, str], list[int]]) -> None:
+    for user_id, time in last_action.items():
+        await tx.store[c.ACTIVITY].update_one(
+            {"_id": user_id}, {"$max": {"last_action_at": time}, "$setOnInsert": {"contributor": False}},
+            upsert=True, session=tx.session,
+        )
+    for (user_id, day), (actions, contributions) in days.items():
+        await tx.store[c.ACTIVITY_DAYS].update_one(
+            {"_id": f"{user_id}:{day}"},
+            {"$inc": {"actions": actions, "contributions": contributions},
+             "$setOnInsert": {"user_id": user_id, "day": day}},
+            upsert=True, session=tx.session,
+        )
 
 
-async def _record_evidence(tx: Tx, fact: Evidence) -> None:
+async def _apply_evidence(tx: Tx, fact: Evidence) -> None:
     op = "$addToSet" if fact.present else "$pull"
-    doc = await tx.store[c.ACTIVITY].find_one_and_update(
-        {"_id": fact.user_id}, {op: {fact.kind: fact.ref}}, upsert=True, return_document=True, session=tx.session
-    )
+    await tx.store[c.ACTIVITY].update_one({"_id": fact.user_id}, {op: {fact.kind: fact.ref}}, upsert=True,
+                                          session=tx.session)
+
+
+async def _refresh_contributor(tx: Tx, user_id: str) -> None:
+    doc = await tx.store[c.ACTIVITY].find_one({"_id": user_id}, session=tx.session)
     contributor = any(doc.get(kind) for kind in EVIDENCE_KINDS)
     if contributor != doc.get("contributor"):
-        await tx.store[c.ACTIVITY].update_one({"_id": fact.user_id}, {"$set": {"contributor": contributor}},
+        await tx.store[c.ACTIVITY].update_one({"_id": user_id}, {"$set": {"contributor": contributor}},
                                               session=tx.session)
 
 

@@ -96,3 +96,20 @@ async def test_segments_are_for_operators_only(client, signup, moderator_headers
     assert r.status_code == 422
     r = await client.get("/api/v1/users/segments", headers=operator_headers)
     assert set(r.json()) == {"ordinary", "active", "core", "contributor"}
+
+
+async def test_replayed_batches_change_nothing(app, client, signup):
+    """The consumer's batch handler, called directly: a replay of a whole batch, or of part of it mixed with new
+    events, applies each event exactly once."""
+    from agora_users.service import activity
+
+    store = app.state.store
+    author = (await signup("a@example.com", "Author"))["user"]["id"]
+    batch = [question(author, d, f"q{d}") for d in (1, 2, 3)]
+    assert await activity.handle_events(store=store, envelopes=batch) == 3
+    assert await activity.handle_events(store=store, envelopes=batch) == 0
+    later = question(author, 0.5, "q-late")
+    assert await activity.handle_events(store=store, envelopes=[batch[1], later, later]) == 1
+    days = await store.db.activity_days.find({"user_id": author}).to_list()
+    assert sum(d["contributions"] for d in days) == 4 and sum(d["actions"] for d in days) == 4
+    assert await store.db.processed_events.count_documents({}) == 4
