@@ -23,4 +23,8 @@ class Settings(ServiceSettings):
     # beyond what faust's per-message machinery allows on this hardware (README "Performance").
     points_live_consumer: Literal["faust", "direct"] = "faust"
     points_publish_titles: bool = True
+    # Where to keep engine snapshots (shortens restarts: only the log after them is replayed). Unset: no
+    # snapshots, every start replays the whole log. AGORA_DATA_DIR is what `make run` gives each service.
+    data_dir: str | None = None
+    points_snapshot_interval: float = Field(default=60.0, gt=0)
     points_leaderboard_max_limit: int = Field(default=500, ge=1)

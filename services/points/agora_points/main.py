@@ -20,6 +20,7 @@ from agora_points.api.routes import router
 from agora_points.config import Settings
 from agora_points.domain.rules import load_rules
 from agora_points.service.processor import PointsProcessor
+from agora_points.service.snapshots import Snapshots
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +65,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             group_id=f"{settings.topic_prefix}points-{settings.points_instance}",
             publish_titles=settings.points_publish_titles, replay_batch=settings.points_replay_batch,
         )
+        if settings.data_dir:
+            app.state.processor.snapshots = Snapshots(
+                settings.data_dir, rules=rules, topic_prefix=settings.topic_prefix,
+                interval=settings.points_snapshot_interval)
         app.state.faust = None
         runner = asyncio.create_task(_run(app, settings), name="points-start")
         try:
@@ -76,6 +81,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 with contextlib.suppress(Exception):
                     await app.state.faust.stop()
             await app.state.processor.stop()
+            if app.state.processor.snapshots is not None:
+                app.state.processor.snapshots.wait()
 
     async def caught_up(app: FastAPI) -> None:
         processor = app.state.processor

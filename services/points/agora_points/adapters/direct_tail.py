@@ -36,7 +36,7 @@ async def tail(processor: PointsProcessor, *, batch_max: int, poll_ms: int = 5) 
             got = await consumer.getmany(timeout_ms=poll_ms * 20, max_records=batch_max)
             raws = []
             for tp, records in got.items():
-                raws.extend(Raw(r.value, r.key, f"{r.topic}/{r.partition}/{r.offset}") for r in records)
+                raws.extend(Raw(r.value, r.key, r.topic, r.partition, r.offset) for r in records)
                 reached[tp] = records[-1].offset + 1
             if raws:
                 try:

@@ -50,8 +50,7 @@ def build_faust_app(processor: PointsProcessor, *, bootstrap: str, batch_max: in
     @app.agent(source, name="points-scorer", concurrency=1)
     async def score(stream):
         async for events in stream.take_events(batch_max, within=batch_within):
-            raws = [Raw(e.value, e.key, f"{e.message.topic}/{e.message.partition}/{e.message.offset}")
-                    for e in events]
+            raws = [Raw(e.value, e.key, e.message.topic, e.message.partition, e.message.offset) for e in events]
             try:
                 await processor.handle(raws, live=True)
             except Exception as exc:  # noqa: BLE001

@@ -19,10 +19,11 @@ log = logging.getLogger(__name__)
 
 async def read_log(
     bootstrap: str, topics: list[str], *, batch: int = 20_000, group_id: str | None = None,
-    commit_end: bool = False, stall_timeout: float = 30.0,
+    commit_end: bool = False, stall_timeout: float = 30.0, start_at: dict[tuple[str, int], int] | None = None,
 ) -> AsyncIterator[tuple[list[ConsumerRecord], dict[TopicPartition, int]]]:
     """Yield (records, offsets committed for group_id before the read) until every partition is caught up.
 
+    start_at: where to start per (topic, partition) (a snapshot's offsets); other partitions from the beginning.
     With commit_end, the offsets reached are committed for group_id at the end, so a live consumer of that
     group resumes exactly there (anything it then reads twice is a duplicate the engine ignores).
     """
@@ -43,6 +44,10 @@ async def read_log(
                 committed[tp] = await consumer.committed(tp) or 0
         await consumer.seek_to_beginning(*partitions)
         reached: dict[TopicPartition, int] = {}
+        for tp in partitions:
+            if start_at and start_at.get((tp.topic, tp.partition)):
+                reached[tp] = start_at[(tp.topic, tp.partition)]
+                consumer.seek(tp, reached[tp])
         remaining = set(partitions)
         progress = time.monotonic()
         while remaining:
@@ -62,7 +67,13 @@ async def read_log(
             elif time.monotonic() - progress > stall_timeout:
                 raise TimeoutError(f"reading the log stalled for {stall_timeout:.0f}s (broker unreachable?)")
         if commit_end and group_id and reached:
-            await consumer.commit(reached)
+            try:
+                await consumer.commit(reached)
+            except Exception as exc:  # noqa: BLE001
+                # e.g. a killed member of the live group has not timed out yet: the live consumer then resumes
+                # from its own older offsets and reads a stretch again (duplicates: ignored; dead letters of
+                # that stretch may be sent twice, which is the dead-letter topic's at-least-once contract)
+                log.warning("could not commit the catch-up offsets", extra={"group": group_id, "error": repr(exc)})
     finally:
         await consumer.stop()
 

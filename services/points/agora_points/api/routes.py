@@ -63,6 +63,8 @@ async def get_status(processor: ProcessorDep) -> dict:
     return {
         "ready": processor.ready, "failure": processor.failure, "rules_version": processor.rules.version,
         "events_applied": len(processor.engine.seen), "log_events_replayed_at_start": processor.caught_up_events,
+        "events_from_snapshot": processor.events_from_snapshot,
+        "snapshots_saved": processor.snapshots.saved if processor.snapshots else 0,
         "start_replay_seconds": processor.catch_up_seconds, "users": len(processor.engine.ledgers),
         "last_applied_at": processor.last_applied_at,
     }

@@ -136,6 +136,8 @@ class Status(BaseModel):
     rules_version: str
     events_applied: int
     log_events_replayed_at_start: int
+    events_from_snapshot: int
+    snapshots_saved: int
     start_replay_seconds: float | None
     users: int
     last_applied_at: datetime | None

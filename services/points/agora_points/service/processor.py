@@ -26,19 +26,26 @@ from agora_points.adapters.log_reader import read_log
 from agora_points.domain.engine import Engine, Fact
 from agora_points.domain.rules import RuleSet
 from agora_points.service.decode import Decoder, relevant_types
+from agora_points.service.snapshots import Snapshots
 
 log = logging.getLogger(__name__)
 
 _TITLE_NS = uuid.UUID("7d0c3f52-8c1e-4b8e-9c52-5a1f0e6b7a10")
 
 
-@dataclass
+@dataclass(slots=True)
 class Raw:
-    """One message from the broker: value plus where it came from (for dead-letter headers)."""
+    """One message from the broker: value, and where it came from (dead-letter headers, snapshot offsets)."""
 
     value: bytes | None
-    key: bytes | None = None
-    origin: str = ""
+    key: bytes | None
+    topic: str
+    partition: int
+    offset: int
+
+    @property
+    def origin(self) -> str:
+        return f"{self.topic}/{self.partition}/{self.offset}"
 
 
 @dataclass
@@ -79,6 +86,10 @@ class PointsProcessor:
         self._pending_titles: set[str] = set()
         self.ready = False
         self.failure: str | None = None
+        # next offset per (topic, partition) such that every message before it has been applied
+        self.reached: dict[tuple[str, int], int] = {}
+        self.snapshots: Snapshots | None = None
+        self.events_from_snapshot = 0
         self.caught_up_events = 0
         self.catch_up_seconds: float | None = None
         self.last_applied_at: datetime | None = None
@@ -93,6 +104,7 @@ class PointsProcessor:
         self.engine = Engine(self.rules)
         self.titles = TitleBook()
         self.caught_up_events = 0
+        self.reached = {}
 
     async def stop(self) -> None:
         await self.publisher.stop()
@@ -109,12 +121,20 @@ class PointsProcessor:
                 except BadEvent:
                     continue
         started = time.perf_counter()
+        start_at = None
+        if self.snapshots is not None:
+            restored = self.snapshots.load()
+            if restored is not None:
+                self.engine, self.reached = restored
+                self.events_from_snapshot = len(self.engine.seen)
+                start_at = dict(self.reached)
         async for records, committed in read_log(
             self.bootstrap, self.input_topics, batch=self.replay_batch, group_id=self.group_id, commit_end=True,
+            start_at=start_at,
         ):
             # Messages the live consumer never handled (at or past its committed offset) are dead-lettered
             # if bad; older ones were dead-lettered when they were first consumed.
-            raws = [Raw(r.value, r.key, f"{r.topic}/{r.partition}/{r.offset}") for r in records]
+            raws = [Raw(r.value, r.key, r.topic, r.partition, r.offset) for r in records]
             fresh = {id(raw) for raw, r in zip(raws, records)
                      if r.offset >= committed.get(_tp(r), 0)}
             await self.handle(raws, live=False, dead_letter=lambda raw: id(raw) in fresh)
@@ -124,6 +144,8 @@ class PointsProcessor:
             "events": self.caught_up_events, "seconds": self.catch_up_seconds,
             "users": len(self.engine.ledgers)})
         await self.sync_titles(set(self.engine.ledgers) | set(self.titles.held))
+        if self.snapshots is not None:
+            self.snapshots.maybe_save(self.engine, self.reached)  # a long replay is not repeated after a crash
         self.ready = True
         metrics.READY.set(1)
 
@@ -131,7 +153,11 @@ class PointsProcessor:
     async def handle(self, raws: list[Raw], *, live: bool = True, dead_letter=None) -> None:
         facts: list[Fact] = []
         decode = self.decode
+        reached = self.reached
         for raw in raws:
+            where = (raw.topic, raw.partition)
+            if raw.offset >= reached.get(where, 0):
+                reached[where] = raw.offset + 1
             try:
                 fact = decode(raw.value)
             except BadEvent as exc:
@@ -161,6 +187,8 @@ class PointsProcessor:
                 age(lag)
         if live:
             await self.sync_titles(result.changed_users | self._pending_titles)
+            if self.snapshots is not None:
+                self.snapshots.maybe_save(self.engine, self.reached)
 
     async def _dead_letter(self, raw: Raw, exc: BadEvent) -> None:
         log.warning("dead-lettering event", extra={"group": self.group_id, "reason": exc.reason,

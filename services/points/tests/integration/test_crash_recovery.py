@@ -50,11 +50,12 @@ def stream(h, n: int) -> list[Envelope]:
 
 
 class Worker:
-    def __init__(self, env: dict, mode: str) -> None:
+    def __init__(self, env: dict, mode: str, data_dir=None) -> None:
         self.port = free_port()
         self.env = {**os.environ, "AGORA_KAFKA_BOOTSTRAP": env["kafka_bootstrap"],
                     "AGORA_TOPIC_PREFIX": env["topic_prefix"], "AGORA_POINTS_INSTANCE": "crash",
                     "AGORA_POINTS_LIVE_CONSUMER": mode,
+                    **({"AGORA_DATA_DIR": str(data_dir), "AGORA_POINTS_SNAPSHOT_INTERVAL": "0.2"} if data_dir else {}),
                     "AGORA_LOG_LEVEL": "WARNING"}
         self.proc: subprocess.Popen | None = None
 
@@ -92,13 +93,14 @@ class Worker:
                 self.proc.wait()
 
 
-@pytest.mark.parametrize("mode", ["faust", "direct"])
-async def test_sigkill_mid_stream_then_restart_matches_recomputation_from_the_log(agora_env, h, mode):
+@pytest.mark.parametrize("mode,snapshots", [("faust", False), ("direct", False), ("faust", True)])
+async def test_sigkill_mid_stream_then_restart_matches_recomputation_from_the_log(agora_env, h, mode, snapshots,
+                                                                                  tmp_path):
     topics = Topics(agora_env["topic_prefix"])
     await ensure_topics(agora_env["kafka_bootstrap"], topics.all())
     events = stream(h, 3000)
     publisher = EventPublisher(agora_env["kafka_bootstrap"])
-    worker = Worker(agora_env, mode)
+    worker = Worker(agora_env, mode, tmp_path if snapshots else None)
     try:
         await publisher.publish_many(topics.content, events[:1000])
         worker.start()
@@ -107,12 +109,23 @@ async def test_sigkill_mid_stream_then_restart_matches_recomputation_from_the_lo
             await publisher.publish_many(topics.content, events[i:i + 100])
             await asyncio.sleep(0.02)
         async with worker.client() as client:
-            applied = (await client.get("/api/v1/points/status")).json()["events_applied"]
-        assert applied >= 1000
+            async def consuming_live():
+                status = (await client.get("/api/v1/points/status")).json()
+                assert status["events_applied"] >= 1500, status
+                assert status["snapshots_saved"] >= (1 if snapshots else 0), status
+
+            await eventually(consuming_live, timeout=60)
         worker.kill()
         await publisher.publish_many(topics.content, events[2000:] + events[1500:1700])  # + redeliveries
         worker.start()
         await worker.ready()
+        async with worker.client() as client:
+            status = (await client.get("/api/v1/points/status")).json()
+        if snapshots:  # restarted from a snapshot taken before the kill, then read only the rest of the log
+            assert status["events_from_snapshot"] >= 1000
+            assert status["log_events_replayed_at_start"] < 3200
+        else:
+            assert status["events_from_snapshot"] == 0 and status["log_events_replayed_at_start"] == 3200
 
         rules = load_rules()
         expected = Engine(rules)
