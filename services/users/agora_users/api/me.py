@@ -64,7 +64,7 @@ async def unfollow_user(user_id: str, user: CurrentUser, store: StoreDep) -> Res
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.put("/following/tags/{tag}", status_code=status.HTTP_204_NO_CONTENT, responses=errors(401, 403, 422),
+@router.put("/following/tags/{tag}", status_code=status.HTTP_204_NO_CONTENT, responses=errors(401, 403, 404, 422),
             summary="Follow a tag (idempotent)")
 async def follow_tag(tag: str, user: ActiveMember, store: StoreDep) -> Response:
     await follows.follow(store=store, follower_id=user.id, kind="tag", target=tag)

@@ -266,8 +266,8 @@ class ErrorBody(BaseModel):
 
 def errors(*codes: int) -> dict:
     """OpenAPI entries for the error responses an endpoint can give (all share one JSON shape)."""
-    text = {400: "Malformed request (e.g. a body that is not JSON)", 401: "Missing, invalid or expired token", 403: "Not allowed", 404: "Not found",
-            409: "Conflict with the current state", 422: "Invalid input",
+    text = {400: "Malformed request (e.g. a body that is not JSON)", 401: "Missing, invalid or expired token",
+            403: "Not allowed", 404: "Not found", 409: "Conflict with the current state", 422: "Invalid input",
             429: "Too many attempts; see details.retry_after_seconds",
             503: "Database unavailable or too many concurrent changes: retry shortly"}
     return {code: {"model": ErrorBody, "description": text.get(code, "Error")} for code in sorted({400, 503, *codes})}

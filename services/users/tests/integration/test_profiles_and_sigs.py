@@ -36,7 +36,8 @@ async def test_profile_edit_and_public_view_never_shows_email(client, signup, se
 
 async def test_profile_bad_input(client, signup):
     ada = await signup("ada@example.com", "Ada")
-    for body in ({"email": "x@example.com"}, {"roles": ["operator"]}, {"bio": "x" * 2001}, {"display_name": ""}, {"display_name": "evil\nname"},
+    for body in ({"email": "x@example.com"}, {"roles": ["operator"]}, {"bio": "x" * 2001}, {"display_name": ""},
+                 {"display_name": "evil\nname"},
                  {"skills": "not-a-list"}):
         r = await client.patch("/api/v1/users/me", headers=ada["headers"], json=body)
         assert r.status_code == 422, (body, r.text)
@@ -82,8 +83,9 @@ async def test_follow_members_and_tags(client, signup):
     assert r.json() == {"users": [bob_id], "tags": ["kubernetes"]}
     assert (await client.get(f"/api/v1/users/{bob_id}")).json()["followers"] == 1
     assert (await client.get(f"/api/v1/users/{bob_id}/followers")).json() == [ada["user"]["id"]]
-    assert (await client.delete("/api/v1/users/me/following/tags/kubernetes", headers=ada["headers"])).status_code == 204
-    assert (await client.delete("/api/v1/users/me/following/tags/kubernetes", headers=ada["headers"])).status_code == 404
+    tag_url = "/api/v1/users/me/following/tags/kubernetes"
+    assert (await client.delete(tag_url, headers=ada["headers"])).status_code == 204
+    assert (await client.delete(tag_url, headers=ada["headers"])).status_code == 404
     assert (await client.get("/api/v1/users/me/following", headers=ada["headers"])).json()["tags"] == []
 
 
