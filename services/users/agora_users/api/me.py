@@ -1,5 +1,7 @@
 from agora_common.auth import CurrentUser
 from fastapi import APIRouter, Response, status
+from fastapi.encoders import jsonable_encoder
+from fastapi.responses import JSONResponse
 
 from agora_users.api.auth import auth_response
 from agora_users.api.deps import ActiveMember, StoreDep
@@ -12,7 +14,7 @@ from agora_users.api.schemas import (
     errors,
     user_read,
 )
-from agora_users.service import accounts, follows, profiles
+from agora_users.service import accounts, export, follows, profiles
 
 router = APIRouter(prefix="/api/v1/users/me", tags=["me"])
 
@@ -43,6 +45,15 @@ async def change_password(body: PasswordChange, user: CurrentUser, store: StoreD
     session = await accounts.change_password(store=store, user_id=user.id, current_password=body.current_password,
                                              new_password=body.new_password)
     return await auth_response(store, session)
+
+
+@router.get("/export", responses=errors(401, 404),
+            summary="Everything this service holds about me, as one JSON document (account, SIGs, follows, titles "
+            "history, activity figures)")
+async def export_my_data(user: CurrentUser, store: StoreDep) -> JSONResponse:
+    data = await export.my_data(store=store, user_id=user.id)
+    return JSONResponse(jsonable_encoder(data), headers={
+        "Content-Disposition": 'attachment; filename="agora-users-my-data.json"', "Cache-Control": "no-store"})
 
 
 @router.get("/following", response_model=Following, summary="Members and tags I follow", responses=errors(401))

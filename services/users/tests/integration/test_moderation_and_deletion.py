@@ -130,3 +130,22 @@ async def test_directory_lists_suspended_accounts_for_moderators(client, signup,
                              headers=moderator_headers)).json()
     assert [u["id"] for u in page + rest] == [ada["user"]["id"], bob["user"]["id"]]
     assert (await client.get("/api/v1/users/directory", headers=ada["headers"])).status_code == 403
+
+
+async def test_members_export_their_own_data(client, signup, operator_headers):
+    ada = await signup("ada@example.com", "Ada")
+    bob = await signup("bob@example.com", "Bob")
+    await client.patch("/api/v1/users/me", headers=ada["headers"], json={"city": "Oslo"})
+    await client.put(f"/api/v1/users/me/following/users/{bob['user']['id']}", headers=ada["headers"])
+    await client.post(f"/api/v1/users/{ada['user']['id']}/titles", headers=operator_headers,
+                      json={"title": "ambassador", "reason": "meetups"})
+    r = await client.get("/api/v1/users/me/export", headers=ada["headers"])
+    assert r.status_code == 200 and "attachment" in r.headers["content-disposition"]
+    data = r.json()
+    assert data["account"]["email"] == "ada@example.com" and data["account"]["city"] == "Oslo"
+    assert "password_hash" not in data["account"] and "argon2" not in r.text
+    assert data["following"]["users"] == [bob["user"]["id"]]
+    assert [(e["action"], e["title"], e["reason"]) for e in data["title_history"]] == [
+        ("granted", "ambassador", "meetups")]
+    assert data["active_sessions"] == 1
+    assert (await client.get("/api/v1/users/me/export")).status_code == 401
