@@ -35,5 +35,12 @@ async def test_writes_during_broker_outage_are_published_after_recovery(client, 
         events = await read_events(settings.kafka_bootstrap, f"{settings.topic_prefix}users",
                                    until=lambda es: len(es) >= 2)
         assert [(e.type, e.version) for e in events] == [("UserRegistered", 1), ("ProfileUpdated", 2)]
+
+        # the segmentation consumer, which could not start at boot, is running now and sees the profile edit
+        async def consuming():
+            assert app.state.consumer.running
+            assert await app.state.store.db.activity.find_one({"_id": ada["user"]["id"]})
+
+        await eventually(consuming, timeout=60)
     finally:
         broker.stop()
