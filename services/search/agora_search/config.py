@@ -16,6 +16,7 @@ class Settings(ServiceSettings):
     refresh_every_seconds: float = Field(default=0.1, ge=0, le=10)
 
     run_indexer: bool = True  # consume the content topic in this process
+    fetch_max_wait_ms: int = Field(default=50, ge=1, le=500)  # see adapters/consumer.py
     indexer_batch: int = Field(default=500, ge=1, le=5000)
 
     pit_keep_alive: str = "2m"

@@ -9,6 +9,7 @@ are covered by the next one. The indexing lag is observed after the refresh that
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
@@ -18,6 +19,7 @@ from agora_common.topics import Topics
 from elasticsearch import AsyncElasticsearch
 
 from agora_search import metrics
+from agora_search.adapters.consumer import LowLatencyEventConsumer
 from agora_search.adapters.indexer import Indexer, IndexResult
 from agora_search.adapters.indices import IndexManager
 from agora_search.config import Settings
@@ -25,6 +27,7 @@ from agora_search.config import Settings
 log = logging.getLogger(__name__)
 
 MAX_BACKOFF = 5.0
+WRITE_TARGETS_TTL = 1.0
 
 
 class LiveIndexer:
@@ -37,15 +40,17 @@ class LiveIndexer:
         self._starter: asyncio.Task | None = None
         self._refresher: asyncio.Task | None = None
         self._written: list[Envelope] = []
+        self._targets: tuple[float, list[str]] | None = None
         self._wrote = asyncio.Event()
         # called with (envelope, seconds from event time to searchable); benchmarks hook in here
         self.lag_observers: list[Callable[[Envelope, float], None]] = []
 
     def _new_consumer(self) -> EventConsumer:
         topics = Topics(self.settings.topic_prefix)
-        return EventConsumer(
+        return LowLatencyEventConsumer(
             bootstrap=self.settings.kafka_bootstrap, topics=[topics.content], group_id=self.settings.indexer_group,
             dead_letter_topic=topics.dead_letter, batch_handler=self.handle, max_batch=self.settings.indexer_batch,
+            fetch_max_wait_ms=self.settings.fetch_max_wait_ms,
         )
 
     async def handle(self, envelopes: list[Envelope]) -> None:
@@ -86,8 +91,7 @@ class LiveIndexer:
         delay = 0.2
         while True:
             try:
-                # resolved per batch: a reindex adds its new index here, and every replica sees it at once
-                targets = await self.indices.write_indices()
+                targets = await self._write_targets()
                 return await self.indexer.index(envelopes, targets)
             except asyncio.CancelledError:
                 raise
@@ -95,6 +99,14 @@ class LiveIndexer:
                 log.exception("indexing failed; retrying", extra={"retry_in": delay})
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, MAX_BACKOFF)
+
+    async def _write_targets(self) -> list[str]:
+        """The write alias's indices, re-read at most every WRITE_TARGETS_TTL seconds. A reindex waits longer than
+        that after adding its index before it snapshots the log, so no event can miss the new index."""
+        now = time.monotonic()
+        if self._targets is None or now - self._targets[0] > WRITE_TARGETS_TTL:
+            self._targets = (now, await self.indices.write_indices())
+        return self._targets[1]
 
     async def start(self) -> None:
         """Starts in the background, retrying while Kafka is unreachable, so the service boots regardless."""

@@ -1,7 +1,7 @@
 """Zero-downtime reindex: build a new index from the content event log, then swap the aliases atomically.
 
-1. create a new versioned index and add it to the write alias: from now on the live indexer writes every new
-   event to the old and the new index;
+1. create a new versioned index and add it to the write alias; once the live indexers have seen it (they re-read
+   the alias every second), they write every new event to the old and the new index;
 2. replay the content topic from the beginning up to its end offsets as seen after step 1 (anything later is
    dual-written by step 1), folding into the new index; order does not matter to the fold;
 3. refresh, then point the read and write aliases at the new index in one atomic call; searches read the old
@@ -23,6 +23,7 @@ from agora_search.adapters.event_log import read_log
 from agora_search.adapters.indexer import Indexer
 from agora_search.adapters.indices import IndexManager
 from agora_search.config import Settings
+from agora_search.service.indexing import WRITE_TARGETS_TTL
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +67,8 @@ async def rebuild(
     await manager.create_index(new)
     await manager.add_write_index(new)
     try:
+        # live indexers re-read the write alias at most this often: after it, every new event reaches the new index
+        await asyncio.sleep(WRITE_TARGETS_TTL + 0.5)
         indexer = Indexer(es, refresh="false")  # one refresh at the end is enough
         async for batch in read_log(settings.kafka_bootstrap, Topics(settings.topic_prefix).content):
             if batch.envelopes:
