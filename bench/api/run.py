@@ -44,7 +44,9 @@ def machine() -> str:
                 break
     except OSError:
         pass
-    return f"{os.cpu_count()} CPUs (nproc {len(os.sched_getaffinity(0))}), {model}, Python {platform.python_version()}"
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    return (f"{os.cpu_count()} CPUs (nproc {len(os.sched_getaffinity(0))}), {model}, Python "
+            f"{platform.python_version()}; load average {load} (1/5/15 min, at the end: the machine may be shared)")
 
 
 def package_version(name: str) -> str:
@@ -218,6 +220,25 @@ async def fixed_rate(client: httpx.AsyncClient, name: str, make_request, *, rate
     return result
 
 
+async def one_at_a_time(client: httpx.AsyncClient, name: str, make_request, *, count: int) -> Result:
+    """`count` requests back to back: the service's own cost without queueing behind other requests."""
+    result = Result(name=name, rate=0)
+    start = time.perf_counter()
+    for i in range(count):
+        method, url, kwargs = make_request(i)
+        sent = time.perf_counter()
+        response = await client.request(method, url, **kwargs)
+        if response.status_code >= 400:
+            result.errors[str(response.status_code)] = result.errors.get(str(response.status_code), 0) + 1
+            continue
+        result.latencies_ms.append((time.perf_counter() - sent) * 1000)
+        if match := TIMING_RE.search(response.headers.get("server-timing", "")):
+            result.db_ms.append(float(match.group(1)))
+            result.app_ms.append(float(match.group(2)))
+    result.elapsed = time.perf_counter() - start
+    return result
+
+
 # ---------------------------------------------------------------- scenarios
 
 
@@ -287,7 +308,7 @@ def scenarios(content_url: str, users_url: str | None, members, questions: list[
             "PATCH", f"{users_url}/api/v1/users/me", {"headers": auth(i), "json": {"bio": f"bio {i}"}})
 
 
-def print_report(rows: list[dict], env_description: str) -> None:
+def print_report(rows: list[dict], unloaded: list[dict], env_description: str) -> None:
     print()
     print(f"machine : {machine()}")
     print(f"servers : {env_description}")
@@ -308,24 +329,35 @@ def print_report(rows: list[dict], env_description: str) -> None:
     print("latency = from scheduled start to response (ms); db/app from the service's Server-Timing header: db is "
           "time the driver waited on the database, app the rest of the service's time (the gap to latency is "
           "client, network and queueing).")
+    if unloaded:
+        print()
+        print("one request at a time (no load; the service's own cost without queueing):")
+        header = f"{'endpoint':<30} {'n':>5} {'p50':>8} {'p99':>8} {'db p50':>8} {'db p99':>8} {'app p50':>8} {'app p99':>8}"
+        print(header)
+        print("-" * len(header))
+        for r in unloaded:
+            print(f"{r['endpoint']:<30} {r['ok']:>5} {r['p50_ms']:>8.2f} {r['p99_ms']:>8.2f} {r['db_p50_ms']:>8.2f} "
+                  f"{r['db_p99_ms']:>8.2f} {r['app_p50_ms']:>8.2f} {r['app_p99_ms']:>8.2f}")
 
 
 async def measure(content_url: str, users_url: str | None, env_description: str, args) -> list[dict]:
     members = await login_members(users_url, args.members)
     questions = await seed_questions(content_url, members, args.seed)
-    rows = []
+    rows, unloaded = [], []
     limits = httpx.Limits(max_connections=args.max_in_flight, max_keepalive_connections=args.max_in_flight)
     async with httpx.AsyncClient(timeout=30, limits=limits) as client:
         for name, make in scenarios(content_url, users_url, members, questions):
             if args.only and not any(o in name for o in args.only):
                 continue
+            if args.unloaded:
+                unloaded.append((await one_at_a_time(client, name, make, count=args.unloaded)).row())
             await fixed_rate(client, name, make, rate=min(args.rate, 50), duration=1, max_in_flight=args.max_in_flight)
             result = await fixed_rate(client, name, make, rate=args.rate, duration=args.duration,
                                       max_in_flight=args.max_in_flight)
             rows.append(result.row())
             await asyncio.sleep(args.pause)  # let background work (outbox relay, consumers) settle between endpoints
-    print_report(rows, env_description)
-    return rows
+    print_report(rows, unloaded, env_description)
+    return {"loaded": rows, "one_at_a_time": unloaded}
 
 
 def main() -> None:
@@ -336,6 +368,8 @@ def main() -> None:
     parser.add_argument("--max-in-flight", type=int, default=64, help="bound on concurrent requests (default 64)")
     parser.add_argument("--members", type=int, default=6, help="members registered for the load (default 6)")
     parser.add_argument("--seed", type=int, default=60, help="questions created before measuring (default 60)")
+    parser.add_argument("--unloaded", type=int, default=100,
+                        help="requests sent one at a time per endpoint before the load (default 100; 0 = skip)")
     parser.add_argument("--pause", type=float, default=3, help="seconds of rest between endpoints (default 3)")
     parser.add_argument("--only", nargs="*", help="run only endpoints whose name contains one of these words")
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
@@ -353,7 +387,7 @@ def main() -> None:
             env.stop()
         print(f"service and server logs: {log_dir}")
     if args.json:
-        args.json.write_text(json.dumps({"machine": machine(), "results": rows}, indent=2))
+        args.json.write_text(json.dumps({"machine": machine(), **rows}, indent=2))
 
 
 if __name__ == "__main__":

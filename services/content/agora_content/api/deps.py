@@ -13,11 +13,13 @@ class PayloadTooLarge(AgoraError):
     code = "payload_too_large"
 
 
-def get_store(request: Request) -> Store:
+# async (not plain def): FastAPI runs sync dependencies in a thread pool, a thread hop per request each
+
+async def get_store(request: Request) -> Store:
     return request.app.state.store
 
 
-def limit_body_size(request: Request) -> None:
+async def limit_body_size(request: Request) -> None:
     """Refuse oversized bodies from their Content-Length, before anything reads them."""
     length = request.headers.get("content-length")
     limit = request.app.state.settings.max_request_bytes
