@@ -184,8 +184,8 @@ async def latency(worker: Worker, publisher: EventPublisher, topics: Topics, rat
     stop_time[0] = time.perf_counter()
     stop.set()
     await poller
-    return [(seen[u] - t) * 1000 for u, t in published.items() if u in seen], len(published) - len(
-        [u for u in published if u in seen])
+    missing = [u for u in published if u not in seen]
+    return [(seen[u] - t) * 1000 for u, t in published.items() if u in seen], missing, i + len(published)
 
 
 async def run_worker(worker: Worker, publisher: EventPublisher, topics: Topics, args, now: datetime, mode: str):
@@ -206,10 +206,18 @@ async def run_worker(worker: Worker, publisher: EventPublisher, topics: Topics, 
     print(f"[2] live path ({path} -> engine), one worker: {len(live):,} events "
           f"in {elapsed:.2f} s = {len(live) / elapsed:,.0f} events/s (publishing alone took {t_pub:.2f} s)")
 
-    lat, missing = await latency(worker, publisher, topics, args.rate, args.duration)
+    before = (await worker.status())["events_applied"]
+    lat, missing, sent = await latency(worker, publisher, topics, args.rate, args.duration)
     print(f"[3] publish -> visible on the leaderboard API at {args.rate:,} events/s for {args.duration:.0f} s: "
-          f"{len(lat)} markers, p50 {pct(lat, 50):.0f} ms, p99 {pct(lat, 99):.0f} ms, max {max(lat):.0f} ms"
-          + (f", {missing} never seen" if missing else ""))
+          f"{len(lat)} markers, p50 {pct(lat, 50):.0f} ms, p90 {pct(lat, 90):.0f} ms, p99 {pct(lat, 99):.0f} ms, "
+          f"max {max(lat):.0f} ms"
+          + (f", not seen within 10 s: {missing}" if missing else ""))
+    try:
+        status = await worker.wait(lambda s: s["events_applied"] >= before + sent, timeout=60)
+        print(f"    check: all {sent:,} events of the latency run applied; failure: {status['failure']}")
+    except TimeoutError:
+        status = await worker.status()
+        print(f"    CHECK FAILED: {before + sent - status['events_applied']} of {sent:,} events not applied; {status}")
 
 
 async def main() -> None:

@@ -32,6 +32,7 @@ async def tail(processor: PointsProcessor, *, batch_max: int, poll_ms: int = 5) 
         for tp in partitions:
             consumer.seek(tp, await consumer.committed(tp) or 0)
         last_commit = time.monotonic()
+        committing: asyncio.Task | None = None
         while True:
             got = await consumer.getmany(timeout_ms=poll_ms * 20, max_records=batch_max)
             raws = []
@@ -44,8 +45,9 @@ async def tail(processor: PointsProcessor, *, batch_max: int, poll_ms: int = 5) 
                 except Exception as exc:  # noqa: BLE001 - see the faust agent: a restart repairs the state
                     log.exception("points batch failed; readiness is now false until a restart")
                     processor.failure = f"{type(exc).__name__}: {exc}"[:300]
-            if reached and time.monotonic() - last_commit > 1:
-                await consumer.commit(dict(reached))
+            if reached and time.monotonic() - last_commit > 1 and (committing is None or committing.done()):
+                # in the background: a commit round trip must not hold up the next batch
+                committing = asyncio.create_task(consumer.commit(dict(reached)))
                 last_commit = time.monotonic()
     except asyncio.CancelledError:
         if reached:
