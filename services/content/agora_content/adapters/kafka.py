@@ -3,14 +3,16 @@
 import asyncio
 import contextlib
 import logging
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from agora_common import metrics
 from agora_common.events import Envelope
+from agora_common.ids import new_id
 from agora_common.kafka import EventConsumer, EventPublisher, ensure_topics
 from agora_common.outbox import COLLECTION, OutboxRelay
 from agora_common.topics import Topics
 from pymongo import ASCENDING
+from pymongo.errors import DuplicateKeyError
 
 log = logging.getLogger(__name__)
 
@@ -51,13 +53,40 @@ class ContentRelay(OutboxRelay):
       memory only) is usable again on the next retry.
     """
 
-    def __init__(self, db, publisher: SettlingPublisher, *, bootstrap: str, topics: Topics, **kwargs) -> None:
+    LEASE_ID = "outbox-relay"
+
+    def __init__(self, db, publisher: SettlingPublisher, *, bootstrap: str, topics: Topics,
+                 lease_seconds: float = 10.0, **kwargs) -> None:
         super().__init__(db, publisher, **kwargs)
         self._settling = publisher
         self._bootstrap = bootstrap
         self._topics = topics
+        self._lease_seconds = lease_seconds
+        self.owner = new_id()
+
+    async def holds_lease(self) -> bool:
+        """One relay at a time per database, however many replicas run: a second one would publish the same
+        entries again and could interleave one post's events out of order. A lease that is not renewed (its
+        holder died) expires and another replica takes over."""
+        now = datetime.now(UTC)
+        try:
+            await self._db["leases"].find_one_and_update(
+                {"_id": self.LEASE_ID, "$or": [{"owner": self.owner}, {"until": {"$lt": now}}]},
+                {"$set": {"owner": self.owner, "until": now + timedelta(seconds=self._lease_seconds)}},
+                upsert=True,
+            )
+        except DuplicateKeyError:
+            return False  # another replica holds it
+        return True
+
+    async def stop(self) -> None:
+        await super().stop()
+        with contextlib.suppress(Exception):  # hand over at once instead of after the lease expires
+            await self._db["leases"].delete_one({"_id": self.LEASE_ID, "owner": self.owner})
 
     async def relay_once(self) -> int:
+        if not await self.holds_lease():
+            return 0
         try:
             return await self._relay_batch()
         except Exception:
