@@ -214,7 +214,8 @@ def platform_benches(report: Report, sizes: dict, skip: set[str]) -> None:
                 report.add("gateway", f"{kind}: {r['endpoint']}",
                            f"{r['achieved_rps']:.0f} req/s, p99 {r['p99_ms']:.0f} ms",
                            f"target {r['target_rps']:.0f} req/s; p50 {r['p50_ms']:.0f} ms; errors {r['errors']}; "
-                           f"db p99 {r['db_p99_ms']:.0f} ms, service p99 {r['app_p99_ms']:.0f} ms")
+                           f"db p99 {r['db_p99_ms']:.0f} ms, service p99 {r['app_p99_ms']:.0f} ms"
+                           + (f"; error kinds {r['error_kinds']}" if r.get("error_kinds") else ""))
         own = asyncio.run(gateway_reads(url, sizes["gateway_queries"]))
         for name, (rps, p50, p99) in own.items():
             report.add("gateway", f"read: {name} (one client, sequential)", f"{rps:.0f} req/s, p99 {p99:.0f} ms",

@@ -31,6 +31,11 @@ def assert_points_match(week: CommunityWeek, timeout: float = 180.0) -> None:
             assert board(op, scope, window) == want.board(scope), (scope, window)
 
 
+def title_key(title: str) -> str:
+    """Titles are the same title whatever their case, spaces, '_' or '-' (users README); compare on that."""
+    return "".join(c for c in title.lower() if c not in " _-")
+
+
 def assert_titles(week: CommunityWeek, want) -> None:
     op = week.operator
 
@@ -39,13 +44,13 @@ def assert_titles(week: CommunityWeek, want) -> None:
         ids = [m.id for m in week.members]
         for i in range(0, len(ids), 100):
             for profile in op.call("GET", "/api/v1/users", params={"ids": ids[i:i + 100]}):
-                out[profile["id"]] = {t["title"] for t in profile["titles"]}
+                out[profile["id"]] = {title_key(t["title"]) for t in profile["titles"]}
         return out
 
-    expected_titles = {m.id: want.titles.get(m.id, set()) for m in week.members}
+    expected_titles = {m.id: {title_key(t) for t in want.titles.get(m.id, ())} for m in week.members}
     wait_until(lambda: titles() == expected_titles, timeout=60, what="honor titles from points")
     star = op.call("GET", f"/api/v1/users/{week.star.id}")
-    assert [(t["title"], t["source"]) for t in star["titles"]] == [("contributor", "points")]
+    assert [(title_key(t["title"]), t["source"]) for t in star["titles"]] == [("contributor", "points")]
 
 
 def search_ids(client, **params) -> list[str]:

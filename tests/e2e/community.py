@@ -329,8 +329,13 @@ class CommunityWeek:
         regs = self._register(first, self.rng.sample(pool, max(4, self.n_members // 5)))
         assert all(r.status == "confirmed" for r in regs)
         self._event_action(first, "start")
-        self._check_in(live, [r for r in regs if self.rng.random() < 0.7])
+        attended = [r for r in regs if self.rng.random() < 0.7]
+        self._check_in(live, attended)
         self._event_action(first, "end")
+        stats = self.operator.call("GET", f"/api/v1/events/series/{series['id']}/stats")
+        assert (stats["occurrences"], stats["ended_occurrences"], stats["confirmed"], stats["checked_in"]) == (
+            4, 1, len(regs), len(attended)), stats
+        assert abs(stats["no_show_rate"] - (1 - len(attended) / len(regs))) < 1e-6, stats
 
         # the meetup: 8 places, 12 sign up, 3 cancel, the first 3 waitlisted are promoted; a member speaks
         meetup = self.operator.call("POST", "/api/v1/events", json={

@@ -20,6 +20,7 @@ from e2e.checks import (
     assert_searchable,
     assert_segments,
     assert_titles,
+    title_key,
 )
 from e2e.community import CommunityWeek
 from e2e.expected_points import expected
@@ -40,7 +41,7 @@ def test_a_community_week(new_stack):
         wrote = time.monotonic()
         print(f"stack {started - t0:.1f}s, scenario {wrote - started:.1f}s, {week.writes} writes")
         want = expected(week.facts)
-        assert want.titles[week.star.id] == {"contributor"}  # the scenario is meant to give one member a title
+        assert {title_key(t) for t in want.titles[week.star.id]} == {"contributor"}  # the scenario is meant to give one member a title
         assert_points_match(week)
         assert_nothing_counted_twice(week)
         assert_titles(week, want)
