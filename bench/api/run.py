@@ -377,6 +377,8 @@ def main() -> None:
 
     if args.base_url:
         base = args.base_url.rstrip("/")
+        if httpx.URL(base).host not in ("127.0.0.1", "localhost", "::1"):
+            parser.error("--base-url must be a loopback address: this load generator is for the local machine only")
         rows = asyncio.run(measure(base, base, f"a running platform behind the gateway at {base}", args))
     else:
         log_dir = Path(tempfile.mkdtemp(prefix="agora-bench-"))
