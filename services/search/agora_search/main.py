@@ -10,6 +10,7 @@ from agora_common.web import create_app as create_base_app
 from elasticsearch import AsyncElasticsearch
 from fastapi import FastAPI
 
+from agora_search.adapters.deleted_authors import DeletedAuthors
 from agora_search.adapters.indices import IndexManager
 from agora_search.api.routes import router
 from agora_search.config import Settings
@@ -29,6 +30,7 @@ async def _prepare(app: FastAPI, settings: Settings) -> None:
     while True:
         try:
             await IndexManager(app.state.es, settings).ensure()
+            await DeletedAuthors(app.state.es, settings.deleted_authors_index).ensure()
             await ensure_topics(settings.kafka_bootstrap, Topics(settings.topic_prefix).all(),
                                 partitions=settings.topic_partitions)
             break

@@ -14,6 +14,7 @@ from agora_common.events import BadEvent, DomainEvent, Envelope
 from elasticsearch import AsyncElasticsearch, NotFoundError
 
 from agora_search import metrics
+from agora_search.adapters.deleted_authors import DeletedAuthors
 from agora_search.domain import fold
 
 log = logging.getLogger(__name__)
@@ -55,9 +56,18 @@ def plan(envelopes: list[Envelope]) -> tuple[dict[str, list[tuple[Envelope, Doma
 
 
 class Indexer:
-    def __init__(self, es: AsyncElasticsearch, *, refresh: str = "wait_for") -> None:
+    def __init__(self, es: AsyncElasticsearch, *, refresh: str = "false",
+                 deleted_authors: DeletedAuthors | None = None) -> None:
         self.es = es
         self.refresh = refresh
+        self.deleted_authors = deleted_authors
+
+    async def rewrite(self, index: str, doc_ids: list[str]) -> int:
+        """Write documents again without new events (to apply an account deletion); returns how many changed."""
+        result = IndexResult()
+        await self._index_into(index, {doc_id: [] for doc_id in doc_ids}, result)
+        metrics.DOCUMENTS_INDEXED.inc(result.written)
+        return result.written
 
     async def index(self, envelopes: list[Envelope], indices: list[str]) -> IndexResult:
         groups, rejected = plan(envelopes)
@@ -78,20 +88,28 @@ class Indexer:
             except NotFoundError:
                 log.warning("index vanished while writing (swapped out by a reindex); skipped", extra={"index": index})
                 return
-            operations: list[dict] = []
+            folded = []
             for doc in found["docs"]:
                 doc_id = doc["_id"]
                 if doc.get("found"):
                     state = doc["_source"]["state"]
                     action = {"index": {"_index": index, "_id": doc_id, "if_seq_no": doc["_seq_no"],
                                         "if_primary_term": doc["_primary_term"]}}
+                elif not groups[doc_id]:
+                    continue  # a rewrite of a document that does not exist here
                 else:
                     state = fold.new_state()
                     action = {"create": {"_index": index, "_id": doc_id}}
                 changed = False
                 for envelope, event in groups[doc_id]:
                     changed |= fold.apply(state, envelope, event)
-                if changed:
+                folded.append((doc_id, state, action, changed))
+            deleted = set()
+            if self.deleted_authors is not None:
+                deleted = await self.deleted_authors.which(set().union(*(fold.authors(f[1]) for f in folded)))
+            operations: list[dict] = []
+            for doc_id, state, action, changed in folded:
+                if fold.anonymise(state, deleted) or changed:
                     operations += [action, fold.project(doc_id, state)]
             pending = set()
             if not operations:

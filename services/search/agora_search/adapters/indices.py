@@ -48,6 +48,7 @@ MAPPINGS = {
         "summary": {"type": "keyword", "index": False},
         "tags": {"type": "keyword"},
         "author_id": {"type": "keyword"},
+        "answer_author_ids": {"type": "keyword"},
         "sig_id": {"type": "keyword"},
         "accepted_answer_id": {"type": "keyword"},
         "created_at": {"type": "date"},

@@ -102,6 +102,23 @@ def apply(state: State, envelope: Envelope, event: DomainEvent) -> bool:
     return changed
 
 
+def authors(state: State) -> set[str]:
+    """Every user id the document holds: the post's author and its answers' authors."""
+    ids = {state.get("author_id")} | {a.get("author_id") for a in state.get("answers", {}).values()}
+    return {i for i in ids if i}
+
+
+def anonymise(state: State, deleted: set[str]) -> bool:
+    """Drop the link to deleted accounts (the content stays, like in the content service); returns whether it
+    changed anything. Applied at every write, so a replayed or late event cannot bring a deleted author back."""
+    changed = False
+    for target in (state, *state.get("answers", {}).values()):
+        if target.get("author_id") in deleted:
+            target["author_id"] = None
+            changed = True
+    return changed
+
+
 def _answer_visible(answer: State) -> bool:
     return answer.get("body") is not None and not answer.get("deleted") and not answer.get("hidden")
 
@@ -140,6 +157,7 @@ def project(doc_id: str, state: State) -> dict[str, Any]:
         "answers_text": answers_text,
         "tags": sorted({t.strip().lower() for t in state.get("tags") or [] if t.strip()}),
         "author_id": state.get("author_id"),
+        "answer_author_ids": sorted({a["author_id"] for a in state.get("answers", {}).values() if a.get("author_id")}),
         "sig_id": state.get("sig_id"),
         "created_at": state.get("created_at"),
         "updated_at": state.get("updated_at"),

@@ -14,20 +14,24 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from agora_common.events import Envelope
+from agora_common.events.users import UserDeleted
 from agora_common.kafka import EventConsumer
 from agora_common.topics import Topics
 from elasticsearch import AsyncElasticsearch
 
 from agora_search import metrics
 from agora_search.adapters.consumer import LowLatencyEventConsumer
+from agora_search.adapters.deleted_authors import DeletedAuthors
 from agora_search.adapters.indexer import Indexer, IndexResult
 from agora_search.adapters.indices import IndexManager
 from agora_search.config import Settings
+from agora_search.service.authors import forget_author
 
 log = logging.getLogger(__name__)
 
 MAX_BACKOFF = 5.0
 WRITE_TARGETS_TTL = 1.0
+SECOND_PASS_SECONDS = 5.0
 
 
 class LiveIndexer:
@@ -35,8 +39,11 @@ class LiveIndexer:
         self.settings = settings
         self.indices = IndexManager(es, settings)
         self.es = es
-        self.indexer = Indexer(es, refresh="false")
+        self.deleted_authors = DeletedAuthors(es, settings.deleted_authors_index)
+        self.indexer = Indexer(es, deleted_authors=self.deleted_authors)
         self.consumer: EventConsumer | None = None
+        self.users_consumer: EventConsumer | None = None
+        self._followups: set[asyncio.Task] = set()
         self._starter: asyncio.Task | None = None
         self._refresher: asyncio.Task | None = None
         self._written: list[Envelope] = []
@@ -61,6 +68,27 @@ class LiveIndexer:
             await self.consumer.dead_letter_envelope(r.envelope, r.reason, r.message)
         self._written += [e for e in envelopes if id(e) not in rejected]
         self._wrote.set()
+
+    async def handle_users_event(self, envelope: Envelope) -> None:
+        if not isinstance(envelope.payload(), UserDeleted):
+            return
+        user_id = envelope.payload().user_id
+        await self._forget(user_id)
+        # a post event already in flight may have been written with the author just before: look again shortly
+        task = asyncio.create_task(self._forget_later(user_id))
+        self._followups.add(task)
+        task.add_done_callback(self._followups.discard)
+
+    async def _forget(self, user_id: str) -> None:
+        await forget_author(es=self.es, indices=self.indices, deleted=self.deleted_authors, indexer=self.indexer,
+                            user_id=user_id)
+
+    async def _forget_later(self, user_id: str) -> None:
+        await asyncio.sleep(SECOND_PASS_SECONDS)
+        try:
+            await self._forget(user_id)
+        except Exception:
+            log.exception("second anonymisation pass failed (the next write of each post applies it anyway)")
 
     async def _refresh_loop(self) -> None:
         while True:
@@ -114,17 +142,25 @@ class LiveIndexer:
         self._refresher = asyncio.create_task(self._refresh_loop(), name="search-indexer-refresh")
 
     async def _start_with_retry(self) -> None:
+        topics = Topics(self.settings.topic_prefix)
+        self.consumer = await self._start_consumer(self._new_consumer)
+        self.users_consumer = await self._start_consumer(lambda: LowLatencyEventConsumer(
+            bootstrap=self.settings.kafka_bootstrap, topics=[topics.users], group_id=self.settings.users_group,
+            dead_letter_topic=topics.dead_letter, handler=self.handle_users_event,
+            fetch_max_wait_ms=self.settings.fetch_max_wait_ms,
+        ))
+
+    async def _start_consumer(self, make: Callable[[], EventConsumer]) -> EventConsumer:
         delay = 0.5
         while True:
-            consumer = self._new_consumer()
+            consumer = make()
             try:
                 await consumer.start()
-                self.consumer = consumer
-                return
+                return consumer
             except asyncio.CancelledError:
                 raise
             except Exception:
-                log.warning("content consumer could not start; retrying", extra={"retry_in": delay}, exc_info=True)
+                log.warning("consumer could not start; retrying", extra={"retry_in": delay}, exc_info=True)
                 with contextlib.suppress(Exception):  # a half-started consumer: release what it opened
                     await consumer.stop()
                 await asyncio.sleep(delay)
@@ -135,9 +171,10 @@ class LiveIndexer:
         return self.consumer is not None and self.consumer.running
 
     async def stop(self) -> None:
-        for task in (self._starter, self._refresher):
+        for task in (self._starter, self._refresher, *self._followups):
             if task and not task.done():
                 task.cancel()
                 await asyncio.gather(task, return_exceptions=True)
-        if self.consumer is not None:
-            await self.consumer.stop()
+        for consumer in (self.consumer, self.users_consumer):
+            if consumer is not None:
+                await consumer.stop()

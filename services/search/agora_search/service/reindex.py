@@ -19,6 +19,7 @@ from agora_common.errors import Conflict
 from agora_common.topics import Topics
 from elasticsearch import AsyncElasticsearch
 
+from agora_search.adapters.deleted_authors import DeletedAuthors
 from agora_search.adapters.event_log import read_log
 from agora_search.adapters.indexer import Indexer
 from agora_search.adapters.indices import IndexManager
@@ -69,7 +70,8 @@ async def rebuild(
     try:
         # live indexers re-read the write alias at most this often: after it, every new event reaches the new index
         await asyncio.sleep(WRITE_TARGETS_TTL + 0.5)
-        indexer = Indexer(es, refresh="false")  # one refresh at the end is enough
+        # one refresh at the end is enough; deleted accounts are dropped from the replayed events too
+        indexer = Indexer(es, deleted_authors=DeletedAuthors(es, settings.deleted_authors_index))
         async for batch in read_log(settings.kafka_bootstrap, Topics(settings.topic_prefix).content):
             if batch.envelopes:
                 result = await indexer.index(batch.envelopes, [new])

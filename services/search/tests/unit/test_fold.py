@@ -130,3 +130,14 @@ def test_comments_are_not_indexed():
 def test_summary_is_escaped_and_short():
     text = fold.summary("<script>x</script> " + "word " * 200)
     assert text.startswith("&lt;script&gt;") and len(html.unescape(text)) <= fold.SUMMARY_CHARS + 1
+
+
+def test_deleted_authors_are_dropped_from_posts_and_answers():
+    state = fold.new_state()
+    for e in [asked(), answer("a1")]:
+        fold.apply(state, e, e.payload())
+    assert fold.authors(state) == {"u1", "u2"}
+    assert fold.anonymise(state, {"u2"})
+    doc = fold.project("q1", state)
+    assert doc["author_id"] == "u1" and doc["answer_author_ids"] == [] and doc["answer_count"] == 1
+    assert not fold.anonymise(state, {"u2"})  # idempotent
