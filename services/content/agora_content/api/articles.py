@@ -37,6 +37,7 @@ async def list_articles(
     cursor: Annotated[str | None, Query(max_length=500)] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     author_id: str | None = None,
+    sig_id: Annotated[str | None, Query(description="only posts of this SIG")] = None,
 ) -> Page[ArticleRead]:
     if status != "published":
         if user is None:
@@ -44,6 +45,7 @@ async def list_articles(
         author_id = user.id  # drafts are private to their author
     docs, next_cursor = await queries.list_posts(
         store=store, kind="article", tags=tag, sort=sort, cursor=cursor, limit=limit, author_id=author_id,
+        sig_id=sig_id,
         status=status,
     )
     return Page[ArticleRead](items=[ArticleRead.from_doc(d) for d in docs], next_cursor=next_cursor)

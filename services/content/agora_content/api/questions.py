@@ -48,9 +48,11 @@ async def list_questions(
     cursor: Annotated[str | None, Query(max_length=500)] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     author_id: str | None = None,
+    sig_id: Annotated[str | None, Query(description="only posts of this SIG")] = None,
 ) -> Page[QuestionRead]:
     docs, next_cursor = await queries.list_posts(
-        store=store, kind="question", tags=tag, sort=sort, cursor=cursor, limit=limit, author_id=author_id
+        store=store, kind="question", tags=tag, sort=sort, cursor=cursor, limit=limit, author_id=author_id,
+        sig_id=sig_id,
     )
     return Page[QuestionRead](items=[QuestionRead.from_doc(d) for d in docs], next_cursor=next_cursor)
 

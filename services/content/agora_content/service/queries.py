@@ -16,7 +16,7 @@ async def get_post(*, store: Store, user: Principal | None, post_id: str, kind: 
 
 async def list_posts(
     *, store: Store, kind: str, tags: list[str], sort: str, cursor: str | None, limit: int,
-    author_id: str | None = None, status: str = "published",
+    author_id: str | None = None, sig_id: str | None = None, status: str = "published",
 ) -> tuple[list[dict], str | None]:
     """One page of posts (newest, votes, active or unanswered) and the cursor of the next page (None at the end)."""
     query: dict = {"type": kind, **PUBLIC, "status": status}
@@ -24,6 +24,8 @@ async def list_posts(
         query["tags"] = {"$all": rules.normalize_tags(tags)}
     if author_id:
         query["author_id"] = author_id
+    if sig_id:
+        query["sig_id"] = sig_id
     if sort == "unanswered":
         query["answer_count"] = 0
     query.update(cursors.after(cursors.decode(cursor, sort) if cursor else None, sort))

@@ -122,6 +122,10 @@ async def test_listing_filters_sorts_and_paginates(client, auth, ask, answer):
     seen = [x["id"] for p in (page1, page2, page3) for x in p["items"]]
     assert seen == [q["id"] for q in reversed(qs)] and page3["next_cursor"] is None
 
+    sig_q = await ask(title="A SIG question", sig_id="sig-devops")
+    in_sig = (await client.get(f"{API}/questions", params={"sig_id": "sig-devops"})).json()
+    assert [x["id"] for x in in_sig["items"]] == [sig_q["id"]]
+    await client.delete(f"{API}/posts/{sig_q['id']}", headers=auth("alice"))
     tagged = (await client.get(f"{API}/questions", params={"tag": ["helm", "k8s"]})).json()
     assert {x["id"] for x in tagged["items"]} == {qs[1]["id"], qs[3]["id"]}
     votes = (await client.get(f"{API}/questions", params={"sort": "votes", "limit": 1})).json()
