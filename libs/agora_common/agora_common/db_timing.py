@@ -14,7 +14,7 @@ from pymongo import monitoring
 
 
 class RequestTimer:
-    __slots__ = ("db_seconds", "commands")
+    __slots__ = ("commands", "db_seconds")
 
     def __init__(self) -> None:
         self.db_seconds = 0.0
