@@ -138,9 +138,10 @@ def pct(values: list[float], p: float) -> float:
     return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
 
 
-async def latency(worker: Worker, publisher: EventPublisher, topics: Topics, rate: int, duration: float) -> list[float]:
+async def latency(worker: Worker, publisher: EventPublisher, topics: Topics, rate: int, duration: float, *,
+                  seed: int):
     now = datetime.now(UTC)
-    background = make_events(int(rate * duration) + rate, 99, now - timedelta(hours=1), timedelta(hours=1))
+    background = make_events(int(rate * duration) + rate, seed, now - timedelta(hours=1), timedelta(hours=1))
     published: dict[str, float] = {}
     seen: dict[str, float] = {}
     stop = asyncio.Event()
@@ -207,7 +208,8 @@ async def run_worker(worker: Worker, publisher: EventPublisher, topics: Topics, 
           f"in {elapsed:.2f} s = {len(live) / elapsed:,.0f} events/s (publishing alone took {t_pub:.2f} s)")
 
     before = (await worker.status())["events_applied"]
-    lat, missing, sent = await latency(worker, publisher, topics, args.rate, args.duration)
+    lat, missing, sent = await latency(worker, publisher, topics, args.rate, args.duration,
+                                       seed=98 if mode == "faust" else 97)
     print(f"[3] publish -> visible on the leaderboard API at {args.rate:,} events/s for {args.duration:.0f} s: "
           f"{len(lat)} markers, p50 {pct(lat, 50):.0f} ms, p90 {pct(lat, 90):.0f} ms, p99 {pct(lat, 99):.0f} ms, "
           f"max {max(lat):.0f} ms"

@@ -43,15 +43,21 @@ async def _run(app: FastAPI, settings: Settings) -> None:
             processor.reset()
             await asyncio.sleep(delay)
             delay = min(delay * 2, 10)
-    if settings.points_live_consumer == "direct":
-        await tail(processor, batch_max=settings.points_batch_max)
-        return
-    faust_app = build_faust_app(
-        processor, bootstrap=settings.kafka_bootstrap, batch_max=settings.points_batch_max,
-        batch_within=settings.points_batch_within, partitions=settings.topic_partitions,
-    )
-    app.state.faust = faust_app
-    await faust_app.start()
+    try:
+        if settings.points_live_consumer == "direct":
+            await tail(processor, batch_max=settings.points_batch_max)
+            return
+        faust_app = build_faust_app(
+            processor, bootstrap=settings.kafka_bootstrap, batch_max=settings.points_batch_max,
+            batch_within=settings.points_batch_within, partitions=settings.topic_partitions,
+        )
+        app.state.faust = faust_app
+        await faust_app.start()
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - the live consumer is gone: not ready, so the instance is restarted
+        log.exception("points live consumer stopped")
+        processor.failure = f"live consumer stopped: {type(exc).__name__}: {exc}"[:300]
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

@@ -158,7 +158,7 @@ async def test_duplicates_and_restart_replay_do_not_double_count_and_titles_once
     titles = await read_events(agora_env["kafka_bootstrap"], topics.points, until=lambda es: len(es) >= 1,
                                timeout=5)
     assert [(e.type, e.data["title"], e.data["user_id"]) for e in titles] == [
-        ("HonorTitleEarned", "contributor", "alice")]
+        ("HonorTitleEarned", "Contributor", "alice")]
 
 
 async def test_malformed_events_are_dead_lettered(agora_env, h):

@@ -31,7 +31,7 @@ async def test_title_earned_once_then_lost_after_a_reversal():
     assert p.engine.total("alice") == 500
     earned = p.title_changes({"alice"})
     assert [(e.type, e.data["title"], e.data["total_points"]) for e in earned] == [
-        ("HonorTitleEarned", "contributor", 500)]
+        ("HonorTitleEarned", "Contributor", 500)]
     assert p.title_changes({"alice"})[0].id == earned[0].id  # same decision, same id (dedup downstream)
     for e in earned:
         p.titles.record(e)
@@ -40,7 +40,7 @@ async def test_title_earned_once_then_lost_after_a_reversal():
                             subject="p0", version=2, time=T0 + timedelta(days=60))
     p.engine.apply([decode(deleted.to_bytes(), REL)])
     lost = p.title_changes({"alice"})
-    assert [(e.type, e.data["title"], e.data["total_points"]) for e in lost] == [("HonorTitleLost", "contributor", 490)]
+    assert [(e.type, e.data["title"], e.data["total_points"]) for e in lost] == [("HonorTitleLost", "Contributor", 490)]
     assert lost[0].version == earned[0].version + 1
 
 
