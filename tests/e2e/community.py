@@ -335,7 +335,7 @@ class CommunityWeek:
         stats = self.operator.call("GET", f"/api/v1/events/series/{series['id']}/stats")
         assert (stats["occurrences"], stats["ended_occurrences"], stats["confirmed"], stats["checked_in"]) == (
             4, 1, len(regs), len(attended)), stats
-        assert abs(stats["no_show_rate"] - (1 - len(attended) / len(regs))) < 1e-6, stats
+        assert abs(stats["no_show_rate"] - (1 - len(attended) / len(regs))) < 1e-3, stats  # rounded to 4 places
 
         # the meetup: 8 places, 12 sign up, 3 cancel, the first 3 waitlisted are promoted; a member speaks
         meetup = self.operator.call("POST", "/api/v1/events", json={

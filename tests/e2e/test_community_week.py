@@ -27,7 +27,7 @@ from e2e.expected_points import expected
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
 
-MEMBERS = int(os.environ.get("AGORA_E2E_MEMBERS", "200"))
+MEMBERS = int(os.environ.get("AGORA_E2E_MEMBERS", "250"))
 
 
 def test_a_community_week(new_stack):
