@@ -86,7 +86,7 @@ def _settings(request: Request) -> ServiceSettings:
     return request.app.state.settings
 
 
-def optional_user(
+async def optional_user(
     request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 ) -> Principal | None:
     if credentials is None:
@@ -95,14 +95,14 @@ def optional_user(
     return Principal(id=claims["sub"], roles=list(claims.get("roles", ["member"])), name=claims.get("name"))
 
 
-def current_user(principal: Annotated[Principal | None, Depends(optional_user)]) -> Principal:
+async def current_user(principal: Annotated[Principal | None, Depends(optional_user)]) -> Principal:
     if principal is None:
         raise Unauthorized("authentication required: send 'Authorization: Bearer <access token>'")
     return principal
 
 
 def require_role(role: Role):
-    def dependency(principal: Annotated[Principal, Depends(current_user)]) -> Principal:
+    async def dependency(principal: Annotated[Principal, Depends(current_user)]) -> Principal:
         if not principal.has(role):
             raise Forbidden(f"requires the {role} role")
         return principal

@@ -51,6 +51,10 @@ class EventPublisher:
         self._producer = AIOKafkaProducer(**self._options)
         self._started = False
 
+    @property
+    def bootstrap(self) -> str:
+        return self._options["bootstrap_servers"]
+
     async def start(self) -> None:
         try:
             await self._producer.start()
@@ -76,15 +80,27 @@ class EventPublisher:
         await self._producer.send_and_wait(topic, envelope.to_bytes(), key=envelope.subject.encode())
         metrics.EVENTS_PUBLISHED.labels(topic, envelope.type).inc()
 
-    async def publish_many(self, topic: str, envelopes: list[Envelope]) -> None:
-        """Send a batch; in order per key; returns once every message is acknowledged."""
+    async def publish_many(self, topic: str, envelopes: list[Envelope]) -> list[bool]:
+        """Send a batch (in order per key) and wait until EVERY message has succeeded or failed; returns which
+        ones the broker acknowledged. Waiting for all of them matters: a message still queued in the producer
+        after an early failure could be delivered later, after the caller retried it (a duplicate)."""
         await self.ensure_started()
-        futures = [
-            await self._producer.send(topic, e.to_bytes(), key=e.subject.encode()) for e in envelopes
-        ]
-        await asyncio.gather(*futures)
+        futures: list[asyncio.Future] = []
+        error: Exception | None = None
         for e in envelopes:
-            metrics.EVENTS_PUBLISHED.labels(topic, e.type).inc()
+            try:
+                futures.append(await self._producer.send(topic, e.to_bytes(), key=e.subject.encode()))
+            except Exception as exc:  # noqa: BLE001 - e.g. no metadata: the rest waits for the next try
+                error = exc
+                break
+        results = await asyncio.gather(*futures, return_exceptions=True)
+        acked = [not isinstance(r, BaseException) for r in results]
+        for e, ok in zip(envelopes, acked):
+            if ok:
+                metrics.EVENTS_PUBLISHED.labels(topic, e.type).inc()
+        if error is not None:
+            log.warning("publish interrupted", extra={"topic": topic, "error": str(error)[:200]})
+        return acked + [False] * (len(envelopes) - len(acked))
 
     async def publish_raw(self, topic: str, value: bytes | None, *, key: bytes | None, headers: list) -> None:
         await self._producer.send_and_wait(topic, value, key=key, headers=headers)
@@ -205,3 +221,79 @@ class EventConsumer:
         if highwater is not None:
             lag = highwater - await self._consumer.position(tp)
             metrics.CONSUMER_LAG.labels(self.group_id, tp.topic, tp.partition).set(max(lag, 0))
+
+
+class SupervisedConsumer:
+    """Keeps an EventConsumer running in the background so that a service boots and serves while the broker is
+    down: `prepare` (e.g. topic creation) and the consumer are retried until they start, and a consumer that
+    stops (its handler failed; the uncommitted batch is redelivered) is replaced by a fresh one."""
+
+    def __init__(
+        self,
+        make: Callable[[], EventConsumer],
+        *,
+        prepare: Callable[[], Awaitable[None]] | None = None,
+        retry_delay: float = 2.0,
+        stop_timeout: float = 3.0,
+        start_wait: float = 8.0,
+    ) -> None:
+        self._make = make
+        self._prepare = prepare
+        self._retry_delay = retry_delay
+        self._stop_timeout = stop_timeout
+        self._start_wait = start_wait
+        self._task: asyncio.Task | None = None
+        self._starting: asyncio.Future | None = None
+        self.consumer: EventConsumer | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="consumer-supervisor")
+
+    @property
+    def running(self) -> bool:
+        return self.consumer is not None and self.consumer.running
+
+    async def _run(self) -> None:
+        prepared = self._prepare is None
+        while True:
+            try:
+                if not prepared:
+                    await self._prepare()
+                    prepared = True
+                self.consumer = self._make()
+                # shielded: cancelling a half-done start leaves connections that never close cleanly
+                self._starting = asyncio.ensure_future(self.consumer.start())
+                await asyncio.shield(self._starting)
+                while self.consumer.running:
+                    await asyncio.sleep(1.0)
+                task = self.consumer._task
+                error = task.exception() if task is not None and task.done() and not task.cancelled() else None
+                log.error("consumer stopped; restarting", exc_info=error, extra={"group": self.consumer.group_id})
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - broker down or handler failure: retry after a pause
+                log.warning("consumer not running; will retry", extra={"error": str(exc)[:300]})
+            await self._stop_consumer()
+            await asyncio.sleep(self._retry_delay)
+
+    async def _stop_consumer(self) -> None:
+        if self.consumer is not None:
+            try:
+                # bounded: leaving the group can hang while the broker is away or a join is in flight
+                await asyncio.wait_for(self.consumer.stop(), timeout=self._stop_timeout)
+            except (Exception, TimeoutError):  # noqa: BLE001 - it may never have started
+                log.warning("consumer did not stop cleanly")
+            self.consumer = None
+
+    async def stop(self) -> None:
+        if self._starting is not None and not self._starting.done():
+            await asyncio.wait([self._starting], timeout=self._start_wait)  # let a start in flight finish
+            if not self._starting.done():
+                self._starting.cancel()
+        if self._task:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+        await self._stop_consumer()

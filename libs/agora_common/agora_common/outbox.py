@@ -6,26 +6,37 @@ them to Kafka afterwards. A broker outage delays events but never loses them.
         await append(db, session, topic, [envelope])
     relay.notify()          # wake the relay now instead of at the next poll
 
-The relay publishes pending entries in id order (UUIDv7, so commit order per aggregate) and then marks them
-published. A crash between the two republishes a few events: consumers deduplicate by event id.
-Published entries are kept: they are the service's durable event log (replays, reindexing, audits).
+The relay publishes pending entries in id order (UUIDv7, so commit order per aggregate) and then marks as
+published exactly those the broker acknowledged. A crash between the two republishes a few events: consumers
+deduplicate by event id. Published entries are kept: they are the service's durable event log (replays,
+reindexing, audits).
+
+One relay at a time publishes per database, however many replicas run (a lease document): two would publish the
+same entries and could interleave one aggregate's events out of order. A lease that is not renewed (its holder
+died) expires and another replica takes over. After a failure the relay recreates the topics, so a broker that
+restarted empty is usable at the next retry.
 """
 
 import asyncio
+import contextlib
 import logging
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
-from pymongo import ASCENDING
+from pymongo import ASCENDING, ReturnDocument
+from pymongo.errors import DuplicateKeyError
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
 
 from agora_common import metrics
 from agora_common.events import Envelope
-from agora_common.kafka import EventPublisher
+from agora_common.ids import new_id
+from agora_common.kafka import EventPublisher, ensure_topics
 
 log = logging.getLogger(__name__)
 
 COLLECTION = "outbox"
+LEASES = "leases"
+LEASE_ID = "outbox-relay"
 
 
 async def ensure_indexes(db: AsyncDatabase) -> None:
@@ -58,15 +69,23 @@ class OutboxRelay:
         db: AsyncDatabase,
         publisher: EventPublisher,
         *,
+        topics: list[str] | None = None,
+        partitions: int = 3,
         poll_interval: float = 0.5,
         batch_size: int = 500,
         retry_delay: float = 1.0,
+        lease_seconds: float = 10.0,
     ) -> None:
         self._db = db
         self._publisher = publisher
+        self._topics = topics or []  # created before the first batch, and again after a publishing failure
+        self._topics_ready = not self._topics
+        self._partitions = partitions
         self._poll_interval = poll_interval
         self._batch_size = batch_size
         self._retry_delay = retry_delay
+        self._lease_seconds = lease_seconds
+        self.owner = new_id()
         self._wake = asyncio.Event()
         self._task: asyncio.Task | None = None
 
@@ -83,24 +102,60 @@ class OutboxRelay:
                 await self._task
             except asyncio.CancelledError:
                 pass
+        with contextlib.suppress(Exception):  # hand over at once instead of after the lease expires
+            await self._db[LEASES].update_one({"_id": LEASE_ID, "owner": self.owner},
+                                              {"$set": {"expires_at": datetime.now(UTC)}})
+
+    async def holds_lease(self) -> bool:
+        """Take or renew the relay lease; False while another replica holds an unexpired one."""
+        now = datetime.now(UTC)
+        try:
+            lease = await self._db[LEASES].find_one_and_update(
+                {"_id": LEASE_ID, "$or": [{"owner": self.owner}, {"expires_at": {"$lt": now}}]},
+                {"$set": {"owner": self.owner, "expires_at": now + timedelta(seconds=self._lease_seconds)}},
+                upsert=True,
+                return_document=ReturnDocument.AFTER,
+            )
+        except DuplicateKeyError:
+            return False  # the filter missed an existing, unexpired lease: somebody else's
+        return lease is not None and lease["owner"] == self.owner
 
     async def relay_once(self) -> int:
-        """Publish one batch of pending entries; returns how many were published."""
+        """Publish one batch of pending entries (if this replica holds the lease); returns how many."""
+        if not await self.holds_lease():
+            return 0
+        if not self._topics_ready:
+            await asyncio.wait_for(
+                ensure_topics(self._publisher.bootstrap, self._topics, partitions=self._partitions), timeout=10
+            )
+            self._topics_ready = True
+        try:
+            return await self._relay_batch()
+        except Exception:
+            self._topics_ready = not self._topics  # a broker that restarted empty needs them again
+            raise
+
+    async def _relay_batch(self) -> int:
         pending = await (
             self._db[COLLECTION].find({"published": False}).sort("_id", ASCENDING).limit(self._batch_size).to_list()
         )
         metrics.OUTBOX_PENDING.set(len(pending))
         if not pending:
             return 0
-        by_topic: dict[str, list[Envelope]] = {}
+        by_topic: dict[str, list[dict]] = {}
         for entry in pending:
-            by_topic.setdefault(entry["topic"], []).append(Envelope.model_validate_json(entry["value"]))
-        for topic, envelopes in by_topic.items():
-            await self._publisher.publish_many(topic, envelopes)
-        await self._db[COLLECTION].update_many(
-            {"_id": {"$in": [e["_id"] for e in pending]}},
-            {"$set": {"published": True, "published_at": datetime.now(UTC)}},
-        )
+            by_topic.setdefault(entry["topic"], []).append(entry)
+        acked: list[str] = []
+        for topic, entries in by_topic.items():
+            envelopes = [Envelope.model_validate_json(entry["value"]) for entry in entries]
+            results = await self._publisher.publish_many(topic, envelopes)
+            acked += [entry["_id"] for entry, ok in zip(entries, results) if ok]
+        if acked:
+            await self._db[COLLECTION].update_many(
+                {"_id": {"$in": acked}}, {"$set": {"published": True, "published_at": datetime.now(UTC)}}
+            )
+        if len(acked) < len(pending):
+            raise RuntimeError(f"{len(pending) - len(acked)} outbox entries not acknowledged by the broker")
         return len(pending)
 
     async def _run(self) -> None:

@@ -1,18 +1,17 @@
 """The content service's app: Q&A, articles, resources, votes, moderation; events through a transactional outbox."""
 
-import asyncio
 import contextlib
 import logging
 from contextlib import asynccontextmanager
 
 from agora_common.events import Envelope
-from agora_common.kafka import EventConsumer, ensure_topics
+from agora_common.kafka import EventConsumer, EventPublisher, SupervisedConsumer
 from agora_common.mongo import make_client, ping
+from agora_common.outbox import OutboxRelay
 from agora_common.topics import Topics
 from agora_common.web import create_app as create_base_app
 from fastapi import FastAPI
 
-from agora_content.adapters.kafka import BackgroundConsumer, ContentRelay, SettlingPublisher
 from agora_content.adapters.store import Store, ensure_indexes
 from agora_content.api import articles, moderation, posts, questions, resources
 from agora_content.config import Settings
@@ -29,24 +28,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI):
         client = make_client(settings)
         db = client[settings.mongo_db]
-        publisher = SettlingPublisher(settings.kafka_bootstrap, client_id="content")
-        relay = ContentRelay(
-            db, publisher, bootstrap=settings.kafka_bootstrap, topics=topics,
+        publisher = EventPublisher(settings.kafka_bootstrap, client_id="content")
+        # the relay creates the topics once the broker answers (and again if it restarted empty)
+        relay = OutboxRelay(
+            db, publisher, topics=topics.all(), partitions=settings.topic_partitions,
             poll_interval=settings.outbox_poll_interval, retry_delay=settings.outbox_retry_delay,
         )
         store = Store(client=client, db=db, topic=topics.content, notify=relay.notify,
                       idempotency_ttl_seconds=settings.idempotency_ttl_seconds)
         await ensure_indexes(store)
-        try:
-            await asyncio.wait_for(ensure_topics(settings.kafka_bootstrap, topics.all()), timeout=10)
-        except Exception as exc:  # noqa: BLE001 - boot anyway: the outbox keeps events until the broker is back
-            log.warning("could not ensure topics at start", extra={"error": str(exc)[:200]})
         await relay.start()
 
         async def on_users_event(envelope: Envelope) -> None:
             await handle_users_event(store=store, envelope=envelope)
 
-        users_consumer = BackgroundConsumer(lambda: EventConsumer(
+        users_consumer = SupervisedConsumer(lambda: EventConsumer(
             bootstrap=settings.kafka_bootstrap, topics=[topics.users], group_id=f"{settings.topic_prefix}content",
             dead_letter_topic=topics.dead_letter, handler=on_users_event,
         ))

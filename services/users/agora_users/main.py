@@ -4,7 +4,7 @@ import logging
 from contextlib import asynccontextmanager
 
 from agora_common.errors import error_body
-from agora_common.kafka import EventConsumer, EventPublisher, ensure_topics
+from agora_common.kafka import EventConsumer, EventPublisher, SupervisedConsumer, ensure_topics
 from agora_common.mongo import make_client, ping
 from agora_common.outbox import OutboxRelay
 from agora_common.topics import Topics
@@ -13,7 +13,6 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from pymongo.errors import ConnectionFailure
 
-from agora_users.adapters.background import SupervisedConsumer
 from agora_users.adapters.hashing import PasswordHasher
 from agora_users.adapters.store import Store, ensure_indexes
 from agora_users.api import auth, me, segments, sigs, users
@@ -33,7 +32,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await ensure_indexes(db)
         topics = Topics(settings.topic_prefix)
         publisher = EventPublisher(settings.kafka_bootstrap, client_id=f"{settings.service_name}-outbox")
-        relay = OutboxRelay(db, publisher, poll_interval=settings.outbox_poll_interval)
+        relay = OutboxRelay(db, publisher, topics=topics.all(), partitions=settings.topic_partitions,
+                            poll_interval=settings.outbox_poll_interval)
         hasher = PasswordHasher(time_cost=settings.argon2_time_cost, memory_cost_kib=settings.argon2_memory_cost_kib,
                                 parallelism=settings.argon2_parallelism)
         store = Store(settings=settings, client=client, db=db, topics=topics, hasher=hasher, relay=relay)

@@ -3,9 +3,10 @@
 from datetime import UTC, datetime
 
 import pytest
-from agora_common.kafka import EventPublisher
-from agora_events.adapters.relay import LEASE_ID, LEASES, LeasedOutboxRelay
 from pymongo import AsyncMongoClient
+
+from agora_common.kafka import EventPublisher
+from agora_common.outbox import LEASE_ID, LEASES, OutboxRelay
 
 pytestmark = pytest.mark.servers("mongo")
 
@@ -14,8 +15,8 @@ async def test_lease_is_exclusive_handed_over_and_taken_over_when_expired(agora_
     client = AsyncMongoClient(agora_env["mongo_url"], tz_aware=True)
     db = client[agora_env["mongo_db"]]
     publisher = EventPublisher("127.0.0.1:1")  # never started: these relays publish nothing here
-    a = LeasedOutboxRelay(db, publisher, lease_seconds=30)
-    b = LeasedOutboxRelay(db, publisher, lease_seconds=30)
+    a = OutboxRelay(db, publisher, lease_seconds=30)
+    b = OutboxRelay(db, publisher, lease_seconds=30)
     try:
         assert await a.holds_lease() is True
         assert await b.holds_lease() is False
