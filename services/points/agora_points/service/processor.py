@@ -84,7 +84,8 @@ class PointsProcessor:
         self.titles = TitleBook()
         self.publisher = EventPublisher(bootstrap, client_id=f"{group_id}-titles")
         self._dlq: AIOKafkaProducer | None = None
-        self._pending_titles: set[str] = set()
+        self._title_queue: list[Envelope] = []
+        self._title_pump: asyncio.Task | None = None
         self.ready = False
         self.failure: str | None = None
         # next offset per (topic, partition) such that every message before it has been applied
@@ -108,6 +109,9 @@ class PointsProcessor:
         self.reached = {}
 
     async def stop(self) -> None:
+        await self.flush_titles()
+        if self._title_pump is not None:
+            self._title_pump.cancel()
         await self.publisher.stop()
         if self._dlq is not None:
             await self._dlq.stop()
@@ -191,7 +195,7 @@ class PointsProcessor:
                 observe(lag)
                 age(lag)
         if live:
-            await self.sync_titles(result.changed_users | self._pending_titles)
+            await self.sync_titles(result.changed_users)
             if self.snapshots is not None:
                 self.snapshots.maybe_save(self.engine, self.reached)
 
@@ -239,22 +243,42 @@ class PointsProcessor:
         return Envelope.wrap(payload, subject=user, version=version, id=event_id)
 
     async def sync_titles(self, users: set[str]) -> None:
+        """Decide title changes now; publish them in the background (in order), so a slow broker round trip
+        never holds up scoring. Unsent ones after a crash are decided again at the next start-up (the book
+        is rebuilt from what the points topic actually holds) and carry the same ids."""
         if not self.publish_titles or not self.rules.titles or not users:
             return
         changes = self.title_changes(users)
         if not changes:
-            self._pending_titles.clear()
-            return
-        try:
-            await self.publisher.publish_many(self.topics.points, changes)
-        except Exception:  # noqa: BLE001 - broker down: retried with the next batch
-            log.exception("could not publish honor-title events; will retry")
-            self._pending_titles |= {e.subject for e in changes}
             return
         for envelope in changes:
             self.titles.record(envelope)
-            metrics.TITLES.labels(envelope.type).inc()
-        self._pending_titles.clear()
+        self._title_queue.extend(changes)
+        if self._title_pump is None or self._title_pump.done():
+            self._title_pump = asyncio.create_task(self._pump_titles(), name="points-titles")
+
+    async def _pump_titles(self) -> None:
+        delay = 0.2
+        while self._title_queue:
+            batch = self._title_queue[:500]
+            try:
+                await self.publisher.publish_many(self.topics.points, batch)
+            except Exception:  # noqa: BLE001 - broker down: keep them, retry
+                log.exception("could not publish honor-title events; retrying")
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10)
+                continue
+            delay = 0.2
+            del self._title_queue[:len(batch)]
+            for envelope in batch:
+                metrics.TITLES.labels(envelope.type).inc()
+
+    async def flush_titles(self, timeout: float = 10.0) -> None:
+        if self._title_pump is not None and not self._title_pump.done():
+            try:
+                await asyncio.wait_for(asyncio.shield(self._title_pump), timeout)
+            except (TimeoutError, asyncio.TimeoutError):
+                log.warning("honor-title events left unsent at shutdown; the next start-up sends them")
 
 
 def _tp(record):
