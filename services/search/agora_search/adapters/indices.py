@@ -7,12 +7,15 @@ Analysis uses only what every Elasticsearch has built in: `english` (stemming) f
 (bigrams) for Chinese; a production cluster may add IK through configuration without changing the API.
 """
 
+import logging
 import time
 import uuid
 
 from elasticsearch import AsyncElasticsearch, BadRequestError
 
 from agora_search.config import Settings
+
+log = logging.getLogger(__name__)
 
 
 def index_settings(settings: Settings) -> dict:
@@ -79,14 +82,27 @@ class IndexManager:
         )
 
     async def ensure(self) -> None:
-        """First start: create the first index behind both aliases (several replicas may race: one wins)."""
+        """First start: create the first index behind both aliases (several replicas may race: one wins). Later
+        starts: add fields a newer version maps to the existing indices (a changed field needs a reindex)."""
         if await self.es.indices.exists_alias(name=self.alias):
+            await self._add_new_fields()
             return
         try:
             await self.create_index(f"{self.alias}-v1", aliases={self.alias: {}, self.write_alias: {}})
         except BadRequestError as exc:
             if "already_exists" not in str(exc.error):
                 raise
+
+    async def _add_new_fields(self) -> None:
+        targets = sorted(set(await self.read_indices()) | set(await self.write_indices()))
+        if not targets:
+            return
+        try:
+            await self.es.indices.put_mapping(index=",".join(targets), properties=MAPPINGS["properties"])
+        except BadRequestError:
+            # strict mapping + a changed field: writes would be refused; a reindex builds an index with the new one
+            log.exception("the index mapping differs from this version's: run a reindex (POST .../admin/reindex)",
+                          extra={"indices": targets})
 
     async def _indices_of(self, alias: str) -> list[str]:
         response = await self.es.options(ignore_status=404).indices.get_alias(name=alias)
