@@ -65,6 +65,7 @@ async def search(
     type: Annotated[Literal["question", "article"] | None, Query()] = None,
     tags: Annotated[list[str], Query(description="every tag must be present; repeat or comma-separate")] = [],  # noqa: B006
     author: Annotated[str | None, Query(max_length=100, description="author's user id")] = None,
+    sig: Annotated[str | None, Query(max_length=100, description="posts of this SIG (special interest group) only")] = None,
     date_from: Annotated[datetime | None, Query(alias="from", description="created at or after (ISO 8601)")] = None,
     date_to: Annotated[datetime | None, Query(alias="to", description="created at or before (ISO 8601)")] = None,
     answered: Annotated[bool | None, Query(description="questions with (true) or without (false) answers")] = None,
@@ -77,7 +78,7 @@ async def search(
     if date_from and date_to and date_from > date_to:
         raise InvalidInput("'from' is after 'to'")
     params = SearchParams(
-        q=q, type=type, tags=_tags(tags), author=author, date_from=date_from, date_to=date_to,
+        q=q, type=type, tags=_tags(tags), author=author, sig=sig, date_from=date_from, date_to=date_to,
         answered=answered, accepted=accepted, sort=sort, size=size,
     )
     result = await _engine(search_service.search(

@@ -10,8 +10,8 @@ Sort = Literal["relevance", "newest", "votes"]
 PostKind = Literal["question", "article"]
 
 FACET_SIZE = 20
-SOURCE_FIELDS = ["id", "type", "title", "summary", "tags", "author_id", "score", "created_at", "answer_count",
-                 "has_accepted"]
+SOURCE_FIELDS = ["id", "type", "title", "summary", "tags", "author_id", "sig_id", "score", "created_at",
+                 "answer_count", "has_accepted"]
 # Highlighted fields: each text field is analysed twice (English and CJK); the better highlight of the two is shown.
 HIGHLIGHT_FIELDS = ("title", "body", "answers_text")
 
@@ -22,6 +22,7 @@ class SearchParams:
     type: PostKind | None = None
     tags: tuple[str, ...] = ()
     author: str | None = None
+    sig: str | None = None
     date_from: datetime | None = None
     date_to: datetime | None = None
     answered: bool | None = None
@@ -77,6 +78,8 @@ def _filters(params: SearchParams) -> list[dict]:
     filters: list[dict] = [{"term": {"visible": True}}]
     if params.author:
         filters.append({"term": {"author_id": params.author}})
+    if params.sig:
+        filters.append({"term": {"sig_id": params.sig}})
     if params.date_from or params.date_to:
         bounds = {}
         if params.date_from:
@@ -170,6 +173,7 @@ def format_hit(hit: dict) -> dict:
         "highlight": highlight,
         "tags": src.get("tags") or [],
         "author_id": src.get("author_id"),
+        "sig_id": src.get("sig_id"),
         "score": src.get("score", 0),
         "created_at": src.get("created_at"),
         "answer_count": src.get("answer_count") if src["type"] == "question" else None,

@@ -49,6 +49,7 @@ class Content:
         self.versions: dict[str, int] = {}
         self.tags: dict[str, list[str]] = {}
         self.authors: dict[str, str | None] = {}
+        self.sigs: dict[str, str | None] = {}
         self._clock = itertools.count()
 
     def envelope(self, event, *, version: int | None = None) -> Envelope:
@@ -59,8 +60,10 @@ class Content:
             event = event.model_copy(update={"tags": self.tags[event.post_id]})
         if isinstance(event, (ev.QuestionAsked, ev.ArticlePublished, ev.AnswerPosted)):
             self.authors[event.post_id] = event.author_id
+            self.sigs[event.post_id] = event.sig_id
         elif event.post_id in self.authors:
-            event = event.model_copy(update={"author_id": self.authors[event.post_id]})
+            event = event.model_copy(update={"author_id": self.authors[event.post_id],
+                                             "sig_id": self.sigs.get(event.post_id)})
         version = version or self.versions.get(event.post_id, 0) + 1
         self.versions[event.post_id] = max(version, self.versions.get(event.post_id, 0))
         return Envelope.wrap(event, subject=event.post_id, version=version, time=datetime.now(UTC))
@@ -76,9 +79,9 @@ class Content:
     def created(self, minutes: int | None = None) -> datetime:
         return T0 + timedelta(minutes=next(self._clock) if minutes is None else minutes)
 
-    async def ask(self, qid, title, body="", *, tags=(), author="u1", minutes=None) -> None:
+    async def ask(self, qid, title, body="", *, tags=(), author="u1", minutes=None, sig=None) -> None:
         await self.send(ev.QuestionAsked(post_id=qid, author_id=author, tags=list(tags), title=title, body=body,
-                                         created_at=self.created(minutes)))
+                                         created_at=self.created(minutes), sig_id=sig))
 
     async def answer(self, aid, qid, body, *, author="u2") -> None:
         await self.send(ev.AnswerPosted(post_id=aid, question_id=qid, author_id=author, body=body,
@@ -113,7 +116,7 @@ async def corpus(api, content):
     await content.ask("q2", "Installing Python packages behind a proxy", "pip times out", tags=["python"],
                       author="bob", minutes=20)
     await content.ask("q3", "Kafka consumer rebalancing takes forever", "session timeouts", tags=["kafka"],
-                      author="alice", minutes=30)
+                      author="alice", minutes=30, sig="sig-streaming")
     await content.publish_article("r1", "Running Kafka on Kubernetes", "Operators make brokers easy",
                                   tags=["kafka", "kubesphere"], author="carol", minutes=40)
     await content.answer("a1", "q2", "Set the proxy with pip --proxy")

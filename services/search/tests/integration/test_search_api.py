@@ -38,6 +38,8 @@ async def test_filters(api, corpus):
     assert api.ids(await api.search(tags="kafka,kubesphere")) == ["r1"]  # every tag must be present
     assert api.ids(await api.search(tags=["KAFKA", "kubesphere"])) == ["r1"]
     assert sorted(api.ids(await api.search(author="alice"))) == ["q1", "q3"]
+    result = await api.search(sig="sig-streaming")
+    assert api.ids(result) == ["q3"] and result["hits"][0]["sig_id"] == "sig-streaming"
     window = {"from": "2026-01-01T00:15:00Z", "to": "2026-01-01T00:35:00Z"}
     assert sorted(api.ids(await api.search(**window))) == ["q2", "q3"]
     assert api.ids(await api.search(**{"from": "2026-01-01T00:35:00+00:00"})) == ["r1"]
