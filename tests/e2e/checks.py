@@ -15,8 +15,11 @@ def assert_points_match(week: CommunityWeek, timeout: float = 180.0) -> None:
     """Every member's points and every board equal the independent calculation (waiting for the processor)."""
     want = expected(week.facts)
     op = week.operator
-    wait_until(lambda: board(op, "global", "all_time") == want.board("global"), timeout=timeout,
-               what="the all-time leaderboard to equal the rules' figures")
+    try:
+        wait_until(lambda: board(op, "global", "all_time") == want.board("global"), timeout=timeout,
+                   what="the all-time leaderboard to equal the rules' figures")
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\n{points_diff(week, want)}") from None
     totals = {}
     for m in week.members:
         body = op.call("GET", f"/api/v1/points/users/{m.id}")
@@ -29,6 +32,23 @@ def assert_points_match(week: CommunityWeek, timeout: float = 180.0) -> None:
     for scope in sorted(scopes):
         for window in ("all_time", "weekly"):
             assert board(op, scope, window) == want.board(scope), (scope, window)
+
+
+def points_diff(week: CommunityWeek, want) -> str:
+    """What differs, for the failure message: members whose total differs, and the rules behind the gap."""
+    op = week.operator
+    lines, missing_rules = [], {}
+    for m in week.members:
+        got = op.call("GET", f"/api/v1/points/users/{m.id}")
+        if got["total"] != want.totals.get(m.id, 0):
+            lines.append(f"{m.id}: got {got['total']} ({got['entries']} entries), expected {want.totals.get(m.id, 0)}")
+            ledger = op.call("GET", f"/api/v1/points/users/{m.id}/ledger", params={"limit": 200})["entries"]
+            have = sorted(e["rule_id"] for e in ledger if e["kind"] == "award")
+            expect = sorted(a.rule for a in want.awards if a.user == m.id)
+            missing_rules[m.id] = (f"expected awards {expect}", f"ledger awards {have}")
+    status = op.call("GET", "/api/v1/points/status")
+    sample = "\n".join(f"  {u}: {e}\n    {h}" for u, (e, h) in list(missing_rules.items())[:3])
+    return f"{len(lines)} members differ; points status {status}\n" + "\n".join(lines[:10]) + "\n" + sample
 
 
 def title_key(title: str) -> str:

@@ -43,3 +43,29 @@ def test_points_service_is_ready_again_after_a_sigkill(new_stack):
                what="the answerer's points before the crash")
     stack.restart_process("points", kill=True)  # raises TimeoutError if it is not ready within 90 s
     assert asker.call("GET", f"/api/v1/points/users/{answerer.id}")["total"] == 15
+
+
+def test_points_history_survives_an_empty_broker(new_stack):
+    """points: when the (in-memory) broker crashes and comes back empty, the points service rebuilds its state
+    from the now-empty log and every figure earned before the crash disappears (seen in test_faults: after the
+    outage, `GET /points/status` showed `log_events_replayed_at_start: 1`, `events_applied: 44`, and members
+    kept only the awards of events published after the restart). Production Kafka keeps its log, but the
+    service could keep its figures too (its snapshots, or not rebuilding when the log shrinks)."""
+    from agora_devservers.servers import start_kafka
+
+    stack = new_stack(own_broker=True)
+    asker, answerer = (Client(stack.gateway_url, 960 + i).register(f"Outage {i}", f"outage{i}.{id(stack)}@example.org")
+                       for i in range(2))
+    q = asker.call("POST", "/api/v1/content/questions", json={"title": "Why is my volume read-only?",
+                                                                "body": "After a node restart.", "tags": ["storage"]})
+    a = answerer.call("POST", f"/api/v1/content/questions/{q['id']}/answers", json={"body": "Check fsck."})
+    asker.call("POST", f"/api/v1/content/questions/{q['id']}/accept", json={"answer_id": a["id"]})
+    wait_until(lambda: asker.call("GET", f"/api/v1/points/users/{answerer.id}")["total"] == 15, timeout=60,
+               what="the answerer's points before the crash")
+    broker = stack.servers["kafka"].proc
+    broker.kill()
+    broker.wait()
+    stack.servers["kafka"] = start_kafka(port=stack.ports["kafka"], log_dir=stack.log_dir)
+    asker.call("PUT", f"/api/v1/content/posts/{a['id']}/vote", json={"value": 1})  # +10 after the crash
+    wait_until(lambda: asker.call("GET", f"/api/v1/points/users/{answerer.id}")["total"] == 25, timeout=120,
+               what="15 from before the crash + 10 from after it")
