@@ -54,17 +54,18 @@ class LiveIndexer:
 
     def _new_consumer(self) -> EventConsumer:
         topics = Topics(self.settings.topic_prefix)
-        return LowLatencyEventConsumer(
+        # kept from creation on: the handler dead-letters through it
+        self.consumer = LowLatencyEventConsumer(
             bootstrap=self.settings.kafka_bootstrap, topics=[topics.content], group_id=self.settings.indexer_group,
             dead_letter_topic=topics.dead_letter, batch_handler=self.handle, max_batch=self.settings.indexer_batch,
             fetch_max_wait_ms=self.settings.fetch_max_wait_ms,
         )
+        return self.consumer
 
     async def handle(self, envelopes: list[Envelope]) -> None:
         result = await self._index_with_retry(envelopes)
         rejected = {id(r.envelope) for r in result.rejected}
         for r in result.rejected:
-            assert self.consumer is not None
             await self.consumer.dead_letter_envelope(r.envelope, r.reason, r.message)
         self._written += [e for e in envelopes if id(e) not in rejected]
         self._wrote.set()
@@ -73,7 +74,17 @@ class LiveIndexer:
         if not isinstance(envelope.payload(), UserDeleted):
             return
         user_id = envelope.payload().user_id
-        await self._forget(user_id)
+        delay = 0.2
+        while True:  # the engine down: wait rather than stop consuming (nothing is committed before it succeeds)
+            try:
+                await self._forget(user_id)
+                break
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("anonymising a deleted account failed; retrying", extra={"retry_in": delay})
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, MAX_BACKOFF)
         # a post event already in flight may have been written with the author just before: look again shortly
         task = asyncio.create_task(self._forget_later(user_id))
         self._followups.add(task)
