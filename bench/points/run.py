@@ -31,7 +31,6 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import httpx
-
 from agora_common.events import Envelope
 from agora_common.events.community import AttendeeCheckedIn
 from agora_common.events.content import AnswerAccepted, PostDeleted, PostVoted, VoteRetracted
@@ -42,10 +41,11 @@ from agora_common.topics import Topics
 def machine() -> str:
     cpu = platform.processor() or "?"
     try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
     except OSError:
         pass
     return f"{os.cpu_count()} CPUs (nproc), {cpu}, Python {platform.python_version()}, {platform.system()}"
@@ -59,9 +59,9 @@ def make_events(n: int, seed: int, start: datetime, span: timedelta) -> list[tup
         at = start + step * i
         post = rng.randrange(100_000)
         author, voter = f"u{post % 20_000}", f"u{rng.randrange(20_000)}"
-        common = dict(post_id=f"p{post}", post_type=rng.choice(["answer", "answer", "question", "article"]),
-                      author_id=author, tags=[f"t{post % 200}", f"t{post % 13}"],
-                      sig_id=f"sig{post % 30}" if post % 4 == 0 else None)
+        common = {"post_id": f"p{post}", "post_type": rng.choice(["answer", "answer", "question", "article"]),
+                  "author_id": author, "tags": [f"t{post % 200}", f"t{post % 13}"],
+                  "sig_id": f"sig{post % 30}" if post % 4 == 0 else None}
         r = rng.random()
         if r < 0.85:
             payload, topic = PostVoted(**common, voter_id=voter, value=rng.choice([1, 1, 1, -1]), score=0), "content"
@@ -136,7 +136,7 @@ def _free_port() -> int:
 
 def pct(values: list[float], p: float) -> float:
     values = sorted(values)
-    return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
+    return values[min(len(values) - 1, round(p / 100 * (len(values) - 1)))]
 
 
 async def latency(worker: Worker, publisher: EventPublisher, topics: Topics, rate: int, duration: float, *,

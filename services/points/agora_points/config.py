@@ -1,9 +1,8 @@
 import socket
 from typing import Literal
 
-from pydantic import Field
-
 from agora_common.settings import ServiceSettings
+from pydantic import Field
 
 
 class Settings(ServiceSettings):

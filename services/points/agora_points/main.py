@@ -5,16 +5,16 @@ the query API over the same in-memory state.
 """
 
 import asyncio
-import gc
 import contextlib
+import gc
 import logging
 from contextlib import asynccontextmanager
-
-from fastapi import FastAPI
 
 from agora_common.kafka import ensure_topics
 from agora_common.topics import Topics
 from agora_common.web import create_app as create_base_app
+from fastapi import FastAPI
+
 from agora_points.adapters.direct_tail import tail
 from agora_points.adapters.faust_app import build_faust_app
 from agora_points.api.routes import router
@@ -38,7 +38,7 @@ async def _run(app: FastAPI, settings: Settings) -> None:
             break
         except asyncio.CancelledError:
             raise
-        except Exception:  # noqa: BLE001 - broker not there yet: rebuild from scratch on the next try
+        except Exception:  # broker not there yet: rebuild from scratch on the next try
             log.exception("points start-up failed; retrying")
             processor.reset()
             await asyncio.sleep(delay)
@@ -55,7 +55,7 @@ async def _run(app: FastAPI, settings: Settings) -> None:
         await faust_app.start()
     except asyncio.CancelledError:
         raise
-    except Exception as exc:  # noqa: BLE001 - the live consumer is gone: not ready, so the instance is restarted
+    except Exception as exc:  # the live consumer is gone: not ready, so the instance is restarted
         log.exception("points live consumer stopped")
         processor.failure = f"live consumer stopped: {type(exc).__name__}: {exc}"[:300]
 

@@ -11,7 +11,7 @@ import uvicorn
 def main() -> None:
     uvicorn.run(
         "agora_points.main:create_app", factory=True,
-        host=os.environ.get("AGORA_WORKER_HOST", "0.0.0.0"),  # noqa: S104 - a container's only interface
+        host=os.environ.get("AGORA_WORKER_HOST", "0.0.0.0"),  # a container's only interface
         port=int(os.environ.get("AGORA_WORKER_METRICS_PORT", "8004")),
         access_log=False,
     )

@@ -53,7 +53,7 @@ def build_faust_app(processor: PointsProcessor, *, bootstrap: str, batch_max: in
             raws = [Raw(e.value, e.key, e.message.topic, e.message.partition, e.message.offset) for e in events]
             try:
                 await processor.handle(raws, live=True)
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 # The state is rebuilt from the log at start-up, so a restart repairs whatever this batch
                 # missed: readiness turns false to get this instance restarted, scoring continues meanwhile.
                 log.exception("points batch failed; readiness is now false until a restart")

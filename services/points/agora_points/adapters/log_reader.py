@@ -79,5 +79,5 @@ async def read_log(
 
 
 async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> set[int]:
-    await consumer._client.force_metadata_update()  # noqa: SLF001 - topics created just now
+    await consumer._client.force_metadata_update()  # topics created just now
     return consumer.partitions_for_topic(topic) or set()

@@ -1,13 +1,23 @@
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Query
-
 from agora_common.auth import Operator
 from agora_common.errors import InvalidInput
+from fastapi import APIRouter, Body, Query
+
 from agora_points.api.deps import EngineDep, ProcessorDep
-from agora_points.api.schemas import AsOf, LedgerPage, Leaderboard, ReplayCheck, RulesInfo, Status, UserPoints, UserRank, \
-    WhatIf, Window
+from agora_points.api.schemas import (
+    AsOf,
+    Leaderboard,
+    LedgerPage,
+    ReplayCheck,
+    RulesInfo,
+    Status,
+    UserPoints,
+    UserRank,
+    WhatIf,
+    Window,
+)
 from agora_points.domain.rules import RulesError, parse_rules
 from agora_points.service import queries, replay
 

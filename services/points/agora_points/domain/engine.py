@@ -99,7 +99,7 @@ class Entry:
 class Ledger:
     """One user's entries in event-time order, with running totals."""
 
-    __slots__ = ("user", "entries", "keys", "by_sk", "total")
+    __slots__ = ("by_sk", "entries", "keys", "total", "user")
 
     def __init__(self, user: str) -> None:
         self.user = user
@@ -129,7 +129,7 @@ class Ledger:
 class Board:
     """points per user for one (scope, window); the sorted view is rebuilt lazily after changes."""
 
-    __slots__ = ("points", "_sorted")
+    __slots__ = ("_sorted", "points")
 
     def __init__(self) -> None:
         self.points: dict[str, int] = {}

@@ -4,9 +4,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
-
 from agora_common.events import EVENT_TYPES
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 DEFAULT_RULES_FILE = Path(__file__).resolve().parent.parent / "rules" / "rules-v1.yaml"
 

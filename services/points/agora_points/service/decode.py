@@ -10,9 +10,9 @@ from functools import lru_cache
 from typing import Annotated, Any, Literal, Union
 
 import orjson
+from agora_common.events import EVENT_TYPES, BadEvent
 from pydantic import AwareDatetime, ConfigDict, Field, TypeAdapter, ValidationError, create_model
 
-from agora_common.events import EVENT_TYPES, BadEvent
 from agora_points.domain.engine import CHAINS, TOGGLES, USER_STATUS, Fact
 from agora_points.domain.rules import RuleSet
 
@@ -34,7 +34,8 @@ def _adapter(relevant: frozenset[str]) -> TypeAdapter:
             id=(str, Field(min_length=1)), type=(Literal[name], ...), source=(str, ...), subject=(str, ...),
             version=(int, Field(ge=1)), time=(AwareDatetime, ...), data=(data_type, ...),
         ))
-    return TypeAdapter(Annotated[Union[tuple(models)], Field(discriminator="type")])
+    union = Union[tuple(models)]  # noqa: UP007 - built from a runtime list of types
+    return TypeAdapter(Annotated[union, Field(discriminator="type")])
 
 
 class Decoder:

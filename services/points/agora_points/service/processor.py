@@ -15,13 +15,13 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from aiokafka import AIOKafkaProducer
-
 from agora_common import metrics as common_metrics
 from agora_common.events import BadEvent, Envelope
 from agora_common.events.points import HonorTitleEarned, HonorTitleLost
 from agora_common.kafka import EventPublisher
 from agora_common.topics import Topics
+from aiokafka import AIOKafkaProducer, TopicPartition
+
 from agora_points import metrics
 from agora_points.adapters.log_reader import read_log
 from agora_points.domain.engine import Engine, Fact
@@ -140,9 +140,9 @@ class PointsProcessor:
             # Messages the live consumer never handled (at or past its committed offset) are dead-lettered
             # if bad; older ones were dead-lettered when they were first consumed.
             raws = [Raw(r.value, r.key, r.topic, r.partition, r.offset) for r in records]
-            fresh = {id(raw) for raw, r in zip(raws, records)
-                     if r.offset >= committed.get(_tp(r), 0)}
-            await self.handle(raws, live=False, dead_letter=lambda raw: id(raw) in fresh)
+            fresh = {id(raw) for raw, r in zip(raws, records, strict=True)
+                     if r.offset >= committed.get(TopicPartition(r.topic, r.partition), 0)}
+            await self.handle(raws, live=False, dead_letter=lambda raw, fresh=fresh: id(raw) in fresh)
             self.caught_up_events += len(records)
         self.catch_up_seconds = round(time.perf_counter() - started, 3)
         log.info("points caught up with the log", extra={
@@ -263,7 +263,7 @@ class PointsProcessor:
             batch = self._title_queue[:500]
             try:
                 await self.publisher.publish_many(self.topics.points, batch)
-            except Exception:  # noqa: BLE001 - broker down: keep them, retry
+            except Exception:  # broker down: keep them, retry
                 log.exception("could not publish honor-title events; retrying")
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 10)
@@ -277,14 +277,8 @@ class PointsProcessor:
         if self._title_pump is not None and not self._title_pump.done():
             try:
                 await asyncio.wait_for(asyncio.shield(self._title_pump), timeout)
-            except (TimeoutError, asyncio.TimeoutError):
+            except TimeoutError:
                 log.warning("honor-title events left unsent at shutdown; the next start-up sends them")
-
-
-def _tp(record):
-    from aiokafka import TopicPartition
-
-    return TopicPartition(record.topic, record.partition)
 
 
 _SOURCE_BY_TYPE: dict[str, str] = {}

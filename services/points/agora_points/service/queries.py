@@ -5,6 +5,7 @@ from bisect import bisect_left
 from datetime import UTC, datetime
 
 from agora_common.errors import InvalidInput, NotFound
+
 from agora_points.domain.engine import Engine, Entry
 from agora_points.domain.periods import from_us, to_us, window_key
 

@@ -5,6 +5,7 @@ import time
 from collections import Counter
 
 from agora_common.events import BadEvent
+
 from agora_points.adapters.log_reader import read_log
 from agora_points.domain.engine import Engine
 from agora_points.domain.rules import RuleSet

@@ -49,7 +49,7 @@ class Snapshots:
                 doc = pickle.load(f)
         except FileNotFoundError:
             return None
-        except Exception:  # noqa: BLE001 - unreadable: the log has everything
+        except Exception:  # unreadable: the log has everything
             log.exception("points snapshot unreadable; replaying the whole log")
             return None
         if (doc.get("format"), doc.get("rules"), doc.get("prefix")) != (FORMAT, self.fingerprint, self.prefix):

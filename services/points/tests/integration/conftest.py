@@ -3,8 +3,6 @@
 from datetime import UTC, datetime, timedelta
 
 import httpx
-from asgi_lifespan import LifespanManager
-
 from agora_common.events import Envelope
 from agora_common.events.content import PostVoted
 from agora_common.kafka import EventPublisher
@@ -12,6 +10,7 @@ from agora_common.topics import Topics
 from agora_points.config import Settings
 from agora_points.main import create_app
 from agora_testing.events import eventually
+from asgi_lifespan import LifespanManager
 
 T0 = datetime.now(UTC).replace(hour=9, minute=0, second=0, microsecond=0)
 
@@ -74,9 +73,9 @@ async def total_is(client: httpx.AsyncClient, user: str, expected: int, timeout:
     return await eventually(check, timeout=timeout)
 
 
-import sys  # noqa: E402
+import sys
 
-import pytest  # noqa: E402
+import pytest
 
 
 @pytest.fixture

@@ -7,13 +7,11 @@ import random
 import signal
 import subprocess
 import sys
-from datetime import timedelta
 
 import httpx
 import pytest
-
-from agora_common.events.content import PostDeleted, PostRestored, PostVoted, VoteRetracted
 from agora_common.events import Envelope
+from agora_common.events.content import PostDeleted, PostRestored, PostVoted, VoteRetracted
 from agora_common.kafka import EventPublisher, ensure_topics
 from agora_common.topics import Topics
 from agora_devservers import free_port
@@ -35,8 +33,8 @@ def stream(h, n: int) -> list[Envelope]:
         versions[post] = versions.get(post, 0) + 1
         at = i * 2.0  # minutes: the stream spans several days, so caps and windows matter
         r = rng.random()
-        common = dict(post_id=post, post_type=rng.choice(["answer", "question"]), author_id=author,
-                      tags=[f"t{int(post[1:]) % 5}"])
+        common = {"post_id": post, "post_type": rng.choice(["answer", "question"]), "author_id": author,
+                  "tags": [f"t{int(post[1:]) % 5}"]}
         if r < 0.8:
             payload = PostVoted(**common, voter_id=voter, value=rng.choice([1, 1, 1, -1]), score=0)
         elif r < 0.9:

@@ -4,14 +4,12 @@ duplicates and replays."""
 from datetime import timedelta
 
 import pytest
-from aiokafka import AIOKafkaProducer
-
-from agora_common.events.community import AttendeeCheckedIn, CompetitionRanked, ExamPassed, Placing, \
-    SpeakerConfirmed
+from agora_common.events.community import AttendeeCheckedIn, CompetitionRanked, ExamPassed, Placing, SpeakerConfirmed
 from agora_common.events.content import AnswerAccepted, ArticlePublished, PostDeleted, PostRestored, VoteRetracted
 from agora_common.events.users import UserSuspended
 from agora_common.topics import Topics
 from agora_testing.events import eventually, read_events
+from aiokafka import AIOKafkaProducer
 
 pytestmark = pytest.mark.servers("kafka")
 

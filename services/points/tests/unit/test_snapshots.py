@@ -4,9 +4,9 @@ from datetime import UTC, datetime, timedelta
 
 from agora_common.events import Envelope
 from agora_common.events.content import PostVoted, VoteRetracted
+from agora_points.domain.engine import Engine
 from agora_points.domain.rules import load_rules
 from agora_points.service.decode import decode, relevant_types
-from agora_points.domain.engine import Engine
 from agora_points.service.snapshots import Snapshots
 
 RULES = load_rules()

@@ -3,7 +3,6 @@
 from datetime import UTC, datetime, timedelta
 
 import pytest
-
 from agora_common.events import BadEvent, Envelope
 from agora_common.events.content import PostDeleted, PostVoted, QuestionEdited
 from agora_common.topics import Topics
