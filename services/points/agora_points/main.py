@@ -100,6 +100,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             raise RuntimeError(f"a live batch failed: {processor.failure}")
         if not processor.ready:
             raise RuntimeError(f"replaying the event log ({processor.caught_up_events} events so far)")
+        if settings.points_live_consumer == "faust":
+            # ready once the live agent owns its partitions: until the group join completes, new events wait
+            faust_app = app.state.faust
+            if faust_app is None or not faust_app.consumer.assignment():
+                raise RuntimeError("the live consumer is joining its consumer group")
 
     return create_base_app(
         settings=settings,

@@ -1,5 +1,6 @@
 """Shared helpers for the points integration tests (real broker)."""
 
+import itertools
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -37,7 +38,12 @@ async def publish(env: dict, envelopes: list[Envelope]) -> None:
 
 
 def settings(env: dict, **extra) -> Settings:
-    return Settings(**env, points_instance="test", points_batch_within=0.01, **extra)
+    # a fresh instance (consumer group) per app: a restarted app does not wait for the old member to leave
+    extra.setdefault("points_instance", f"test-{next(_instances)}")
+    return Settings(**env, points_batch_within=0.01, **extra)
+
+
+_instances = itertools.count()
 
 
 class Running:
