@@ -137,11 +137,13 @@ class PointsProcessor:
             self.bootstrap, self.input_topics, batch=self.replay_batch, group_id=self.group_id, commit_end=True,
             start_at=start_at,
         ):
-            # Messages the live consumer never handled (at or past its committed offset) are dead-lettered
-            # if bad; older ones were dead-lettered when they were first consumed.
+            # Messages this instance's group never handled (at or past its committed offset) are
+            # dead-lettered if bad; older ones were dead-lettered when first consumed. A brand-new group (a new
+            # instance name) dead-letters nothing here: it would report the whole log's bad events again.
             raws = [Raw(r.value, r.key, r.topic, r.partition, r.offset) for r in records]
+            known_group = any(committed.values())
             fresh = {id(raw) for raw, r in zip(raws, records, strict=True)
-                     if r.offset >= committed.get(TopicPartition(r.topic, r.partition), 0)}
+                     if known_group and r.offset >= committed.get(TopicPartition(r.topic, r.partition), 0)}
             await self.handle(raws, live=False, dead_letter=lambda raw, fresh=fresh: id(raw) in fresh)
             self.caught_up_events += len(records)
         self.catch_up_seconds = round(time.perf_counter() - started, 3)
