@@ -45,6 +45,13 @@ class DbTimingListener(monitoring.CommandListener):
 LISTENER = DbTimingListener()
 
 
+def record_backend_time(seconds: float) -> None:
+    """Count time spent on another backend (e.g. the search engine) as this request's "db" time."""
+    timer = _current.get()
+    if timer is not None:
+        timer.db_seconds += seconds
+
+
 def start_request() -> tuple[RequestTimer, Token]:
     timer = RequestTimer()
     return timer, _current.set(timer)

@@ -125,6 +125,7 @@ class EventConsumer:
         batch_handler: BatchHandler | None = None,
         max_batch: int = 500,
         from_beginning: bool = True,
+        consumer_options: dict | None = None,
     ) -> None:
         if (handler is None) == (batch_handler is None):
             raise ValueError("give exactly one of handler or batch_handler")
@@ -140,7 +141,7 @@ class EventConsumer:
             group_id=group_id,
             enable_auto_commit=False,
             auto_offset_reset="earliest" if from_beginning else "latest",
-            **CONSUMER_TIMEOUTS,
+            **(CONSUMER_TIMEOUTS | (consumer_options or {})),  # e.g. a shorter fetch_max_wait_ms
         )
         self._dlq = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
         self._task: asyncio.Task | None = None

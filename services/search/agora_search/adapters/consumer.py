@@ -5,25 +5,8 @@ would otherwise add up to 500 ms to every event's way to the index. Against Kafk
 as data arrives, the shorter wait only means a few more empty fetches while the topic is idle.
 """
 
-from agora_common.kafka import CONSUMER_TIMEOUTS, EventConsumer
-from aiokafka import AIOKafkaConsumer
+from agora_common.kafka import EventConsumer
 
 
-class LowLatencyEventConsumer(EventConsumer):
-    def __init__(self, *, fetch_max_wait_ms: int, **kwargs) -> None:
-        super().__init__(**kwargs)
-        self._replaced = self._consumer  # never started; closed in start() so it leaves no warning behind
-        # same options as the shared consumer, plus the fetch wait
-        self._consumer = AIOKafkaConsumer(
-            *kwargs["topics"],
-            bootstrap_servers=kwargs["bootstrap"],
-            group_id=kwargs["group_id"],
-            enable_auto_commit=False,
-            auto_offset_reset="earliest" if kwargs.get("from_beginning", True) else "latest",
-            fetch_max_wait_ms=fetch_max_wait_ms,
-            **CONSUMER_TIMEOUTS,
-        )
-
-    async def start(self) -> None:
-        await self._replaced.stop()
-        await super().start()
+def low_latency_consumer(*, fetch_max_wait_ms: int, **kwargs) -> EventConsumer:
+    return EventConsumer(consumer_options={"fetch_max_wait_ms": fetch_max_wait_ms}, **kwargs)

@@ -20,7 +20,7 @@ from agora_common.topics import Topics
 from elasticsearch import AsyncElasticsearch
 
 from agora_search import metrics
-from agora_search.adapters.consumer import LowLatencyEventConsumer
+from agora_search.adapters.consumer import low_latency_consumer
 from agora_search.adapters.deleted_authors import DeletedAuthors
 from agora_search.adapters.indexer import Indexer, IndexResult
 from agora_search.adapters.indices import IndexManager
@@ -55,7 +55,7 @@ class LiveIndexer:
     def _new_consumer(self) -> EventConsumer:
         topics = Topics(self.settings.topic_prefix)
         # kept from creation on: the handler dead-letters through it
-        self.consumer = LowLatencyEventConsumer(
+        self.consumer = low_latency_consumer(
             bootstrap=self.settings.kafka_bootstrap, topics=[topics.content], group_id=self.settings.indexer_group,
             dead_letter_topic=topics.dead_letter, batch_handler=self.handle, max_batch=self.settings.indexer_batch,
             fetch_max_wait_ms=self.settings.fetch_max_wait_ms,
@@ -155,7 +155,7 @@ class LiveIndexer:
     async def _start_with_retry(self) -> None:
         topics = Topics(self.settings.topic_prefix)
         self.consumer = await self._start_consumer(self._new_consumer)
-        self.users_consumer = await self._start_consumer(lambda: LowLatencyEventConsumer(
+        self.users_consumer = await self._start_consumer(lambda: low_latency_consumer(
             bootstrap=self.settings.kafka_bootstrap, topics=[topics.users], group_id=self.settings.users_group,
             dead_letter_topic=topics.dead_letter, handler=self.handle_users_event,
             fetch_max_wait_ms=self.settings.fetch_max_wait_ms,

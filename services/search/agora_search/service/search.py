@@ -39,9 +39,7 @@ class _Timer:
         total = time.perf_counter() - self.start
         service = max(total - self.engine_wall, 0.0)
         # the platform's Server-Timing (db;dur, app;dur) counts MongoDB time as "db": here the database is the engine
-        request_timer = getattr(db_timing, "_current", None)
-        if request_timer is not None and request_timer.get() is not None:
-            request_timer.get().db_seconds += self.engine_wall
+        db_timing.record_backend_time(self.engine_wall)
         metrics.QUERY_DURATION.labels("engine").observe(self.engine_took)
         metrics.QUERY_DURATION.labels("service").observe(service)
         return {"total": total, "engine": self.engine_took, "engine_roundtrip": self.engine_wall, "service": service}
