@@ -144,6 +144,7 @@ async def latency(worker: Worker, publisher: EventPublisher, topics: Topics, rat
     now = datetime.now(UTC)
     background = make_events(int(rate * duration) + rate, seed, now - timedelta(hours=1), timedelta(hours=1))
     published: dict[str, float] = {}
+    acked: dict[str, float] = {}  # how long the broker took to acknowledge each marker's batch
     seen: dict[str, float] = {}
     stop = asyncio.Event()
 
@@ -183,11 +184,16 @@ async def latency(worker: Worker, publisher: EventPublisher, topics: Topics, rat
                                    subject=f"mp{k}", version=1)
             batch.append(marker)
             published[user] = time.perf_counter()
+        t_send = time.perf_counter()
         await publisher.publish_many(topics.content, batch)
+        if k % 10 == 0:
+            acked[user] = time.perf_counter() - t_send
     stop_time[0] = time.perf_counter()
     stop.set()
     await poller
     missing = [u for u in published if u not in seen]
+    acks = [a * 1000 for a in acked.values()]
+    print(f"    broker acknowledgement of the markers' batches: p50 {pct(acks, 50):.0f} ms, p99 {pct(acks, 99):.0f} ms")
     return [(seen[u] - t) * 1000 for u, t in published.items() if u in seen], missing, i + len(published)
 
 
