@@ -92,7 +92,7 @@ class Worker:
     def __init__(self, bootstrap: str, prefix: str, mode: str, instance: str) -> None:
         self.port = _free_port()
         env = {**os.environ, "AGORA_KAFKA_BOOTSTRAP": bootstrap, "AGORA_TOPIC_PREFIX": prefix,
-               "AGORA_POINTS_INSTANCE": instance, "AGORA_POINTS_LIVE_CONSUMER": mode, "AGORA_LOG_LEVEL": "WARNING", "AGORA_POINTS_PUBLISH_TITLES": "true"}
+               "AGORA_POINTS_INSTANCE": instance, "AGORA_POINTS_LIVE_CONSUMER": mode, "AGORA_LOG_LEVEL": "WARNING", "AGORA_POINTS_PUBLISH_TITLES": os.environ.get("BENCH_PUBLISH_TITLES", "true")}
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "--factory", "agora_points.main:create_app", "--host", "127.0.0.1",
              "--port", str(self.port), "--log-level", "warning"],
