@@ -34,7 +34,7 @@ from schemathesis.checks import (
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
 
-EXAMPLES = int(os.environ.get("AGORA_FUZZ_EXAMPLES", "5"))
+EXAMPLES = int(os.environ.get("AGORA_FUZZ_EXAMPLES", "10"))
 CHECKS = [not_a_server_error, response_schema_conformance, content_type_conformance]
 if os.environ.get("AGORA_FUZZ_STATUS_CODES"):  # also: every status code returned is documented (stricter)
     CHECKS.append(status_code_conformance)
