@@ -4,9 +4,8 @@ import asyncio
 import time
 from collections.abc import Callable
 
-from aiokafka import AIOKafkaConsumer
-
 from agora_common.events import Envelope
+from aiokafka import AIOKafkaConsumer
 
 
 async def read_events(

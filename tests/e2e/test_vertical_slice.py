@@ -2,9 +2,7 @@
 register -> ask -> answer -> accept -> events on Kafka -> points credited -> question searchable."""
 
 import pytest
-
 from agora_testing.events import read_events
-
 from e2e.helpers import register, wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]

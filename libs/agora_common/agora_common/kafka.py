@@ -25,7 +25,7 @@ Handler = Callable[[Envelope], Awaitable[None]]
 BatchHandler = Callable[[list[Envelope]], Awaitable[None]]
 
 # Short group timeouts: the default ones make a (re)join take ~30 s on the embedded broker.
-CONSUMER_TIMEOUTS = dict(session_timeout_ms=10_000, heartbeat_interval_ms=1_000, rebalance_timeout_ms=10_000)
+CONSUMER_TIMEOUTS = {"session_timeout_ms": 10_000, "heartbeat_interval_ms": 1_000, "rebalance_timeout_ms": 10_000}
 
 
 async def ensure_topics(bootstrap: str, names: Iterable[str], *, partitions: int = 3, replication: int = 1) -> None:
@@ -45,10 +45,11 @@ async def ensure_topics(bootstrap: str, names: Iterable[str], *, partitions: int
 
 class EventPublisher:
     def __init__(self, bootstrap: str, *, client_id: str = "agora") -> None:
-        self._options = dict(
-            bootstrap_servers=bootstrap, client_id=client_id, acks="all", linger_ms=2, request_timeout_ms=10_000
-        )
-        self._producer = AIOKafkaProducer(**self._options)
+        self._options = {
+            "bootstrap_servers": bootstrap, "client_id": client_id, "acks": "all", "linger_ms": 2,
+            "request_timeout_ms": 10_000,
+        }
+        self._producer: AIOKafkaProducer | None = None  # made at start: an unstarted one warns when collected
         self._started = False
 
     @property
@@ -56,12 +57,12 @@ class EventPublisher:
         return self._options["bootstrap_servers"]
 
     async def start(self) -> None:
+        self._producer = AIOKafkaProducer(**self._options)
         try:
             await self._producer.start()
         except Exception:
-            # a producer whose start failed cannot be started again: make a fresh one for the next try
-            await self._producer.stop()
-            self._producer = AIOKafkaProducer(**self._options)
+            await self._producer.stop()  # a producer whose start failed cannot be started again
+            self._producer = None
             raise
         self._started = True
 
@@ -70,10 +71,25 @@ class EventPublisher:
         if not self._started:
             await self.start()
 
-    async def stop(self) -> None:
-        if self._started:
-            await self._producer.stop()
-            self._started = False
+    async def stop(self, timeout: float = 10.0) -> None:
+        producer, self._producer, self._started = self._producer, None, False
+        if producer is not None:
+            try:  # bounded: flushing to a broker that is gone would otherwise wait out every request timeout
+                await asyncio.wait_for(producer.stop(), timeout=timeout)
+            except (Exception, TimeoutError):  # noqa: BLE001 - nothing left to save in a failed producer
+                log.warning("producer did not stop cleanly")
+
+    async def missing_topics(self, names: Iterable[str]) -> list[str]:
+        """Which of these topics the broker does not have, by a metadata request for all topics (one round trip;
+        it creates nothing, unlike a request naming a topic, which some brokers answer by auto-creating it)."""
+        await self.ensure_started()
+        known = (await self._producer.client.fetch_all_metadata()).topics()
+        return [n for n in names if n not in known]
+
+    async def reset(self) -> None:
+        """Drop the producer after a failure; the next publish starts a fresh one (fresh metadata and
+        connections: a broker that restarted, or moved partition leaders, can leave the old one stuck)."""
+        await self.stop(timeout=2.0)
 
     async def publish(self, topic: str, envelope: Envelope) -> None:
         await self.ensure_started()
@@ -156,8 +172,10 @@ class EventConsumer:
             self._task.cancel()
             try:
                 await self._task
-            except (asyncio.CancelledError, Exception):
+            except asyncio.CancelledError:
                 pass
+            except Exception:  # the run loop's own failure was already visible through `running`
+                log.debug("consumer loop had failed", exc_info=True)
         await self._consumer.stop()
         await self._dlq.stop()
 

@@ -22,9 +22,8 @@ def make_client(settings: ServiceSettings) -> AsyncMongoClient:
 @asynccontextmanager
 async def transaction(client: AsyncMongoClient) -> AsyncIterator[AsyncClientSession]:
     """Commit everything done with the yielded session together, or nothing (on any exception)."""
-    async with client.start_session() as session:
-        async with await session.start_transaction():
-            yield session
+    async with client.start_session() as session, await session.start_transaction():
+        yield session
 
 
 async def ping(db: AsyncDatabase) -> None:

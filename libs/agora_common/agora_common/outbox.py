@@ -23,9 +23,9 @@ import logging
 from datetime import UTC, datetime, timedelta
 
 from pymongo import ASCENDING, ReturnDocument
-from pymongo.errors import DuplicateKeyError
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
 
 from agora_common import metrics
 from agora_common.events import Envelope
@@ -78,8 +78,7 @@ class OutboxRelay:
     ) -> None:
         self._db = db
         self._publisher = publisher
-        self._topics = topics or []  # created before the first batch, and again after a publishing failure
-        self._topics_ready = not self._topics
+        self._topics = topics or []  # created when missing (first batch, or a broker that came back empty)
         self._partitions = partitions
         self._poll_interval = poll_interval
         self._batch_size = batch_size
@@ -124,15 +123,10 @@ class OutboxRelay:
         """Publish one batch of pending entries (if this replica holds the lease); returns how many."""
         if not await self.holds_lease():
             return 0
-        if not self._topics_ready:
-            await asyncio.wait_for(
-                ensure_topics(self._publisher.bootstrap, self._topics, partitions=self._partitions), timeout=10
-            )
-            self._topics_ready = True
         try:
             return await self._relay_batch()
         except Exception:
-            self._topics_ready = not self._topics  # a broker that restarted empty needs them again
+            await self._publisher.reset()  # a fresh producer: fresh metadata and connections for the retry
             raise
 
     async def _relay_batch(self) -> int:
@@ -145,6 +139,13 @@ class OutboxRelay:
         by_topic: dict[str, list[dict]] = {}
         for entry in pending:
             by_topic.setdefault(entry["topic"], []).append(entry)
+        # Checked before every batch, not only after errors: a broker that restarted empty can accept writes to
+        # topics it no longer has without an error (the embedded one does, and drops them).
+        if missing := await self._publisher.missing_topics([*by_topic, *self._topics]):
+            log.warning("creating missing topics", extra={"topics": missing})
+            await asyncio.wait_for(
+                ensure_topics(self._publisher.bootstrap, missing, partitions=self._partitions), timeout=10
+            )
         acked: list[str] = []
         for topic, entries in by_topic.items():
             envelopes = [Envelope.model_validate_json(entry["value"]) for entry in entries]

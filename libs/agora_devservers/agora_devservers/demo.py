@@ -46,12 +46,12 @@ QUESTIONS = [
 ]
 
 ARTICLES = [
-    ("Zero-downtime upgrades of a production cluster", "A field report: drain nodes one by one, keep PDBs tight, "
-     "and upgrade the control plane before the workers.", ["kubernetes", "upgrade"]),
+    ("Zero-downtime upgrades of a production cluster", ("A field report: drain nodes one by one, keep PDBs tight, "
+     "and upgrade the control plane before the workers."), ["kubernetes", "upgrade"]),
     ("可观测性实践：从指标到告警", "本文介绍我们如何用 Prometheus 与 Grafana 建设可观测性体系，以及如何减少告警噪音。",
      ["prometheus", "monitoring"]),
-    ("Designing multi-tenant platforms", "Namespaces, quotas and network policies are the building blocks of "
-     "tenant isolation; here is how we combine them.", ["architecture", "multi-tenancy"]),
+    ("Designing multi-tenant platforms", ("Namespaces, quotas and network policies are the building blocks of "
+     "tenant isolation; here is how we combine them."), ["architecture", "multi-tenancy"]),
 ]
 
 

@@ -241,7 +241,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"Starting Agora (logs in {stack.log_dir})")
     interrupted = False
 
-    def _interrupt(signum, frame):  # noqa: ARG001
+    def _interrupt(signum, frame):
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, _interrupt)

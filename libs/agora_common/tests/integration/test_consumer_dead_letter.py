@@ -5,12 +5,11 @@ import asyncio
 from datetime import UTC, datetime
 
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-
 from agora_common.events import Envelope
 from agora_common.events.users import UserRegistered
 from agora_common.kafka import EventConsumer, EventPublisher, ensure_topics
 from agora_common.topics import Topics
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 pytestmark = pytest.mark.servers("kafka")
 

@@ -3,10 +3,9 @@
 from datetime import UTC, datetime
 
 import pytest
-from pymongo import AsyncMongoClient
-
 from agora_common.kafka import EventPublisher
 from agora_common.outbox import LEASE_ID, LEASES, OutboxRelay
+from pymongo import AsyncMongoClient
 
 pytestmark = pytest.mark.servers("mongo")
 

@@ -1,7 +1,6 @@
 from datetime import UTC, datetime
 
 import pytest
-
 from agora_common.events import EVENT_TYPES, BadEvent, Envelope
 from agora_common.events.content import QuestionAsked
 
