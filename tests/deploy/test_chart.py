@@ -56,8 +56,10 @@ def test_production_values_render_pinned_images_and_an_existing_secret(helm):
     assert not [d for d in docs if d["kind"] == "Secret"]
     deployments = [d for d in docs if d["kind"] == "Deployment"]
     assert {d["metadata"]["name"] for d in deployments} == {
-        f"agora-{n}" for n in ("users", "content", "events", "points", "search", "points-processor", "gateway")}
-    for d in deployments:
+        f"agora-{n}" for n in ("users", "content", "events", "search", "gateway")}
+    statefulsets = [d for d in docs if d["kind"] == "StatefulSet"]
+    assert [d["metadata"]["name"] for d in statefulsets] == ["agora-points"]
+    for d in deployments + statefulsets:
         pod = d["spec"]["template"]["spec"]
         assert pod["securityContext"]["runAsNonRoot"] is True
         assert pod["securityContext"]["seccompProfile"]["type"] == "RuntimeDefault"
@@ -66,14 +68,47 @@ def test_production_values_render_pinned_images_and_an_existing_secret(helm):
             assert c["securityContext"]["readOnlyRootFilesystem"] is True
             assert c["securityContext"]["capabilities"]["drop"] == ["ALL"]
             assert c["resources"]["limits"]["memory"]
-    hpas = {d["metadata"]["name"]: d["spec"]["maxReplicas"] for d in docs if d["kind"] == "HorizontalPodAutoscaler"}
-    assert hpas["agora-points-processor"] == 12
+    hpas = {d["metadata"]["name"]: d["spec"] for d in docs if d["kind"] == "HorizontalPodAutoscaler"}
+    assert hpas["agora-points"]["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "StatefulSet",
+                                                      "name": "agora-points"}
+    # production keeps snapshots on a volume per replica
+    (claim,) = statefulsets[0]["spec"]["volumeClaimTemplates"]
+    assert claim["metadata"]["name"] == "data"
     job = next(d for d in docs if d["kind"] == "Job")
     assert job["metadata"]["annotations"]["helm.sh/hook"] == "post-install,post-upgrade"
 
 
+def test_points_runs_as_one_statefulset_serving_the_api_and_the_processor(helm):
+    """The points API and its stream processor share one process and its in-memory state: one workload, no
+    separate worker; stable pod names give each replica a stable consumer group across restarts."""
+    docs = render(helm)
+    assert not [d for d in docs if "points-processor" in d["metadata"]["name"]]
+    assert not [d for d in docs if d["kind"] == "Deployment" and d["metadata"]["name"] == "agora-points"]
+    sts = next(d for d in docs if d["kind"] == "StatefulSet" and d["metadata"]["name"] == "agora-points")
+    headless = next(d for d in docs if d["kind"] == "Service" and d["metadata"]["name"] == sts["spec"]["serviceName"])
+    assert headless["spec"]["clusterIP"] == "None"
+    (c,) = sts["spec"]["template"]["spec"]["containers"]
+    assert "agora_points.main:create_app" in c["command"]
+    env = {e["name"]: e for e in c["env"]}
+    assert env["AGORA_POINTS_INSTANCE"]["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.name"}}
+    data_dir = env["AGORA_DATA_DIR"]["value"]
+    assert any(m["mountPath"] == data_dir for m in c["volumeMounts"])
+    # the start-up replay keeps /readyz at 503: the startup probe waits for it, with a budget of minutes
+    probe = c["startupProbe"]
+    assert probe["httpGet"]["path"] == "/readyz"
+    assert probe["periodSeconds"] * probe["failureThreshold"] >= 600
+    hpa = next(d for d in docs if d["kind"] == "HorizontalPodAutoscaler" and d["metadata"]["name"] == "agora-points")
+    assert hpa["spec"]["scaleTargetRef"]["kind"] == "StatefulSet"
+    pdb = next(d for d in docs if d["kind"] == "PodDisruptionBudget" and d["metadata"]["name"] == "agora-points")
+    assert pdb["spec"]["selector"]["matchLabels"] == sts["spec"]["selector"]["matchLabels"]
+    # the pods are what the Service (gateway, Ingress, ServiceMonitor) selects
+    api = next(d for d in docs if d["kind"] == "Service" and d["metadata"]["name"] == "agora-points")
+    assert api["spec"]["selector"].items() <= sts["spec"]["template"]["metadata"]["labels"].items()
+
+
 @pytest.mark.parametrize("bad", ["image.tag=latest", "gateway.ratePerSecond=0", "services.search.port=80",
-                                 "containerSecurityContext.allowPrivilegeEscalation=true", "typo=1"])
+                                 "containerSecurityContext.allowPrivilegeEscalation=true", "typo=1",
+                                 "pointsProcessor.enabled=true", "services.points.snapshots.sizeLimit=lots"])
 def test_schema_rejects_bad_values(helm, bad):
     result = subprocess.run(
         [helm, "template", "agora", str(CHART), "--set", bad], check=False, capture_output=True, text=True
