@@ -53,8 +53,17 @@ def wait_until_quiet(stack, timeout: float = 120) -> None:
                       if line.startswith(QUIET_METRICS) and float(line.rsplit(" ", 1)[1]) > 0]
         return lines
 
-    time.sleep(1)  # let the last writes reach the relays and the first fetches
-    wait_until(lambda: not busy(), timeout=timeout, interval=0.5, what="idle relays and consumers")
+    # quiet for 3 s in a row: a consumer that has not fetched the last writes yet still shows its old lag of 0
+    quiet_since = [None]
+
+    def settled() -> bool:
+        if busy():
+            quiet_since[0] = None
+            return False
+        quiet_since[0] = quiet_since[0] or time.monotonic()
+        return time.monotonic() - quiet_since[0] >= 3
+
+    wait_until(settled, timeout=timeout, interval=0.5, what="idle relays and consumers")
 
 
 class Chaos(threading.Thread):

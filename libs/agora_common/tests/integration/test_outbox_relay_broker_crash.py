@@ -5,8 +5,6 @@ import asyncio
 from datetime import UTC, datetime
 
 import pytest
-from pymongo import AsyncMongoClient
-
 from agora_common.events import Envelope
 from agora_common.events.users import UserRegistered
 from agora_common.kafka import EventPublisher
@@ -15,6 +13,7 @@ from agora_common.outbox import COLLECTION, OutboxRelay, append
 from agora_common.topics import Topics
 from agora_devservers import free_port, start_kafka
 from agora_testing.events import read_events
+from pymongo import AsyncMongoClient
 
 pytestmark = [pytest.mark.servers("mongo"), pytest.mark.timeout(240)]
 
