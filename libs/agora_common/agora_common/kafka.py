@@ -254,7 +254,7 @@ class SupervisedConsumer:
         prepare: Callable[[], Awaitable[None]] | None = None,
         retry_delay: float = 2.0,
         stop_timeout: float = 3.0,
-        start_wait: float = 8.0,
+        start_wait: float = 3.0,
     ) -> None:
         self._make = make
         self._prepare = prepare

@@ -86,7 +86,7 @@ def settings(agora_env) -> Settings:
 async def serve(settings: Settings) -> AsyncIterator[Api]:
     """One running instance of the service, and a client for it."""
     app = create_app(settings)
-    async with LifespanManager(app) as manager, httpx.AsyncClient(
+    async with LifespanManager(app, shutdown_timeout=30) as manager, httpx.AsyncClient(
         transport=httpx.ASGITransport(app=manager.app), base_url="http://test", timeout=120
     ) as client:
         yield Api(client, settings)

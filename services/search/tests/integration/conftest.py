@@ -28,7 +28,7 @@ async def client(settings):
     await ensure_topics(settings.kafka_bootstrap, Topics(settings.topic_prefix).all())
     app = create_app(settings)
     async with (
-        LifespanManager(app, startup_timeout=30) as manager,
+        LifespanManager(app, startup_timeout=30, shutdown_timeout=30) as manager,
         httpx.AsyncClient(transport=httpx.ASGITransport(app=manager.app), base_url="http://test") as c,
     ):
         yield c

@@ -14,7 +14,7 @@ async def test_engine_down(agora_env):
     settings = Settings(**agora_env, elasticsearch_url=f"http://127.0.0.1:{free_port()}")  # nothing listens there
     app = create_app(settings)
     async with (
-        LifespanManager(app, startup_timeout=30) as manager,
+        LifespanManager(app, startup_timeout=30, shutdown_timeout=30) as manager,
         httpx.AsyncClient(transport=httpx.ASGITransport(app=manager.app), base_url="http://test") as client,
     ):
         assert (await client.get("/healthz")).status_code == 200
