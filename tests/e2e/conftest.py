@@ -49,9 +49,11 @@ def new_stack(kafka_bootstrap, mongo_url, elasticsearch_url, tmp_path_factory, m
 
     def make(*, own_broker: bool = False) -> Stack:
         name = "e2e" + uuid.uuid4().hex[:8]
-        external = {"mongo": mongo_url, "elasticsearch": elasticsearch_url}
+        external = {"elasticsearch": elasticsearch_url}
         if not own_broker:
-            external["kafka"] = kafka_bootstrap
+            external |= {"kafka": kafka_bootstrap, "mongo": mongo_url}
+        # with its own broker the platform also gets a fresh database server: the session's, after many tests,
+        # is much slower (SecantusDB slows down the longer it runs) and the outage test then times out
         platform = Stack.on_free_ports(
             tmp_path_factory.mktemp(name), external=external, topic_prefix=f"{name}.", db_prefix=f"{name}_",
             with_prometheus=False, say=lambda message: None,
