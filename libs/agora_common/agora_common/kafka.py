@@ -18,6 +18,7 @@ from aiokafka.errors import TopicAlreadyExistsError
 
 from agora_common import metrics
 from agora_common.events import BadEvent, Envelope
+from agora_common.lifecycle import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +34,8 @@ async def ensure_topics(bootstrap: str, names: Iterable[str], *, partitions: int
     await admin.start()
     try:
         existing = set(await admin.list_topics())
-        missing = [NewTopic(n, partitions, replication) for n in names if n not in existing]
+        # each name once: a real broker refuses a CreateTopics request naming a topic twice (INVALID_REQUEST)
+        missing = [NewTopic(n, partitions, replication) for n in dict.fromkeys(names) if n not in existing]
         if missing:
             try:
                 await admin.create_topics(missing)
@@ -84,7 +86,7 @@ class EventPublisher:
         it creates nothing, unlike a request naming a topic, which some brokers answer by auto-creating it)."""
         await self.ensure_started()
         known = (await self._producer.client.fetch_all_metadata()).topics()
-        return [n for n in names if n not in known]
+        return [n for n in dict.fromkeys(names) if n not in known]
 
     async def reset(self) -> None:
         """Drop the producer after a failure; the next publish starts a fresh one (fresh metadata and
@@ -168,14 +170,8 @@ class EventConsumer:
         self._task = asyncio.create_task(self._run(), name=f"consumer-{self.group_id}")
 
     async def stop(self) -> None:
-        if self._task:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-            except Exception:  # the run loop's own failure was already visible through `running`
-                log.debug("consumer loop had failed", exc_info=True)
+        if error := await cancel_and_wait(self._task):  # already visible through `running` while it ran
+            log.debug("consumer loop had failed", exc_info=error)
         await self._consumer.stop()
         await self._dlq.stop()
 
@@ -309,10 +305,5 @@ class SupervisedConsumer:
             await asyncio.wait([self._starting], timeout=self._start_wait)  # let a start in flight finish
             if not self._starting.done():
                 self._starting.cancel()
-        if self._task:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
+        await cancel_and_wait(self._task)
         await self._stop_consumer()

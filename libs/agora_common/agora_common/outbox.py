@@ -31,6 +31,7 @@ from agora_common import metrics
 from agora_common.events import Envelope
 from agora_common.ids import new_id
 from agora_common.kafka import EventPublisher, ensure_topics
+from agora_common.lifecycle import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -95,12 +96,7 @@ class OutboxRelay:
         self._task = asyncio.create_task(self._run(), name="outbox-relay")
 
     async def stop(self) -> None:
-        if self._task:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
+        await cancel_and_wait(self._task)
         with contextlib.suppress(Exception):  # hand over at once instead of after the lease expires
             await self._db[LEASES].update_one({"_id": LEASE_ID, "owner": self.owner},
                                               {"$set": {"expires_at": datetime.now(UTC)}})

@@ -40,6 +40,23 @@ def wait_for_port(port: int, *, timeout: float = 30.0, proc: subprocess.Popen | 
     raise TimeoutError(f"nothing listening on 127.0.0.1:{port} after {timeout}s")
 
 
+def wait_for_http(url: str, *, timeout: float = 30.0, interval: float = 0.1,
+                  proc: subprocess.Popen | None = None) -> None:
+    """Poll `url` until it answers 200 (a server that listens is not yet a server that serves)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"server exited with code {proc.returncode} before answering on {url}")
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{url} not answering after {timeout}s")
+        time.sleep(interval)
+
+
 @dataclass
 class EmbeddedServer:
     name: str
@@ -118,16 +135,7 @@ def start_elasticsearch(*, port: int | None = None, log_dir: Path | None = None)
         stdout=log, stderr=subprocess.STDOUT, check=True, timeout=60,
     )
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            if httpx.get(url, timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"elasticsearch API not answering on {url}")
-        time.sleep(0.05)
+    wait_for_http(url, interval=0.05)
     return EmbeddedServer(
         "elasticsearch", url, port, None, log_path,
         stop_cmd=[exe, "down", "--data-dir", str(data_dir)], cleanup_dirs=[data_dir],

@@ -17,14 +17,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
-
 from agora_devservers.servers import (
     EmbeddedServer,
     free_port,
     start_elasticsearch,
     start_kafka,
     start_mongo,
+    wait_for_http,
     wait_for_port,
 )
 
@@ -178,20 +177,11 @@ class Stack:
 
     def wait_ready(self, name: str, timeout: float = 90.0) -> None:
         process = self.processes[name]
-        url = f"{self.service_url(name)}/readyz"
-        deadline = time.monotonic() + timeout
         t = time.monotonic()
-        while True:
-            if process.proc.poll() is not None:
-                raise RuntimeError(f"{name} exited ({process.proc.returncode}); log tail:\n{tail(process.log_path)}")
-            try:
-                if httpx.get(url, timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"{name} not ready after {timeout}s; log tail:\n{tail(process.log_path)}")
-            time.sleep(0.2)
+        try:
+            wait_for_http(f"{self.service_url(name)}/readyz", timeout=timeout, interval=0.2, proc=process.proc)
+        except (RuntimeError, TimeoutError) as exc:
+            raise type(exc)(f"{name}: {exc}; log tail:\n{tail(process.log_path)}") from None
         self.say(f"  ✓ {name:<14} {self.service_url(name)}  ({time.monotonic() - t:.1f}s)")
 
     def _start_gateway(self) -> None:

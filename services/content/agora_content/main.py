@@ -1,11 +1,11 @@
 """The content service's app: Q&A, articles, resources, votes, moderation; events through a transactional outbox."""
 
-import contextlib
 import logging
 from contextlib import asynccontextmanager
 
 from agora_common.events import Envelope
 from agora_common.kafka import EventConsumer, EventPublisher, SupervisedConsumer
+from agora_common.lifecycle import shut_down
 from agora_common.mongo import make_client, ping
 from agora_common.outbox import OutboxRelay
 from agora_common.topics import Topics
@@ -54,11 +54,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield
         finally:
-            await users_consumer.stop()
-            await relay.stop()
-            with contextlib.suppress(Exception):
-                await publisher.stop()
-            await client.close()
+            await shut_down(("users consumer", users_consumer.stop), ("outbox relay", relay.stop),
+                            ("publisher", publisher.stop), ("database client", client.close))
 
     async def database(app: FastAPI) -> None:
         await ping(app.state.store.db)

@@ -4,6 +4,7 @@ import logging
 from contextlib import asynccontextmanager
 
 from agora_common.kafka import EventPublisher, SupervisedConsumer
+from agora_common.lifecycle import shut_down
 from agora_common.mongo import make_client, ping
 from agora_common.outbox import OutboxRelay
 from agora_common.topics import Topics
@@ -44,10 +45,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield
         finally:
-            await consumer.stop()
-            await relay.stop()
-            await publisher.stop()
-            await client.close()
+            await shut_down(("consumer", consumer.stop), ("outbox relay", relay.stop),
+                            ("publisher", publisher.stop), ("database client", client.close))
 
     async def database(app: FastAPI) -> None:
         await ping(app.state.ctx.db)

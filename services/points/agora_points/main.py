@@ -5,12 +5,12 @@ the query API over the same in-memory state.
 """
 
 import asyncio
-import contextlib
 import gc
 import logging
 from contextlib import asynccontextmanager
 
 from agora_common.kafka import ensure_topics
+from agora_common.lifecycle import cancel_and_wait, shut_down
 from agora_common.topics import Topics
 from agora_common.web import create_app as create_base_app
 from fastapi import FastAPI
@@ -50,6 +50,7 @@ async def _run(app: FastAPI, settings: Settings) -> None:
         faust_app = build_faust_app(
             processor, bootstrap=settings.kafka_bootstrap, batch_max=settings.points_batch_max,
             batch_within=settings.points_batch_within, partitions=settings.topic_partitions,
+            data_dir=settings.data_dir,
         )
         app.state.faust = faust_app
         await faust_app.start()
@@ -84,13 +85,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield
         finally:
-            runner.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await runner
-            if app.state.faust is not None:
-                with contextlib.suppress(Exception):
-                    await app.state.faust.stop()
-            await app.state.processor.stop()
+            await cancel_and_wait(runner)
+            faust_app = app.state.faust
+            await shut_down(*([("faust app", faust_app.stop)] if faust_app is not None else []),
+                            ("processor", app.state.processor.stop), timeout=10.0)
             if app.state.processor.snapshots is not None:
                 app.state.processor.snapshots.wait()
 

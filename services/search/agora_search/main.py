@@ -5,6 +5,7 @@ import logging
 from contextlib import asynccontextmanager
 
 from agora_common.kafka import ensure_topics
+from agora_common.lifecycle import cancel_and_wait, shut_down
 from agora_common.topics import Topics
 from agora_common.web import create_app as create_base_app
 from elasticsearch import AsyncElasticsearch
@@ -61,12 +62,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield
         finally:
-            preparing.cancel()
-            await asyncio.gather(preparing, return_exceptions=True)
-            await app.state.reindex_job.stop()
-            if app.state.indexer is not None:
-                await app.state.indexer.stop()
-            await app.state.es.close()
+            await cancel_and_wait(preparing)
+            indexer = app.state.indexer
+            await shut_down(
+                ("reindex job", app.state.reindex_job.stop),
+                *([("live indexer", indexer.stop)] if indexer is not None else []),
+                ("elasticsearch client", app.state.es.close),
+            )
 
     return create_base_app(
         settings=settings,

@@ -9,6 +9,8 @@ twice is a duplicate the engine ignores.
 """
 
 import logging
+import tempfile
+from pathlib import Path
 
 import faust
 
@@ -24,8 +26,12 @@ def _quiet_faust() -> None:
 
 
 def build_faust_app(processor: PointsProcessor, *, bootstrap: str, batch_max: int, batch_within: float,
-                    partitions: int) -> faust.App:
+                    partitions: int, data_dir: str | None = None) -> faust.App:
     _quiet_faust()
+    # faust always makes an app directory (default: "<app id>-data" in the working directory); nothing in it
+    # matters here (memory store, no tables), so keep it out of wherever the service was started from
+    datadir = Path(data_dir or tempfile.gettempdir()) / "faust" / processor.group_id
+    datadir.parent.mkdir(parents=True, exist_ok=True)  # faust makes only the last level
     app = faust.App(
         processor.group_id,
         broker=f"kafka://{bootstrap}",
@@ -43,6 +49,7 @@ def build_faust_app(processor: PointsProcessor, *, bootstrap: str, batch_max: in
         stream_buffer_maxsize=max(batch_max * 2, 4096),
         producer_acks=-1,
         store="memory://",
+        datadir=str(datadir),
     )
     source = app.topic(*processor.input_topics, value_type=bytes, key_type=bytes, value_serializer="raw",
                        key_serializer="raw")

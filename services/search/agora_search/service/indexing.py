@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from agora_common.events import Envelope
 from agora_common.events.users import UserDeleted
 from agora_common.kafka import EventConsumer
+from agora_common.lifecycle import cancel_and_wait
 from agora_common.topics import Topics
 from elasticsearch import AsyncElasticsearch
 
@@ -183,9 +184,7 @@ class LiveIndexer:
 
     async def stop(self) -> None:
         for task in (self._starter, self._refresher, *self._followups):
-            if task and not task.done():
-                task.cancel()
-                await asyncio.gather(task, return_exceptions=True)
+            await cancel_and_wait(task)
         for consumer in (self.consumer, self.users_consumer):
             if consumer is not None:
                 await consumer.stop()

@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 
 from agora_common.errors import Conflict
+from agora_common.lifecycle import cancel_and_wait
 from agora_common.topics import Topics
 from elasticsearch import AsyncElasticsearch
 
@@ -147,6 +148,4 @@ class ReindexJob:
                 self.status.finished_at = datetime.now(UTC)
 
     async def stop(self) -> None:
-        if self._task and not self._task.done():
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+        await cancel_and_wait(self._task)
