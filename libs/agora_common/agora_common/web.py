@@ -20,7 +20,9 @@ from agora_common.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
 
+# A check raises when something is wrong; its message goes into the 503's details under the check's name.
 ReadinessCheck = Callable[[FastAPI], Awaitable[None]]
+LivenessCheck = ReadinessCheck
 
 REQUEST_ID_HEADER = "X-Request-ID"
 
@@ -76,6 +78,7 @@ def create_app(
     routers: Sequence[APIRouter],
     lifespan: Callable[[FastAPI], AbstractAsyncContextManager[Any]] | None = None,
     readiness_checks: Sequence[ReadinessCheck] = (),
+    liveness_checks: Sequence[LivenessCheck] = (),
     version: str = "0.1.0",
 ) -> FastAPI:
     configure_logging(settings.service_name, settings.log_level)
@@ -113,19 +116,25 @@ def create_app(
     for router in routers:
         app.include_router(router)
 
-    @app.get("/healthz", tags=["ops"], summary="Liveness: the process answers")
-    async def healthz() -> dict:
-        return {"status": "ok", "service": settings.service_name}
+    async def failed(checks: Sequence[ReadinessCheck]) -> dict[str, str]:
+        failures = {}
+        for check in checks:
+            try:
+                await check(app)
+            except Exception as exc:  # noqa: BLE001 - any failure counts
+                failures[getattr(check, "__name__", "check")] = str(exc)[:200]
+        return failures
+
+    @app.get("/healthz", tags=["ops"],
+             summary="Liveness: the process answers and can recover on its own (503: restart it)")
+    async def healthz() -> JSONResponse:
+        if failures := await failed(liveness_checks):
+            return JSONResponse(error_body("not_live", "needs a restart", details=failures), status_code=503)
+        return JSONResponse({"status": "ok", "service": settings.service_name})
 
     @app.get("/readyz", tags=["ops"], summary="Readiness: the service's dependencies answer")
     async def readyz() -> JSONResponse:
-        failures = {}
-        for check in readiness_checks:
-            try:
-                await check(app)
-            except Exception as exc:  # noqa: BLE001 - any failure means not ready
-                failures[getattr(check, "__name__", "check")] = str(exc)[:200]
-        if failures:
+        if failures := await failed(readiness_checks):
             return JSONResponse(
                 error_body("not_ready", "dependencies unavailable", details=failures), status_code=503
             )

@@ -56,7 +56,7 @@ async def _run(app: FastAPI, settings: Settings) -> None:
         await faust_app.start()
     except asyncio.CancelledError:
         raise
-    except Exception as exc:  # the live consumer is gone: not ready, so the instance is restarted
+    except Exception as exc:  # the live consumer is gone: /healthz fails, so the instance is restarted
         log.exception("points live consumer stopped")
         processor.failure = f"live consumer stopped: {type(exc).__name__}: {exc}"[:300]
 
@@ -104,6 +104,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             if faust_app is None or not faust_app.consumer.assignment():
                 raise RuntimeError("the live consumer is joining its consumer group")
 
+    async def live_path_healthy(app: FastAPI) -> None:
+        # A live batch that failed, or a live consumer that stopped, is repaired only by a restart (the state is
+        # rebuilt from the log): failing liveness gets one; readiness alone would just hide the stale figures.
+        if app.state.processor.failure:
+            raise RuntimeError(app.state.processor.failure)
+
     return create_base_app(
         settings=settings,
         title="Agora points",
@@ -114,4 +120,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         routers=[router],
         lifespan=lifespan,
         readiness_checks=[caught_up],
+        liveness_checks=[live_path_healthy],
     )

@@ -43,7 +43,7 @@ async def tail(processor: PointsProcessor, *, batch_max: int, poll_ms: int = 5) 
                 try:
                     await processor.handle(raws, live=True)
                 except Exception as exc:  # see the faust agent: a restart repairs the state
-                    log.exception("points batch failed; readiness is now false until a restart")
+                    log.exception("points batch failed; liveness fails until a restart")
                     processor.failure = f"{type(exc).__name__}: {exc}"[:300]
             if reached and time.monotonic() - last_commit > 1 and (committing is None or committing.done()):
                 # in the background: a commit round trip must not hold up the next batch

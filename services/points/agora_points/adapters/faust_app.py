@@ -62,8 +62,8 @@ def build_faust_app(processor: PointsProcessor, *, bootstrap: str, batch_max: in
                 await processor.handle(raws, live=True)
             except Exception as exc:
                 # The state is rebuilt from the log at start-up, so a restart repairs whatever this batch
-                # missed: readiness turns false to get this instance restarted, scoring continues meanwhile.
-                log.exception("points batch failed; readiness is now false until a restart")
+                # missed: liveness fails to get this instance restarted; scoring continues meanwhile.
+                log.exception("points batch failed; liveness fails until a restart")
                 processor.failure = f"{type(exc).__name__}: {exc}"[:300]
 
     return app
