@@ -31,6 +31,7 @@ async def shut_down(*steps: Step, timeout: float = 5.0) -> None:
         elapsed = round(time.monotonic() - started, 3)
         if not done:
             task.cancel()
+            task.add_done_callback(_forget)  # whatever it ends with was already reported as abandoned
             log.warning("shutdown step abandoned after its time limit", extra={"step": name, "timeout_s": timeout})
         elif task.cancelled():
             log.warning("shutdown step was cancelled", extra={"step": name})
@@ -38,6 +39,11 @@ async def shut_down(*steps: Step, timeout: float = 5.0) -> None:
             log.warning("shutdown step failed", extra={"step": name, "error": f"{type(error).__name__}: {error}"[:300]})
         elif elapsed >= SLOW_STEP_SECONDS:
             log.info("slow shutdown step", extra={"step": name, "seconds": elapsed})
+
+
+def _forget(task: asyncio.Task) -> None:
+    if not task.cancelled():
+        task.exception()  # retrieved: no "exception was never retrieved" noise when it is collected
 
 
 async def cancel_and_wait(task: asyncio.Task | None) -> BaseException | None:
