@@ -1,6 +1,6 @@
 """One error format for every service: {"error": {"code", "message", "details"}, "request_id"}."""
 
-from typing import Any
+from typing import Any, ClassVar
 
 
 class AgoraError(Exception):
@@ -8,6 +8,7 @@ class AgoraError(Exception):
 
     status_code = 400
     code = "bad_request"
+    headers: ClassVar[dict[str, str] | None] = None  # e.g. Retry-After on a 503
 
     def __init__(self, message: str, *, details: Any = None, code: str | None = None) -> None:
         super().__init__(message)

@@ -138,6 +138,7 @@ class EventConsumer:
         bootstrap: str,
         topics: list[str],
         group_id: str,
+        client_id: str = "agora",
         dead_letter_topic: str,
         handler: Handler | None = None,
         batch_handler: BatchHandler | None = None,
@@ -157,11 +158,12 @@ class EventConsumer:
             *topics,
             bootstrap_servers=bootstrap,
             group_id=group_id,
+            client_id=client_id,
             enable_auto_commit=False,
             auto_offset_reset="earliest" if from_beginning else "latest",
             **(CONSUMER_TIMEOUTS | (consumer_options or {})),  # e.g. a shorter fetch_max_wait_ms
         )
-        self._dlq = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+        self._dlq = AIOKafkaProducer(bootstrap_servers=bootstrap, client_id=f"{client_id}-deadletter", acks="all")
         self._task: asyncio.Task | None = None
 
     async def start(self) -> None:

@@ -16,7 +16,8 @@ class _ContextFilter(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         record.service = self.service
-        record.request_id = request_id_var.get()
+        if getattr(record, "request_id", None) is None:  # an explicit extra={"request_id": ...} wins
+            record.request_id = request_id_var.get()
         return True
 
 
@@ -32,5 +33,10 @@ def configure_logging(service: str, level: str = "INFO") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    # uvicorn installs its own plain-text handlers before the app exists: send its lines through ours instead
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+        uvicorn_logger = logging.getLogger(name)
+        uvicorn_logger.handlers[:] = []
+        uvicorn_logger.propagate = True
     for noisy in ("aiokafka", "kafka", "pymongo", "elastic_transport"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -20,4 +20,10 @@ EVENT_AGE = Histogram(
     ["group"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
 )
+TRANSACTION_RETRIES = Counter(
+    "agora_transaction_retries_total", "Units of work run again after a write conflict (contention on one aggregate)"
+)
+TRANSACTIONS_CONTENDED = Counter(
+    "agora_transactions_contended_total", "Units of work given up after every retry (clients got 503 contention)"
+)
 OUTBOX_PENDING = Gauge("agora_outbox_pending", "Outbox entries not yet relayed to Kafka")

@@ -20,6 +20,13 @@ class ServiceSettings(BaseSettings):
 
     mongo_url: str = "mongodb://127.0.0.1:27017/?replicaSet=secantus"
     mongo_db: str = "agora"
+    # The unit of work (agora_common.uow): a change that still conflicts after this many runs or this long gets
+    # 503 `contention`; the limit stays well under the gateway's 30 s timeout so the client hears an answer.
+    transaction_max_attempts: int = Field(default=40, ge=1)
+    transaction_time_limit_s: float = Field(default=10.0, gt=0)
+    # The outbox relay: how often it looks for unsent events when not woken, and its pause after a failure.
+    outbox_poll_interval: float = Field(default=0.5, gt=0)
+    outbox_retry_delay: float = Field(default=1.0, gt=0)
 
     elasticsearch_url: str = "http://127.0.0.1:9200"
 

@@ -6,10 +6,12 @@ from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
+from aiokafka.errors import KafkaConnectionError
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from prometheus_fastapi_instrumentator import Instrumentator
+from pymongo.errors import ConnectionFailure
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from agora_common import db_timing
@@ -25,6 +27,7 @@ ReadinessCheck = Callable[[FastAPI], Awaitable[None]]
 LivenessCheck = ReadinessCheck
 
 REQUEST_ID_HEADER = "X-Request-ID"
+RETRY_AFTER_UNAVAILABLE_S = 2
 
 
 def _request_id(request: Request) -> str | None:
@@ -37,6 +40,19 @@ def install_error_handlers(app: FastAPI) -> None:
         return JSONResponse(
             error_body(exc.code, exc.message, details=exc.details, request_id=_request_id(request)),
             status_code=exc.status_code,
+            headers=exc.headers,
+        )
+
+    # A dependency that is down is the client's cue to come back, not an internal error: one answer for all.
+    @app.exception_handler(ConnectionFailure)
+    @app.exception_handler(KafkaConnectionError)
+    async def _unavailable(request: Request, exc: Exception) -> JSONResponse:
+        what = "database" if isinstance(exc, ConnectionFailure) else "message broker"
+        log.warning("dependency unavailable", extra={"dependency": what, "error": str(exc)[:300]})
+        return JSONResponse(
+            error_body("unavailable", f"the {what} is unavailable; try again shortly", request_id=_request_id(request)),
+            status_code=503,
+            headers={"Retry-After": str(RETRY_AFTER_UNAVAILABLE_S)},
         )
 
     @app.exception_handler(RequestValidationError)
@@ -95,22 +111,22 @@ def create_app(
         timer, timer_token = db_timing.start_request()
         try:
             response = await call_next(request)
+            response.headers[REQUEST_ID_HEADER] = rid
+            response.headers["Server-Timing"] = db_timing.server_timing(timer, time.perf_counter() - start)
+            if request.url.path not in ("/metrics", "/healthz", "/readyz"):
+                # logged before the request id is reset, so the line carries it
+                log.info(
+                    "request",
+                    extra={
+                        "method": request.method,
+                        "path": request.url.path,
+                        "status": response.status_code,
+                        "duration_ms": round((time.perf_counter() - start) * 1000, 2),
+                    },
+                )
         finally:
             request_id_var.reset(token)
             db_timing.end_request(timer_token)
-        response.headers[REQUEST_ID_HEADER] = rid
-        response.headers["Server-Timing"] = db_timing.server_timing(timer, time.perf_counter() - start)
-        if request.url.path not in ("/metrics", "/healthz", "/readyz"):
-            log.info(
-                "request",
-                extra={
-                    "request_id": rid,
-                    "method": request.method,
-                    "path": request.url.path,
-                    "status": response.status_code,
-                    "duration_ms": round((time.perf_counter() - start) * 1000, 2),
-                },
-            )
         return response
 
     for router in routers:

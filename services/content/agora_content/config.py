@@ -8,7 +8,5 @@ class Settings(ServiceSettings):
     max_request_bytes: int = Field(default=256 * 1024, ge=1024)
     # How long an Idempotency-Key is remembered.
     idempotency_ttl_seconds: int = Field(default=24 * 3600, ge=60)
-    outbox_poll_interval: float = 0.5
-    outbox_retry_delay: float = 1.0
     # Consume the users topic (suspensions, deletions). Off only in tests that do not need it.
     consume_users: bool = True

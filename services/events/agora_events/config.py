@@ -12,6 +12,5 @@ class Settings(ServiceSettings):
     public_base_url: str = "http://127.0.0.1:8080"
     # Late exam submissions within this many seconds after the deadline still count (network latency).
     exam_grace_seconds: float = Field(default=2.0, ge=0)
-    outbox_poll_interval: float = Field(default=0.5, gt=0)
     # Consume the users topic (deleted accounts give back their places). Off in tests that do not need it.
     consume_users: bool = True

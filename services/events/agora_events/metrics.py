@@ -7,7 +7,3 @@ REGISTRATIONS = Counter(
 )  # outcome: confirmed | waitlisted | cancelled | promoted
 CHECKINS = Counter("agora_community_checkins_total", "Attendees checked in")
 EXAMS_GRADED = Counter("agora_community_exams_graded_total", "Exam attempts graded, by result", ["result"])
-TRANSACTION_RETRIES = Counter(
-    "agora_community_transaction_retries_total",
-    "Transactions run again after a write conflict (contention on one event across instances)",
-)

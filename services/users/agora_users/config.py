@@ -31,4 +31,3 @@ class Settings(ServiceSettings):
 
     # Consume the domain topics for segmentation and honor titles (off only in special deployments).
     consume_events: bool = True
-    outbox_poll_interval: float = 0.5

@@ -1,11 +1,11 @@
 """The service's MongoDB collections and indexes, and the handle every use case receives."""
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from agora_common import outbox
-from pymongo import ASCENDING, DESCENDING, AsyncMongoClient
+from agora_common.uow import Transactions
+from pymongo import ASCENDING, DESCENDING
 from pymongo.asynchronous.database import AsyncDatabase
 
 
@@ -17,10 +17,8 @@ def now() -> datetime:
 
 @dataclass
 class Store:
-    client: AsyncMongoClient
     db: AsyncDatabase
-    topic: str  # the content topic the outbox relays to
-    notify: Callable[[], None] = field(default=lambda: None)  # wakes the outbox relay after a commit
+    transactions: Transactions  # every change: store.transactions.run(body) with body(work: UnitOfWork)
     idempotency_ttl_seconds: int = 24 * 3600
 
     @property

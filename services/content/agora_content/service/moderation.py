@@ -3,10 +3,9 @@
 from agora_common.auth import Principal
 from agora_common.errors import Conflict, Forbidden, Gone
 from agora_common.events.content import FlagsDismissed, PostFlagged, PostHidden, PostUnhidden
+from agora_common.uow import UnitOfWork
 
-from agora_content.adapters import uow
 from agora_content.adapters.store import Store, now
-from agora_content.adapters.uow import Work, update_versioned
 from agora_content.domain import rules
 from agora_content.domain.cursor import Cursor
 from agora_content.domain.events import envelope, post_ref
@@ -18,7 +17,7 @@ async def flag_post(*, store: Store, user: Principal, post_id: str, reason: str)
     """One open flag per member per post; a post hidden or deleted cannot be flagged."""
     await ensure_may_post(store=store, user=user)
 
-    async def change(work: Work) -> dict:
+    async def change(work: UnitOfWork) -> dict:
         post = rules.ensure_visible(await load(store, post_id, work=work), user)
         rules.ensure_interactable(post)
         if rules.is_author(post, user):
@@ -29,18 +28,18 @@ async def flag_post(*, store: Store, user: Principal, post_id: str, reason: str)
             raise Conflict("you have already flagged this post", code="already_flagged")
         flag = {"post_id": post_id, "flagger_id": user.id, "reason": reason, "status": "open", "created_at": now()}
         await store.flags.update_one({"_id": flag_id}, {"$set": flag}, upsert=True, session=work.session)
-        post = await update_versioned(store.posts, post, {"$inc": {"open_flags": 1}}, work)
+        post = await work.update_versioned(store.posts, post, {"$inc": {"open_flags": 1}})
         work.emit(rules_envelope(PostFlagged, post, user, flagger_id=user.id, reason=reason))
         return flag | {"_id": flag_id}
 
-    return await uow.run(store, change)
+    return await store.transactions.run(change)
 
 
 def rules_envelope(cls, post: dict, user: Principal, **fields):
     return envelope(cls(**post_ref(post), **fields), post, user.id)
 
 
-async def _resolve_flags(store: Store, work: Work, post_id: str, resolution: str, moderator: Principal) -> None:
+async def _resolve_flags(store: Store, work: UnitOfWork, post_id: str, resolution: str, moderator: Principal) -> None:
     await store.flags.update_many(
         {"post_id": post_id, "status": "open"},
         {"$set": {"status": resolution, "resolved_by": moderator.id, "resolved_at": now()}},
@@ -49,51 +48,49 @@ async def _resolve_flags(store: Store, work: Work, post_id: str, resolution: str
 
 
 async def hide_post(*, store: Store, moderator: Principal, post_id: str, reason: str | None) -> dict:
-    async def change(work: Work) -> dict:
+    async def change(work: UnitOfWork) -> dict:
         post = rules.ensure_visible(await load(store, post_id, work=work), moderator)
         if post["deleted"]:
             raise Gone("the post is deleted", code="post_deleted")
         if post["hidden"]:
             return post
         await _resolve_flags(store, work, post_id, "hidden", moderator)
-        post = await update_versioned(
+        post = await work.update_versioned(
             store.posts, post,
             {"$set": {"hidden": True, "hidden_by": moderator.id, "hidden_reason": reason, "hidden_at": now(),
                       "open_flags": 0}},
-            work,
         )
         work.emit(rules_envelope(PostHidden, post, moderator, moderator_id=moderator.id, reason=reason))
         return post
 
-    return await uow.run(store, change)
+    return await store.transactions.run(change)
 
 
 async def unhide_post(*, store: Store, moderator: Principal, post_id: str) -> dict:
-    async def change(work: Work) -> dict:
+    async def change(work: UnitOfWork) -> dict:
         post = rules.ensure_visible(await load(store, post_id, work=work), moderator)
         if not post["hidden"]:
             return post
-        post = await update_versioned(
-            store.posts, post, {"$set": {"hidden": False, "hidden_by": None, "hidden_reason": None}}, work
-        )
+        post = await work.update_versioned(
+            store.posts, post, {"$set": {"hidden": False, "hidden_by": None, "hidden_reason": None}})
         work.emit(rules_envelope(PostUnhidden, post, moderator, moderator_id=moderator.id))
         return post
 
-    return await uow.run(store, change)
+    return await store.transactions.run(change)
 
 
 async def dismiss_flags(*, store: Store, moderator: Principal, post_id: str) -> dict:
     """The flags were unfounded: close them and leave the post as it is."""
 
-    async def change(work: Work) -> dict:
+    async def change(work: UnitOfWork) -> dict:
         post = rules.ensure_visible(await load(store, post_id, work=work), moderator)
         await _resolve_flags(store, work, post_id, "dismissed", moderator)
         if open_flags := post.get("open_flags"):
-            post = await update_versioned(store.posts, post, {"$set": {"open_flags": 0}}, work)
+            post = await work.update_versioned(store.posts, post, {"$set": {"open_flags": 0}})
             work.emit(rules_envelope(FlagsDismissed, post, moderator, moderator_id=moderator.id, dismissed=open_flags))
         return post
 
-    return await uow.run(store, change)
+    return await store.transactions.run(change)
 
 
 async def queue(*, store: Store, state: str, cursor: Cursor | None, limit: int) -> tuple[list[dict], list[dict]]:

@@ -18,10 +18,10 @@ from agora_common.events.content import (
     QuestionEdited,
 )
 from agora_common.ids import new_id
+from agora_common.uow import UnitOfWork
 
-from agora_content.adapters import uow
+from agora_content.adapters import idempotency
 from agora_content.adapters.store import Store, now
-from agora_content.adapters.uow import Work, update_versioned
 from agora_content.domain import rules
 from agora_content.domain.events import envelope, post_ref
 from agora_content.domain.markdown import render
@@ -58,12 +58,12 @@ def _new_post(kind: str, user: Principal, *, body: str, **fields: Any) -> dict:
     }
 
 
-async def _insert_with_revision(store: Store, work: Work, post: dict) -> None:
+async def _insert_with_revision(store: Store, work: UnitOfWork, post: dict) -> None:
     await store.posts.insert_one(post, session=work.session)
     await _record_revision(store, work, post, editor_id=post["author_id"])
 
 
-async def _record_revision(store: Store, work: Work, post: dict, *, editor_id: str | None) -> None:
+async def _record_revision(store: Store, work: UnitOfWork, post: dict, *, editor_id: str | None) -> None:
     await store.revisions.insert_one(
         {
             "_id": f"{post['_id']}:{post['revision']}",
@@ -79,7 +79,7 @@ async def _record_revision(store: Store, work: Work, post: dict, *, editor_id: s
     )
 
 
-async def load(store: Store, post_id: str, *, work: Work | None = None, kind: str | None = None) -> dict | None:
+async def load(store: Store, post_id: str, *, work: UnitOfWork | None = None, kind: str | None = None) -> dict | None:
     query: dict = {"_id": post_id}
     if kind:
         query["type"] = kind
@@ -105,7 +105,7 @@ async def ask_question(
         raise InvalidInput("a question needs at least one tag", code="tags_required")
     fresh: dict | None = None
 
-    async def create(work: Work) -> str:
+    async def create(work: UnitOfWork) -> str:
         nonlocal fresh
         post = _new_post("question", user, title=title, body=body, tags=tags, sig_id=sig_id,
                          answer_count=0, accepted_answer_id=None)
@@ -116,7 +116,7 @@ async def ask_question(
         fresh = post
         return post["_id"]
 
-    post_id, replayed = await uow.create_once(
+    post_id, replayed = await idempotency.create_once(
         store, user_id=user.id, scope="question", key=idempotency_key,
         payload={"title": title, "body": body, "tags": tags, "sig_id": sig_id}, body=create,
     )
@@ -129,16 +129,16 @@ async def post_answer(
     await ensure_may_post(store=store, user=user)
     fresh: dict | None = None
 
-    async def create(work: Work) -> str:
+    async def create(work: UnitOfWork) -> str:
         nonlocal fresh
         question = rules.ensure_visible(await load(store, question_id, work=work, kind="question"), user, "question")
         rules.ensure_interactable(question)
         answer = _new_post("answer", user, body=body, tags=question["tags"], sig_id=question.get("sig_id"),
                            question_id=question["_id"], accepted=False)
         await _insert_with_revision(store, work, answer)
-        await update_versioned(
+        await work.update_versioned(
             store.posts, question,
-            {"$inc": {"answer_count": 1}, "$set": {"last_activity_at": answer["created_at"]}}, work,
+            {"$inc": {"answer_count": 1}, "$set": {"last_activity_at": answer["created_at"]}},
         )
         work.emit(envelope(
             AnswerPosted(**post_ref(answer), body=body, question_author_id=question.get("author_id"),
@@ -148,7 +148,7 @@ async def post_answer(
         fresh = answer
         return answer["_id"]
 
-    post_id, replayed = await uow.create_once(
+    post_id, replayed = await idempotency.create_once(
         store, user_id=user.id, scope=f"answer:{question_id}", key=idempotency_key, payload={"body": body}, body=create,
     )
     return await _created(store, post_id, replayed, fresh)
@@ -160,7 +160,7 @@ async def post_comment(
     await ensure_may_post(store=store, user=user)
     fresh: dict | None = None
 
-    async def create(work: Work) -> str:
+    async def create(work: UnitOfWork) -> str:
         nonlocal fresh
         parent = rules.ensure_visible(await load(store, parent_id, work=work), user)
         rules.ensure_interactable(parent)
@@ -170,9 +170,8 @@ async def post_comment(
         comment = _new_post("comment", user, body=body, tags=parent["tags"], sig_id=parent.get("sig_id"),
                             question_id=question_id, parent_id=parent["_id"], parent_type=parent["type"])
         await _insert_with_revision(store, work, comment)
-        await update_versioned(
+        await work.update_versioned(
             store.posts, parent, {"$inc": {"comment_count": 1}, "$set": {"last_activity_at": comment["created_at"]}},
-            work,
         )
         work.emit(envelope(
             CommentPosted(**post_ref(comment), body=body, parent_id=parent["_id"], created_at=comment["created_at"]),
@@ -181,7 +180,7 @@ async def post_comment(
         fresh = comment
         return comment["_id"]
 
-    post_id, replayed = await uow.create_once(
+    post_id, replayed = await idempotency.create_once(
         store, user_id=user.id, scope=f"comment:{parent_id}", key=idempotency_key, payload={"body": body}, body=create,
     )
     return await _created(store, post_id, replayed, fresh)
@@ -196,7 +195,7 @@ async def create_article(
     tags = rules.normalize_tags(tags)
     fresh: dict | None = None
 
-    async def create(work: Work) -> str:
+    async def create(work: UnitOfWork) -> str:
         nonlocal fresh
         article = _new_post("article", user, title=title, body=body, tags=tags, sig_id=sig_id, status="draft",
                             published_at=None)
@@ -204,7 +203,7 @@ async def create_article(
         fresh = article
         return article["_id"]
 
-    post_id, replayed = await uow.create_once(
+    post_id, replayed = await idempotency.create_once(
         store, user_id=user.id, scope="article", key=idempotency_key,
         payload={"title": title, "body": body, "tags": tags, "sig_id": sig_id}, body=create,
     )
@@ -214,7 +213,7 @@ async def create_article(
 async def publish_article(*, store: Store, user: Principal, article_id: str) -> dict:
     await ensure_may_post(store=store, user=user)
 
-    async def change(work: Work) -> dict:
+    async def change(work: UnitOfWork) -> dict:
         article = rules.ensure_visible(await load(store, article_id, work=work, kind="article"), user, "article")
         if not rules.is_author(article, user):
             raise Forbidden("only the author can publish an article", code="not_author")
@@ -224,7 +223,7 @@ async def publish_article(*, store: Store, user: Principal, article_id: str) -> 
             return article
         at = now()
         fields = {"status": "published", "last_activity_at": at, "published_at": article.get("published_at") or at}
-        article = await update_versioned(store.posts, article, {"$set": fields}, work)
+        article = await work.update_versioned(store.posts, article, {"$set": fields})
         work.emit(envelope(
             ArticlePublished(**post_ref(article), title=article["title"], body=article["body"],
                              published_at=article["published_at"]),
@@ -232,20 +231,20 @@ async def publish_article(*, store: Store, user: Principal, article_id: str) -> 
         ))
         return article
 
-    return await uow.run(store, change)
+    return await store.transactions.run(change)
 
 
 async def unpublish_article(*, store: Store, user: Principal, article_id: str) -> dict:
-    async def change(work: Work) -> dict:
+    async def change(work: UnitOfWork) -> dict:
         article = rules.ensure_visible(await load(store, article_id, work=work, kind="article"), user, "article")
         rules.ensure_can_edit(article, user)
         if article["status"] != "published":
             return article
-        article = await update_versioned(store.posts, article, {"$set": {"status": "unpublished"}}, work)
+        article = await work.update_versioned(store.posts, article, {"$set": {"status": "unpublished"}})
         work.emit(envelope(ArticleUnpublished(**post_ref(article)), article, user.id))
         return article
 
-    return await uow.run(store, change)
+    return await store.transactions.run(change)
 
 
 EDIT_EVENTS = {"question": QuestionEdited, "answer": AnswerEdited, "article": ArticleEdited}
@@ -262,7 +261,7 @@ async def edit_post(
         if kind == "question" and not tags:
             raise InvalidInput("a question needs at least one tag", code="tags_required")
 
-    async def change(work: Work) -> dict:
+    async def change(work: UnitOfWork) -> dict:
         post = rules.ensure_visible(await load(store, post_id, work=work, kind=kind), user, kind)
         rules.ensure_can_edit(post, user)
         if expected_version is not None and post["version"] != expected_version:
@@ -282,7 +281,7 @@ async def edit_post(
             return post
         at = now()
         fields.update(revision=post["revision"] + 1, updated_at=at, last_activity_at=at, last_editor_id=user.id)
-        post = await update_versioned(store.posts, post, {"$set": fields}, work)
+        post = await work.update_versioned(store.posts, post, {"$set": fields})
         await _record_revision(store, work, post, editor_id=user.id)
         if "tags" in fields and kind != "answer":
             # answers and comments carry their question's (or article's) tags: events need no call back
@@ -299,13 +298,13 @@ async def edit_post(
             ))
         return post
 
-    return await uow.run(store, change)
+    return await store.transactions.run(change)
 
 
 async def delete_post(*, store: Store, user: Principal, post_id: str) -> dict:
     """Soft delete (restorable). Deleting the accepted answer withdraws the acceptance first."""
 
-    async def change(work: Work) -> dict:
+    async def change(work: UnitOfWork) -> dict:
         post = rules.ensure_visible(await load(store, post_id, work=work), user)
         rules.ensure_can_delete(post, user)
         if post["deleted"]:
@@ -313,37 +312,35 @@ async def delete_post(*, store: Store, user: Principal, post_id: str) -> dict:
         if post["type"] == "answer" and post.get("accepted"):
             question = await load(store, post["question_id"], work=work)
             if question is not None and question.get("accepted_answer_id") == post["_id"]:
-                await update_versioned(store.posts, question, {"$set": {"accepted_answer_id": None}}, work)
-            post = await update_versioned(store.posts, post, {"$set": {"accepted": False}}, work)
+                await work.update_versioned(store.posts, question, {"$set": {"accepted_answer_id": None}})
+            post = await work.update_versioned(store.posts, post, {"$set": {"accepted": False}})
             asker = question.get("author_id") if question else None
             work.emit(envelope(AcceptanceRevoked(**post_ref(post), asker_id=asker), post, user.id))
-        post = await update_versioned(
-            store.posts, post, {"$set": {"deleted": True, "deleted_by": user.id, "deleted_at": now()}}, work
-        )
+        post = await work.update_versioned(
+            store.posts, post, {"$set": {"deleted": True, "deleted_by": user.id, "deleted_at": now()}})
         await _count_in_parent(store, work, post, -1)
         work.emit(envelope(PostDeleted(**post_ref(post), deleted_by=user.id), post, user.id))
         return post
 
-    return await uow.run(store, change)
+    return await store.transactions.run(change)
 
 
 async def restore_post(*, store: Store, user: Principal, post_id: str) -> dict:
-    async def change(work: Work) -> dict:
+    async def change(work: UnitOfWork) -> dict:
         post = rules.ensure_visible(await load(store, post_id, work=work), user)
         if not post["deleted"]:
             return post
         rules.ensure_can_restore(post, user)
-        post = await update_versioned(
-            store.posts, post, {"$set": {"deleted": False, "deleted_by": None, "deleted_at": None}}, work
-        )
+        post = await work.update_versioned(
+            store.posts, post, {"$set": {"deleted": False, "deleted_by": None, "deleted_at": None}})
         await _count_in_parent(store, work, post, +1)
         work.emit(envelope(PostRestored(**post_ref(post), restored_by=user.id), post, user.id))
         return post
 
-    return await uow.run(store, change)
+    return await store.transactions.run(change)
 
 
-async def _count_in_parent(store: Store, work: Work, post: dict, delta: int) -> None:
+async def _count_in_parent(store: Store, work: UnitOfWork, post: dict, delta: int) -> None:
     counter = {"answer": ("question_id", "answer_count"), "comment": ("parent_id", "comment_count")}.get(post["type"])
     if counter is None:
         return

@@ -5,10 +5,10 @@ from agora_common.errors import NotFound
 from agora_common.events import Envelope
 from agora_common.events.content import ResourceAdded, ResourceRemoved
 from agora_common.ids import new_id
+from agora_common.uow import UnitOfWork
 
-from agora_content.adapters import uow
+from agora_content.adapters import idempotency
 from agora_content.adapters.store import Store, now
-from agora_content.adapters.uow import Work, update_versioned
 from agora_content.domain import rules
 from agora_content.service.members import ensure_may_post
 
@@ -21,7 +21,7 @@ async def add_resource(
     tags = rules.normalize_tags(tags)
     fresh: dict | None = None
 
-    async def create(work: Work) -> str:
+    async def create(work: UnitOfWork) -> str:
         nonlocal fresh
         at = now()
         doc = {"_id": new_id(), "url": url, "title": title, "kind": kind, "description": description, "tags": tags,
@@ -33,7 +33,7 @@ async def add_resource(
         fresh = doc
         return doc["_id"]
 
-    resource_id, replayed = await uow.create_once(
+    resource_id, replayed = await idempotency.create_once(
         store, user_id=user.id, scope="resource", key=idempotency_key,
         payload={"url": url, "title": title, "kind": kind, "description": description, "tags": tags,
                  "event_id": event_id},
@@ -52,16 +52,16 @@ async def get_resource(*, store: Store, resource_id: str) -> dict:
 
 
 async def remove_resource(*, store: Store, user: Principal, resource_id: str) -> None:
-    async def change(work: Work) -> None:
+    async def change(work: UnitOfWork) -> None:
         doc = await store.resources.find_one({"_id": resource_id, "deleted": False}, session=work.session)
         if doc is None:
             raise NotFound("resource not found")
         rules.ensure_can_delete(doc, user)
-        doc = await update_versioned(store.resources, doc, {"$set": {"deleted": True, "deleted_by": user.id}}, work)
+        doc = await work.update_versioned(store.resources, doc, {"$set": {"deleted": True, "deleted_by": user.id}})
         event = ResourceRemoved(resource_id=resource_id, removed_by=user.id, event_id=doc.get("event_id"))
         work.emit(Envelope.wrap(event, subject=resource_id, version=doc["version"], actor=user.id))
 
-    await uow.run(store, change)
+    await store.transactions.run(change)
 
 
 async def list_resources(

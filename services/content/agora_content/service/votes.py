@@ -3,11 +3,10 @@
 from agora_common.auth import Principal
 from agora_common.errors import Forbidden, Gone, InvalidInput, NotFound
 from agora_common.events.content import AcceptanceRevoked, AnswerAccepted, PostVoted, VoteRetracted
+from agora_common.uow import UnitOfWork, WriteConflict
 from pymongo.errors import DuplicateKeyError
 
-from agora_content.adapters import uow
 from agora_content.adapters.store import Store, now
-from agora_content.adapters.uow import Retry, VersionConflict, Work, update_versioned
 from agora_content.domain import rules
 from agora_content.domain.events import envelope, post_ref
 from agora_content.service.members import ensure_may_post
@@ -20,7 +19,7 @@ def _vote_id(post_id: str, user_id: str) -> str:
     return f"{post_id}:{user_id}"
 
 
-async def _votable(store: Store, work: Work, post_id: str, user: Principal) -> dict:
+async def _votable(store: Store, work: UnitOfWork, post_id: str, user: Principal) -> dict:
     post = rules.ensure_visible(await load(store, post_id, work=work), user)
     if post["type"] not in VOTABLE:
         raise InvalidInput("only questions, answers and articles can be voted on", code="not_votable")
@@ -34,7 +33,7 @@ async def cast_vote(*, store: Store, user: Principal, post_id: str, value: int) 
         raise InvalidInput("value must be 1 or -1", code="invalid_vote")
     await ensure_may_post(store=store, user=user)
 
-    async def change(work: Work) -> tuple[dict, int]:
+    async def change(work: UnitOfWork) -> tuple[dict, int]:
         post = await _votable(store, work, post_id, user)
         vote_id = _vote_id(post_id, user.id)
         existing = await store.votes.find_one({"_id": vote_id}, session=work.session)
@@ -47,7 +46,7 @@ async def cast_vote(*, store: Store, user: Principal, post_id: str, value: int) 
                 session=work.session,
             )
             if result.matched_count == 0:
-                raise VersionConflict(vote_id)
+                raise WriteConflict(vote_id)
         else:
             try:
                 await store.votes.insert_one(
@@ -56,22 +55,21 @@ async def cast_vote(*, store: Store, user: Principal, post_id: str, value: int) 
                     session=work.session,
                 )
             except DuplicateKeyError as exc:
-                raise Retry(vote_id) from exc  # the same member voting twice at once: re-read and decide
+                raise WriteConflict(vote_id) from exc  # the same member voting twice at once: re-read and decide
         delta = rules.vote_delta(previous, value)
-        post = await update_versioned(
-            store.posts, post, {"$inc": {"score": delta.score, "upvotes": delta.up, "downvotes": delta.down}}, work
-        )
+        post = await work.update_versioned(
+            store.posts, post, {"$inc": {"score": delta.score, "upvotes": delta.up, "downvotes": delta.down}})
         work.emit(envelope(
             PostVoted(**post_ref(post), voter_id=user.id, value=value, previous_value=previous, score=post["score"]),
             post, user.id,
         ))
         return post, value
 
-    return await uow.run(store, change)
+    return await store.transactions.run(change)
 
 
 async def retract_vote(*, store: Store, user: Principal, post_id: str) -> dict:
-    async def change(work: Work) -> dict:
+    async def change(work: UnitOfWork) -> dict:
         post = await _votable(store, work, post_id, user)
         vote_id = _vote_id(post_id, user.id)
         existing = await store.votes.find_one({"_id": vote_id}, session=work.session)
@@ -80,18 +78,17 @@ async def retract_vote(*, store: Store, user: Principal, post_id: str) -> dict:
         previous = existing["value"]
         result = await store.votes.delete_one({"_id": vote_id, "value": previous}, session=work.session)
         if result.deleted_count == 0:
-            raise VersionConflict(vote_id)
+            raise WriteConflict(vote_id)
         delta = rules.vote_delta(previous, 0)
-        post = await update_versioned(
-            store.posts, post, {"$inc": {"score": delta.score, "upvotes": delta.up, "downvotes": delta.down}}, work
-        )
+        post = await work.update_versioned(
+            store.posts, post, {"$inc": {"score": delta.score, "upvotes": delta.up, "downvotes": delta.down}})
         work.emit(envelope(
             VoteRetracted(**post_ref(post), voter_id=user.id, previous_value=previous, score=post["score"]),
             post, user.id,
         ))
         return post
 
-    return await uow.run(store, change)
+    return await store.transactions.run(change)
 
 
 async def my_vote(*, store: Store, user: Principal, post_id: str) -> int:
@@ -99,7 +96,7 @@ async def my_vote(*, store: Store, user: Principal, post_id: str) -> int:
     return vote["value"] if vote else 0
 
 
-async def _own_question(store: Store, work: Work, question_id: str, user: Principal) -> dict:
+async def _own_question(store: Store, work: UnitOfWork, question_id: str, user: Principal) -> dict:
     question = rules.ensure_visible(await load(store, question_id, work=work, kind="question"), user, "question")
     if not rules.is_author(question, user):
         raise Forbidden("only the asker can accept an answer", code="not_asker")
@@ -111,7 +108,7 @@ async def _own_question(store: Store, work: Work, question_id: str, user: Princi
 async def accept_answer(*, store: Store, user: Principal, question_id: str, answer_id: str) -> dict:
     """Accept an answer; accepting another one moves the acceptance (revoking the old answer's)."""
 
-    async def change(work: Work) -> dict:
+    async def change(work: UnitOfWork) -> dict:
         question = await _own_question(store, work, question_id, user)
         answer = await load(store, answer_id, work=work, kind="answer")
         if answer is None or answer.get("question_id") != question_id:
@@ -120,35 +117,34 @@ async def accept_answer(*, store: Store, user: Principal, question_id: str, answ
         previous_id = question.get("accepted_answer_id")
         if previous_id == answer_id:
             return question
-        question = await update_versioned(
-            store.posts, question, {"$set": {"accepted_answer_id": answer_id, "last_activity_at": now()}}, work
-        )
+        question = await work.update_versioned(
+            store.posts, question, {"$set": {"accepted_answer_id": answer_id, "last_activity_at": now()}})
         asker = question.get("author_id")
         if previous_id:
             old = await load(store, previous_id, work=work, kind="answer")
             if old is not None:
-                old = await update_versioned(store.posts, old, {"$set": {"accepted": False}}, work)
+                old = await work.update_versioned(store.posts, old, {"$set": {"accepted": False}})
                 work.emit(envelope(AcceptanceRevoked(**post_ref(old), asker_id=asker), old, user.id))
-        answer = await update_versioned(store.posts, answer, {"$set": {"accepted": True}}, work)
+        answer = await work.update_versioned(store.posts, answer, {"$set": {"accepted": True}})
         work.emit(envelope(
             AnswerAccepted(**post_ref(answer), asker_id=asker, previous_answer_id=previous_id), answer, user.id
         ))
         return question
 
-    return await uow.run(store, change)
+    return await store.transactions.run(change)
 
 
 async def revoke_acceptance(*, store: Store, user: Principal, question_id: str) -> dict:
-    async def change(work: Work) -> dict:
+    async def change(work: UnitOfWork) -> dict:
         question = await _own_question(store, work, question_id, user)
         previous_id = question.get("accepted_answer_id")
         if previous_id is None:
             return question
-        question = await update_versioned(store.posts, question, {"$set": {"accepted_answer_id": None}}, work)
+        question = await work.update_versioned(store.posts, question, {"$set": {"accepted_answer_id": None}})
         old = await load(store, previous_id, work=work, kind="answer")
         if old is not None:
-            old = await update_versioned(store.posts, old, {"$set": {"accepted": False}}, work)
+            old = await work.update_versioned(store.posts, old, {"$set": {"accepted": False}})
             work.emit(envelope(AcceptanceRevoked(**post_ref(old), asker_id=question.get("author_id")), old, user.id))
         return question
 
-    return await uow.run(store, change)
+    return await store.transactions.run(change)

@@ -20,10 +20,10 @@ async def test_one_relay_among_replicas_and_takeover(settings, topics, auth):
     await first_life.__aenter__()
     first_running = True
     try:
-        assert await first.state.relay.holds_lease()  # the first replica leads
+        assert await first.state.runtime.relay.holds_lease()  # the first replica leads
         await second_life.__aenter__()
         try:
-            assert not await second.state.relay.holds_lease()
+            assert not await second.state.runtime.relay.holds_lease()
             clients = [httpx.AsyncClient(transport=httpx.ASGITransport(app=a), base_url="http://t")
                        for a in (first, second)]
             q = (await clients[0].post(f"{API}/questions", headers=auth("alice"),
@@ -38,7 +38,7 @@ async def test_one_relay_among_replicas_and_takeover(settings, topics, auth):
             r = await clients[1].put(f"{API}/posts/{q['id']}/vote", headers=auth("late"), json={"value": 1})
             assert r.status_code == 200
             events = await read_events(settings.kafka_bootstrap, topics.content, until=lambda es: len(es) >= 8)
-            assert await second.state.relay.holds_lease()
+            assert await second.state.runtime.relay.holds_lease()
             for c in clients:
                 await c.aclose()
         finally:

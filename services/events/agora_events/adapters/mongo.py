@@ -1,22 +1,13 @@
-"""MongoDB collections, indexes, and the unit of work every change goes through."""
+"""MongoDB collections and indexes, and the per-event queue in front of the unit of work."""
 
 import asyncio
-import logging
-import random
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from agora_common import outbox
-from agora_common.errors import AgoraError
-from agora_common.mongo import transaction
-from pymongo import ASCENDING, AsyncMongoClient
-from pymongo.asynchronous.client_session import AsyncClientSession
+from pymongo import ASCENDING
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import PyMongoError
 
-from agora_events import metrics
-
-log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 EVENTS = "events"
@@ -28,16 +19,6 @@ CERTIFICATES = "certificates"
 SUBMISSIONS = "submissions"
 SCORES = "scores"
 SERVICE_KEYS = "service_keys"
-
-MAX_TRANSACTION_TRIES = 60
-
-
-class Busy(AgoraError):
-    """Still conflicting after every retry: tell the client to come back rather than fail with a 500."""
-
-    status_code = 503
-    code = "busy"
-
 
 async def ensure_indexes(db: AsyncDatabase) -> None:
     await outbox.ensure_indexes(db)
@@ -79,25 +60,3 @@ class EventLocks:
             self._users[key] -= 1
             if not self._users[key]:
                 del self._users[key], self._locks[key]
-
-
-async def in_transaction(client: AsyncMongoClient, work: Callable[[AsyncClientSession], Awaitable[T]]) -> T:
-    """Run `work` in a transaction; run it again on a write conflict (another writer changed the same document).
-
-    `work` must do all its reads through the session, so that each try sees a consistent snapshot.
-    Any other exception aborts the transaction: nothing of it is written.
-    """
-    delay = 0.004
-    for attempt in range(1, MAX_TRANSACTION_TRIES + 1):
-        try:
-            async with transaction(client) as session:
-                return await work(session)
-        except PyMongoError as exc:
-            if not exc.has_error_label("TransientTransactionError"):
-                raise
-            if attempt == MAX_TRANSACTION_TRIES:
-                raise Busy("too many concurrent changes to this event; please retry") from exc
-            metrics.TRANSACTION_RETRIES.inc()
-            await asyncio.sleep(random.uniform(0, delay))
-            delay = min(delay * 2, 0.2)
-    raise AssertionError("unreachable")

@@ -5,10 +5,11 @@ from datetime import UTC, datetime
 from agora_common.auth import Principal
 from agora_common.errors import Conflict, InvalidInput, NotFound
 from agora_common.events.community import CertificateRevoked
+from agora_common.uow import UnitOfWork
 
-from agora_events.adapters.mongo import CERTIFICATES
+from agora_events.adapters.mongo import CERTIFICATES, EVENTS
 from agora_events.domain import credential
-from agora_events.service.context import Ctx, bump, change_event, emit, load_event, ref
+from agora_events.service.context import Ctx, change_event, load_event, ref
 
 
 async def get(*, ctx: Ctx, certificate_id: str) -> dict:
@@ -61,19 +62,19 @@ async def revoke(*, ctx: Ctx, certificate_id: str, reason: str | None, user: Pri
     if doc is None:
         raise NotFound(f"certificate {certificate_id} not found")
 
-    async def work(session):
-        event = await load_event(ctx, doc["event_id"], user=user, session=session)
+    async def work(uow: UnitOfWork):
+        event = await load_event(ctx, doc["event_id"], user=user, session=uow.session)
         result = await ctx.db[CERTIFICATES].update_one(
             {"_id": certificate_id, "revoked": False},
             {"$set": {"revoked": True, "revoked_at": datetime.now(UTC), "revoked_by": user.id,
                       "revoke_reason": reason}},
-            session=session,
+            session=uow.session,
         )
         if not result.modified_count:
             raise Conflict("this certificate is already revoked", code="already_revoked")
-        after = await bump(ctx, session, {"_id": event["_id"]}, {}, events=1)
-        await emit(ctx, session, after, [CertificateRevoked(**ref(after), certificate_id=certificate_id,
-                                                            user_id=doc["user_id"], reason=reason)], user.id)
+        after = await uow.bump(EVENTS, {"_id": event["_id"]}, {}, events=1)
+        uow.emit_bumped(after, [CertificateRevoked(**ref(after), certificate_id=certificate_id,
+                                                            user_id=doc["user_id"], reason=reason)], actor=user.id)
         return {"certificate_id": certificate_id, "revoked": True, "reason": reason}
 
     return await change_event(ctx, doc["event_id"], work)

@@ -6,13 +6,14 @@ from agora_common.auth import Principal
 from agora_common.errors import Conflict, Forbidden, NotFound
 from agora_common.events.community import CompetitionRanked, Placing, SubmissionReceived, SubmissionScored
 from agora_common.ids import new_id
+from agora_common.uow import UnitOfWork
 from pymongo import ASCENDING
 from pymongo.errors import DuplicateKeyError
 
-from agora_events.adapters.mongo import REGISTRATIONS, SCORES, SUBMISSIONS
+from agora_events.adapters.mongo import EVENTS, REGISTRATIONS, SCORES, SUBMISSIONS
 from agora_events.domain.lifecycle import Status
 from agora_events.domain.ranking import Entry, rank
-from agora_events.service.context import Ctx, bump, change_event, emit, is_manager, load_event, ref, require_manager
+from agora_events.service.context import Ctx, change_event, is_manager, load_event, ref, require_manager
 from agora_events.service.events import require_kind
 
 SUBMISSIONS_OPEN = (Status.REGISTRATION_OPEN.value, Status.REGISTRATION_CLOSED.value, Status.LIVE.value)
@@ -24,8 +25,8 @@ def _is_judge(event: dict, user: Principal) -> bool:
 
 
 async def submit(*, ctx: Ctx, event_id: str, submission: dict, user: Principal) -> dict:
-    async def work(session):
-        event = await load_event(ctx, event_id, user=user, session=session)
+    async def work(uow: UnitOfWork):
+        event = await load_event(ctx, event_id, user=user, session=uow.session)
         require_kind(event, "competition")
         if event["status"] not in SUBMISSIONS_OPEN:
             raise Conflict(f"submissions are closed: the competition is {event['status']}", code="submissions_closed")
@@ -34,18 +35,18 @@ async def submit(*, ctx: Ctx, event_id: str, submission: dict, user: Principal) 
         if deadline and now > deadline:
             raise Conflict(f"the submission deadline ({deadline.isoformat()}) has passed", code="submissions_closed")
         reg = await ctx.db[REGISTRATIONS].find_one(
-            {"event_id": event_id, "user_id": user.id, "status": "confirmed"}, session=session
+            {"event_id": event_id, "user_id": user.id, "status": "confirmed"}, session=uow.session
         )
         if reg is None:
             raise Forbidden("only participants with a confirmed registration can submit")
         doc = {"_id": new_id(), "event_id": event_id, "user_id": user.id, **submission, "created_at": now}
         try:
-            await ctx.db[SUBMISSIONS].insert_one(doc, session=session)
+            await ctx.db[SUBMISSIONS].insert_one(doc, session=uow.session)
         except DuplicateKeyError as exc:
             raise Conflict("you have already submitted to this competition", code="already_submitted") from exc
-        after = await bump(ctx, session, {"_id": event_id}, {}, events=1)
-        await emit(ctx, session, after, [SubmissionReceived(**ref(after), submission_id=doc["_id"],
-                                                            user_id=user.id)], user.id)
+        after = await uow.bump(EVENTS, {"_id": event_id}, {}, events=1)
+        uow.emit_bumped(after, [SubmissionReceived(**ref(after), submission_id=doc["_id"],
+                                                            user_id=user.id)], actor=user.id)
         return doc
 
     return await change_event(ctx, event_id, work)
@@ -69,8 +70,8 @@ async def score(*, ctx: Ctx, event_id: str, submission_id: str, value: float, co
                 user: Principal) -> dict:
     """A judge scores a submission 0..100; scoring it again replaces the judge's earlier score."""
 
-    async def work(session):
-        event = await load_event(ctx, event_id, user=user, session=session)
+    async def work(uow: UnitOfWork):
+        event = await load_event(ctx, event_id, user=user, session=uow.session)
         require_kind(event, "competition")
         if not _is_judge(event, user):
             raise Forbidden("only the competition's judges can score")
@@ -78,7 +79,7 @@ async def score(*, ctx: Ctx, event_id: str, submission_id: str, value: float, co
             raise Conflict("the ranking is final; scores can no longer change", code="already_ranked")
         if event["status"] not in SCORING_OPEN:
             raise Conflict(f"scoring is not open: the competition is {event['status']}", code="scoring_closed")
-        sub = await ctx.db[SUBMISSIONS].find_one({"_id": submission_id, "event_id": event_id}, session=session)
+        sub = await ctx.db[SUBMISSIONS].find_one({"_id": submission_id, "event_id": event_id}, session=uow.session)
         if sub is None:
             raise NotFound(f"submission {submission_id} not found in this competition")
         if sub["user_id"] == user.id:
@@ -87,12 +88,11 @@ async def score(*, ctx: Ctx, event_id: str, submission_id: str, value: float, co
         await ctx.db[SCORES].update_one(
             {"submission_id": submission_id, "judge_id": user.id},
             {"$set": {"event_id": event_id, "score": value, "comment": comment, "scored_at": now}},
-            upsert=True, session=session,
+            upsert=True, session=uow.session,
         )
-        after = await bump(ctx, session, {"_id": event_id}, {}, events=1)
-        await emit(ctx, session, after, [SubmissionScored(**ref(after), submission_id=submission_id,
-                                                          author_id=sub["user_id"], judge_id=user.id, score=value)],
-                   user.id)
+        after = await uow.bump(EVENTS, {"_id": event_id}, {}, events=1)
+        uow.emit_bumped(after, [SubmissionScored(**ref(after), submission_id=submission_id,
+                                                          author_id=sub["user_id"], judge_id=user.id, score=value)], actor=user.id)
         return {"submission_id": submission_id, "judge_id": user.id, "score": value, "comment": comment,
                 "scored_at": now}
 
@@ -100,16 +100,16 @@ async def score(*, ctx: Ctx, event_id: str, submission_id: str, value: float, co
 
 
 async def finalize_ranking(*, ctx: Ctx, event_id: str, user: Principal) -> dict:
-    async def work(session):
-        event = await load_event(ctx, event_id, user=user, session=session)
+    async def work(uow: UnitOfWork):
+        event = await load_event(ctx, event_id, user=user, session=uow.session)
         require_manager(event, user)
         require_kind(event, "competition")
         if event.get("ranking") is not None:
             raise Conflict("the competition is already ranked", code="already_ranked")
         if event["status"] != Status.ENDED:
             raise Conflict(f"rank a competition once it has ended; it is {event['status']}", code="not_ended")
-        subs = await ctx.db[SUBMISSIONS].find({"event_id": event_id}, session=session).to_list()
-        scores = await ctx.db[SCORES].find({"event_id": event_id}, session=session).to_list()
+        subs = await ctx.db[SUBMISSIONS].find({"event_id": event_id}, session=uow.session).to_list()
+        scores = await ctx.db[SCORES].find({"event_id": event_id}, session=uow.session).to_list()
         by_sub: dict[str, list[float]] = {}
         for s in scores:
             by_sub.setdefault(s["submission_id"], []).append(s["score"])
@@ -120,11 +120,11 @@ async def finalize_ranking(*, ctx: Ctx, event_id: str, user: Principal) -> dict:
                    for p in placed]
         unscored = [s["_id"] for s in subs if s["_id"] not in by_sub]
         now = datetime.now(UTC)
-        after = await bump(ctx, session, {"_id": event_id},
+        after = await uow.bump(EVENTS, {"_id": event_id},
                            {"$set": {"ranking": ranking, "ranked_at": now, "unscored": unscored}}, events=1)
         payload = CompetitionRanked(**ref(after), ranking=[Placing(user_id=p.user_id, place=p.place, score=p.score)
                                                            for p in placed])
-        await emit(ctx, session, after, [payload], user.id)
+        uow.emit_bumped(after, [payload], actor=user.id)
         return {"event_id": event_id, "ranking": ranking, "unscored": unscored, "ranked_at": now}
 
     return await change_event(ctx, event_id, work)

@@ -15,12 +15,13 @@ from agora_common.events.community import (
     SpeakerConfirmed,
 )
 from agora_common.ids import new_id
+from agora_common.uow import UnitOfWork
 from pymongo import ASCENDING
 
 from agora_events.adapters.mongo import EVENTS
 from agora_events.domain.kinds import check_details
 from agora_events.domain.lifecycle import EDITABLE, VISIBLE, Action, IllegalTransition, Status, transition
-from agora_events.service.context import Ctx, bump, change_event, emit, load_event, ref, require_manager
+from agora_events.service.context import Ctx, change_event, load_event, ref, require_manager
 from agora_events.service.waitlist import promote
 
 _TRANSITION_EVENT = {
@@ -96,15 +97,15 @@ def _published_payload(doc: dict) -> EventPublished:
 
 
 async def apply_action(*, ctx: Ctx, event_id: str, action: Action, user: Principal, reason: str | None = None) -> dict:
-    async def work(session):
-        doc = await load_event(ctx, event_id, user=user, session=session)
+    async def work(uow: UnitOfWork):
+        doc = await load_event(ctx, event_id, user=user, session=uow.session)
         require_manager(doc, user)
         target = transition(doc["status"], action)
         now = datetime.now(UTC)
         stamp = {"status": target.value, "updated_at": now, f"{target.value}_at": now}
         if reason:
             stamp["cancel_reason"] = reason
-        after = await bump(ctx, session, {"_id": event_id, "status": doc["status"]}, {"$set": stamp}, events=1)
+        after = await uow.bump(EVENTS, {"_id": event_id, "status": doc["status"]}, {"$set": stamp}, events=1)
         if after is None:  # cannot happen inside the transaction; kept as a guard
             raise IllegalTransition("the event changed meanwhile; reload and retry")
         if action == Action.PUBLISH:
@@ -113,7 +114,7 @@ async def apply_action(*, ctx: Ctx, event_id: str, action: Action, user: Princip
             payload = EventCancelled(**ref(after), reason=reason)
         else:
             payload = _TRANSITION_EVENT[action](**ref(after))
-        await emit(ctx, session, after, [payload], user.id)
+        uow.emit_bumped(after, [payload], actor=user.id)
         return after
 
     return await change_event(ctx, event_id, work)
@@ -122,8 +123,8 @@ async def apply_action(*, ctx: Ctx, event_id: str, action: Action, user: Princip
 async def update(*, ctx: Ctx, event_id: str, changes: dict, user: Principal) -> dict:
     """Edit an event that has not started. A larger capacity promotes people from the waitlist, in order."""
 
-    async def work(session):
-        doc = await load_event(ctx, event_id, user=user, session=session)
+    async def work(uow: UnitOfWork):
+        doc = await load_event(ctx, event_id, user=user, session=uow.session)
         require_manager(doc, user)
         if doc["status"] not in EDITABLE:
             raise Conflict(f"an event that is {doc['status']} can no longer be edited", code="not_editable")
@@ -135,7 +136,7 @@ async def update(*, ctx: Ctx, event_id: str, changes: dict, user: Principal) -> 
                 f"capacity {capacity} is below the {doc['counts']['confirmed']} confirmed registrations; "
                 "cancel registrations first", code="capacity_below_confirmed",
             )
-        promotions = await promote(ctx, session, merged, actor=user.id) if "capacity" in changes else []
+        promotions = await promote(ctx, uow.session, merged, actor=user.id) if "capacity" in changes else []
         visible = doc["status"] != Status.DRAFT
         payloads = []
         if visible:
@@ -143,27 +144,27 @@ async def update(*, ctx: Ctx, event_id: str, changes: dict, user: Principal) -> 
                                          ends_at=merged.get("ends_at")))
         payloads += [p for p, _ in promotions]
         inc = {"counts.confirmed": len(promotions), "counts.waitlisted": -len(promotions)}
-        after = await bump(
-            ctx, session, {"_id": event_id},
+        after = await uow.bump(
+            EVENTS, {"_id": event_id},
             {"$set": {**changes, "updated_at": datetime.now(UTC)}, "$inc": inc}, events=len(payloads),
         )
         if payloads:
-            await emit(ctx, session, after, payloads, user.id)
+            uow.emit_bumped(after, payloads, actor=user.id)
         return after
 
     return await change_event(ctx, event_id, work)
 
 
 async def invite_speaker(*, ctx: Ctx, event_id: str, speaker: dict, user: Principal) -> dict:
-    async def work(session):
-        doc = await load_event(ctx, event_id, user=user, session=session)
+    async def work(uow: UnitOfWork):
+        doc = await load_event(ctx, event_id, user=user, session=uow.session)
         require_manager(doc, user)
         if doc["status"] not in EDITABLE:
             raise Conflict(f"speakers cannot be added to an event that is {doc['status']}", code="not_editable")
         if any(s["user_id"] == speaker["user_id"] for s in doc["speakers"]):
             raise Conflict(f"user {speaker['user_id']} is already a speaker of this event", code="already_speaker")
         entry = {**speaker, "confirmed": False, "invited_at": datetime.now(UTC)}
-        return await bump(ctx, session, {"_id": event_id}, {"$push": {"speakers": entry}}, events=0)
+        return await uow.bump(EVENTS, {"_id": event_id}, {"$push": {"speakers": entry}}, events=0)
 
     return await change_event(ctx, event_id, work)
 
@@ -171,8 +172,8 @@ async def invite_speaker(*, ctx: Ctx, event_id: str, speaker: dict, user: Princi
 async def confirm_speaker(*, ctx: Ctx, event_id: str, speaker_id: str, user: Principal) -> dict:
     """The invited speaker (or an operator on their behalf) confirms; published as SpeakerConfirmed."""
 
-    async def work(session):
-        doc = await load_event(ctx, event_id, user=user, session=session)
+    async def work(uow: UnitOfWork):
+        doc = await load_event(ctx, event_id, user=user, session=uow.session)
         if user.id != speaker_id and not user.has("operator"):
             raise Forbidden("only the invited speaker or an operator can confirm a speaker")
         index, entry = next(((i, s) for i, s in enumerate(doc["speakers"]) if s["user_id"] == speaker_id),
@@ -183,13 +184,13 @@ async def confirm_speaker(*, ctx: Ctx, event_id: str, speaker_id: str, user: Pri
             raise Conflict("this speaker has already confirmed", code="already_confirmed")
         if doc["status"] in ("ended", "cancelled"):
             raise Conflict(f"the event is {doc['status']}", code="event_over")
-        after = await bump(
-            ctx, session, {"_id": event_id, f"speakers.{index}.user_id": speaker_id},
+        after = await uow.bump(
+            EVENTS, {"_id": event_id, f"speakers.{index}.user_id": speaker_id},
             {"$set": {f"speakers.{index}.confirmed": True, f"speakers.{index}.confirmed_at": datetime.now(UTC)}},
             events=1,
         )
-        await emit(ctx, session, after, [SpeakerConfirmed(**ref(after), user_id=speaker_id,
-                                                          talk_title=entry.get("talk_title"))], user.id)
+        uow.emit_bumped(after, [SpeakerConfirmed(**ref(after), user_id=speaker_id,
+                                                          talk_title=entry.get("talk_title"))], actor=user.id)
         return after
 
     return await change_event(ctx, event_id, work)

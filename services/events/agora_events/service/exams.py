@@ -7,13 +7,14 @@ from agora_common.auth import Principal
 from agora_common.errors import Conflict, Forbidden, NotFound
 from agora_common.events.community import CertificateIssued, ExamFailed, ExamPassed
 from agora_common.ids import new_id
+from agora_common.uow import UnitOfWork
 
 from agora_events import metrics
-from agora_events.adapters.mongo import ATTEMPTS, CERTIFICATES, EXAMS, REGISTRATIONS, in_transaction
+from agora_events.adapters.mongo import ATTEMPTS, CERTIFICATES, EVENTS, EXAMS, REGISTRATIONS
 from agora_events.domain import credential
 from agora_events.domain.exam import Question, check_question, grade, is_late
 from agora_events.domain.lifecycle import Status
-from agora_events.service.context import Ctx, bump, change_event, emit, load_event, ref, require_manager
+from agora_events.service.context import Ctx, change_event, load_event, ref, require_manager
 from agora_events.service.events import require_kind
 
 EXAM_OPEN = (Status.LIVE.value, Status.ENDED.value)
@@ -51,20 +52,20 @@ def _public_question(q: dict) -> dict:
 
 
 async def start_attempt(*, ctx: Ctx, event_id: str, user: Principal) -> dict:
-    async def work(session):
-        event = await load_event(ctx, event_id, user=user, session=session)
+    async def work(uow: UnitOfWork):
+        event = await load_event(ctx, event_id, user=user, session=uow.session)
         require_kind(event, "training")
-        exam = await ctx.db[EXAMS].find_one({"_id": event_id}, session=session)
+        exam = await ctx.db[EXAMS].find_one({"_id": event_id}, session=uow.session)
         if exam is None:
             raise NotFound("this training has no exam yet")
         if event["status"] not in EXAM_OPEN:
             raise Conflict(f"the exam opens when the training is live; it is {event['status']}", code="exam_not_open")
         reg = await ctx.db[REGISTRATIONS].find_one(
-            {"event_id": event_id, "user_id": user.id, "status": "confirmed"}, session=session
+            {"event_id": event_id, "user_id": user.id, "status": "confirmed"}, session=uow.session
         )
         if reg is None:
             raise Forbidden("only attendees with a confirmed registration can take the exam")
-        previous = await ctx.db[ATTEMPTS].find({"event_id": event_id, "user_id": user.id}, session=session).to_list()
+        previous = await ctx.db[ATTEMPTS].find({"event_id": event_id, "user_id": user.id}, session=uow.session).to_list()
         now = datetime.now(UTC)
         if any(a["status"] == "passed" for a in previous):
             raise Conflict("you have already passed this exam", code="already_passed")
@@ -78,7 +79,7 @@ async def start_attempt(*, ctx: Ctx, event_id: str, user: Principal) -> dict:
         for stale in previous:  # an attempt left open past its deadline counts as expired
             if stale["status"] == "in_progress":
                 await ctx.db[ATTEMPTS].update_one({"_id": stale["_id"]}, {"$set": {"status": "expired"},
-                                                  "$unset": {"open_key": ""}}, session=session)
+                                                  "$unset": {"open_key": ""}}, session=uow.session)
         bank = exam["questions"]
         drawn = random.sample(bank, min(exam.get("questions_per_attempt") or len(bank), len(bank)))
         attempt = {
@@ -92,16 +93,16 @@ async def start_attempt(*, ctx: Ctx, event_id: str, user: Principal) -> dict:
             "started_at": now,
             "deadline": now + timedelta(seconds=exam["time_limit_seconds"]),
         }
-        await ctx.db[ATTEMPTS].insert_one(attempt, session=session)
+        await ctx.db[ATTEMPTS].insert_one(attempt, session=uow.session)
         return {**attempt, "questions": [_public_question(q) for q in drawn], "pass_mark": exam["pass_mark"]}
 
     return await change_event(ctx, event_id, work)
 
 
 async def submit_attempt(*, ctx: Ctx, event_id: str, attempt_id: str, answers: dict, user: Principal) -> dict:
-    async def work(session):
-        event = await load_event(ctx, event_id, user=user, session=session)
-        attempt = await ctx.db[ATTEMPTS].find_one({"_id": attempt_id, "event_id": event_id}, session=session)
+    async def work(uow: UnitOfWork):
+        event = await load_event(ctx, event_id, user=user, session=uow.session)
+        attempt = await ctx.db[ATTEMPTS].find_one({"_id": attempt_id, "event_id": event_id}, session=uow.session)
         if attempt is None or attempt["user_id"] != user.id:
             raise NotFound(f"attempt {attempt_id} not found")
         if attempt["status"] != "in_progress":
@@ -109,7 +110,7 @@ async def submit_attempt(*, ctx: Ctx, event_id: str, attempt_id: str, answers: d
         now = datetime.now(UTC)
         if is_late(now, attempt["deadline"], ctx.settings.exam_grace_seconds):
             return None  # recorded as expired below, outside this (aborted) unit of work
-        exam = await ctx.db[EXAMS].find_one({"_id": event_id}, session=session)
+        exam = await ctx.db[EXAMS].find_one({"_id": event_id}, session=uow.session)
         by_id = {q["id"]: q for q in exam["questions"]}
         questions = [Question.from_doc(by_id[qid]) for qid in attempt["question_ids"]]
         result = grade(questions, answers, exam["pass_mark"])  # InvalidInput before anything is written
@@ -118,7 +119,7 @@ async def submit_attempt(*, ctx: Ctx, event_id: str, attempt_id: str, answers: d
             {"_id": attempt_id, "status": "in_progress"},
             {"$set": {"status": status, "submitted_at": now, "answers": answers, "score": result.score,
                       "correct": result.correct}, "$unset": {"open_key": ""}},
-            session=session,
+            session=uow.session,
         )
         common = dict(**ref(event), exam_id=event_id, attempt_id=attempt_id, user_id=user.id,
                       score=result.score, pass_mark=exam["pass_mark"])
@@ -126,20 +127,20 @@ async def submit_attempt(*, ctx: Ctx, event_id: str, attempt_id: str, answers: d
         certificate_id = None
         if result.passed:
             certificate = _certificate(ctx, event, exam, attempt, result.score, now)
-            await ctx.db[CERTIFICATES].insert_one(certificate, session=session)
+            await ctx.db[CERTIFICATES].insert_one(certificate, session=uow.session)
             certificate_id = certificate["_id"]
             payloads.append(CertificateIssued(**ref(event), certificate_id=certificate_id, user_id=user.id))
-        after = await bump(ctx, session, {"_id": event_id}, {}, events=len(payloads))
-        await emit(ctx, session, after, payloads, user.id)
+        after = await uow.bump(EVENTS, {"_id": event_id}, {}, events=len(payloads))
+        uow.emit_bumped(after, payloads, actor=user.id)
         return {"attempt_id": attempt_id, "status": status, "score": result.score, "pass_mark": exam["pass_mark"],
                 "passed": result.passed, "correct": result.correct, "certificate_id": certificate_id}
 
     outcome = await change_event(ctx, event_id, work)
     if outcome is None:
-        await in_transaction(ctx.client, lambda s: ctx.db[ATTEMPTS].update_one(
+        await ctx.transactions.run(lambda uow: ctx.db[ATTEMPTS].update_one(
             {"_id": attempt_id, "status": "in_progress"},
             {"$set": {"status": "expired", "submitted_at": datetime.now(UTC)}, "$unset": {"open_key": ""}},
-            session=s))
+            session=uow.session))
         metrics.EXAMS_GRADED.labels("expired").inc()
         raise Conflict("the time for this attempt is over; the answers were not accepted", code="attempt_expired")
     metrics.EXAMS_GRADED.labels(outcome["status"]).inc()

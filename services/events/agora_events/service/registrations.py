@@ -13,13 +13,14 @@ from agora_common.auth import Principal
 from agora_common.errors import Conflict, NotFound
 from agora_common.events.community import AttendeeCheckedIn, RegistrationCancelled, RegistrationConfirmed, Waitlisted
 from agora_common.ids import new_id
+from agora_common.uow import UnitOfWork
 from pymongo import ASCENDING
 from pymongo.errors import DuplicateKeyError
 
 from agora_events import metrics
 from agora_events.adapters.mongo import EVENTS, REGISTRATIONS
 from agora_events.domain.lifecycle import CANCELLABLE_REGISTRATION, CHECK_IN_OPEN, Status
-from agora_events.service.context import Ctx, bump, change_event, emit, load_event, ref, require_manager
+from agora_events.service.context import Ctx, change_event, load_event, ref, require_manager
 from agora_events.service.waitlist import position, promote
 
 
@@ -33,12 +34,12 @@ def _active_key(event_id: str, user_id: str) -> str:
 
 
 async def register(*, ctx: Ctx, event_id: str, user: Principal) -> dict:
-    async def work(session):
-        event = await load_event(ctx, event_id, user=user, session=session)
+    async def work(uow: UnitOfWork):
+        event = await load_event(ctx, event_id, user=user, session=uow.session)
         if event["status"] != Status.REGISTRATION_OPEN:
             raise Conflict(f"registration is not open: the event is {event['status']}", code="registration_not_open")
         existing = await ctx.db[REGISTRATIONS].find_one(
-            {"active_key": _active_key(event_id, user.id)}, session=session
+            {"active_key": _active_key(event_id, user.id)}, session=uow.session
         )
         if existing:
             raise Conflict(
@@ -49,11 +50,11 @@ async def register(*, ctx: Ctx, event_id: str, user: Principal) -> dict:
         seat_filter = dict(open_filter)
         if event.get("capacity") is not None:
             seat_filter["counts.confirmed"] = {"$lt": event["capacity"]}
-        after = await bump(ctx, session, seat_filter, {"$inc": {"counts.confirmed": 1}}, events=1)
+        after = await uow.bump(EVENTS, seat_filter, {"$inc": {"counts.confirmed": 1}}, events=1)
         if after is not None:
             status, seq, pos = "confirmed", None, None
         else:
-            after = await bump(ctx, session, open_filter,
+            after = await uow.bump(EVENTS, open_filter,
                                {"$inc": {"counts.waitlisted": 1, "waitlist_seq": 1}}, events=1)
             status, seq, pos = "waitlisted", after["waitlist_seq"], after["counts"]["waitlisted"]
         now = datetime.now(UTC)
@@ -71,14 +72,14 @@ async def register(*, ctx: Ctx, event_id: str, user: Principal) -> dict:
             "updated_at": now,
         }
         try:
-            await ctx.db[REGISTRATIONS].insert_one(reg, session=session)
+            await ctx.db[REGISTRATIONS].insert_one(reg, session=uow.session)
         except DuplicateKeyError as exc:
             raise Conflict("you are already registered", code="already_registered") from exc
         if status == "confirmed":
             payload = RegistrationConfirmed(**ref(after), registration_id=reg["_id"], user_id=user.id)
         else:
             payload = Waitlisted(**ref(after), registration_id=reg["_id"], user_id=user.id, position=pos)
-        await emit(ctx, session, after, [payload], user.id)
+        uow.emit_bumped(after, [payload], actor=user.id)
         return {**reg, "position": pos}
 
     reg = await change_event(ctx, event_id, work)
@@ -86,7 +87,7 @@ async def register(*, ctx: Ctx, event_id: str, user: Principal) -> dict:
     return reg
 
 
-async def _cancel(ctx: Ctx, session, event: dict, reg: dict, actor: Principal) -> dict:
+async def _cancel(ctx: Ctx, uow: UnitOfWork, event: dict, reg: dict, actor: Principal) -> dict:
     if event["status"] not in CANCELLABLE_REGISTRATION:
         raise Conflict(f"registrations can no longer be cancelled: the event is {event['status']}",
                        code="cancellation_closed")
@@ -97,33 +98,33 @@ async def _cancel(ctx: Ctx, session, event: dict, reg: dict, actor: Principal) -
         {"_id": reg["_id"], "status": reg["status"]},
         {"$set": {"status": "cancelled", "cancelled_at": now, "cancelled_by": actor.id, "updated_at": now},
          "$unset": {"active_key": ""}},
-        session=session,
+        session=uow.session,
     )
     was_confirmed = reg["status"] == "confirmed"
     payloads = [RegistrationCancelled(**ref(event), registration_id=reg["_id"], user_id=reg["user_id"],
                                       was_confirmed=was_confirmed)]
     inc = {"counts.cancelled": 1}
     if was_confirmed:
-        promotions = await promote(ctx, session, event, actor=actor.id, freed=1)
+        promotions = await promote(ctx, uow.session, event, actor=actor.id, freed=1)
         payloads += [p for p, _ in promotions]
         inc["counts.confirmed"] = len(promotions) - 1
         inc["counts.waitlisted"] = -len(promotions)
     else:
         inc["counts.waitlisted"] = -1
-    after = await bump(ctx, session, {"_id": event["_id"]}, {"$inc": inc}, events=len(payloads))
-    await emit(ctx, session, after, payloads, actor.id)
+    after = await uow.bump(EVENTS, {"_id": event["_id"]}, {"$inc": inc}, events=len(payloads))
+    uow.emit_bumped(after, payloads, actor=actor.id)
     metrics.REGISTRATIONS.labels("cancelled").inc()
     metrics.REGISTRATIONS.labels("promoted").inc(len(payloads) - 1)
     return {**reg, "status": "cancelled", "cancelled_at": now, "position": None}
 
 
 async def cancel_mine(*, ctx: Ctx, event_id: str, user: Principal) -> dict:
-    async def work(session):
-        event = await load_event(ctx, event_id, user=user, session=session)
-        reg = await ctx.db[REGISTRATIONS].find_one({"active_key": _active_key(event_id, user.id)}, session=session)
+    async def work(uow: UnitOfWork):
+        event = await load_event(ctx, event_id, user=user, session=uow.session)
+        reg = await ctx.db[REGISTRATIONS].find_one({"active_key": _active_key(event_id, user.id)}, session=uow.session)
         if reg is None:
             raise NotFound("you have no active registration for this event")
-        return await _cancel(ctx, session, event, reg, user)
+        return await _cancel(ctx, uow, event, reg, user)
 
     return await change_event(ctx, event_id, work)
 
@@ -131,16 +132,16 @@ async def cancel_mine(*, ctx: Ctx, event_id: str, user: Principal) -> dict:
 async def cancel_by_id(*, ctx: Ctx, event_id: str, registration_id: str, user: Principal) -> dict:
     """An organiser cancels someone's registration (or a member their own, by id)."""
 
-    async def work(session):
-        event = await load_event(ctx, event_id, user=user, session=session)
-        reg = await ctx.db[REGISTRATIONS].find_one({"_id": registration_id, "event_id": event_id}, session=session)
+    async def work(uow: UnitOfWork):
+        event = await load_event(ctx, event_id, user=user, session=uow.session)
+        reg = await ctx.db[REGISTRATIONS].find_one({"_id": registration_id, "event_id": event_id}, session=uow.session)
         if reg is None:
             raise NotFound(f"registration {registration_id} not found")
         if reg["user_id"] != user.id:
             require_manager(event, user)
         if reg["status"] == "cancelled":
             raise Conflict("this registration is already cancelled", code="already_cancelled")
-        return await _cancel(ctx, session, event, reg, user)
+        return await _cancel(ctx, uow, event, reg, user)
 
     return await change_event(ctx, event_id, work)
 
@@ -181,13 +182,13 @@ async def check_in(
     """An organiser scans an attendee's code (or, at the desk, picks the registration by id); attendance is
     recorded once, a second scan is a 409."""
 
-    async def work(session):
-        event = await load_event(ctx, event_id, user=user, session=session)
+    async def work(uow: UnitOfWork):
+        event = await load_event(ctx, event_id, user=user, session=uow.session)
         require_manager(event, user)
         if event["status"] not in CHECK_IN_OPEN:
             raise Conflict(f"check-in is closed: the event is {event['status']}", code="check_in_closed")
         by = {"checkin_code": code} if code is not None else {"_id": registration_id}
-        reg = await ctx.db[REGISTRATIONS].find_one({**by, "event_id": event_id}, session=session)
+        reg = await ctx.db[REGISTRATIONS].find_one({**by, "event_id": event_id}, session=uow.session)
         if reg is None:
             what = "this check-in code" if code is not None else f"id {registration_id}"
             raise NotFound(f"no registration for this event has {what}", code="unknown_code")
@@ -204,11 +205,11 @@ async def check_in(
         await ctx.db[REGISTRATIONS].update_one(
             {"_id": reg["_id"], "checked_in_at": None},
             {"$set": {"checked_in_at": now, "checked_in_by": user.id, "updated_at": now}},
-            session=session,
+            session=uow.session,
         )
-        after = await bump(ctx, session, {"_id": event_id}, {"$inc": {"counts.checked_in": 1}}, events=1)
-        await emit(ctx, session, after, [AttendeeCheckedIn(**ref(after), registration_id=reg["_id"],
-                                                           user_id=reg["user_id"], checked_in_at=now)], user.id)
+        after = await uow.bump(EVENTS, {"_id": event_id}, {"$inc": {"counts.checked_in": 1}}, events=1)
+        uow.emit_bumped(after, [AttendeeCheckedIn(**ref(after), registration_id=reg["_id"],
+                                                           user_id=reg["user_id"], checked_in_at=now)], actor=user.id)
         return {**reg, "checked_in_at": now, "position": None}
 
     checked = await change_event(ctx, event_id, work)
@@ -226,13 +227,13 @@ async def withdraw_user(*, ctx: Ctx, user_id: str) -> int:
     cancelled = 0
     for reg in active:
 
-        async def work(session, reg_id=reg["_id"], event_id=reg["event_id"]):
-            event = await ctx.db[EVENTS].find_one({"_id": event_id}, session=session)
-            current = await ctx.db[REGISTRATIONS].find_one({"_id": reg_id}, session=session)
+        async def work(uow: UnitOfWork, reg_id=reg["_id"], event_id=reg["event_id"]):
+            event = await ctx.db[EVENTS].find_one({"_id": event_id}, session=uow.session)
+            current = await ctx.db[REGISTRATIONS].find_one({"_id": reg_id}, session=uow.session)
             if event is None or event["status"] not in CANCELLABLE_REGISTRATION or current.get("active_key") is None \
                     or current.get("checked_in_at"):
                 return False
-            await _cancel(ctx, session, event, current, system)
+            await _cancel(ctx, uow, event, current, system)
             return True
 
         cancelled += await change_event(ctx, reg["event_id"], work)

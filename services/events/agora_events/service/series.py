@@ -9,10 +9,11 @@ from datetime import UTC, datetime, timedelta
 from agora_common.auth import Principal
 from agora_common.errors import NotFound
 from agora_common.ids import new_id
+from agora_common.uow import UnitOfWork
 from pymongo import ASCENDING
 
 from agora_events.adapters import ical
-from agora_events.adapters.mongo import EVENTS, SERIES, in_transaction
+from agora_events.adapters.mongo import EVENTS, SERIES
 from agora_events.domain import stats
 from agora_events.domain.lifecycle import VISIBLE, Action, Status
 from agora_events.service import events
@@ -39,11 +40,11 @@ async def create(*, ctx: Ctx, spec: dict, user: Principal) -> dict:
         "created_at": now,
     }
 
-    async def work(session):
-        await ctx.db[SERIES].insert_one(series, session=session)
-        await ctx.db[EVENTS].insert_many(occurrences, session=session)
+    async def work(uow: UnitOfWork):
+        await ctx.db[SERIES].insert_one(series, session=uow.session)
+        await ctx.db[EVENTS].insert_many(occurrences, session=uow.session)
 
-    await in_transaction(ctx.client, work)
+    await ctx.transactions.run(work)
     return series
 
 

@@ -3,9 +3,9 @@
 from dataclasses import dataclass
 
 from agora_common import outbox
-from agora_common.outbox import OutboxRelay
 from agora_common.topics import Topics
-from pymongo import ASCENDING, DESCENDING, AsyncMongoClient
+from agora_common.uow import Transactions
+from pymongo import ASCENDING, DESCENDING
 from pymongo.asynchronous.database import AsyncDatabase
 
 from agora_users.adapters.hashing import PasswordHasher
@@ -28,11 +28,10 @@ class Store:
     """Everything a use case needs to read and write: passed to every service function as `store`."""
 
     settings: Settings
-    client: AsyncMongoClient
     db: AsyncDatabase
     topics: Topics
     hasher: PasswordHasher
-    relay: OutboxRelay | None = None
+    transactions: Transactions  # every change: store.transactions.run(body) with body(uow: UnitOfWork)
 
     def __getitem__(self, name: str):
         return self.db[name]

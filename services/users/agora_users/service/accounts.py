@@ -9,13 +9,14 @@ from agora_common.auth import decode_token, issue_token
 from agora_common.errors import AgoraError, Conflict, Forbidden, InvalidInput, NotFound, Unauthorized
 from agora_common.events.users import RoleChanged, UserDeleted, UserRegistered
 from agora_common.ids import new_id, utcnow
+from agora_common.uow import UnitOfWork
 from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
 from agora_users.adapters import metrics
 from agora_users.adapters import store as c
 from agora_users.adapters.store import Store
-from agora_users.adapters.unit_of_work import Tx, atomically
+from agora_users.config import Settings
 from agora_users.domain.passwords import password_problems
 from agora_users.domain.users import DELETED_DISPLAY_NAME, email_key, is_suspended, normalize_roles
 
@@ -48,13 +49,12 @@ def check_password(store: Store, password: str, *, email: str | None = None, dis
         )
 
 
-async def _issue(tx: Tx, user: dict, *, family: str | None = None) -> Session:
-    settings = tx.store.settings
+async def _issue(settings: Settings, tx: UnitOfWork, user: dict, *, family: str | None = None) -> Session:
     access, expires = issue_token(settings, user_id=user["_id"], roles=user["roles"], kind="access",
                                   name=user["display_name"])
     refresh, refresh_expires = issue_token(settings, user_id=user["_id"], roles=user["roles"], kind="refresh")
     jti = jwt.decode(refresh, options={"verify_signature": False})["jti"]
-    await tx.store[c.REFRESH_TOKENS].insert_one(
+    await tx.db[c.REFRESH_TOKENS].insert_one(
         {"_id": jti, "user_id": user["_id"], "family": family or jti, "expires_at": refresh_expires,
          "used_at": None, "revoked": False, "created_at": utcnow()},
         session=tx.session,
@@ -74,14 +74,14 @@ async def register(*, store: Store, email: str, password: str, display_name: str
         "version": 1, "created_at": now, "updated_at": now,
     }
 
-    async def work(tx: Tx) -> Session:
-        await tx.store[c.USERS].insert_one(user, session=tx.session)
+    async def work(tx: UnitOfWork) -> Session:
+        await tx.db[c.USERS].insert_one(user, session=tx.session)
         tx.emit(UserRegistered(user_id=user["_id"], display_name=display_name, roles=user["roles"],
                                registered_at=now), subject=user["_id"], version=1, actor=user["_id"])
-        return await _issue(tx, user)
+        return await _issue(store.settings, tx, user)
 
     try:
-        return await atomically(store, work)
+        return await store.transactions.run(work)
     except DuplicateKeyError as exc:
         raise Conflict("an account with this email already exists", code="email_taken") from exc
 
@@ -123,10 +123,10 @@ async def login(*, store: Store, email: str, password: str) -> Session:
         new_hash = await store.hasher.hash(password)
         await store[c.USERS].update_one({"_id": user["_id"]}, {"$set": {"password_hash": new_hash}})
 
-    async def work(tx: Tx) -> Session:
-        return await _issue(tx, user)
+    async def work(tx: UnitOfWork) -> Session:
+        return await _issue(store.settings, tx, user)
 
-    session = await atomically(store, work)
+    session = await store.transactions.run(work)
     metrics.LOGINS.labels("ok").inc()
     return session
 
@@ -156,22 +156,22 @@ async def refresh(*, store: Store, refresh_token: str) -> Session:
         raise Unauthorized("invalid refresh token", code="invalid_token")
     now = utcnow()
 
-    async def work(tx: Tx) -> Session:
-        tokens = tx.store[c.REFRESH_TOKENS]
+    async def work(tx: UnitOfWork) -> Session:
+        tokens = tx.db[c.REFRESH_TOKENS]
         stored = await tokens.find_one({"_id": jti}, session=tx.session)
         if stored is None or stored["revoked"]:
             raise Unauthorized("refresh token revoked", code="invalid_token")
         if stored["used_at"] is not None:
             raise _Reused(stored["family"])
         await tokens.update_one({"_id": jti}, {"$set": {"used_at": now}}, session=tx.session)
-        user = await tx.store[c.USERS].find_one({"_id": stored["user_id"]}, session=tx.session)
+        user = await tx.db[c.USERS].find_one({"_id": stored["user_id"]}, session=tx.session)
         if user is None:
             raise Unauthorized("account not found", code="invalid_token")
         _ensure_may_sign_in(user)
-        return await _issue(tx, user, family=stored["family"])
+        return await _issue(store.settings, tx, user, family=stored["family"])
 
     try:
-        session = await atomically(store, work)
+        session = await store.transactions.run(work)
     except _Reused as reused:
         metrics.REFRESHES.labels("reused").inc()
         await store[c.REFRESH_TOKENS].update_many({"family": reused.family}, {"$set": {"revoked": True}})
@@ -204,14 +204,14 @@ async def change_password(*, store: Store, user_id: str, current_password: str, 
     check_password(store, new_password, email=user["email"], display_name=user["display_name"])
     new_hash = await store.hasher.hash(new_password)
 
-    async def work(tx: Tx) -> Session:
-        await tx.store[c.USERS].update_one({"_id": user_id}, {"$set": {"password_hash": new_hash,
+    async def work(tx: UnitOfWork) -> Session:
+        await tx.db[c.USERS].update_one({"_id": user_id}, {"$set": {"password_hash": new_hash,
                                                                       "updated_at": utcnow()}}, session=tx.session)
-        await tx.store[c.REFRESH_TOKENS].update_many({"user_id": user_id}, {"$set": {"revoked": True}},
+        await tx.db[c.REFRESH_TOKENS].update_many({"user_id": user_id}, {"$set": {"revoked": True}},
                                                      session=tx.session)
-        return await _issue(tx, user)
+        return await _issue(store.settings, tx, user)
 
-    return await atomically(store, work)
+    return await store.transactions.run(work)
 
 
 async def set_roles(*, store: Store, user_id: str, roles: list[str], operator_id: str) -> dict:
@@ -222,7 +222,7 @@ async def set_roles(*, store: Store, user_id: str, roles: list[str], operator_id
     if user_id == operator_id and "operator" not in wanted:
         raise Forbidden("operators cannot remove their own operator role", code="self_demotion")
 
-    async def work(tx: Tx) -> dict:
+    async def work(tx: UnitOfWork) -> dict:
         user = await tx.bump(c.USERS, {"_id": user_id, "status": {"$ne": "deleted"}}, {"$set": {"roles": wanted}})
         if user is None:
             raise NotFound(f"user {user_id} not found")
@@ -231,7 +231,7 @@ async def set_roles(*, store: Store, user_id: str, roles: list[str], operator_id
         # existing sessions keep the old roles until their access token expires; refresh picks up the new ones
         return user
 
-    return await atomically(store, work)
+    return await store.transactions.run(work)
 
 
 async def ensure_bootstrap_operator(store: Store) -> None:
@@ -254,7 +254,7 @@ async def delete_account(*, store: Store, user_id: str) -> None:
     anonymised by the content service when it sees UserDeleted."""
     now = utcnow()
 
-    async def work(tx: Tx) -> None:
+    async def work(tx: UnitOfWork) -> None:
         user = await tx.bump(
             c.USERS, {"_id": user_id, "status": {"$ne": "deleted"}},
             {"$set": {"status": "deleted", "deleted_at": now, "display_name": DELETED_DISPLAY_NAME, "bio": None,
@@ -264,19 +264,19 @@ async def delete_account(*, store: Store, user_id: str) -> None:
         )
         if user is None:
             raise NotFound(f"user {user_id} not found")
-        memberships = await tx.store[c.SIG_MEMBERS].find({"user_id": user_id}, session=tx.session).to_list()
+        memberships = await tx.db[c.SIG_MEMBERS].find({"user_id": user_id}, session=tx.session).to_list()
         for m in memberships:
-            await tx.store[c.SIGS].update_one(
+            await tx.db[c.SIGS].update_one(
                 {"_id": m["sig_id"]}, {"$inc": {"member_count": -1}, "$pull": {"leads": user_id}}, session=tx.session
             )
-        await tx.store[c.SIG_MEMBERS].delete_many({"user_id": user_id}, session=tx.session)
-        await tx.store[c.FOLLOWS].delete_many(
+        await tx.db[c.SIG_MEMBERS].delete_many({"user_id": user_id}, session=tx.session)
+        await tx.db[c.FOLLOWS].delete_many(
             {"$or": [{"follower_id": user_id}, {"kind": "user", "target": user_id}]}, session=tx.session
         )
-        await tx.store[c.REFRESH_TOKENS].update_many({"user_id": user_id}, {"$set": {"revoked": True}},
+        await tx.db[c.REFRESH_TOKENS].update_many({"user_id": user_id}, {"$set": {"revoked": True}},
                                                      session=tx.session)
-        await tx.store[c.ACTIVITY].delete_one({"_id": user_id}, session=tx.session)
-        await tx.store[c.ACTIVITY_DAYS].delete_many({"user_id": user_id}, session=tx.session)
+        await tx.db[c.ACTIVITY].delete_one({"_id": user_id}, session=tx.session)
+        await tx.db[c.ACTIVITY_DAYS].delete_many({"user_id": user_id}, session=tx.session)
         tx.emit(UserDeleted(user_id=user_id), subject=user_id, version=user["version"], actor=user_id)
 
-    await atomically(store, work)
+    await store.transactions.run(work)

@@ -10,11 +10,11 @@ from agora_common.errors import NotFound
 from agora_common.events import DomainEvent, Envelope
 from agora_common.events.points import HonorTitleEarned, HonorTitleLost
 from agora_common.ids import utcnow
+from agora_common.uow import UnitOfWork
 from pymongo.errors import DuplicateKeyError
 
 from agora_users.adapters import store as c
 from agora_users.adapters.store import Store
-from agora_users.adapters.unit_of_work import Tx, atomically
 from agora_users.domain.activity import EVIDENCE_KINDS, Action, Evidence, Fact, facts_for
 from agora_users.domain.segments import Segment
 from agora_users.service import titles
@@ -60,15 +60,15 @@ async def _apply_chunk(store: Store, chunk: list[Envelope]) -> int:
     if not plans:
         return 0
 
-    async def work(tx: Tx) -> int:
+    async def work(tx: UnitOfWork) -> int:
         # look first: a failed insert would abort the whole transaction
-        done = {d["_id"] for d in await tx.store[c.PROCESSED_EVENTS].find(
+        done = {d["_id"] for d in await tx.db[c.PROCESSED_EVENTS].find(
             {"_id": {"$in": list(ids)}}, {"_id": 1}, session=tx.session).to_list()}
         todo = [p for p in plans if p[0].id not in done]
         if not todo:
             return 0
         now = utcnow()
-        await tx.store[c.PROCESSED_EVENTS].insert_many(
+        await tx.db[c.PROCESSED_EVENTS].insert_many(
             [{"_id": e.id, "type": e.type, "at": now} for e, _, _ in todo], session=tx.session)
         last_action: dict[str, datetime] = {}
         days: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
@@ -91,7 +91,7 @@ async def _apply_chunk(store: Store, chunk: list[Envelope]) -> int:
         return len(todo)
 
     try:
-        return await atomically(store, work)
+        return await store.transactions.run(work)
     except DuplicateKeyError:
         # another consumer instance applied some of these at the same moment: redo them one by one
         if len(plans) == 1:
@@ -99,7 +99,7 @@ async def _apply_chunk(store: Store, chunk: list[Envelope]) -> int:
         return sum([await _apply_chunk(store, [e]) for e, _, _ in plans])
 
 
-async def _apply_title(tx: Tx, envelope: Envelope, event: DomainEvent) -> None:
+async def _apply_title(tx: UnitOfWork, envelope: Envelope, event: DomainEvent) -> None:
     try:
         if isinstance(event, HonorTitleEarned):
             await titles.grant_in(tx, user_id=event.user_id, title=event.title, by=titles.POINTS,
@@ -113,14 +113,14 @@ async def _apply_title(tx: Tx, envelope: Envelope, event: DomainEvent) -> None:
         log.info("title event for an unknown or deleted user ignored", extra={"event_id": envelope.id})
 
 
-async def _record_actions(tx: Tx, last_action: dict[str, datetime], days: dict[tuple[str, str], list[int]]) -> None:
+async def _record_actions(tx: UnitOfWork, last_action: dict[str, datetime], days: dict[tuple[str, str], list[int]]) -> None:
     for user_id, time in last_action.items():
-        await tx.store[c.ACTIVITY].update_one(
+        await tx.db[c.ACTIVITY].update_one(
             {"_id": user_id}, {"$max": {"last_action_at": time}, "$setOnInsert": {"contributor": False}},
             upsert=True, session=tx.session,
         )
     for (user_id, day), (actions, contributions) in days.items():
-        await tx.store[c.ACTIVITY_DAYS].update_one(
+        await tx.db[c.ACTIVITY_DAYS].update_one(
             {"_id": f"{user_id}:{day}"},
             {"$inc": {"actions": actions, "contributions": contributions},
              "$setOnInsert": {"user_id": user_id, "day": day}},
@@ -128,17 +128,17 @@ async def _record_actions(tx: Tx, last_action: dict[str, datetime], days: dict[t
         )
 
 
-async def _apply_evidence(tx: Tx, fact: Evidence) -> None:
+async def _apply_evidence(tx: UnitOfWork, fact: Evidence) -> None:
     op = "$addToSet" if fact.present else "$pull"
-    await tx.store[c.ACTIVITY].update_one({"_id": fact.user_id}, {op: {fact.kind: fact.ref}}, upsert=True,
+    await tx.db[c.ACTIVITY].update_one({"_id": fact.user_id}, {op: {fact.kind: fact.ref}}, upsert=True,
                                           session=tx.session)
 
 
-async def _refresh_contributor(tx: Tx, user_id: str) -> None:
-    doc = await tx.store[c.ACTIVITY].find_one({"_id": user_id}, session=tx.session)
+async def _refresh_contributor(tx: UnitOfWork, user_id: str) -> None:
+    doc = await tx.db[c.ACTIVITY].find_one({"_id": user_id}, session=tx.session)
     contributor = any(doc.get(kind) for kind in EVIDENCE_KINDS)
     if contributor != doc.get("contributor"):
-        await tx.store[c.ACTIVITY].update_one({"_id": user_id}, {"$set": {"contributor": contributor}},
+        await tx.db[c.ACTIVITY].update_one({"_id": user_id}, {"$set": {"contributor": contributor}},
                                               session=tx.session)
 
 

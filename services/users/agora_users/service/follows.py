@@ -3,11 +3,11 @@
 from agora_common.errors import InvalidInput, NotFound
 from agora_common.events.users import TagFollowed, TagUnfollowed, UserFollowed, UserUnfollowed
 from agora_common.ids import utcnow
+from agora_common.uow import UnitOfWork
 from pymongo.errors import DuplicateKeyError
 
 from agora_users.adapters import store as c
 from agora_users.adapters.store import Store
-from agora_users.adapters.unit_of_work import Tx, atomically
 from agora_users.domain.users import normalize_tag
 
 MAX_TAG_LENGTH = 50
@@ -26,15 +26,15 @@ async def follow(*, store: Store, follower_id: str, kind: str, target: str) -> b
     elif target == follower_id:
         raise InvalidInput("you cannot follow yourself", code="self_follow")
 
-    async def work(tx: Tx) -> bool:
-        if kind == "user" and not await tx.store[c.USERS].find_one(
+    async def work(tx: UnitOfWork) -> bool:
+        if kind == "user" and not await tx.db[c.USERS].find_one(
             {"_id": target, "status": {"$ne": "deleted"}}, {"_id": 1}, session=tx.session
         ):
             raise NotFound(f"user {target} not found")
         key = _key(follower_id, kind, target)
-        if await tx.store[c.FOLLOWS].find_one({"_id": key}, session=tx.session):
+        if await tx.db[c.FOLLOWS].find_one({"_id": key}, session=tx.session):
             return False
-        await tx.store[c.FOLLOWS].insert_one(
+        await tx.db[c.FOLLOWS].insert_one(
             {"_id": key, "follower_id": follower_id, "kind": kind, "target": target, "at": utcnow()},
             session=tx.session,
         )
@@ -47,7 +47,7 @@ async def follow(*, store: Store, follower_id: str, kind: str, target: str) -> b
         return True
 
     try:
-        return await atomically(store, work)
+        return await store.transactions.run(work)
     except DuplicateKeyError:
         return False
 
@@ -56,8 +56,8 @@ async def unfollow(*, store: Store, follower_id: str, kind: str, target: str) ->
     if kind == "tag":
         target = normalize_tag(target)
 
-    async def work(tx: Tx) -> None:
-        removed = await tx.store[c.FOLLOWS].delete_one({"_id": _key(follower_id, kind, target)}, session=tx.session)
+    async def work(tx: UnitOfWork) -> None:
+        removed = await tx.db[c.FOLLOWS].delete_one({"_id": _key(follower_id, kind, target)}, session=tx.session)
         if removed.deleted_count == 0:
             raise NotFound(f"you do not follow this {kind}", code="not_following")
         user = await tx.bump(c.USERS, {"_id": follower_id, "status": {"$ne": "deleted"}})
@@ -67,7 +67,7 @@ async def unfollow(*, store: Store, follower_id: str, kind: str, target: str) ->
                  else TagUnfollowed(user_id=follower_id, tag=target))
         tx.emit(event, subject=follower_id, version=user["version"], actor=follower_id)
 
-    await atomically(store, work)
+    await store.transactions.run(work)
 
 
 async def following(*, store: Store, user_id: str) -> dict[str, list[str]]:

@@ -5,10 +5,10 @@ from datetime import datetime
 from agora_common.errors import Conflict, Forbidden, InvalidInput, NotFound
 from agora_common.events.users import UserReinstated, UserSuspended
 from agora_common.ids import utcnow
+from agora_common.uow import UnitOfWork
 
 from agora_users.adapters import store as c
 from agora_users.adapters.store import Store
-from agora_users.adapters.unit_of_work import Tx, atomically
 from agora_users.domain.users import may_suspend
 
 
@@ -20,8 +20,8 @@ async def suspend(*, store: Store, user_id: str, moderator_id: str, moderator_ro
     if user_id == moderator_id:
         raise Forbidden("you cannot suspend yourself", code="self_suspension")
 
-    async def work(tx: Tx) -> dict:
-        target = await tx.store[c.USERS].find_one({"_id": user_id, "status": {"$ne": "deleted"}}, session=tx.session)
+    async def work(tx: UnitOfWork) -> dict:
+        target = await tx.db[c.USERS].find_one({"_id": user_id, "status": {"$ne": "deleted"}}, session=tx.session)
         if target is None:
             raise NotFound(f"user {user_id} not found")
         if not may_suspend(moderator_roles, target["roles"]):
@@ -31,16 +31,16 @@ async def suspend(*, store: Store, user_id: str, moderator_id: str, moderator_ro
         tx.emit(UserSuspended(user_id=user_id, moderator_id=moderator_id, reason=reason, until=until),
                 subject=user_id, version=user["version"], actor=moderator_id)
         # a suspended member cannot refresh; access tokens lapse within their short lifetime
-        await tx.store[c.REFRESH_TOKENS].update_many({"user_id": user_id}, {"$set": {"revoked": True}},
+        await tx.db[c.REFRESH_TOKENS].update_many({"user_id": user_id}, {"$set": {"revoked": True}},
                                                      session=tx.session)
         return user
 
-    return await atomically(store, work)
+    return await store.transactions.run(work)
 
 
 async def reinstate(*, store: Store, user_id: str, moderator_id: str, moderator_roles: list[str]) -> dict:
-    async def work(tx: Tx) -> dict:
-        target = await tx.store[c.USERS].find_one({"_id": user_id, "status": {"$ne": "deleted"}}, session=tx.session)
+    async def work(tx: UnitOfWork) -> dict:
+        target = await tx.db[c.USERS].find_one({"_id": user_id, "status": {"$ne": "deleted"}}, session=tx.session)
         if target is None:
             raise NotFound(f"user {user_id} not found")
         if target["status"] != "suspended":
@@ -52,4 +52,4 @@ async def reinstate(*, store: Store, user_id: str, moderator_id: str, moderator_
                 version=user["version"], actor=moderator_id)
         return user
 
-    return await atomically(store, work)
+    return await store.transactions.run(work)

@@ -4,10 +4,10 @@ from typing import Any
 
 from agora_common.errors import NotFound
 from agora_common.events.users import ProfileUpdated
+from agora_common.uow import UnitOfWork
 
 from agora_users.adapters import store as c
 from agora_users.adapters.store import Store
-from agora_users.adapters.unit_of_work import Tx, atomically
 
 PROFILE_FIELDS = ("display_name", "bio", "company", "industry", "city", "skills")
 
@@ -47,7 +47,7 @@ async def update_profile(*, store: Store, user_id: str, changes: dict[str, Any])
     if "skills" in changes:
         changes["skills"] = _unique([s.strip() for s in changes["skills"] or [] if s.strip()])
 
-    async def work(tx: Tx) -> dict:
+    async def work(tx: UnitOfWork) -> dict:
         user = await tx.bump(c.USERS, {"_id": user_id, "status": {"$ne": "deleted"}}, {"$set": changes})
         if user is None:
             raise NotFound(f"user {user_id} not found")
@@ -58,7 +58,7 @@ async def update_profile(*, store: Store, user_id: str, changes: dict[str, Any])
         )
         return user
 
-    await atomically(store, work)
+    await store.transactions.run(work)
     return await profile(store=store, user_id=user_id)
 
 

@@ -5,11 +5,11 @@ import re
 from agora_common.errors import Conflict, Forbidden, InvalidInput, NotFound
 from agora_common.events.users import SigCreated, SigJoined, SigLeadAssigned, SigLeadRemoved, SigLeft
 from agora_common.ids import new_id, utcnow
+from agora_common.uow import UnitOfWork
 from pymongo.errors import DuplicateKeyError
 
 from agora_users.adapters import store as c
 from agora_users.adapters.store import Store
-from agora_users.adapters.unit_of_work import Tx, atomically
 from agora_users.domain.users import normalize_tag
 
 
@@ -27,14 +27,14 @@ async def create(*, store: Store, name: str, slug: str | None, description: str 
            "tags": sorted({normalize_tag(t) for t in tags if t.strip()}), "leads": [], "member_count": 0,
            "created_by": operator_id, "created_at": now, "updated_at": now, "version": 1}
 
-    async def work(tx: Tx) -> dict:
-        await tx.store[c.SIGS].insert_one(sig, session=tx.session)
+    async def work(tx: UnitOfWork) -> dict:
+        await tx.db[c.SIGS].insert_one(sig, session=tx.session)
         tx.emit(SigCreated(sig_id=sig["_id"], name=sig["name"], slug=slug, tags=sig["tags"], created_by=operator_id),
                 subject=sig["_id"], version=1, actor=operator_id)
         return sig
 
     try:
-        return await atomically(store, work)
+        return await store.transactions.run(work)
     except DuplicateKeyError as exc:
         raise Conflict(f"a SIG with the slug {slug!r} already exists", code="slug_taken") from exc
 
@@ -50,8 +50,8 @@ async def list_all(*, store: Store) -> list[dict]:
     return await store[c.SIGS].find().sort("name").to_list()
 
 
-async def _active_user(tx: Tx, user_id: str) -> dict:
-    user = await tx.store[c.USERS].find_one({"_id": user_id, "status": {"$ne": "deleted"}}, {"_id": 1},
+async def _active_user(tx: UnitOfWork, user_id: str) -> dict:
+    user = await tx.db[c.USERS].find_one({"_id": user_id, "status": {"$ne": "deleted"}}, {"_id": 1},
                                             session=tx.session)
     if user is None:
         raise NotFound(f"user {user_id} not found")
@@ -61,24 +61,24 @@ async def _active_user(tx: Tx, user_id: str) -> dict:
 async def join(*, store: Store, sig_id: str, user_id: str) -> bool:
     """Returns False when the user was already a member (joining is idempotent)."""
 
-    async def work(tx: Tx) -> bool:
+    async def work(tx: UnitOfWork) -> bool:
         await _active_user(tx, user_id)
         key = f"{sig_id}:{user_id}"
-        if await tx.store[c.SIG_MEMBERS].find_one({"_id": key}, session=tx.session):
-            if not await tx.store[c.SIGS].find_one({"_id": sig_id}, {"_id": 1}, session=tx.session):
+        if await tx.db[c.SIG_MEMBERS].find_one({"_id": key}, session=tx.session):
+            if not await tx.db[c.SIGS].find_one({"_id": sig_id}, {"_id": 1}, session=tx.session):
                 raise NotFound(f"SIG {sig_id} not found")
             return False
         sig = await tx.bump(c.SIGS, {"_id": sig_id}, {"$inc": {"member_count": 1}})
         if sig is None:
             raise NotFound(f"SIG {sig_id} not found")
-        await tx.store[c.SIG_MEMBERS].insert_one(
+        await tx.db[c.SIG_MEMBERS].insert_one(
             {"_id": key, "sig_id": sig_id, "user_id": user_id, "joined_at": utcnow()}, session=tx.session
         )
         tx.emit(SigJoined(sig_id=sig_id, user_id=user_id), subject=sig_id, version=sig["version"], actor=user_id)
         return True
 
     try:
-        return await atomically(store, work)
+        return await store.transactions.run(work)
     except DuplicateKeyError:
         return False  # a concurrent join of the same user won
 
@@ -88,13 +88,13 @@ async def leave(*, store: Store, sig_id: str, user_id: str, actor_id: str | None
     """A member leaves, or an operator or one of the SIG's leads removes them. A leaving lead stops leading."""
     actor_id = actor_id or user_id
 
-    async def work(tx: Tx) -> None:
-        sig = await tx.store[c.SIGS].find_one({"_id": sig_id}, session=tx.session)
+    async def work(tx: UnitOfWork) -> None:
+        sig = await tx.db[c.SIGS].find_one({"_id": sig_id}, session=tx.session)
         if sig is None:
             raise NotFound(f"SIG {sig_id} not found")
         if actor_id != user_id and "operator" not in (actor_roles or []) and actor_id not in sig["leads"]:
             raise Forbidden("only operators and the SIG's leads can remove other members", code="not_a_lead")
-        removed = await tx.store[c.SIG_MEMBERS].delete_one({"_id": f"{sig_id}:{user_id}"}, session=tx.session)
+        removed = await tx.db[c.SIG_MEMBERS].delete_one({"_id": f"{sig_id}:{user_id}"}, session=tx.session)
         if removed.deleted_count == 0:
             raise NotFound(f"user {user_id} is not a member of SIG {sig_id}", code="not_a_member")
         was_lead = user_id in sig["leads"]
@@ -108,7 +108,7 @@ async def leave(*, store: Store, sig_id: str, user_id: str, actor_id: str | None
             version += 1
         tx.emit(SigLeft(sig_id=sig_id, user_id=user_id), subject=sig_id, version=version, actor=actor_id)
 
-    await atomically(store, work)
+    await store.transactions.run(work)
 
 
 async def members(*, store: Store, sig_id: str, limit: int, after: str | None) -> list[dict]:
@@ -126,20 +126,20 @@ async def members(*, store: Store, sig_id: str, limit: int, after: str | None) -
 async def assign_lead(*, store: Store, sig_id: str, user_id: str, operator_id: str) -> dict:
     """A lead must be a member: assigning a non-member makes them join first."""
 
-    async def work(tx: Tx) -> dict:
+    async def work(tx: UnitOfWork) -> dict:
         await _active_user(tx, user_id)
-        sig = await tx.store[c.SIGS].find_one({"_id": sig_id}, session=tx.session)
+        sig = await tx.db[c.SIGS].find_one({"_id": sig_id}, session=tx.session)
         if sig is None:
             raise NotFound(f"SIG {sig_id} not found")
         if user_id in sig["leads"]:
             raise Conflict("the user already leads this SIG", code="already_lead")
         key = f"{sig_id}:{user_id}"
-        joining = not await tx.store[c.SIG_MEMBERS].find_one({"_id": key}, session=tx.session)
+        joining = not await tx.db[c.SIG_MEMBERS].find_one({"_id": key}, session=tx.session)
         events = 2 if joining else 1
         update: dict = {"$addToSet": {"leads": user_id}}
         if joining:
             update["$inc"] = {"member_count": 1}
-            await tx.store[c.SIG_MEMBERS].insert_one(
+            await tx.db[c.SIG_MEMBERS].insert_one(
                 {"_id": key, "sig_id": sig_id, "user_id": user_id, "joined_at": utcnow()}, session=tx.session
             )
         sig = await tx.bump(c.SIGS, {"_id": sig_id}, update, events=events)
@@ -151,11 +151,11 @@ async def assign_lead(*, store: Store, sig_id: str, user_id: str, operator_id: s
                 version=version, actor=operator_id)
         return sig
 
-    return await atomically(store, work)
+    return await store.transactions.run(work)
 
 
 async def remove_lead(*, store: Store, sig_id: str, user_id: str, operator_id: str) -> dict:
-    async def work(tx: Tx) -> dict:
+    async def work(tx: UnitOfWork) -> dict:
         sig = await tx.bump(c.SIGS, {"_id": sig_id, "leads": user_id}, {"$pull": {"leads": user_id}})
         if sig is None:
             await get(store=tx.store, sig_id=sig_id)
@@ -164,4 +164,4 @@ async def remove_lead(*, store: Store, sig_id: str, user_id: str, operator_id: s
                 version=sig["version"], actor=operator_id)
         return sig
 
-    return await atomically(store, work)
+    return await store.transactions.run(work)

@@ -4,16 +4,16 @@ kept in an audit trail and published."""
 from agora_common.errors import Conflict, InvalidInput, NotFound
 from agora_common.events.users import HonorTitleGranted, HonorTitleRevoked
 from agora_common.ids import new_id, utcnow
+from agora_common.uow import UnitOfWork
 
 from agora_users.adapters import store as c
 from agora_users.adapters.store import Store
-from agora_users.adapters.unit_of_work import Tx, atomically
 from agora_users.domain.titles import BUILT_IN_TITLES, MAX_TITLE_LENGTH, clean_title, title_key
 
 POINTS = "points"  # granted_by / revoked_by for automatic changes
 
 
-async def grant_in(tx: Tx, *, user_id: str, title: str, by: str, reason: str | None,
+async def grant_in(tx: UnitOfWork, *, user_id: str, title: str, by: str, reason: str | None,
                    source_event: str | None = None) -> dict | None:
     """Grant inside a transaction; returns the title entry, or None if the user already holds it."""
     title = clean_title(title)
@@ -27,7 +27,7 @@ async def grant_in(tx: Tx, *, user_id: str, title: str, by: str, reason: str | N
         {"$push": {"titles": entry}},
     )
     if user is None:
-        exists = await tx.store[c.USERS].find_one({"_id": user_id, "status": {"$ne": "deleted"}}, {"_id": 1},
+        exists = await tx.db[c.USERS].find_one({"_id": user_id, "status": {"$ne": "deleted"}}, {"_id": 1},
                                                   session=tx.session)
         if exists is None:
             raise NotFound(f"user {user_id} not found")
@@ -38,7 +38,7 @@ async def grant_in(tx: Tx, *, user_id: str, title: str, by: str, reason: str | N
     return entry
 
 
-async def revoke_in(tx: Tx, *, user_id: str, title: str, by: str, reason: str | None,
+async def revoke_in(tx: UnitOfWork, *, user_id: str, title: str, by: str, reason: str | None,
                     only_automatic: bool = False, source_event: str | None = None) -> bool:
     """Revoke inside a transaction; False if the user does not hold it (or, with only_automatic, holds it
     from an operator: the points service cannot take back what an operator granted)."""
@@ -46,7 +46,7 @@ async def revoke_in(tx: Tx, *, user_id: str, title: str, by: str, reason: str | 
     match: dict = {"key": key}
     if only_automatic:
         match["source"] = POINTS
-    user = await tx.store[c.USERS].find_one({"_id": user_id, "status": {"$ne": "deleted"}}, session=tx.session)
+    user = await tx.db[c.USERS].find_one({"_id": user_id, "status": {"$ne": "deleted"}}, session=tx.session)
     if user is None:
         raise NotFound(f"user {user_id} not found")
     held = next((t for t in user.get("titles", []) if t["key"] == key), None)
@@ -60,9 +60,9 @@ async def revoke_in(tx: Tx, *, user_id: str, title: str, by: str, reason: str | 
     return True
 
 
-async def _audit(tx: Tx, *, user_id: str, title: str, action: str, by: str, reason: str | None,
+async def _audit(tx: UnitOfWork, *, user_id: str, title: str, action: str, by: str, reason: str | None,
                  source_event: str | None) -> None:
-    await tx.store[c.TITLE_AUDIT].insert_one(
+    await tx.db[c.TITLE_AUDIT].insert_one(
         {"_id": new_id(), "user_id": user_id, "title": title, "action": action, "by": by, "reason": reason,
          "source_event": source_event, "at": utcnow()},
         session=tx.session,
@@ -70,20 +70,20 @@ async def _audit(tx: Tx, *, user_id: str, title: str, action: str, by: str, reas
 
 
 async def grant(*, store: Store, user_id: str, title: str, operator_id: str, reason: str | None) -> dict:
-    async def work(tx: Tx) -> dict | None:
+    async def work(tx: UnitOfWork) -> dict | None:
         return await grant_in(tx, user_id=user_id, title=title, by=operator_id, reason=reason)
 
-    entry = await atomically(store, work)
+    entry = await store.transactions.run(work)
     if entry is None:
         raise Conflict(f"the user already holds the title {clean_title(title)!r}", code="title_held")
     return entry
 
 
 async def revoke(*, store: Store, user_id: str, title: str, operator_id: str, reason: str | None) -> None:
-    async def work(tx: Tx) -> bool:
+    async def work(tx: UnitOfWork) -> bool:
         return await revoke_in(tx, user_id=user_id, title=title, by=operator_id, reason=reason)
 
-    if not await atomically(store, work):
+    if not await store.transactions.run(work):
         raise NotFound(f"the user does not hold the title {clean_title(title)!r}", code="title_not_held")
 
 

@@ -38,7 +38,7 @@ async def test_writes_during_broker_outage_are_published_after_recovery(client, 
 
         # the segmentation consumer, which could not start at boot, is running now and sees the profile edit
         async def consuming():
-            assert app.state.consumer.running
+            assert app.state.runtime.consumers["activity"].running
             assert await app.state.store.db.activity.find_one({"_id": ada["user"]["id"]})
 
         await eventually(consuming, timeout=60)

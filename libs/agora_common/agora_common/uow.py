@@ -1,0 +1,158 @@
+"""The unit of work: one MongoDB transaction that holds a use case's writes, its aggregate's new version and the
+events it publishes (transactional outbox). Every service changes state this way and no other.
+
+    async def accept(uow: UnitOfWork) -> dict:
+        post = await uow.update_versioned(db.posts, post, {"$set": {"accepted": True}})   # re-run if it moved
+        uow.emit(AnswerAccepted(...), subject=post["_id"], version=post["version"], actor=user.id)
+        return post
+
+    post = await transactions.run(accept)
+
+Retries come from pymongo's `with_transaction`: a write conflict (TransientTransactionError) re-runs the whole
+body after a jittered exponential backoff; a commit whose outcome is unknown (UnknownTransactionCommitResult) is
+retried as a commit only, so a body that in fact committed is never run twice (no duplicate, no false
+"email taken"). A conflict the application detects itself (a version check, a unique insert that lost a race)
+raises `WriteConflict`, which carries the same label. After `max_attempts` runs or `time_limit` seconds the
+client gets the one contention answer: 503 `contention` with `Retry-After`.
+"""
+
+import time
+from collections.abc import Awaitable, Callable
+from typing import ClassVar, TypeVar
+
+from pymongo import AsyncMongoClient, ReturnDocument
+from pymongo.asynchronous.client_session import AsyncClientSession
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import PyMongoError
+
+from agora_common import metrics, outbox
+from agora_common.errors import AgoraError
+from agora_common.events import DomainEvent, Envelope
+from agora_common.ids import utcnow
+
+T = TypeVar("T")
+Body = Callable[["UnitOfWork"], Awaitable[T]]
+
+TRANSIENT = "TransientTransactionError"
+
+
+class WriteConflict(PyMongoError):
+    """The unit of work lost a race it detected itself: run it again from a fresh read."""
+
+    def __init__(self, message: str = "write conflict") -> None:
+        super().__init__(message, error_labels=[TRANSIENT])
+
+
+class Contention(AgoraError):
+    """Still conflicting after every retry: the client should try again shortly (503 with Retry-After)."""
+
+    status_code = 503
+    code = "contention"
+    headers: ClassVar[dict[str, str] | None] = {"Retry-After": "1"}
+
+
+class UnitOfWork:
+    """What one run of a body writes with: the session for every read and write, and the events to commit."""
+
+    def __init__(self, db: AsyncDatabase, session: AsyncClientSession) -> None:
+        self.db = db
+        self.session = session
+        self.envelopes: list[Envelope] = []
+
+    def emit(
+        self, event: DomainEvent | Envelope, *, subject: str | None = None, version: int | None = None,
+        actor: str | None = None,
+    ) -> None:
+        """Publish `event` when the transaction commits; a bare event is wrapped with its aggregate's id and
+        version (an envelope built elsewhere is taken as it is)."""
+        if isinstance(event, Envelope):
+            self.envelopes.append(event)
+            return
+        if subject is None or version is None:
+            raise TypeError("emit needs the aggregate's subject and version")
+        self.envelopes.append(Envelope.wrap(event, subject=subject, version=version, actor=actor))
+
+    async def bump(
+        self, collection: str | AsyncCollection, query: dict, update: dict | None = None, *, events: int = 1
+    ) -> dict | None:
+        """Apply `update` to the aggregate matching `query`, raise its version by `events` (the versions of the
+        events this change will emit) and return it as it is after, or None if nothing matched.
+
+        Concurrent changes of one aggregate both write its version, so the database makes one of them conflict
+        and re-run: versions never repeat.
+        """
+        update = dict(update or {})
+        update["$set"] = {**update.get("$set", {}), "updated_at": utcnow()}
+        update["$inc"] = {**update.get("$inc", {}), "version": events}
+        return await self._collection(collection).find_one_and_update(
+            query, update, return_document=ReturnDocument.AFTER, session=self.session
+        )
+
+    async def update_versioned(self, collection: str | AsyncCollection, doc: dict, update: dict) -> dict:
+        """Apply `update` to `doc` only if its version is still the one read (optimistic concurrency); returns
+        it with version + 1. A concurrent change raises `WriteConflict`: the unit re-runs from a fresh read."""
+        update = {**update, "$inc": {**update.get("$inc", {}), "version": 1}}
+        new = await self._collection(collection).find_one_and_update(
+            {"_id": doc["_id"], "version": doc["version"]}, update, session=self.session,
+            return_document=ReturnDocument.AFTER,
+        )
+        if new is None:
+            raise WriteConflict(f"{doc['_id']} changed since it was read")
+        return new
+
+    def emit_bumped(self, doc: dict, events: list[DomainEvent], *, actor: str | None) -> None:
+        """Emit `events` with the versions a `bump(..., events=len(events))` reserved (the last is doc's)."""
+        first = doc["version"] - len(events) + 1
+        for i, event in enumerate(events):
+            self.emit(event, subject=doc["_id"], version=first + i, actor=actor)
+
+    def _collection(self, collection: str | AsyncCollection) -> AsyncCollection:
+        return self.db[collection] if isinstance(collection, str) else collection
+
+
+class Transactions:
+    """Runs units of work against one service database, appending their events to its outbox for `topic`."""
+
+    def __init__(
+        self, client: AsyncMongoClient, db: AsyncDatabase, *, topic: str,
+        notify: Callable[[], None] = lambda: None, max_attempts: int = 40, time_limit: float = 10.0,
+    ) -> None:
+        self.client = client
+        self.db = db
+        self.topic = topic
+        self.notify = notify  # wakes the outbox relay after a commit that carried events
+        self.max_attempts = max_attempts
+        self.time_limit = time_limit  # well under the gateway's timeout, so the client gets an answer
+
+    async def run(self, body: Body[T]) -> T:
+        started = time.monotonic()
+        attempts = 0
+        emitted = False
+
+        async def once(session: AsyncClientSession) -> T:
+            nonlocal attempts, emitted
+            attempts += 1
+            if attempts > 1:
+                metrics.TRANSACTION_RETRIES.inc()
+                if attempts > self.max_attempts or time.monotonic() - started > self.time_limit:
+                    metrics.TRANSACTIONS_CONTENDED.inc()
+                    raise Contention("too many concurrent changes; try again shortly",
+                                     details={"attempts": attempts - 1})
+            uow = UnitOfWork(self.db, session)
+            result = await body(uow)
+            await outbox.append(self.db, session, self.topic, uow.envelopes)
+            emitted = bool(uow.envelopes)
+            return result
+
+        async with self.client.start_session() as session:
+            result = await session.with_transaction(once)
+        if emitted:
+            self.notify()
+        return result
+
+
+def is_transient(exc: BaseException) -> bool:
+    """A conflict that running the same unit of work again can resolve."""
+    return isinstance(exc, PyMongoError) and exc.has_error_label(TRANSIENT)
+
