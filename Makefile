@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: install run test test-unit test-deploy bench lint clean
+.PHONY: install run test test-unit test-deploy bench lint docs clean
 
 install: ## install everything that is missing (virtualenv, services, embedded servers, nginx, prometheus)
 	@bash scripts/bootstrap.sh
@@ -23,6 +23,9 @@ test-unit: install ## only the tests that need no server
 
 bench: install ## run every benchmark and print one table
 	@$(PY) bench/run_all.py
+
+docs: install ## regenerate docs/events.md (who publishes and who consumes each event type) from the code
+	@$(PY) -m agora_devservers.event_table
 
 lint: install
 	@$(VENV)/bin/ruff check libs services tests bench

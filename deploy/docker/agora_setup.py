@@ -16,6 +16,7 @@ import logging
 import os
 import sys
 
+from agora_common.retry import until_done
 from agora_common.topics import Topics
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
@@ -26,16 +27,9 @@ DEAD_LETTER_RETENTION_MS = str(30 * 24 * 3600 * 1000)
 
 
 async def _retry(what: str, make_call) -> None:
-    for attempt in range(1, ATTEMPTS + 1):
-        try:
-            await make_call()
-            log.info("%s: done", what)
-            return
-        except Exception as exc:  # engines may still be starting: retry, then fail the job
-            if attempt == ATTEMPTS:
-                raise
-            log.warning("%s failed (%s), retry %d/%d", what, exc, attempt, ATTEMPTS)
-            await asyncio.sleep(min(2 ** attempt, 30))
+    """Engines may still be starting: retry with the shared policy, then fail the job."""
+    await until_done(make_call, what=what, first=1.0, cap=30.0, attempts=ATTEMPTS)
+    log.info("%s: done", what)
 
 
 def topic_specs() -> list[NewTopic]:

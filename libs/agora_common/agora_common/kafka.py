@@ -19,6 +19,7 @@ from aiokafka.errors import TopicAlreadyExistsError
 from agora_common import metrics
 from agora_common.events import BadEvent, Envelope
 from agora_common.lifecycle import cancel_and_wait
+from agora_common.retry import until_done
 
 log = logging.getLogger(__name__)
 
@@ -124,6 +125,37 @@ class EventPublisher:
         await self._producer.send_and_wait(topic, value, key=key, headers=headers)
 
 
+class DeadLetters:
+    """The one way an event that cannot be handled leaves the stream: to the dead-letter topic, as it arrived,
+    with why (`x-agora-reason`, `x-agora-error`), where from (`x-agora-origin`: topic/partition/offset) and who
+    refused it (`x-agora-group`), and counted in `agora_events_dead_lettered_total`."""
+
+    def __init__(self, bootstrap: str, *, topic: str, group_id: str, client_id: str = "agora") -> None:
+        self.topic = topic
+        self.group_id = group_id
+        self._producer = AIOKafkaProducer(bootstrap_servers=bootstrap, client_id=f"{client_id}-deadletter", acks="all")
+        self._started = False
+
+    async def send(self, value: bytes | None, *, key: bytes | None, reason: str, message: str,
+                   origin: str | None = None) -> None:
+        log.warning("dead-lettering event", extra={"group": self.group_id, "reason": reason,
+                                                   "detail": message[:500], "origin": origin})
+        if not self._started:
+            await self._producer.start()
+            self._started = True
+        headers = [("x-agora-reason", reason.encode()), ("x-agora-error", message[:1000].encode()),
+                   ("x-agora-group", self.group_id.encode())]
+        if origin:
+            headers.append(("x-agora-origin", origin.encode()))
+        await self._producer.send_and_wait(self.topic, value, key=key, headers=headers)
+        metrics.EVENTS_DEAD_LETTERED.labels(self.group_id, reason).inc()
+
+    async def stop(self) -> None:
+        if self._started:
+            await self._producer.stop()
+            self._started = False
+
+
 class EventConsumer:
     """Consumes domain topics and hands each batch of valid envelopes to a handler.
 
@@ -153,7 +185,6 @@ class EventConsumer:
         self._handler = handler
         self._batch_handler = batch_handler
         self._max_batch = max_batch
-        self._dead_letter_topic = dead_letter_topic
         self._consumer = AIOKafkaConsumer(
             *topics,
             bootstrap_servers=bootstrap,
@@ -163,11 +194,10 @@ class EventConsumer:
             auto_offset_reset="earliest" if from_beginning else "latest",
             **(CONSUMER_TIMEOUTS | (consumer_options or {})),  # e.g. a shorter fetch_max_wait_ms
         )
-        self._dlq = AIOKafkaProducer(bootstrap_servers=bootstrap, client_id=f"{client_id}-deadletter", acks="all")
+        self.dead_letters = DeadLetters(bootstrap, topic=dead_letter_topic, group_id=group_id, client_id=client_id)
         self._task: asyncio.Task | None = None
 
     async def start(self) -> None:
-        await self._dlq.start()
         await self._consumer.start()
         self._task = asyncio.create_task(self._run(), name=f"consumer-{self.group_id}")
 
@@ -175,7 +205,7 @@ class EventConsumer:
         if error := await cancel_and_wait(self._task):  # already visible through `running` while it ran
             log.debug("consumer loop had failed", exc_info=error)
         await self._consumer.stop()
-        await self._dlq.stop()
+        await self.dead_letters.stop()
 
     @property
     def running(self) -> bool:
@@ -216,22 +246,13 @@ class EventConsumer:
             metrics.EVENT_AGE.labels(self.group_id).observe(max((now - envelope.time).total_seconds(), 0.0))
 
     async def dead_letter(self, record: ConsumerRecord, reason: str, message: str) -> None:
-        log.warning("dead-lettering event", extra={"group": self.group_id, "reason": reason, "detail": message[:500]})
-        headers = [
-            ("x-agora-reason", reason.encode()),
-            ("x-agora-error", message[:1000].encode()),
-            ("x-agora-origin", f"{record.topic}/{record.partition}/{record.offset}".encode()),
-            ("x-agora-group", self.group_id.encode()),
-        ]
-        await self._dlq.send_and_wait(self._dead_letter_topic, record.value, key=record.key, headers=headers)
-        metrics.EVENTS_DEAD_LETTERED.labels(self.group_id, reason).inc()
+        await self.dead_letters.send(record.value, key=record.key, reason=reason, message=message,
+                                     origin=f"{record.topic}/{record.partition}/{record.offset}")
 
     async def dead_letter_envelope(self, envelope: Envelope, reason: str, message: str) -> None:
-        log.warning("dead-lettering event", extra={"group": self.group_id, "reason": reason, "detail": message[:500]})
-        headers = [("x-agora-reason", reason.encode()), ("x-agora-error", message[:1000].encode()),
-                   ("x-agora-group", self.group_id.encode())]
-        await self._dlq.send_and_wait(self._dead_letter_topic, envelope.to_bytes(), key=envelope.subject.encode(), headers=headers)
-        metrics.EVENTS_DEAD_LETTERED.labels(self.group_id, reason).inc()
+        """An event that parsed but that a handler refused (its original record is no longer at hand)."""
+        await self.dead_letters.send(envelope.to_bytes(), key=envelope.subject.encode(), reason=reason,
+                                     message=message)
 
     async def _record_lag(self, tp: TopicPartition) -> None:
         highwater = self._consumer.highwater(tp)
@@ -271,27 +292,22 @@ class SupervisedConsumer:
         return self.consumer is not None and self.consumer.running
 
     async def _run(self) -> None:
-        prepared = self._prepare is None
-        while True:
-            try:
-                if not prepared:
-                    await self._prepare()
-                    prepared = True
-                self.consumer = self._make()
-                # shielded: cancelling a half-done start leaves connections that never close cleanly
-                self._starting = asyncio.ensure_future(self.consumer.start())
-                await asyncio.shield(self._starting)
-                while self.consumer.running:
-                    await asyncio.sleep(1.0)
-                task = self.consumer._task
-                error = task.exception() if task is not None and task.done() and not task.cancelled() else None
-                log.error("consumer stopped; restarting", exc_info=error, extra={"group": self.consumer.group_id})
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # noqa: BLE001 - broker down or handler failure: retry after a pause
-                log.warning("consumer not running; will retry", extra={"error": str(exc)[:300]})
-            await self._stop_consumer()
-            await asyncio.sleep(self._retry_delay)
+        if self._prepare is not None:
+            await until_done(self._prepare, what="consumer preparation", first=self._retry_delay)
+        await until_done(self._run_consumer, what="consumer", first=self._retry_delay)
+
+    async def _run_consumer(self) -> None:
+        """One consumer's life: start it, watch it; it only ends by failing (broker down, handler failure)."""
+        await self._stop_consumer()  # what a failed run left behind
+        self.consumer = self._make()
+        # shielded: cancelling a half-done start leaves connections that never close cleanly
+        self._starting = asyncio.ensure_future(self.consumer.start())
+        await asyncio.shield(self._starting)
+        while self.consumer.running:
+            await asyncio.sleep(1.0)
+        task = self.consumer._task
+        error = task.exception() if task is not None and task.done() and not task.cancelled() else None
+        raise RuntimeError(f"consumer {self.consumer.group_id} stopped: {error!r}") from error
 
     async def _stop_consumer(self) -> None:
         if self.consumer is not None:

@@ -32,6 +32,7 @@ from agora_common.events import Envelope
 from agora_common.ids import new_id
 from agora_common.kafka import EventPublisher, ensure_topics
 from agora_common.lifecycle import cancel_and_wait
+from agora_common.retry import until_done
 
 log = logging.getLogger(__name__)
 
@@ -157,14 +158,8 @@ class OutboxRelay:
 
     async def _run(self) -> None:
         while True:
-            try:
-                published = await self.relay_once()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # noqa: BLE001 - broker or database down: keep the entries, retry later
-                log.warning("outbox relay failed; will retry", extra={"error": str(exc)[:300]})
-                await asyncio.sleep(self._retry_delay)
-                continue
+            # broker or database down: the entries stay in the outbox until a retry gets them out
+            published = await until_done(self.relay_once, what="outbox relay", first=self._retry_delay)
             if published >= self._batch_size:
                 continue  # more waiting
             self._wake.clear()

@@ -1,31 +1,39 @@
 """One lifespan for every service that owns a database: its MongoDB client, the unit of work, the outbox relay
 that publishes what the unit of work committed, the consumers of other services' events, and a bounded shutdown.
 
-    @asynccontextmanager
-    async def lifespan(app):
-        async with ServiceRuntime(settings, topic=topics.users) as runtime:
+    def create_app(settings: Settings | None = None) -> FastAPI:
+        settings = settings or Settings()
+
+        async def setup(app: FastAPI, runtime: ServiceRuntime) -> None:
             await ensure_indexes(runtime.db)
-            store = Store(runtime=runtime, ...)
-            runtime.consume("activity", topics=[...], batch_handler=..., enabled=settings.consume_events)
-            await runtime.start()       # relay and consumers run from here on
-            app.state.store = store
-            yield                       # leaving the block stops everything, each step within its time limit
+            app.state.store = store = Store(db=runtime.db, transactions=runtime.transactions)
+            runtime.consume("activity", topics=[...], handler=partial(handle, store=store))
+
+        return create_service_app(settings, topic=topics.users, setup=setup, title=..., routers=[...])
+
+`setup` runs once the clients exist; the relay and the consumers start after it, and everything stops in
+bounded steps when the app shuts down. `/readyz` checks the database.
 
 Names are derived one way: a consumer group is `<prefix><service>.<name>` and a Kafka client id is
 `<service>-<role>`, so the broker's group and client lists say who is who.
 """
 
 import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
 from types import TracebackType
 from typing import Self
 
+from fastapi import APIRouter, FastAPI
+
 from agora_common.kafka import BatchHandler, EventConsumer, EventPublisher, Handler, SupervisedConsumer, ensure_topics
 from agora_common.lifecycle import shut_down
-from agora_common.mongo import make_client
+from agora_common.mongo import make_client, ping
 from agora_common.outbox import OutboxRelay
 from agora_common.settings import ServiceSettings
 from agora_common.topics import Topics
 from agora_common.uow import Transactions
+from agora_common.web import create_app
 
 log = logging.getLogger(__name__)
 
@@ -106,3 +114,27 @@ class ServiceRuntime:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         await self.close()
+
+
+Setup = Callable[[FastAPI, ServiceRuntime], Awaitable[None]]
+
+
+def create_service_app(
+    settings: ServiceSettings, *, topic: str, setup: Setup, title: str, description: str,
+    routers: Sequence[APIRouter],
+) -> FastAPI:
+    """The app of a service that owns a database and publishes to `topic` through its outbox."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with ServiceRuntime(settings, topic=topic) as runtime:
+            app.state.runtime = runtime
+            await setup(app, runtime)
+            await runtime.start()
+            yield
+
+    async def database(app: FastAPI) -> None:
+        await ping(app.state.runtime.db)
+
+    return create_app(settings=settings, title=title, description=description, routers=routers,
+                      lifespan=lifespan, readiness_checks=[database])

@@ -11,6 +11,7 @@ from contextlib import asynccontextmanager
 
 from agora_common.kafka import ensure_topics
 from agora_common.lifecycle import cancel_and_wait, shut_down
+from agora_common.retry import until_done
 from agora_common.topics import Topics
 from agora_common.web import create_app as create_base_app
 from fastapi import FastAPI
@@ -30,19 +31,13 @@ async def _run(app: FastAPI, settings: Settings) -> None:
     """Start-up that survives a broker that is briefly down: retry until the catch-up is done, then go live."""
     processor: PointsProcessor = app.state.processor
     topics = Topics(settings.topic_prefix)
-    delay = 0.5
-    while True:
-        try:
-            await ensure_topics(settings.kafka_bootstrap, topics.all(), partitions=settings.topic_partitions)
-            await processor.catch_up()
-            break
-        except asyncio.CancelledError:
-            raise
-        except Exception:  # broker not there yet: rebuild from scratch on the next try
-            log.exception("points start-up failed; retrying")
-            processor.reset()
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 10)
+
+    async def start_up() -> None:
+        processor.reset()  # a failed try is redone from scratch: the log is the truth
+        await ensure_topics(settings.kafka_bootstrap, topics.all(), partitions=settings.topic_partitions)
+        await processor.catch_up()
+
+    await until_done(start_up, what="points start-up", first=0.5, cap=10.0)
     try:
         if settings.points_live_consumer == "direct":
             await tail(processor, batch_max=settings.points_batch_max)

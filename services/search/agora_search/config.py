@@ -37,11 +37,3 @@ class Settings(ServiceSettings):
     def deleted_authors_index(self) -> str:
         # not versioned with the posts indices (a reindex reads it); the dot keeps it out of "<alias>-*"
         return f"{self.alias}.deleted-authors"
-
-    @property
-    def users_group(self) -> str:
-        return f"{self.topic_prefix}search-users"
-
-    @property
-    def indexer_group(self) -> str:
-        return f"{self.topic_prefix}search-indexer"

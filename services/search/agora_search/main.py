@@ -6,6 +6,7 @@ from contextlib import asynccontextmanager
 
 from agora_common.kafka import ensure_topics
 from agora_common.lifecycle import cancel_and_wait, shut_down
+from agora_common.retry import until_done
 from agora_common.topics import Topics
 from agora_common.web import create_app as create_base_app
 from elasticsearch import AsyncElasticsearch
@@ -27,20 +28,14 @@ def make_client(settings: Settings) -> AsyncElasticsearch:
 
 async def _prepare(app: FastAPI, settings: Settings) -> None:
     """Index, topics, then the indexer; each retried until its server answers, so the API boots regardless."""
-    delay = 0.5
-    while True:
-        try:
-            await IndexManager(app.state.es, settings).ensure()
-            await DeletedAuthors(app.state.es, settings.deleted_authors_index).ensure()
-            await ensure_topics(settings.kafka_bootstrap, Topics(settings.topic_prefix).all(),
-                                partitions=settings.topic_partitions)
-            break
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.warning("search index or topics not ready; retrying", extra={"retry_in": delay}, exc_info=True)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 5.0)
+
+    async def prepare() -> None:
+        await IndexManager(app.state.es, settings).ensure()
+        await DeletedAuthors(app.state.es, settings.deleted_authors_index).ensure()
+        await ensure_topics(settings.kafka_bootstrap, Topics(settings.topic_prefix).all(),
+                            partitions=settings.topic_partitions)
+
+    await until_done(prepare, what="search index and topics", first=0.5)
     if app.state.indexer is not None:
         await app.state.indexer.start()
 

@@ -4,6 +4,6 @@ Importing this package registers every event type.
 """
 
 from agora_common.events import community, content, points, users  # noqa: F401  (registers the types)
-from agora_common.events.envelope import EVENT_TYPES, BadEvent, DomainEvent, Envelope, register
+from agora_common.events.envelope import EVENT_TYPES, BadEvent, DomainEvent, Envelope, register, upcaster
 
-__all__ = ["EVENT_TYPES", "BadEvent", "DomainEvent", "Envelope", "register"]
+__all__ = ["EVENT_TYPES", "BadEvent", "DomainEvent", "Envelope", "register", "upcaster"]

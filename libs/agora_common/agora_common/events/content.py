@@ -8,7 +8,7 @@ from typing import ClassVar, Literal
 
 from pydantic import Field
 
-from agora_common.events.envelope import DomainEvent, register
+from agora_common.events.envelope import DomainEvent, register, upcaster
 
 PostType = Literal["question", "answer", "article", "comment"]
 
@@ -30,10 +30,18 @@ class PostRef(ContentEvent):
 
 @register
 class QuestionAsked(PostRef):
+    schema_version: ClassVar[int] = 2
     post_type: PostType = "question"
     title: str
     body: str
     created_at: datetime
+    event_id: str | None = None  # v2: the online Q&A event the question was asked in, if any
+
+
+@upcaster(QuestionAsked, from_version=1)
+def _question_asked_v1(data: dict) -> dict:
+    """Version 1 had no event_id: those questions belong to no event."""
+    return {**data, "event_id": None}
 
 
 @register

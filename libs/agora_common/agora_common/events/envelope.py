@@ -3,8 +3,13 @@
 A producer builds a typed payload (a `DomainEvent` subclass) and wraps it with `Envelope.wrap`; a consumer
 reads bytes with `Envelope.from_bytes` and gets the typed payload back with `envelope.payload()`.
 Unknown types and payloads that fail validation raise `BadEvent`, which consumers dead-letter.
+
+Schemas evolve by version: a type's `schema_version` rises when its payload changes, and an `@upcaster` turns
+the data of the version before into the current shape, so consumers read old logs (replays, reindexing) as
+current events. An event newer than the consumer's schema is refused (dead-lettered) rather than misread.
 """
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Self
 
@@ -34,6 +39,8 @@ class DomainEvent(BaseModel):
 
 
 EVENT_TYPES: dict[str, type[DomainEvent]] = {}
+# (event type, schema version) -> function that turns that version's data into the next version's
+UPCASTERS: dict[tuple[str, int], Callable[[dict[str, Any]], dict[str, Any]]] = {}
 
 
 def register(cls: type[DomainEvent]) -> type[DomainEvent]:
@@ -43,6 +50,16 @@ def register(cls: type[DomainEvent]) -> type[DomainEvent]:
         raise RuntimeError(f"event type {cls.event_type} registered twice")
     EVENT_TYPES[cls.event_type] = cls
     return cls
+
+
+def upcaster(event_type: type[DomainEvent], from_version: int) -> Callable[[Callable], Callable]:
+    """Decorator: the function turns `event_type`'s data at `from_version` into `from_version + 1`."""
+
+    def register_upcaster(fn: Callable[[dict[str, Any]], dict[str, Any]]) -> Callable[[dict[str, Any]], dict[str, Any]]:
+        UPCASTERS[(event_type.event_type, from_version)] = fn
+        return fn
+
+    return register_upcaster
 
 
 class Envelope(BaseModel):
@@ -85,8 +102,15 @@ class Envelope(BaseModel):
         cls = EVENT_TYPES.get(self.type)
         if cls is None:
             raise BadEvent("unknown_type", f"unknown event type {self.type!r}")
+        if self.schema_version > cls.schema_version:
+            raise BadEvent("unsupported_schema_version",
+                           f"{self.type} schema version {self.schema_version} is newer than this consumer's "
+                           f"{cls.schema_version}: upgrade the consumer, then replay the dead letter")
+        data = self.data
+        for version in range(self.schema_version, cls.schema_version):
+            data = UPCASTERS[(self.type, version)](data)
         try:
-            return cls.model_validate(self.data)
+            return cls.model_validate(data)
         except ValidationError as exc:
             raise BadEvent("invalid_payload", f"{self.type} payload invalid: {exc.errors(include_url=False)}") from exc
 

@@ -40,6 +40,8 @@ async def test_bad_events_are_dead_lettered_and_consumption_continues(agora_env)
         await raw.send_and_wait(topics.users, b"{garbage", key=b"u0")
         unknown = good[1].model_copy(update={"type": "Nope", "id": "unknown-1"})
         await raw.send_and_wait(topics.users, unknown.to_bytes(), key=b"u1")
+        too_new = good[1].model_copy(update={"schema_version": 99, "id": "future-1"})  # a newer producer's
+        await raw.send_and_wait(topics.users, too_new.to_bytes(), key=b"u1")
         await publisher.publish_many(topics.users, good[1:])
     finally:
         await raw.stop()
@@ -66,9 +68,9 @@ async def test_bad_events_are_dead_lettered_and_consumption_continues(agora_env)
         for _ in range(50):
             for batch in (await dlq.getmany(timeout_ms=200)).values():
                 records.extend(batch)
-            if len(records) >= 2:
+            if len(records) >= 3:
                 break
     finally:
         await dlq.stop()
     reasons = sorted(dict(r.headers)["x-agora-reason"].decode() for r in records)
-    assert reasons == ["malformed_envelope", "unknown_type"]
+    assert reasons == ["malformed_envelope", "unknown_type", "unsupported_schema_version"]

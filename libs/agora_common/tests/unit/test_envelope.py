@@ -52,3 +52,23 @@ def test_unknown_type_and_invalid_payload():
     with pytest.raises(BadEvent) as info:
         env.model_copy(update={"data": {"post_id": "q1"}}).payload()
     assert info.value.reason == "invalid_payload"
+
+
+def test_an_older_schema_version_is_upcast_and_a_newer_one_refused():
+    current = Envelope.wrap(_question(), subject="q1", version=1)
+    assert current.schema_version == QuestionAsked.schema_version == 2
+    v1_data = {k: v for k, v in current.data.items() if k != "event_id"}  # as version 1 producers wrote it
+    old = current.model_copy(update={"schema_version": 1, "data": v1_data})
+    assert old.payload().event_id is None and old.payload().title == "How?"
+    newer = current.model_copy(update={"schema_version": 3})
+    with pytest.raises(BadEvent) as err:
+        newer.payload()
+    assert err.value.reason == "unsupported_schema_version"
+
+
+def test_every_schema_version_below_the_current_one_has_an_upcaster():
+    from agora_common.events.envelope import UPCASTERS
+
+    for name, cls in EVENT_TYPES.items():
+        for version in range(1, cls.schema_version):
+            assert (name, version) in UPCASTERS, f"{name} v{version} -> v{version + 1} has no upcaster"

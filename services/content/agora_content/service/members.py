@@ -2,10 +2,12 @@
 
 import logging
 from datetime import datetime
+from typing import Any
 
 from agora_common.auth import Principal
 from agora_common.errors import Forbidden
 from agora_common.events import Envelope
+from agora_common.events.dispatch import EventHandlers
 from agora_common.events.users import UserDeleted, UserReinstated, UserSuspended
 from pymongo.errors import DuplicateKeyError
 
@@ -42,15 +44,28 @@ async def _set_state(store: Store, user_id: str, version: int, state: dict) -> b
     return result.matched_count > 0 or result.upserted_id is not None
 
 
-async def handle_users_event(*, store: Store, envelope: Envelope) -> None:
-    event = envelope.payload()
-    if isinstance(event, UserSuspended):
-        await _set_state(store, event.user_id, envelope.version, {"suspended": True, "suspended_until": event.until})
-    elif isinstance(event, UserReinstated):
-        await _set_state(store, event.user_id, envelope.version, {"suspended": False, "suspended_until": None})
-    elif isinstance(event, UserDeleted):
-        await _set_state(store, event.user_id, envelope.version, {"deleted": True})
-        await anonymise(store=store, user_id=event.user_id)
+# what content learns from the users topic: who may no longer post, and whose content to anonymise
+HANDLERS: EventHandlers[Any] = EventHandlers("content.members")
+
+
+@HANDLERS.on(UserSuspended)
+async def _suspended(event: UserSuspended, envelope: Envelope, *, store: Store) -> None:
+    await _set_state(store, event.user_id, envelope.version, {"suspended": True, "suspended_until": event.until})
+
+
+@HANDLERS.on(UserReinstated)
+async def _reinstated(event: UserReinstated, envelope: Envelope, *, store: Store) -> None:
+    await _set_state(store, event.user_id, envelope.version, {"suspended": False, "suspended_until": None})
+
+
+@HANDLERS.on(UserDeleted)
+async def _deleted(event: UserDeleted, envelope: Envelope, *, store: Store) -> None:
+    await _set_state(store, event.user_id, envelope.version, {"deleted": True})
+    await anonymise(store=store, user_id=event.user_id)
+
+
+async def handle_users_event(envelope: Envelope, *, store: Store) -> None:
+    await HANDLERS.dispatch(envelope, store=store)
 
 
 async def anonymise(*, store: Store, user_id: str) -> int:

@@ -10,7 +10,7 @@ from functools import lru_cache
 from typing import Annotated, Any, Literal, Union
 
 import orjson
-from agora_common.events import EVENT_TYPES, BadEvent
+from agora_common.events import EVENT_TYPES, BadEvent, Envelope
 from pydantic import AwareDatetime, ConfigDict, Field, TypeAdapter, ValidationError, create_model
 
 from agora_points.domain.engine import CHAINS, TOGGLES, USER_STATUS, Fact
@@ -33,6 +33,7 @@ def _adapter(relevant: frozenset[str]) -> TypeAdapter:
             f"Envelope_{name}", __config__=ConfigDict(extra="ignore"),
             id=(str, Field(min_length=1)), type=(Literal[name], ...), source=(str, ...), subject=(str, ...),
             version=(int, Field(ge=1)), time=(AwareDatetime, ...), data=(data_type, ...),
+            schema_version=(int, Field(default=1, ge=1, le=cls.schema_version)),
         ))
     union = Union[tuple(models)]  # noqa: UP007 - built from a runtime list of types
     return TypeAdapter(Annotated[union, Field(discriminator="type")])
@@ -57,6 +58,8 @@ class Decoder:
         if event_type not in self.relevant:
             return None
         payload = env.data
+        if env.schema_version < payload.schema_version:  # an older producer's: upcast it (the slow path)
+            payload = Envelope.from_bytes(raw).payload()
         data = payload.model_dump(mode="json") if event_type in _NESTED else payload.__dict__
         return Fact(env.id, event_type, payload.source, int(env.time.timestamp() * 1_000_000), env.version, data)
 
@@ -79,6 +82,12 @@ def _why(raw: bytes, relevant: frozenset[str], exc: ValidationError) -> BadEvent
         return BadEvent("malformed_envelope", "envelope lacks one of " + ", ".join(_ENVELOPE_FIELDS))
     if doc["type"] not in EVENT_TYPES:
         return BadEvent("unknown_type", f"unknown event type {doc['type']!r}")
+    try:
+        Envelope.model_validate(doc).payload()  # says why in the words every consumer uses
+    except BadEvent as bad:
+        return bad
+    except ValidationError:
+        pass
     errors = exc.errors(include_url=False)
     if all(len(e["loc"]) > 1 and e["loc"][1] == "data" for e in errors):
         return BadEvent("invalid_payload", f"{doc['type']} payload invalid: {errors}")

@@ -18,9 +18,10 @@ from datetime import UTC, datetime
 from agora_common import metrics as common_metrics
 from agora_common.events import BadEvent, Envelope
 from agora_common.events.points import HonorTitleEarned, HonorTitleLost
-from agora_common.kafka import EventPublisher
+from agora_common.kafka import DeadLetters, EventPublisher
+from agora_common.retry import until_done
 from agora_common.topics import Topics
-from aiokafka import AIOKafkaProducer, TopicPartition
+from aiokafka import TopicPartition
 
 from agora_points import metrics
 from agora_points.adapters.log_reader import read_log
@@ -83,7 +84,7 @@ class PointsProcessor:
         self.replay_batch = replay_batch
         self.titles = TitleBook()
         self.publisher = EventPublisher(bootstrap, client_id=f"{group_id}-titles")
-        self._dlq: AIOKafkaProducer | None = None
+        self.dead_letters = DeadLetters(bootstrap, topic=topics.dead_letter, group_id=group_id, client_id=group_id)
         self._title_queue: list[Envelope] = []
         self._title_pump: asyncio.Task | None = None
         self.ready = False
@@ -113,8 +114,7 @@ class PointsProcessor:
         if self._title_pump is not None:
             self._title_pump.cancel()
         await self.publisher.stop()
-        if self._dlq is not None:
-            await self._dlq.stop()
+        await self.dead_letters.stop()
 
     # ---- start-up ----------------------------------------------------------------------------------
     async def catch_up(self) -> None:
@@ -202,15 +202,7 @@ class PointsProcessor:
                 self.snapshots.maybe_save(self.engine, self.reached)
 
     async def _dead_letter(self, raw: Raw, exc: BadEvent) -> None:
-        log.warning("dead-lettering event", extra={"group": self.group_id, "reason": exc.reason,
-                                                   "detail": str(exc)[:500], "origin": raw.origin})
-        if self._dlq is None:
-            self._dlq = AIOKafkaProducer(bootstrap_servers=self.bootstrap, acks="all")
-            await self._dlq.start()
-        headers = [("x-agora-reason", exc.reason.encode()), ("x-agora-error", str(exc)[:1000].encode()),
-                   ("x-agora-origin", raw.origin.encode()), ("x-agora-group", self.group_id.encode())]
-        await self._dlq.send_and_wait(self.topics.dead_letter, raw.value, key=raw.key, headers=headers)
-        common_metrics.EVENTS_DEAD_LETTERED.labels(self.group_id, exc.reason).inc()
+        await self.dead_letters.send(raw.value, key=raw.key, reason=exc.reason, message=str(exc), origin=raw.origin)
 
     # ---- honor titles ------------------------------------------------------------------------------
     def title_changes(self, users: set[str]) -> list[Envelope]:
@@ -260,17 +252,15 @@ class PointsProcessor:
             self._title_pump = asyncio.create_task(self._pump_titles(), name="points-titles")
 
     async def _pump_titles(self) -> None:
-        delay = 0.2
         while self._title_queue:
             batch = self._title_queue[:500]
-            try:
-                await self.publisher.publish_many(self.topics.points, batch)
-            except Exception:  # broker down: keep them, retry
-                log.exception("could not publish honor-title events; retrying")
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 10)
-                continue
-            delay = 0.2
+
+            async def publish(batch: list[Envelope] = batch) -> None:
+                acked = await self.publisher.publish_many(self.topics.points, batch)
+                if not all(acked):  # broker down: keep the batch (its ids are fixed, so a resend dedupes)
+                    raise RuntimeError(f"{acked.count(False)} of {len(batch)} honor-title events not acknowledged")
+
+            await until_done(publish, what="publishing honor-title events", cap=10.0)
             del self._title_queue[:len(batch)]
             for envelope in batch:
                 metrics.TITLES.labels(envelope.type).inc()

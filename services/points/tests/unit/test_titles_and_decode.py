@@ -4,7 +4,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from agora_common.events import BadEvent, Envelope
-from agora_common.events.content import PostDeleted, PostVoted, QuestionEdited
+from agora_common.events.content import PostDeleted, PostVoted, QuestionAsked, QuestionEdited
 from agora_common.topics import Topics
 from agora_points.domain.rules import load_rules
 from agora_points.service.decode import decode, relevant_types
@@ -55,8 +55,35 @@ def test_decoder_verdicts():
         upvote(1).model_copy(update={"type": "Nope"}).to_bytes(): "unknown_type",
         upvote(1).model_copy(update={"data": {"post_id": "p"}}).to_bytes(): "invalid_payload",
         upvote(1).to_bytes().replace(b'"version":1', b'"version":0'): "malformed_envelope",
+        upvote(1).model_copy(update={"schema_version": 7}).to_bytes(): "unsupported_schema_version",
     }
     for raw, reason in cases.items():
         with pytest.raises(BadEvent) as info:
             decode(raw, REL)
         assert info.value.reason == reason, raw
+
+
+def test_an_older_schema_version_is_upcast_on_the_way_in():
+    asked = Envelope.wrap(QuestionAsked(post_id="q", author_id="a", title="t", body="b", created_at=T0),
+                          subject="q", version=1)
+    v1 = asked.model_copy(update={"schema_version": 1, "data": {k: v for k, v in asked.data.items()
+                                                                 if k != "event_id"}})
+    fact = decode(v1.to_bytes(), REL | {"QuestionAsked"})  # as a rule that scores questions would make it
+    assert fact.type == "QuestionAsked" and fact.data["event_id"] is None
+
+
+async def test_honor_titles_the_broker_did_not_acknowledge_are_sent_again():
+    """Defect: the title pump treated a failed publish as sent and dropped the batch."""
+    p = processor()
+    sent: list[list[str]] = []
+
+    async def publish_many(topic: str, envelopes: list[Envelope]) -> list[bool]:
+        sent.append([e.id for e in envelopes])
+        return [len(sent) > 1] * len(envelopes)  # the first try is not acknowledged (broker down)
+
+    p.publisher.publish_many = publish_many
+    p.engine.apply([decode(upvote(i).to_bytes(), REL) for i in range(50)])
+    await p.sync_titles({"alice"})
+    await p.flush_titles(timeout=5)
+    assert len(sent) == 2 and sent[0] == sent[1]  # the same events, with the same ids, once more
+    assert p._title_queue == []

@@ -9,11 +9,13 @@ late event cannot bring back an older state.
 """
 
 import html
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 from agora_common.events import BadEvent, DomainEvent, Envelope
 from agora_common.events import content as ev
+from agora_common.events.dispatch import EventHandlers
 
 SUMMARY_CHARS = 300
 ANSWERS_TEXT_LIMIT = 100_000  # keep a question with thousands of answers indexable
@@ -50,6 +52,70 @@ def _iso(value: datetime) -> str:
     return value.isoformat()
 
 
+Fold = Callable[[State, Any, Envelope], bool]
+# How each content event changes the fields of the document (or answer) it targets.
+FOLDS: EventHandlers[Fold] = EventHandlers("search.indexer")
+
+
+@FOLDS.on(ev.QuestionAsked)
+def _asked(target: State, event: ev.QuestionAsked, envelope: Envelope) -> bool:
+    changed = _put(target, "content", envelope.version, title=event.title, body=event.body)
+    return _put(target, "created", envelope.version, created_at=_iso(event.created_at)) | changed
+
+
+@FOLDS.on(ev.ArticlePublished)
+def _published(target: State, event: ev.ArticlePublished, envelope: Envelope) -> bool:
+    changed = _put(target, "content", envelope.version, title=event.title, body=event.body)
+    changed |= _put(target, "created", envelope.version, created_at=_iso(event.published_at))
+    return _put(target, "published", envelope.version, published=True) | changed
+
+
+@FOLDS.on(ev.QuestionEdited, ev.ArticleEdited)
+def _edited(target: State, event: Any, envelope: Envelope) -> bool:
+    return _put(target, "content", envelope.version, title=event.title, body=event.body)
+
+
+@FOLDS.on(ev.ArticleUnpublished)
+def _unpublished(target: State, event: ev.ArticleUnpublished, envelope: Envelope) -> bool:
+    return _put(target, "published", envelope.version, published=False)
+
+
+@FOLDS.on(ev.AnswerPosted)
+def _answered(target: State, event: ev.AnswerPosted, envelope: Envelope) -> bool:
+    changed = _put(target, "content", envelope.version, body=event.body)
+    return _put(target, "created", envelope.version, created_at=_iso(event.created_at)) | changed
+
+
+@FOLDS.on(ev.AnswerEdited)
+def _answer_edited(target: State, event: ev.AnswerEdited, envelope: Envelope) -> bool:
+    return _put(target, "content", envelope.version, body=event.body)
+
+
+@FOLDS.on(ev.AnswerAccepted)
+def _accepted(target: State, event: ev.AnswerAccepted, envelope: Envelope) -> bool:
+    return _put(target, "accepted", envelope.version, accepted=True, accepted_at=_iso(envelope.time))
+
+
+@FOLDS.on(ev.AcceptanceRevoked)
+def _acceptance_revoked(target: State, event: ev.AcceptanceRevoked, envelope: Envelope) -> bool:
+    return _put(target, "accepted", envelope.version, accepted=False)
+
+
+@FOLDS.on(ev.PostVoted, ev.VoteRetracted)
+def _scored(target: State, event: Any, envelope: Envelope) -> bool:
+    return _put(target, "score", envelope.version, score=event.score)
+
+
+@FOLDS.on(ev.PostDeleted, ev.PostRestored)
+def _deleted(target: State, event: Any, envelope: Envelope) -> bool:
+    return _put(target, "deleted", envelope.version, deleted=isinstance(event, ev.PostDeleted))
+
+
+@FOLDS.on(ev.PostHidden, ev.PostUnhidden)
+def _hidden(target: State, event: Any, envelope: Envelope) -> bool:
+    return _put(target, "hidden", envelope.version, hidden=isinstance(event, ev.PostHidden))
+
+
 def apply(state: State, envelope: Envelope, event: DomainEvent) -> bool:
     """Apply one event to a document's state in place; returns whether anything changed."""
     if not isinstance(event, ev.PostRef) or event.post_type == "comment":
@@ -65,36 +131,9 @@ def apply(state: State, envelope: Envelope, event: DomainEvent) -> bool:
             state["type"] = event.post_type
     changed = _put(target, "meta", version, tags=list(event.tags), author_id=event.author_id, sig_id=event.sig_id)
 
-    match event:
-        case ev.QuestionAsked() | ev.ArticlePublished():
-            created = event.created_at if isinstance(event, ev.QuestionAsked) else event.published_at
-            changed |= _put(target, "content", version, title=event.title, body=event.body)
-            changed |= _put(target, "created", version, created_at=_iso(created))
-            if isinstance(event, ev.ArticlePublished):
-                changed |= _put(target, "published", version, published=True)
-        case ev.QuestionEdited() | ev.ArticleEdited():
-            changed |= _put(target, "content", version, title=event.title, body=event.body)
-        case ev.ArticleUnpublished():
-            changed |= _put(target, "published", version, published=False)
-        case ev.AnswerPosted():
-            changed |= _put(target, "content", version, body=event.body)
-            changed |= _put(target, "created", version, created_at=_iso(event.created_at))
-        case ev.AnswerEdited():
-            changed |= _put(target, "content", version, body=event.body)
-        case ev.AnswerAccepted():
-            changed |= _put(target, "accepted", version, accepted=True, accepted_at=_iso(envelope.time))
-        case ev.AcceptanceRevoked():
-            changed |= _put(target, "accepted", version, accepted=False)
-        case ev.PostVoted() | ev.VoteRetracted():
-            changed |= _put(target, "score", version, score=event.score)
-        case ev.PostDeleted():
-            changed |= _put(target, "deleted", version, deleted=True)
-        case ev.PostRestored():
-            changed |= _put(target, "deleted", version, deleted=False)
-        case ev.PostHidden():
-            changed |= _put(target, "hidden", version, hidden=True)
-        case ev.PostUnhidden():
-            changed |= _put(target, "hidden", version, hidden=False)
+    fold = FOLDS.handler_for(event.event_type)
+    if fold is not None:
+        changed |= fold(target, event, envelope)
     if changed:
         previous = state.get("updated_at")
         now = _iso(envelope.time)

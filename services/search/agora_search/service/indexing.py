@@ -7,16 +7,19 @@ are covered by the next one. The indexing lag is observed after the refresh that
 """
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 
 from agora_common.events import Envelope
+from agora_common.events.dispatch import EventHandlers
 from agora_common.events.users import UserDeleted
-from agora_common.kafka import EventConsumer
+from agora_common.kafka import SupervisedConsumer
 from agora_common.lifecycle import cancel_and_wait
+from agora_common.retry import until_done
+from agora_common.runtime import client_id, group_id
 from agora_common.topics import Topics
 from elasticsearch import AsyncElasticsearch
 
@@ -42,10 +45,18 @@ class LiveIndexer:
         self.es = es
         self.deleted_authors = DeletedAuthors(es, settings.deleted_authors_index)
         self.indexer = Indexer(es, deleted_authors=self.deleted_authors)
-        self.consumer: EventConsumer | None = None
-        self.users_consumer: EventConsumer | None = None
+        topics = Topics(settings.topic_prefix)
+        self.content = SupervisedConsumer(lambda: low_latency_consumer(
+            bootstrap=settings.kafka_bootstrap, topics=[topics.content], group_id=group_id(settings, "indexer"),
+            client_id=client_id(settings, "indexer"), dead_letter_topic=topics.dead_letter, batch_handler=self.handle,
+            max_batch=settings.indexer_batch, fetch_max_wait_ms=settings.fetch_max_wait_ms,
+        ))
+        self.members = SupervisedConsumer(lambda: low_latency_consumer(
+            bootstrap=settings.kafka_bootstrap, topics=[topics.users], group_id=group_id(settings, "members"),
+            client_id=client_id(settings, "members"), dead_letter_topic=topics.dead_letter,
+            handler=self.handle_users_event, fetch_max_wait_ms=settings.fetch_max_wait_ms,
+        ))
         self._followups: set[asyncio.Task] = set()
-        self._starter: asyncio.Task | None = None
         self._refresher: asyncio.Task | None = None
         self._written: list[Envelope] = []
         self._targets: tuple[float, list[str]] | None = None
@@ -53,39 +64,21 @@ class LiveIndexer:
         # called with (envelope, seconds from event time to searchable); benchmarks hook in here
         self.lag_observers: list[Callable[[Envelope, float], None]] = []
 
-    def _new_consumer(self) -> EventConsumer:
-        topics = Topics(self.settings.topic_prefix)
-        # kept from creation on: the handler dead-letters through it
-        self.consumer = low_latency_consumer(
-            bootstrap=self.settings.kafka_bootstrap, topics=[topics.content], group_id=self.settings.indexer_group,
-            dead_letter_topic=topics.dead_letter, batch_handler=self.handle, max_batch=self.settings.indexer_batch,
-            fetch_max_wait_ms=self.settings.fetch_max_wait_ms,
-        )
-        return self.consumer
-
     async def handle(self, envelopes: list[Envelope]) -> None:
         result = await self._index_with_retry(envelopes)
         rejected = {id(r.envelope) for r in result.rejected}
         for r in result.rejected:
-            await self.consumer.dead_letter_envelope(r.envelope, r.reason, r.message)
+            await self.content.consumer.dead_letter_envelope(r.envelope, r.reason, r.message)
         self._written += [e for e in envelopes if id(e) not in rejected]
         self._wrote.set()
 
     async def handle_users_event(self, envelope: Envelope) -> None:
-        if not isinstance(envelope.payload(), UserDeleted):
-            return
-        user_id = envelope.payload().user_id
-        delay = 0.2
-        while True:  # the engine down: wait rather than stop consuming (nothing is committed before it succeeds)
-            try:
-                await self._forget(user_id)
-                break
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("anonymising a deleted account failed; retrying", extra={"retry_in": delay})
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, MAX_BACKOFF)
+        await MEMBERS.dispatch(envelope, indexer=self)
+
+    async def forget_author(self, user_id: str) -> None:
+        """Anonymise a deleted account's posts now, and once more shortly after."""
+        # the engine down: wait rather than stop consuming (nothing is committed before it succeeds)
+        await until_done(lambda: self._forget(user_id), what="anonymising a deleted account", cap=MAX_BACKOFF)
         # a post event already in flight may have been written with the author just before: look again shortly
         task = asyncio.create_task(self._forget_later(user_id))
         self._followups.add(task)
@@ -107,17 +100,8 @@ class LiveIndexer:
             await self._wrote.wait()
             self._wrote.clear()
             written, self._written = self._written, []
-            delay = 0.2
-            while True:
-                try:
-                    await self.es.indices.refresh(index=self.settings.write_alias)
-                    break
-                except asyncio.CancelledError:
-                    raise
-                except Exception:
-                    log.warning("refresh failed; retrying", extra={"retry_in": delay}, exc_info=True)
-                    await asyncio.sleep(delay)
-                    delay = min(delay * 2, MAX_BACKOFF)
+            await until_done(lambda: self.es.indices.refresh(index=self.settings.write_alias), what="index refresh",
+                             cap=MAX_BACKOFF)
             now = datetime.now(UTC)  # everything written before the refresh started is searchable now
             for envelope in written:
                 lag = max((now - envelope.time).total_seconds(), 0.0)
@@ -128,17 +112,11 @@ class LiveIndexer:
 
     async def _index_with_retry(self, envelopes: list[Envelope]) -> IndexResult:
         """Elasticsearch down or overloaded: wait and retry rather than stop consuming (nothing is committed)."""
-        delay = 0.2
-        while True:
-            try:
-                targets = await self._write_targets()
-                return await self.indexer.index(envelopes, targets)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("indexing failed; retrying", extra={"retry_in": delay})
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, MAX_BACKOFF)
+
+        async def index() -> IndexResult:
+            return await self.indexer.index(envelopes, await self._write_targets())
+
+        return await until_done(index, what="indexing", cap=MAX_BACKOFF)
 
     async def _write_targets(self) -> list[str]:
         """The write alias's indices, re-read at most every WRITE_TARGETS_TTL seconds. A reindex waits longer than
@@ -149,42 +127,27 @@ class LiveIndexer:
         return self._targets[1]
 
     async def start(self) -> None:
-        """Starts in the background, retrying while Kafka is unreachable, so the service boots regardless."""
-        self._starter = asyncio.create_task(self._start_with_retry(), name="search-indexer-start")
+        """Starts in the background, retrying while Kafka is unreachable, so the service boots regardless; a
+        consumer that stops is replaced."""
+        self.content.start()
+        self.members.start()
         self._refresher = asyncio.create_task(self._refresh_loop(), name="search-indexer-refresh")
-
-    async def _start_with_retry(self) -> None:
-        topics = Topics(self.settings.topic_prefix)
-        self.consumer = await self._start_consumer(self._new_consumer)
-        self.users_consumer = await self._start_consumer(lambda: low_latency_consumer(
-            bootstrap=self.settings.kafka_bootstrap, topics=[topics.users], group_id=self.settings.users_group,
-            dead_letter_topic=topics.dead_letter, handler=self.handle_users_event,
-            fetch_max_wait_ms=self.settings.fetch_max_wait_ms,
-        ))
-
-    async def _start_consumer(self, make: Callable[[], EventConsumer]) -> EventConsumer:
-        delay = 0.5
-        while True:
-            consumer = make()
-            try:
-                await consumer.start()
-                return consumer
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.warning("consumer could not start; retrying", extra={"retry_in": delay}, exc_info=True)
-                with contextlib.suppress(Exception):  # a half-started consumer: release what it opened
-                    await consumer.stop()
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, MAX_BACKOFF)
 
     @property
     def running(self) -> bool:
-        return self.consumer is not None and self.consumer.running
+        return self.content.running
 
     async def stop(self) -> None:
-        for task in (self._starter, self._refresher, *self._followups):
+        for task in (self._refresher, *self._followups):
             await cancel_and_wait(task)
-        for consumer in (self.consumer, self.users_consumer):
-            if consumer is not None:
-                await consumer.stop()
+        await self.content.stop()
+        await self.members.stop()
+
+
+# what search learns from the users topic: deleted accounts are anonymised in every document
+MEMBERS: EventHandlers[Any] = EventHandlers("search.members")
+
+
+@MEMBERS.on(UserDeleted)
+async def _account_deleted(event: UserDeleted, envelope: Envelope, *, indexer: LiveIndexer) -> None:
+    await indexer.forget_author(event.user_id)

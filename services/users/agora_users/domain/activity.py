@@ -10,13 +10,16 @@ Definitions (also in the README):
   acceptance is revoked, the article unpublished or the post deleted.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
-from agora_common.events import Envelope
+from agora_common.events import EVENT_TYPES, Envelope
 from agora_common.events import community as ev
 from agora_common.events import content as ct
+from agora_common.events import users as us
+from agora_common.events.dispatch import EventHandlers
 
 EvidenceKind = Literal["accepted_answers", "articles", "talks"]
 EVIDENCE_KINDS: tuple[EvidenceKind, ...] = ("accepted_answers", "articles", "talks")
@@ -39,57 +42,104 @@ class Evidence:
 
 Fact = Action | Evidence
 
-_CONTRIBUTIONS = (ct.QuestionAsked, ct.AnswerPosted, ct.CommentPosted, ct.ArticlePublished)
+FactRule = Callable[[Any, Envelope], list[Fact]]
+# What each event says about who took part and who contributed. The actor of every event handled here also
+# gets an action.
+RULES: EventHandlers[FactRule] = EventHandlers("users.activity")
+
+
+@RULES.on(ct.QuestionAsked, ct.AnswerPosted, ct.CommentPosted, ct.ResourceAdded)
+def _contribution(event: Any, envelope: Envelope) -> list[Fact]:
+    return [Action(event.author_id, envelope.time, contribution=True)] if event.author_id else []
+
+
+@RULES.on(ct.ArticlePublished)
+def _article_published(event: ct.ArticlePublished, envelope: Envelope) -> list[Fact]:
+    if not event.author_id:
+        return []
+    return [Action(event.author_id, envelope.time, contribution=True),
+            Evidence(event.author_id, "articles", event.post_id, True)]
+
+
+@RULES.on(ct.ArticleUnpublished)
+def _article_unpublished(event: ct.ArticleUnpublished, envelope: Envelope) -> list[Fact]:
+    return [Evidence(event.author_id, "articles", event.post_id, False)] if event.author_id else []
+
+
+@RULES.on(ct.AnswerAccepted)
+def _accepted(event: ct.AnswerAccepted, envelope: Envelope) -> list[Fact]:
+    facts: list[Fact] = [Action(event.asker_id, envelope.time)] if event.asker_id else []
+    if event.author_id:
+        facts.append(Evidence(event.author_id, "accepted_answers", event.post_id, True))
+    return facts
+
+
+@RULES.on(ct.AcceptanceRevoked)
+def _acceptance_revoked(event: ct.AcceptanceRevoked, envelope: Envelope) -> list[Fact]:
+    return [Evidence(event.author_id, "accepted_answers", event.post_id, False)] if event.author_id else []
+
+
+@RULES.on(ct.PostDeleted)
+def _deleted(event: ct.PostDeleted, envelope: Envelope) -> list[Fact]:
+    kind = {"article": "articles", "answer": "accepted_answers"}.get(event.post_type)
+    return [Evidence(event.author_id, kind, event.post_id, False)] if kind and event.author_id else []
+
+
+@RULES.on(ct.QuestionEdited, ct.AnswerEdited, ct.ArticleEdited)
+def _edited(event: Any, envelope: Envelope) -> list[Fact]:
+    return [Action(event.editor_id, envelope.time)]
+
+
+@RULES.on(ct.PostVoted, ct.VoteRetracted)
+def _voted(event: Any, envelope: Envelope) -> list[Fact]:
+    return [Action(event.voter_id, envelope.time)]
+
+
+@RULES.on(ct.PostFlagged)
+def _flagged(event: ct.PostFlagged, envelope: Envelope) -> list[Fact]:
+    return [Action(event.flagger_id, envelope.time)]
+
+
+@RULES.on(ev.EventPublished)
+def _organised(event: ev.EventPublished, envelope: Envelope) -> list[Fact]:
+    return [Action(event.organizer_id, envelope.time, contribution=True)]
+
+
+@RULES.on(ev.SpeakerConfirmed)
+def _talk(event: ev.SpeakerConfirmed, envelope: Envelope) -> list[Fact]:
+    return [Action(event.user_id, envelope.time, contribution=True),
+            Evidence(event.user_id, "talks", event.event_id, True)]
+
+
+@RULES.on(ev.CompetitionRanked)
+def _ranked(event: ev.CompetitionRanked, envelope: Envelope) -> list[Fact]:
+    return [Action(p.user_id, envelope.time) for p in event.ranking]
+
+
+def _member_of_community_event(event: Any, envelope: Envelope) -> list[Fact]:
+    # registrations, check-ins, exams, certificates
+    return [Action(event.user_id, envelope.time)] if isinstance(event.user_id, str) else []
+
+
+def _participation(event: Any, envelope: Envelope) -> list[Fact]:
+    return []  # the actor's action only
+
+
+# not participation: signing up alone, and the titles this service itself records
+_NOT_ACTIONS = (us.UserRegistered, us.HonorTitleGranted, us.HonorTitleRevoked)
+_unhandled = [t for t in EVENT_TYPES.values() if t.source in ("content", "events", "users")
+              and not RULES.handles(t.event_type) and t not in _NOT_ACTIONS]
+RULES.on(*[t for t in _unhandled if t.source == "events" and "user_id" in t.model_fields])(_member_of_community_event)
+RULES.on(*[t for t in _unhandled if not RULES.handles(t.event_type)])(_participation)
 
 
 def facts_for(envelope: Envelope) -> list[Fact]:
     """The segmentation facts one event implies (may be empty). Raises BadEvent for an invalid payload."""
-    if envelope.source not in ("content", "events", "users"):
+    rule = RULES.handler_for(envelope.type)
+    if rule is None or envelope.source not in ("content", "events", "users"):
         return []
-    event = envelope.payload()
-    t = envelope.time
-    facts: list[Fact] = []
-    if envelope.actor and envelope.type != "UserRegistered":  # signing up alone is not participation
-        facts.append(Action(envelope.actor, t))
-
-    if isinstance(event, _CONTRIBUTIONS) and event.author_id:
-        facts.append(Action(event.author_id, t, contribution=True))
-    if isinstance(event, ct.ResourceAdded) and event.author_id:
-        facts.append(Action(event.author_id, t, contribution=True))
-    if isinstance(event, ct.ArticlePublished) and event.author_id:
-        facts.append(Evidence(event.author_id, "articles", event.post_id, True))
-    if isinstance(event, ct.ArticleUnpublished) and event.author_id:
-        facts.append(Evidence(event.author_id, "articles", event.post_id, False))
-    if isinstance(event, ct.AnswerAccepted):
-        if event.asker_id:
-            facts.append(Action(event.asker_id, t))
-        if event.author_id:
-            facts.append(Evidence(event.author_id, "accepted_answers", event.post_id, True))
-    if isinstance(event, ct.AcceptanceRevoked) and event.author_id:
-        facts.append(Evidence(event.author_id, "accepted_answers", event.post_id, False))
-    if isinstance(event, ct.PostDeleted) and event.author_id:
-        if event.post_type == "article":
-            facts.append(Evidence(event.author_id, "articles", event.post_id, False))
-        elif event.post_type == "answer":
-            facts.append(Evidence(event.author_id, "accepted_answers", event.post_id, False))
-    if isinstance(event, (ct.QuestionEdited, ct.AnswerEdited, ct.ArticleEdited)):
-        facts.append(Action(event.editor_id, t))
-    if isinstance(event, (ct.PostVoted, ct.VoteRetracted)):
-        facts.append(Action(event.voter_id, t))
-    if isinstance(event, ct.PostFlagged):
-        facts.append(Action(event.flagger_id, t))
-
-    if isinstance(event, ev.EventPublished):
-        facts.append(Action(event.organizer_id, t, contribution=True))
-    if isinstance(event, ev.SpeakerConfirmed):
-        facts.append(Action(event.user_id, t, contribution=True))
-        facts.append(Evidence(event.user_id, "talks", event.event_id, True))
-    user_id = getattr(event, "user_id", None)
-    if envelope.source == "events" and isinstance(user_id, str) and not isinstance(event, ev.SpeakerConfirmed):
-        facts.append(Action(user_id, t))  # registrations, check-ins, exams, certificates
-    if isinstance(event, ev.CompetitionRanked):
-        facts.extend(Action(p.user_id, t) for p in event.ranking)
-    return _dedupe(facts)
+    facts: list[Fact] = [Action(envelope.actor, envelope.time)] if envelope.actor else []
+    return _dedupe([*facts, *rule(envelope.payload(), envelope)])
 
 
 def _dedupe(facts: list[Fact]) -> list[Fact]:

@@ -5,9 +5,11 @@ Events are applied in chunks: one transaction per chunk, with the updates of one
 import logging
 from collections import defaultdict
 from datetime import datetime, timedelta
+from typing import Any
 
 from agora_common.errors import NotFound
 from agora_common.events import DomainEvent, Envelope
+from agora_common.events.dispatch import EventHandlers
 from agora_common.events.points import HonorTitleEarned, HonorTitleLost
 from agora_common.ids import utcnow
 from agora_common.uow import UnitOfWork
@@ -30,7 +32,7 @@ async def handle_event(*, store: Store, envelope: Envelope) -> bool:
     return await handle_events(store=store, envelopes=[envelope]) == 1
 
 
-async def handle_events(*, store: Store, envelopes: list[Envelope]) -> int:
+async def handle_events(envelopes: list[Envelope], *, store: Store) -> int:
     """Apply a batch of domain events in order; returns how many were new (duplicates are skipped)."""
     applied = 0
     for i in range(0, len(envelopes), CHUNK):
@@ -40,11 +42,8 @@ async def handle_events(*, store: Store, envelopes: list[Envelope]) -> int:
 
 def _plan(envelope: Envelope) -> tuple[list[Fact], DomainEvent | None] | None:
     """What an event will change, or None if it does not concern this service."""
-    if envelope.source == "users" and envelope.type.startswith("HonorTitle"):
-        return None  # our own title events: nothing to learn from them
     if envelope.source == "points":
-        payload = envelope.payload()
-        return ([], payload) if isinstance(payload, (HonorTitleEarned, HonorTitleLost)) else None
+        return ([], envelope.payload()) if TITLES.handles(envelope.type) else None
     facts = facts_for(envelope)
     return (facts, None) if facts else None
 
@@ -99,16 +98,27 @@ async def _apply_chunk(store: Store, chunk: list[Envelope]) -> int:
         return sum([await _apply_chunk(store, [e]) for e, _, _ in plans])
 
 
+# honor titles the points service awards or takes back are applied to the member's profile
+TITLES: EventHandlers[Any] = EventHandlers("users.titles")
+
+
+@TITLES.on(HonorTitleEarned)
+async def _title_earned(tx: UnitOfWork, envelope: Envelope, event: HonorTitleEarned) -> None:
+    await titles.grant_in(tx, user_id=event.user_id, title=event.title, by=titles.POINTS,
+                          reason=f"earned {event.total_points} points (threshold {event.threshold}, rules "
+                          f"{event.rules_version})", source_event=envelope.id)
+
+
+@TITLES.on(HonorTitleLost)
+async def _title_lost(tx: UnitOfWork, envelope: Envelope, event: HonorTitleLost) -> None:
+    await titles.revoke_in(tx, user_id=event.user_id, title=event.title, by=titles.POINTS,
+                           reason=f"points fell to {event.total_points} (threshold {event.threshold})",
+                           only_automatic=True, source_event=envelope.id)
+
+
 async def _apply_title(tx: UnitOfWork, envelope: Envelope, event: DomainEvent) -> None:
     try:
-        if isinstance(event, HonorTitleEarned):
-            await titles.grant_in(tx, user_id=event.user_id, title=event.title, by=titles.POINTS,
-                                  reason=f"earned {event.total_points} points (threshold {event.threshold}, rules "
-                                  f"{event.rules_version})", source_event=envelope.id)
-        elif isinstance(event, HonorTitleLost):
-            await titles.revoke_in(tx, user_id=event.user_id, title=event.title, by=titles.POINTS,
-                                   reason=f"points fell to {event.total_points} (threshold {event.threshold})",
-                                   only_automatic=True, source_event=envelope.id)
+        await TITLES.handler_for(envelope.type)(tx, envelope, event)
     except NotFound:
         log.info("title event for an unknown or deleted user ignored", extra={"event_id": envelope.id})
 

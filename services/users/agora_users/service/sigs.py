@@ -158,7 +158,7 @@ async def remove_lead(*, store: Store, sig_id: str, user_id: str, operator_id: s
     async def work(tx: UnitOfWork) -> dict:
         sig = await tx.bump(c.SIGS, {"_id": sig_id, "leads": user_id}, {"$pull": {"leads": user_id}})
         if sig is None:
-            await get(store=tx.store, sig_id=sig_id)
+            await get(store=store, sig_id=sig_id)  # 404 if the SIG itself does not exist
             raise NotFound("the user does not lead this SIG", code="not_a_lead")
         tx.emit(SigLeadRemoved(sig_id=sig_id, user_id=user_id, removed_by=operator_id), subject=sig_id,
                 version=sig["version"], actor=operator_id)

@@ -172,3 +172,12 @@ async def test_leads_and_operators_remove_members(client, signup, operator_heade
                                until=lambda es: sum(e.subject == sig["id"] for e in es) >= 8)
     tail = [(e.type, e.version) for e in events if e.subject == sig["id"]][-3:]
     assert tail == [("SigLeft", 6), ("SigLeadRemoved", 7), ("SigLeft", 8)]
+
+
+async def test_removing_a_lead_who_is_not_one_is_a_404(client, signup, operator_headers):
+    ada = await signup("ada@example.com", "Ada")
+    sig = (await client.post("/api/v1/users/sigs", headers=operator_headers, json={"name": "Storage"})).json()
+    r = await client.delete(f"/api/v1/users/sigs/{sig['id']}/leads/{ada['user']['id']}", headers=operator_headers)
+    assert r.status_code == 404 and r.json()["error"]["code"] == "not_a_lead"
+    r = await client.delete(f"/api/v1/users/sigs/no-such-sig/leads/{ada['user']['id']}", headers=operator_headers)
+    assert r.status_code == 404 and r.json()["error"]["code"] == "not_found"

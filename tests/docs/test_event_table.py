@@ -1,0 +1,16 @@
+"""docs/events.md says who publishes and who consumes each event type, as the code does."""
+
+from agora_devservers import event_table
+from agora_users.domain.activity import RULES
+
+
+def test_the_committed_event_table_matches_the_code():
+    assert event_table.DOC.read_text() == event_table.render(), "docs/events.md is out of date: run make docs"
+
+
+def test_the_table_lists_each_registered_handler_and_the_points_rules():
+    by_type = event_table.consumers_by_type()
+    assert "content.members" in by_type["UserSuspended"] and "events.members" in by_type["UserDeleted"]
+    assert "points.scoring" in by_type["PostVoted"] and "search.indexer" in by_type["PostVoted"]
+    assert set(RULES.event_types) == {name for name, consumers in by_type.items() if "users.activity" in consumers}
+    assert by_type["UserRegistered"] == []
