@@ -5,7 +5,7 @@
 - every error response (4xx, 5xx) is declared with the one error body every service returns,
   `{"error": {"code", "message", "details"}, "request_id"}`, FastAPI's own 422 shape included (the project's
   handler never returns it);
-- every operation under the API prefix declares 503 (a dependency is down, or a change stayed contended) with
+- every operation with a body declares 400 (not JSON), and every operation under the API prefix declares 503 (a dependency is down, or a change stayed contended) with
   its `Retry-After` header.
 """
 
@@ -39,6 +39,21 @@ class ErrorBody(BaseModel):
     request_id: str | None = Field(default=None, description="quote it when reporting a problem")
 
 
+ERROR_TEXT = {
+    400: "Malformed request (e.g. a body that is not JSON)", 401: "Missing, invalid or expired token",
+    403: "Not allowed", 404: "Not found", 409: "Conflict with the current state", 410: "Gone (deleted or hidden)",
+    413: "Request body too large", 422: "Invalid input: `details` names each invalid field",
+    429: "Too many attempts: retry after the time `Retry-After` gives",
+}
+
+
+def errors(*codes: int, **described: str) -> dict[int | str, dict[str, Any]]:
+    """The error responses an operation declares, with standard descriptions (or its own, as `e404="..."`);
+    their body schema is the shared one (added to every error response by `contract_openapi`)."""
+    own = {int(key.removeprefix("e")): text for key, text in described.items()}
+    return {code: {"description": own.get(code) or ERROR_TEXT.get(code, "Error")} for code in sorted({*codes, *own})}
+
+
 def operation_id_function(service: str) -> Callable[[APIRoute], str]:
     """FastAPI's `generate_unique_id_function`: `<service>-<tag>-<action>`."""
 
@@ -47,7 +62,7 @@ def operation_id_function(service: str) -> Callable[[APIRoute], str]:
         tag_words = set(re.split(r"[-_ ]", tag.lower()))
         tag_words |= {w.removesuffix("s") for w in tag_words} | {w.removesuffix("es") for w in tag_words}
         words = [w for w in route.name.lower().split("_") if w and w not in tag_words]
-        return "-".join([service, tag.lower().replace(" ", "-"), *(words or [sorted(route.methods)[0].lower()])])
+        return "-".join([service, tag.lower().replace(" ", "-"), *(words or [min(route.methods).lower()])])
 
     return operation_id
 
@@ -75,7 +90,9 @@ def contract_openapi(app: FastAPI, *, api_prefix: str) -> Callable[[], dict[str,
                 seen.add(op["operationId"])
                 responses = op.setdefault("responses", {})
                 if path.startswith(api_prefix):
-                    responses.setdefault("503", dict(UNAVAILABLE))
+                    responses.setdefault("503", dict(UNAVAILABLE)).setdefault("headers", UNAVAILABLE["headers"])
+                if "requestBody" in op:
+                    responses.setdefault("400", {"description": ERROR_TEXT[400]})
                 for status, response in responses.items():
                     if status[0] in "45":
                         response["content"] = error_ref

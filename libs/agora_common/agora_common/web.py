@@ -18,6 +18,7 @@ from agora_common import db_timing
 from agora_common.errors import AgoraError, error_body
 from agora_common.ids import new_id
 from agora_common.logging import configure_logging, request_id_var
+from agora_common.openapi import contract_openapi, operation_id_function
 from agora_common.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
@@ -98,7 +99,8 @@ def create_app(
     version: str = "0.1.0",
 ) -> FastAPI:
     configure_logging(settings.service_name, settings.log_level)
-    app = FastAPI(title=title, description=description, version=version, lifespan=lifespan)
+    app = FastAPI(title=title, description=description, version=version, lifespan=lifespan,
+                  generate_unique_id_function=operation_id_function(settings.service_name))
     app.state.settings = settings
     install_error_handlers(app)
 
@@ -129,8 +131,10 @@ def create_app(
             db_timing.end_request(timer_token)
         return response
 
+    api_prefix = f"/api/v1/{settings.service_name}"  # the one place the prefix is applied
     for router in routers:
-        app.include_router(router)
+        app.include_router(router, prefix=api_prefix)
+    app.openapi = contract_openapi(app, api_prefix=api_prefix)
 
     async def failed(checks: Sequence[ReadinessCheck]) -> dict[str, str]:
         failures = {}

@@ -59,13 +59,16 @@ async def client(app):
         yield c
 
 
+API = "/api/v1/kernel-test"  # routers are mounted under the service's prefix
+
+
 @pytest.mark.parametrize(("path", "code", "mentions"), [
     ("/db-down", "unavailable", "database"),
     ("/broker-down", "unavailable", "message broker"),
     ("/contended", "contention", "concurrent"),
 ])
 async def test_a_dependency_that_is_down_or_contended_is_a_503_with_retry_after(client, path, code, mentions):
-    r = await client.get(path, headers={"X-Request-ID": "rid-1"})
+    r = await client.get(API + path, headers={"X-Request-ID": "rid-1"})
     assert r.status_code == 503
     assert r.headers["Retry-After"].isdigit()
     body = r.json()
@@ -79,13 +82,13 @@ def _json_lines(text: str) -> list[dict]:
 
 async def test_log_lines_of_a_request_carry_its_id(client):
     logged = capture_root_handler()
-    r = await client.get("/ok", headers={"X-Request-ID": "rid-42"})
+    r = await client.get(f"{API}/ok", headers={"X-Request-ID": "rid-42"})
     assert r.status_code == 200
     lines = _json_lines(logged.getvalue())
     inside = next(line for line in lines if line["message"] == "inside the request")
     request = next(line for line in lines if line["message"] == "request")
     assert inside["request_id"] == request["request_id"] == "rid-42"
-    assert request["path"] == "/ok" and request["status"] == 200 and request["service"] == "kernel-test"
+    assert request["path"] == f"{API}/ok" and request["status"] == 200 and request["service"] == "kernel-test"
 
 
 def test_uvicorn_lines_are_json_too():

@@ -11,7 +11,7 @@ from agora_content.api.questions import replayed_header
 from agora_content.api.schemas import ArticleCreate, ArticleRead, ArticleUpdate, Page
 from agora_content.service import posts, queries
 
-router = APIRouter(prefix="/api/v1/content", tags=["articles"], responses=ERRORS,
+router = APIRouter(tags=["articles"], responses=ERRORS,
                    dependencies=[Depends(limit_body_size)])
 
 

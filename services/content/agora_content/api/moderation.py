@@ -10,7 +10,7 @@ from agora_content.api.schemas import FlagRead, HideRequest, Page, PostRead, Que
 from agora_content.domain.cursor import Cursor
 from agora_content.service import moderation
 
-router = APIRouter(prefix="/api/v1/content/moderation", tags=["moderation"], responses=ERRORS,
+router = APIRouter(prefix="/moderation", tags=["moderation"], responses=ERRORS,
                    dependencies=[Depends(limit_body_size)])
 
 

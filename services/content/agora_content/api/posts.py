@@ -17,7 +17,7 @@ from agora_content.api.schemas import (
 )
 from agora_content.service import moderation, posts, queries, votes
 
-router = APIRouter(prefix="/api/v1/content/posts", tags=["posts"], responses=ERRORS,
+router = APIRouter(prefix="/posts", tags=["posts"], responses=ERRORS,
                    dependencies=[Depends(limit_body_size)])
 
 

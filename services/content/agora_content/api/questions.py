@@ -18,7 +18,7 @@ from agora_content.api.schemas import (
 )
 from agora_content.service import posts, queries, votes
 
-router = APIRouter(prefix="/api/v1/content", tags=["questions"], responses=ERRORS,
+router = APIRouter(tags=["questions"], responses=ERRORS,
                    dependencies=[Depends(limit_body_size)])
 
 Sort = Literal["newest", "votes", "active", "unanswered"]

@@ -10,7 +10,7 @@ from agora_content.api.questions import replayed_header
 from agora_content.api.schemas import Page, ResourceCreate, ResourceRead
 from agora_content.service import resources
 
-router = APIRouter(prefix="/api/v1/content/resources", tags=["resources"], responses=ERRORS,
+router = APIRouter(prefix="/resources", tags=["resources"], responses=ERRORS,
                    dependencies=[Depends(limit_body_size)])
 
 

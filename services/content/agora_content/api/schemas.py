@@ -18,6 +18,10 @@ class Strict(BaseModel):
 
 
 class QuestionCreate(Strict):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"title": "How do I configure persistent storage for KubeSphere?",
+         "body": "I installed KubeSphere on three nodes. Which storage class should I use for `ks-installer`?",
+         "tags": ["kubesphere", "storage"]}]})
     title: Title
     body: Body
     tags: list[Tag] = Field(min_length=1, max_length=5)
@@ -31,6 +35,8 @@ class QuestionUpdate(Strict):
 
 
 class AnswerCreate(Strict):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"body": "Install OpenEBS local PV first, then set it as the default storage class."}]})
     body: Body
 
 
@@ -43,6 +49,9 @@ class CommentCreate(Strict):
 
 
 class ArticleCreate(Strict):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"title": "Five lessons from running Ceph in production", "body": "## 1. Plan placement groups ...",
+         "tags": ["storage", "ceph"]}]})
     title: Title
     body: Body
     tags: list[Tag] = Field(default_factory=list, max_length=5)

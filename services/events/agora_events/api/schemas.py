@@ -77,6 +77,12 @@ class EventFields(Strict):
 
 
 class EventCreate(EventFields):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"kind": "qa_session", "title": "Ask the storage maintainers", "topic": "Persistent storage on Kubernetes",
+         "starts_at": "2030-03-05T12:00:00Z", "ends_at": "2030-03-05T13:00:00Z", "online": True,
+         "tags": ["storage"]},
+        {"kind": "meetup", "title": "Shanghai cloud native meetup", "starts_at": "2030-04-12T06:00:00Z",
+         "city": "Shanghai", "venue": "Community hub", "capacity": 80, "timezone": "Asia/Shanghai"}]})
     kind: EventKind
     title: Text
     starts_at: AwareDatetime

@@ -21,7 +21,7 @@ from agora_points.api.schemas import (
 from agora_points.domain.rules import RulesError, parse_rules
 from agora_points.service import queries, replay
 
-router = APIRouter(prefix="/api/v1/points", tags=["points"])
+router = APIRouter(tags=["points"])
 
 _ERRORS = {422: {"description": "Invalid input (error format of the platform)"}}
 UserId = Annotated[str, "user id"]

@@ -1,5 +1,5 @@
 from datetime import UTC, datetime
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 
 from agora_common.auth import Operator
 from agora_common.errors import AgoraError, InvalidInput
@@ -11,7 +11,7 @@ from agora_search.api.schemas import ReindexRead, SearchResponse, SuggestRespons
 from agora_search.domain.query import SearchParams
 from agora_search.service import search as search_service
 
-router = APIRouter(prefix="/api/v1/search", tags=["search"])
+router = APIRouter(tags=["search"])
 
 MAX_TAGS = 10
 ERRORS = {422: {"description": "invalid parameters or cursor"}, 503: {"description": "search engine unavailable"}}
@@ -20,6 +20,7 @@ ERRORS = {422: {"description": "invalid parameters or cursor"}, 503: {"descripti
 class SearchUnavailable(AgoraError):
     status_code = 503
     code = "search_unavailable"
+    headers: ClassVar[dict[str, str] | None] = {"Retry-After": "2"}
 
 
 def _utc(value: datetime | None) -> datetime | None:

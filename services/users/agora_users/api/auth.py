@@ -1,4 +1,5 @@
 from agora_common.auth import CurrentUser
+from agora_common.openapi import errors
 from fastapi import APIRouter, Response, status
 
 from agora_users.api.deps import StoreDep
@@ -8,12 +9,11 @@ from agora_users.api.schemas import (
     RefreshRequest,
     RegisterRequest,
     VerifyResponse,
-    errors,
     user_read,
 )
 from agora_users.service import accounts, profiles
 
-router = APIRouter(prefix="/api/v1/users/auth", tags=["auth"])
+router = APIRouter(prefix="/auth", tags=["auth"])
 
 
 async def auth_response(store, session: accounts.Session) -> AuthResponse:

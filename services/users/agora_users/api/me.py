@@ -1,4 +1,5 @@
 from agora_common.auth import CurrentUser
+from agora_common.openapi import errors
 from fastapi import APIRouter, Response, status
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
@@ -11,12 +12,11 @@ from agora_users.api.schemas import (
     PasswordChange,
     ProfileUpdate,
     UserRead,
-    errors,
     user_read,
 )
 from agora_users.service import accounts, export, follows, profiles
 
-router = APIRouter(prefix="/api/v1/users/me", tags=["me"])
+router = APIRouter(prefix="/me", tags=["me"])
 
 
 @router.get("", response_model=UserRead, summary="My account, with my email", responses=errors(401, 404))

@@ -21,12 +21,16 @@ class Strict(BaseModel):
 
 
 class RegisterRequest(Strict):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"email": "ada@example.org", "password": "correct horse battery", "display_name": "Ada Lovelace"}]})
     email: EmailStr = Field(max_length=254)
     password: str = Field(max_length=1024, description="at least the configured minimum length (default 10)")
     display_name: DisplayName
 
 
 class LoginRequest(Strict):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"email": "ada@example.org", "password": "correct horse battery"}]})
     email: str = Field(min_length=1, max_length=320)
     password: str = Field(min_length=1, max_length=1024)
 
@@ -113,6 +117,8 @@ class RolesUpdate(Strict):
 
 
 class SigCreate(Strict):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"name": "Cloud Native Storage", "description": "Ceph, Rook and CSI drivers", "tags": ["storage", "csi"]}]})
     name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=2, max_length=80)]
     slug: Annotated[str, StringConstraints(strip_whitespace=True, max_length=60)] | None = None
     description: Annotated[str, StringConstraints(max_length=2000)] | None = None
@@ -251,23 +257,3 @@ def directory_entry(doc: dict) -> DirectoryEntry:
 
 def moderation_result(doc: dict) -> ModerationResult:
     return ModerationResult(user_id=doc["_id"], status=doc["status"], suspension=doc.get("suspension"))
-
-
-class ErrorDetail(BaseModel):
-    code: str
-    message: str
-    details: object | None = None
-
-
-class ErrorBody(BaseModel):
-    error: ErrorDetail
-    request_id: str | None = None
-
-
-def errors(*codes: int) -> dict:
-    """OpenAPI entries for the error responses an endpoint can give (all share one JSON shape)."""
-    text = {400: "Malformed request (e.g. a body that is not JSON)", 401: "Missing, invalid or expired token",
-            403: "Not allowed", 404: "Not found", 409: "Conflict with the current state", 422: "Invalid input",
-            429: "Too many attempts; see details.retry_after_seconds",
-            503: "Database unavailable or too many concurrent changes: retry shortly"}
-    return {code: {"model": ErrorBody, "description": text.get(code, "Error")} for code in sorted({400, 503, *codes})}

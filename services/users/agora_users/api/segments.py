@@ -5,14 +5,15 @@ from typing import Literal
 from agora_common.auth import Operator
 from agora_common.errors import NotFound
 from agora_common.ids import utcnow
+from agora_common.openapi import errors
 from fastapi import APIRouter, Response
 
 from agora_users.api.deps import StoreDep
-from agora_users.api.schemas import SegmentExport, SegmentMember, errors
+from agora_users.api.schemas import SegmentExport, SegmentMember
 from agora_users.domain.segments import SEGMENTS, definitions
 from agora_users.service import activity
 
-router = APIRouter(prefix="/api/v1/users/segments", tags=["segments"])
+router = APIRouter(prefix="/segments", tags=["segments"])
 
 CSV_COLUMNS = list(SegmentMember.model_fields)
 

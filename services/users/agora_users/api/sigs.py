@@ -1,13 +1,14 @@
 from typing import Annotated
 
 from agora_common.auth import CurrentUser, Operator
+from agora_common.openapi import errors
 from fastapi import APIRouter, Query, Response, status
 
 from agora_users.api.deps import ActiveMember, StoreDep
-from agora_users.api.schemas import Membership, SigCreate, SigMember, SigRead, errors, sig_read
+from agora_users.api.schemas import Membership, SigCreate, SigMember, SigRead, sig_read
 from agora_users.service import sigs
 
-router = APIRouter(prefix="/api/v1/users/sigs", tags=["sigs"])
+router = APIRouter(prefix="/sigs", tags=["sigs"])
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=SigRead, responses=errors(401, 403, 409, 422),

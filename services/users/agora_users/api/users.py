@@ -1,6 +1,7 @@
 from typing import Annotated, Literal
 
 from agora_common.auth import Moderator, Operator
+from agora_common.openapi import errors
 from fastapi import APIRouter, Query, Response, status
 
 from agora_users.api.deps import StoreDep
@@ -15,13 +16,12 @@ from agora_users.api.schemas import (
     TitleGrant,
     TitleInUse,
     directory_entry,
-    errors,
     moderation_result,
     public_profile,
 )
 from agora_users.service import accounts, follows, moderation, profiles, titles
 
-router = APIRouter(prefix="/api/v1/users", tags=["users"])
+router = APIRouter(tags=["users"])
 
 
 @router.get("", response_model=list[PublicProfile], responses=errors(422),

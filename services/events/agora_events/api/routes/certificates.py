@@ -7,7 +7,7 @@ from agora_events.api.deps import ERRORS, AppCtx
 from agora_events.api.schemas import CancelRequest, IssuerRead, RevokeResult, VerifyResult
 from agora_events.service import certificates
 
-router = APIRouter(prefix="/api/v1/events/certificates", tags=["certificates"])
+router = APIRouter(prefix="/certificates", tags=["certificates"])
 
 
 @router.get("/issuer", response_model=IssuerRead, summary="The issuer's did:key (public key) to verify offline")

@@ -6,7 +6,7 @@ from agora_events.api.deps import ERRORS, AppCtx
 from agora_events.api.schemas import RankingRead, ScoreCreate, ScoreRead, SubmissionCreate, SubmissionRead
 from agora_events.service import competitions
 
-router = APIRouter(prefix="/api/v1/events/{event_id}", tags=["competitions"], responses=ERRORS)
+router = APIRouter(prefix="/{event_id}", tags=["competitions"], responses=ERRORS)
 
 
 @router.post("/submissions", status_code=status.HTTP_201_CREATED, response_model=SubmissionRead,

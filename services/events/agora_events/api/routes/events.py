@@ -12,7 +12,7 @@ from agora_events.domain.lifecycle import Action, Status
 from agora_events.service import events, series
 from agora_events.service.context import require_manager
 
-router = APIRouter(prefix="/api/v1/events", tags=["events"], responses=ERRORS)
+router = APIRouter(tags=["events"], responses=ERRORS)
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=EventRead,

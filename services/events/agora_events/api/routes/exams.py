@@ -5,7 +5,7 @@ from agora_events.api.deps import ERRORS, AppCtx
 from agora_events.api.schemas import AttemptRead, AttemptResult, AttemptSubmit, ExamCreate, ExamRead
 from agora_events.service import exams
 
-router = APIRouter(prefix="/api/v1/events/{event_id}/exam", tags=["exams"], responses=ERRORS)
+router = APIRouter(prefix="/{event_id}/exam", tags=["exams"], responses=ERRORS)
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=ExamRead,

@@ -12,14 +12,14 @@ from agora_events.api.schemas import CheckinRequest, MyRegistrationRead, Registr
 from agora_events.service import registrations
 from agora_events.service.context import load_event
 
-router = APIRouter(prefix="/api/v1/events/{event_id}", tags=["registrations"], responses=ERRORS)
+router = APIRouter(prefix="/{event_id}", tags=["registrations"], responses=ERRORS)
 # registered before the /{event_id} routes, so "me" is not taken for an event id
-mine_router = APIRouter(prefix="/api/v1/events/me", tags=["registrations"], responses=ERRORS)
+mine_router = APIRouter(prefix="/me", tags=["registrations"], responses=ERRORS)
 
 
 @mine_router.get("/registrations", response_model=list[MyRegistrationRead],
                  summary="The current user's registrations (newest first), with their events")
-async def my_registrations(user: CurrentUser, ctx: AppCtx, limit: Limit = 50, offset: Offset = 0,
+async def list_mine(user: CurrentUser, ctx: AppCtx, limit: Limit = 50, offset: Offset = 0,
                            include_cancelled: bool = False) -> list[dict]:
     regs = await registrations.of_user(ctx=ctx, user=user, include_cancelled=include_cancelled, limit=limit,
                                        offset=offset)
@@ -35,7 +35,7 @@ async def register(event_id: str, user: CurrentUser, ctx: AppCtx) -> dict:
 
 @router.get("/registrations/me", response_model=RegistrationRead,
             summary="The current user's registration, waitlist position and check-in code")
-async def my_registration(event_id: str, user: CurrentUser, ctx: AppCtx) -> dict:
+async def get_mine(event_id: str, user: CurrentUser, ctx: AppCtx) -> dict:
     return registration_read(await registrations.mine(ctx=ctx, event_id=event_id, user=user), viewer=user)
 
 

@@ -6,7 +6,7 @@ from agora_events.api.deps import ERRORS, AppCtx, Limit, Offset
 from agora_events.api.schemas import EventRead, SeriesCreate, SeriesRead, SeriesStats
 from agora_events.service import series
 
-router = APIRouter(prefix="/api/v1/events/series", tags=["series"], responses=ERRORS)
+router = APIRouter(prefix="/series", tags=["series"], responses=ERRORS)
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=SeriesRead,

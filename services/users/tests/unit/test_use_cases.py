@@ -1,0 +1,51 @@
+"""The users use cases on in-memory fakes (no servers): accounts, sign-in, suspension, and the events each
+emits, in milliseconds. Transactions, conflicts and the outbox are the integration tests' part."""
+
+import pytest
+from agora_common.errors import Conflict, Forbidden, Unauthorized
+from agora_common.topics import Topics
+from agora_testing.fakes import FakeTransactions, memory_database
+from agora_users.adapters.hashing import PasswordHasher
+from agora_users.adapters.store import Store, ensure_indexes
+from agora_users.config import Settings
+from agora_users.service import accounts, moderation
+
+PASSWORD = "correct horse battery"
+
+
+@pytest.fixture
+async def store() -> Store:
+    db = memory_database()
+    settings = Settings(argon2_time_cost=1, argon2_memory_cost_kib=8, argon2_parallelism=1)
+    store = Store(settings=settings, db=db, topics=Topics(), transactions=FakeTransactions(db),
+                  hasher=PasswordHasher(time_cost=1, memory_cost_kib=8, parallelism=1))
+    await ensure_indexes(db)
+    return store
+
+
+async def test_registration_announces_the_member_and_signs_them_in(store):
+    session = await accounts.register(store=store, email="Ada@Example.org", password=PASSWORD, display_name="Ada")
+    assert session.user["email_key"] == "ada@example.org" and session.access_token and session.refresh_token
+    (event,) = store.transactions.published
+    assert (event.type, event.subject, event.version) == ("UserRegistered", session.user["_id"], 1)
+    with pytest.raises(Conflict) as err:
+        await accounts.register(store=store, email="ada@example.org", password=PASSWORD, display_name="Ada 2")
+    assert err.value.code == "email_taken"
+
+
+async def test_sign_in_checks_the_password(store):
+    await accounts.register(store=store, email="ada@example.org", password=PASSWORD, display_name="Ada")
+    assert (await accounts.login(store=store, email="ada@example.org", password=PASSWORD)).user["display_name"] == "Ada"
+    with pytest.raises(Unauthorized):
+        await accounts.login(store=store, email="ada@example.org", password="wrong password!")
+
+
+async def test_a_suspended_member_cannot_sign_in_and_the_suspension_is_announced(store):
+    ada = (await accounts.register(store=store, email="ada@example.org", password=PASSWORD, display_name="Ada")).user
+    await moderation.suspend(store=store, user_id=ada["_id"], moderator_id="mod", moderator_roles=["moderator"],
+                             reason="spam", until=None)
+    assert store.transactions.types() == ["UserRegistered", "UserSuspended"]
+    assert store.transactions.published[-1].version == 2
+    with pytest.raises(Forbidden) as err:
+        await accounts.login(store=store, email="ada@example.org", password=PASSWORD)
+    assert err.value.code == "account_suspended"
