@@ -133,16 +133,22 @@ class DeadLetters:
     def __init__(self, bootstrap: str, *, topic: str, group_id: str, client_id: str = "agora") -> None:
         self.topic = topic
         self.group_id = group_id
-        self._producer = AIOKafkaProducer(bootstrap_servers=bootstrap, client_id=f"{client_id}-deadletter", acks="all")
-        self._started = False
+        self._bootstrap = bootstrap
+        self._client_id = f"{client_id}-deadletter"
+        self._producer: AIOKafkaProducer | None = None  # made on first use: most consumers never need it
 
     async def send(self, value: bytes | None, *, key: bytes | None, reason: str, message: str,
                    origin: str | None = None) -> None:
         log.warning("dead-lettering event", extra={"group": self.group_id, "reason": reason,
                                                    "detail": message[:500], "origin": origin})
-        if not self._started:
-            await self._producer.start()
-            self._started = True
+        if self._producer is None:
+            producer = AIOKafkaProducer(bootstrap_servers=self._bootstrap, client_id=self._client_id, acks="all")
+            try:
+                await producer.start()
+            except Exception:
+                await producer.stop()  # release what a half-done start opened
+                raise
+            self._producer = producer
         headers = [("x-agora-reason", reason.encode()), ("x-agora-error", message[:1000].encode()),
                    ("x-agora-group", self.group_id.encode())]
         if origin:
@@ -151,9 +157,9 @@ class DeadLetters:
         metrics.EVENTS_DEAD_LETTERED.labels(self.group_id, reason).inc()
 
     async def stop(self) -> None:
-        if self._started:
-            await self._producer.stop()
-            self._started = False
+        if self._producer is not None:
+            producer, self._producer = self._producer, None
+            await producer.stop()
 
 
 class EventConsumer:

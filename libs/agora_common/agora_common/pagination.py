@@ -1,11 +1,11 @@
 """One way to page through a MongoDB listing: keyset cursors.
 
-    docs, next_cursor = await keyset_page(db.events, query, order=[("starts_at", 1), ("_id", 1)],
+    docs, next_cursor = await keyset_page(db.events, query, listing="events", order=[("starts_at", 1), ("_id", 1)],
                                           limit=limit, cursor=cursor)
     return Page[EventRead](items=[...], next_cursor=next_cursor)
 
 A cursor is opaque to clients: the sort values and id of the last item returned, base64-encoded JSON, bound to
-its sort order. The next page starts strictly after it, so items added or removed meanwhile never shift a page
+its listing and sort order (a cursor of another one is a 422 `invalid_cursor`). The next page starts strictly after it, so items added or removed meanwhile never shift a page
 (offsets repeat or skip items then) and a page costs an index seek however deep it is (an offset scans and
 drops every item before it). The last page has `next_cursor: null`.
 """
@@ -29,18 +29,18 @@ class Page(BaseModel, Generic[T]):
     next_cursor: str | None = Field(description="pass as `cursor` for the next page; null on the last page")
 
 
-def encode_cursor(order: Order, doc: dict) -> str:
+def encode_cursor(listing: str, order: Order, doc: dict) -> str:
     values = [_plain(_get(doc, field)) for field, _ in order]
-    raw = json.dumps({"o": _order_name(order), "v": values}, separators=(",", ":"))
+    raw = json.dumps({"o": _order_name(listing, order), "v": values}, separators=(",", ":"))
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
-def decode_cursor(token: str, order: Order) -> list[Any]:
+def decode_cursor(token: str, listing: str, order: Order) -> list[Any]:
     try:
         raw = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
         values = [_typed(v) for v in raw["v"]]
-        same_order = raw["o"] == _order_name(order) and len(values) == len(order)
-    except (ValueError, KeyError, TypeError) as exc:
+        same_order = raw["o"] == _order_name(listing, order) and len(values) == len(order)
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise InvalidInput("invalid cursor", code="invalid_cursor") from exc
     if not same_order:
         raise InvalidInput("the cursor belongs to another listing or sort order", code="invalid_cursor")
@@ -58,20 +58,21 @@ def after(order: Order, values: list[Any]) -> dict:
 
 
 async def keyset_page(
-    collection: AsyncCollection, query: dict, *, order: Order, limit: int, cursor: str | None,
+    collection: AsyncCollection, query: dict, *, listing: str, order: Order, limit: int, cursor: str | None,
     projection: dict | None = None,
 ) -> tuple[list[dict], str | None]:
-    """One page of `query` in `order`, and the cursor of the next page (None when this one is the last)."""
+    """One page of `query` in `order`, and the cursor of the next page (None when this one is the last).
+    `listing` names what is listed (e.g. "questions:votes"), so a cursor is only good for its own listing."""
     if cursor:
-        query = {"$and": [query, after(order, decode_cursor(cursor, order))]}
+        query = {"$and": [query, after(order, decode_cursor(cursor, listing, order))]}
     docs = await collection.find(query, projection).sort(order).limit(limit + 1).to_list()
     more = len(docs) > limit
     docs = docs[:limit]
-    return docs, encode_cursor(order, docs[-1]) if more else None
+    return docs, encode_cursor(listing, order, docs[-1]) if more else None
 
 
-def _order_name(order: Order) -> str:
-    return ",".join(f"{'-' if direction < 0 else ''}{field}" for field, direction in order)
+def _order_name(listing: str, order: Order) -> str:
+    return listing + ":" + ",".join(f"{'-' if direction < 0 else ''}{field}" for field, direction in order)
 
 
 def _get(doc: dict, dotted: str) -> Any:

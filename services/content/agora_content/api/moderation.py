@@ -7,7 +7,6 @@ from fastapi import APIRouter, Depends, Query
 
 from agora_content.api.deps import ERRORS, StoreDep, limit_body_size
 from agora_content.api.schemas import FlagRead, HideRequest, Page, PostRead, QueueItem
-from agora_content.domain.cursor import Cursor
 from agora_content.service import moderation
 
 router = APIRouter(prefix="/moderation", tags=["moderation"], responses=ERRORS,
@@ -19,18 +18,16 @@ async def queue(
     moderator: Moderator,
     store: StoreDep,
     state: Literal["flagged", "hidden"] = "flagged",
-    cursor: Annotated[str | None, Query(max_length=100, description="id of the last item seen")] = None,
+    cursor: Annotated[str | None, Query(max_length=500, description="`next_cursor` of the page before")] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> Page[QueueItem]:
-    posts, flags = await moderation.queue(
-        store=store, state=state, cursor=Cursor("", None, cursor) if cursor else None, limit=limit
-    )
+    posts, flags, next_cursor = await moderation.queue(store=store, state=state, cursor=cursor, limit=limit)
     items = [
         QueueItem(post=PostRead.from_doc(p),
                   flags=[FlagRead.model_validate(f) for f in flags if f["post_id"] == p["_id"]])
-        for p in posts[:limit]
+        for p in posts
     ]
-    return Page[QueueItem](items=items, next_cursor=posts[limit - 1]["_id"] if len(posts) > limit else None)
+    return Page[QueueItem](items=items, next_cursor=next_cursor)
 
 
 @router.post("/posts/{post_id}/hide", response_model=PostRead, summary="Hide a post (closes its flags)")

@@ -1,8 +1,9 @@
 """Request and response bodies."""
 
 from datetime import datetime
-from typing import Annotated, Generic, Literal, TypeVar
+from typing import Annotated, Literal, TypeVar
 
+from agora_common.pagination import Page  # noqa: F401  (the one page shape)
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, StringConstraints
 
 Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=5, max_length=200)]
@@ -151,11 +152,6 @@ class PostRead(PostBase):
 
 
 T = TypeVar("T")
-
-
-class Page(BaseModel, Generic[T]):
-    items: list[T]
-    next_cursor: str | None = Field(description="pass as ?cursor= for the next page; null on the last page")
 
 
 class VoteRead(BaseModel):

@@ -3,11 +3,11 @@
 from agora_common.auth import Principal
 from agora_common.errors import Conflict, Forbidden, Gone
 from agora_common.events.content import FlagsDismissed, PostFlagged, PostHidden, PostUnhidden
+from agora_common.pagination import keyset_page
 from agora_common.uow import UnitOfWork
 
 from agora_content.adapters.store import Store, now
 from agora_content.domain import rules
-from agora_content.domain.cursor import Cursor
 from agora_content.domain.events import envelope, post_ref
 from agora_content.service.members import ensure_may_post
 from agora_content.service.posts import load
@@ -93,14 +93,14 @@ async def dismiss_flags(*, store: Store, moderator: Principal, post_id: str) -> 
     return await store.transactions.run(change)
 
 
-async def queue(*, store: Store, state: str, cursor: Cursor | None, limit: int) -> tuple[list[dict], list[dict]]:
-    """Flagged or hidden posts, newest first, with their flags."""
+async def queue(*, store: Store, state: str, cursor: str | None, limit: int
+                ) -> tuple[list[dict], list[dict], str | None]:
+    """Flagged or hidden posts, newest first, with their flags, and the cursor of the next page."""
     if state == "hidden":
         query: dict = {"hidden": True}
     else:
         query = {"open_flags": {"$gt": 0}, "hidden": False, "deleted": False}
-    if cursor is not None:
-        query["_id"] = {"$lt": cursor.id}
-    posts = await store.posts.find(query).sort("_id", -1).limit(limit + 1).to_list()
-    flags = await store.flags.find({"post_id": {"$in": [p["_id"] for p in posts[:limit]]}}).to_list()
-    return posts, flags
+    posts, next_cursor = await keyset_page(store.posts, query, listing=f"moderation:{state}", order=[("_id", -1)],
+                                           limit=limit, cursor=cursor)
+    flags = await store.flags.find({"post_id": {"$in": [p["_id"] for p in posts]}}).to_list()
+    return posts, flags, next_cursor

@@ -1,9 +1,9 @@
 """Reads: single posts, listings with tag filters, sorts and keyset cursors."""
 
 from agora_common.auth import Principal
+from agora_common.pagination import Order, keyset_page
 
 from agora_content.adapters.store import Store
-from agora_content.domain import cursor as cursors
 from agora_content.domain import rules
 from agora_content.service.posts import load
 
@@ -12,6 +12,14 @@ PUBLIC = {"deleted": False, "hidden": False}
 
 async def get_post(*, store: Store, user: Principal | None, post_id: str, kind: str | None = None) -> dict:
     return rules.ensure_visible(await load(store, post_id, kind=kind), user, kind or "post")
+
+# sort name -> order; ties broken by _id (UUIDv7, so creation order)
+SORTS: dict[str, Order] = {
+    "newest": [("_id", -1)],
+    "votes": [("score", -1), ("_id", -1)],
+    "active": [("last_activity_at", -1), ("_id", -1)],
+    "unanswered": [("_id", -1)],
+}
 
 
 async def list_posts(
@@ -28,10 +36,8 @@ async def list_posts(
         query["sig_id"] = sig_id
     if sort == "unanswered":
         query["answer_count"] = 0
-    query.update(cursors.after(cursors.decode(cursor, sort) if cursor else None, sort))
-    docs = await store.posts.find(query).sort(cursors.order(sort)).limit(limit + 1).to_list()
-    next_cursor = cursors.encode(sort, docs[limit - 1]) if len(docs) > limit else None
-    return docs[:limit], next_cursor
+    return await keyset_page(store.posts, query, listing=f"{kind}s:{sort}", order=SORTS[sort], limit=limit,
+                             cursor=cursor)
 
 
 async def answers_of(*, store: Store, user: Principal | None, question_id: str, limit: int = 200) -> list[dict]:

@@ -1,11 +1,11 @@
-"""Pure rules: tags, permissions, vote arithmetic, cursors, markdown safety."""
+"""Pure rules: tags, permissions, vote arithmetic, markdown safety (cursors: the kernel's test_pagination)."""
 
 from datetime import UTC, datetime
 
 import pytest
 from agora_common.auth import Principal
 from agora_common.errors import Forbidden, Gone, InvalidInput
-from agora_content.domain import cursor, rules
+from agora_content.domain import rules
 from agora_content.domain.markdown import render
 
 ALICE = Principal(id="alice", roles=["member"])
@@ -50,22 +50,6 @@ def test_visibility_and_permissions():
         rules.ensure_can_restore(deleted_by_mod, ALICE)
     rules.ensure_can_restore({**post, "deleted": True, "deleted_by": "alice"}, ALICE)
     assert not rules.is_author({"author_id": None}, Principal(id="x", roles=[]))  # anonymised posts have no author
-
-
-def test_cursor_round_trip_and_filters():
-    at = datetime(2026, 1, 2, 3, 4, 5, 678000, tzinfo=UTC)
-    token = cursor.encode("active", {"_id": "id9", "last_activity_at": at})
-    c = cursor.decode(token, "active")
-    assert c.key == at and c.id == "id9"
-    assert cursor.after(c, "active") == {
-        "$or": [{"last_activity_at": {"$lt": at}}, {"last_activity_at": at, "_id": {"$lt": "id9"}}]
-    }
-    assert cursor.after(cursor.decode(cursor.encode("newest", {"_id": "x"}), "newest"), "newest") == {
-        "_id": {"$lt": "x"}}
-    with pytest.raises(InvalidInput):
-        cursor.decode(token, "votes")
-    with pytest.raises(InvalidInput):
-        cursor.decode("%%%", "votes")
 
 
 def test_markdown_is_rendered_without_raw_html():

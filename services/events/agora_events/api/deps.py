@@ -11,7 +11,7 @@ def get_ctx(request: Request) -> Ctx:
 
 AppCtx = Annotated[Ctx, Depends(get_ctx)]
 Limit = Annotated[int, Query(ge=1, le=500, description="page size")]
-Offset = Annotated[int, Query(ge=0, le=100_000, description="items to skip")]
+Cursor = Annotated[str | None, Query(max_length=500, description="`next_cursor` of the page before")]
 
 # error responses shown in the OpenAPI docs
 ERRORS = {

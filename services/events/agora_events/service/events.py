@@ -15,8 +15,8 @@ from agora_common.events.community import (
     SpeakerConfirmed,
 )
 from agora_common.ids import new_id
+from agora_common.pagination import keyset_page
 from agora_common.uow import UnitOfWork
-from pymongo import ASCENDING
 
 from agora_events.adapters.mongo import EVENTS
 from agora_events.domain.kinds import check_details
@@ -66,8 +66,8 @@ async def get(*, ctx: Ctx, event_id: str, user: Principal | None) -> dict:
 
 async def list_events(
     *, ctx: Ctx, user: Principal | None, kind: str | None, status: str | None, sig_id: str | None,
-    series_id: str | None, starts_after: datetime | None, limit: int, offset: int,
-) -> list[dict]:
+    series_id: str | None, starts_after: datetime | None, limit: int, cursor: str | None,
+) -> tuple[list[dict], str | None]:
     query: dict = {}
     if kind:
         query["kind"] = kind
@@ -84,8 +84,8 @@ async def list_events(
         query["status"] = status
     elif not operator:
         query["status"] = {"$in": [s.value for s in VISIBLE]}
-    cursor = ctx.db[EVENTS].find(query).sort([("starts_at", ASCENDING), ("_id", ASCENDING)]).skip(offset).limit(limit)
-    return await cursor.to_list()
+    return await keyset_page(ctx.db[EVENTS], query, listing="events", order=[("starts_at", 1), ("_id", 1)],
+                             limit=limit, cursor=cursor)
 
 
 def _published_payload(doc: dict) -> EventPublished:

@@ -13,6 +13,7 @@ from agora_common.auth import Principal
 from agora_common.errors import Conflict, NotFound
 from agora_common.events.community import AttendeeCheckedIn, RegistrationCancelled, RegistrationConfirmed, Waitlisted
 from agora_common.ids import new_id
+from agora_common.pagination import keyset_page
 from agora_common.uow import UnitOfWork
 from pymongo import ASCENDING
 from pymongo.errors import DuplicateKeyError
@@ -157,23 +158,28 @@ async def mine(*, ctx: Ctx, event_id: str, user: Principal) -> dict:
 
 
 async def list_registrations(
-    *, ctx: Ctx, event_id: str, user: Principal, status: str | None, limit: int, offset: int
-) -> list[dict]:
+    *, ctx: Ctx, event_id: str, user: Principal, status: str | None, limit: int, cursor: str | None
+) -> tuple[list[dict], str | None]:
+    """One page of an event's registrations (the waitlist in its order, the others in registration order), each
+    with its waitlist position, and the cursor of the next page."""
     event = await load_event(ctx, event_id, user=user)
     require_manager(event, user)
     query: dict = {"event_id": event_id}
     if status:
         query["status"] = status
-    order = [("seq", ASCENDING), ("created_at", ASCENDING)] if status == "waitlisted" else [("created_at", ASCENDING)]
-    regs = await ctx.db[REGISTRATIONS].find(query).sort(order).skip(offset).limit(limit).to_list()
-    if status == "waitlisted":  # positions follow from the order
-        return [{**r, "position": offset + i + 1} for i, r in enumerate(regs)]
+    waitlist = status == "waitlisted"
+    order = [("seq", ASCENDING), ("_id", ASCENDING)] if waitlist else [("created_at", ASCENDING), ("_id", ASCENDING)]
+    regs, next_cursor = await keyset_page(ctx.db[REGISTRATIONS], query, listing=f"registrations:{status or 'all'}",
+                                          order=order, limit=limit, cursor=cursor)
+    if waitlist and regs:  # positions follow from the order, counted from the first of this page
+        first = await position(ctx, regs[0])
+        return [{**r, "position": first + i} for i, r in enumerate(regs)], next_cursor
+    places: dict[str, int] = {}
     if any(r["status"] == "waitlisted" for r in regs):
         queue = await ctx.db[REGISTRATIONS].find(
             {"event_id": event_id, "status": "waitlisted"}, projection={"_id": 1}).sort("seq", ASCENDING).to_list()
         places = {r["_id"]: i + 1 for i, r in enumerate(queue)}
-        return [{**r, "position": places.get(r["_id"])} for r in regs]
-    return [{**r, "position": None} for r in regs]
+    return [{**r, "position": places.get(r["_id"])} for r in regs], next_cursor
 
 
 async def check_in(
@@ -240,12 +246,15 @@ async def withdraw_user(*, ctx: Ctx, user_id: str) -> int:
     return cancelled
 
 
-async def of_user(*, ctx: Ctx, user: Principal, include_cancelled: bool, limit: int, offset: int) -> list[dict]:
+async def of_user(*, ctx: Ctx, user: Principal, include_cancelled: bool, limit: int, cursor: str | None
+                  ) -> tuple[list[dict], str | None]:
     """A member's registrations, newest first, each with its event's title, start and status."""
     query: dict = {"user_id": user.id}
     if not include_cancelled:
         query["status"] = {"$in": ["confirmed", "waitlisted"]}
-    regs = await ctx.db[REGISTRATIONS].find(query).sort("created_at", -1).skip(offset).limit(limit).to_list()
+    regs, next_cursor = await keyset_page(
+        ctx.db[REGISTRATIONS], query, listing=f"my-registrations:{include_cancelled}",
+        order=[("created_at", -1), ("_id", -1)], limit=limit, cursor=cursor)
     events = {e["_id"]: e for e in await ctx.db[EVENTS].find(
         {"_id": {"$in": list({r["event_id"] for r in regs})}},
         projection={"title": 1, "starts_at": 1, "status": 1, "kind": 1}).to_list()}
@@ -255,4 +264,4 @@ async def of_user(*, ctx: Ctx, user: Principal, include_cancelled: bool, limit: 
         out.append({**r, "position": await position(ctx, r), "event_title": event.get("title"),
                     "event_starts_at": event.get("starts_at"), "event_status": event.get("status"),
                     "event_kind": event.get("kind")})
-    return out
+    return out, next_cursor

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from agora_common.auth import Principal
 from agora_common.errors import NotFound
 from agora_common.ids import new_id
+from agora_common.pagination import keyset_page
 from agora_common.uow import UnitOfWork
 from pymongo import ASCENDING
 
@@ -48,9 +49,9 @@ async def create(*, ctx: Ctx, spec: dict, user: Principal) -> dict:
     return series
 
 
-async def list_series(*, ctx: Ctx, limit: int, offset: int) -> list[dict]:
-    cursor = ctx.db[SERIES].find().sort([("first_starts_at", -1), ("_id", -1)]).skip(offset).limit(limit)
-    return await cursor.to_list()
+async def list_series(*, ctx: Ctx, limit: int, cursor: str | None) -> tuple[list[dict], str | None]:
+    return await keyset_page(ctx.db[SERIES], {}, listing="series", order=[("first_starts_at", -1), ("_id", -1)],
+                             limit=limit, cursor=cursor)
 
 
 async def get(*, ctx: Ctx, series_id: str) -> dict:

@@ -37,7 +37,7 @@ async def test_simultaneous_cancellations_promote_each_waiting_person_once_in_or
     assert all(r.status_code == 200 for r in results)
     confirmed = await db.registrations.find({"event_id": eid, "status": "confirmed"}).to_list()
     assert sorted(r["user_id"] for r in confirmed) == ["u4", "u5", "u6", "u7"]
-    waitlist = (await api.client.get(f"/api/v1/events/{eid}/waitlist", **api.op)).json()
+    waitlist = (await api.client.get(f"/api/v1/events/{eid}/waitlist", **api.op)).json()["items"]
     assert [(w["user_id"], w["position"]) for w in waitlist] == [("u8", 1), ("u9", 2)]
     assert (await db.events.find_one({"_id": eid}))["counts"] == {
         "confirmed": 4, "waitlisted": 2, "cancelled": 4, "checked_in": 0}

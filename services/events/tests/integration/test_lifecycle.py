@@ -55,7 +55,7 @@ async def test_drafts_are_private_and_members_cannot_manage(api):
     await api.act(event["id"], "publish")
     r = await api.client.post(f"/api/v1/events/{event['id']}/open-registration", **api.as_user("m1"))
     assert r.status_code == 403
-    listed = (await api.client.get("/api/v1/events")).json()
+    listed = (await api.client.get("/api/v1/events")).json()["items"]
     assert [e["id"] for e in listed] == [event["id"]]
 
 
@@ -127,3 +127,28 @@ async def test_explicit_nulls_are_accepted_as_empty(api):
     assert r.status_code == 200 and r.json()["tags"] == []
     r = await api.client.patch(f"/api/v1/events/{body['id']}", json={"title": None}, **api.op)
     assert r.status_code == 422
+
+
+async def test_the_event_list_pages_by_start_time_with_cursors(api):
+    from datetime import UTC, datetime, timedelta
+
+    start = datetime.now(UTC) + timedelta(days=30)
+    ids = []
+    for i in range(5):  # created out of start order
+        created = await api.create_event(title=f"Meetup {i}", starts_at=(start + timedelta(days=(i * 3) % 5)).isoformat())
+        await api.act(created["id"], "publish")
+        ids.append(created["id"])
+    seen, cursor, pages = [], None, 0
+    while True:
+        r = await api.client.get("/api/v1/events", params={"limit": 2, **({"cursor": cursor} if cursor else {})})
+        assert r.status_code == 200
+        seen += r.json()["items"]
+        cursor, pages = r.json()["next_cursor"], pages + 1
+        if cursor is None:
+            break
+    assert pages == 3 and sorted(e["id"] for e in seen) == sorted(ids)
+    assert [e["starts_at"] for e in seen] == sorted(e["starts_at"] for e in seen)
+    for bad in ("garbage", (await api.client.get("/api/v1/events/series", params={"limit": 1})).json()["next_cursor"]
+                or "e30"):
+        r = await api.client.get("/api/v1/events", params={"cursor": bad})
+        assert r.status_code == 422 and r.json()["error"]["code"] == "invalid_cursor"

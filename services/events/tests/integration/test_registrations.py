@@ -36,7 +36,7 @@ async def test_200_concurrent_registrations_for_50_places_never_overbook(api, se
 
     # the waitlist, in arrival (commit) order, is exactly the positions each registrant was told
     r = await api.client.get(f"/api/v1/events/{eid}/waitlist", params={"limit": 500}, **api.op)
-    listed = r.json()
+    listed = r.json()["items"]
     assert [w["position"] for w in listed] == list(range(1, 151))
     told = {b["user_id"]: b["position"] for b in waitlisted}
     assert [told[w["user_id"]] for w in listed] == list(range(1, 151))
@@ -76,7 +76,7 @@ async def test_cancelling_a_waitlisted_place_promotes_nobody_and_keeps_order(api
         assert (await api.register(eid, u)).status_code == 201
     r = await api.client.delete(f"/api/v1/events/{eid}/registrations/me", **api.as_user("c"))
     assert r.status_code == 200
-    listed = (await api.client.get(f"/api/v1/events/{eid}/waitlist", **api.op)).json()
+    listed = (await api.client.get(f"/api/v1/events/{eid}/waitlist", **api.op)).json()["items"]
     assert [(w["user_id"], w["position"]) for w in listed] == [("b", 1), ("d", 2)]
     assert (await db.events.find_one({"_id": eid}))["counts"]["confirmed"] == 1
     # cancelling again: nothing active any more
@@ -94,7 +94,7 @@ async def test_more_capacity_promotes_from_the_waitlist_in_order(api):
         await api.register(eid, u)
     r = await api.client.patch(f"/api/v1/events/{eid}", json={"capacity": 3}, **api.op)
     assert r.status_code == 200 and r.json()["counts"]["confirmed"] == 3 and r.json()["spots_left"] == 0
-    listed = (await api.client.get(f"/api/v1/events/{eid}/waitlist", **api.op)).json()
+    listed = (await api.client.get(f"/api/v1/events/{eid}/waitlist", **api.op)).json()["items"]
     assert [w["user_id"] for w in listed] == ["d"]
     r = await api.client.patch(f"/api/v1/events/{eid}", json={"capacity": 2}, **api.op)
     assert r.status_code == 409 and r.json()["error"]["code"] == "capacity_below_confirmed"
@@ -121,7 +121,7 @@ async def test_registration_rules(api, db):
     # nobody else sees someone's check-in code, organisers do
     other = await api.client.get(f"/api/v1/events/{eid}/registrations", **api.as_user("a"))
     assert other.status_code == 403
-    listed = (await api.client.get(f"/api/v1/events/{eid}/registrations", **api.op)).json()
+    listed = (await api.client.get(f"/api/v1/events/{eid}/registrations", **api.op)).json()["items"]
     assert listed[0]["checkin_code"]
     qr = await api.client.get(f"/api/v1/events/{eid}/registrations/me/qr.svg", **api.as_user("a"))
     assert qr.status_code == 200 and qr.headers["content-type"] == "image/svg+xml" and b"<svg" in qr.content
@@ -182,7 +182,7 @@ async def test_full_registration_list_shows_waitlist_positions(api):
     for u in ("a", "b", "c"):
         await api.register(event["id"], u)
     await api.client.delete(f"/api/v1/events/{event['id']}/registrations/me", **api.as_user("b"))
-    listed = (await api.client.get(f"/api/v1/events/{event['id']}/registrations", **api.op)).json()
+    listed = (await api.client.get(f"/api/v1/events/{event['id']}/registrations", **api.op)).json()["items"]
     assert [(r["user_id"], r["status"], r["position"]) for r in listed] == [
         ("a", "confirmed", None), ("b", "cancelled", None), ("c", "waitlisted", 1)]
 
@@ -195,9 +195,9 @@ async def test_my_registrations_across_events(api):
     await api.register(two["id"], "me")
     r = await api.client.get("/api/v1/events/me/registrations", **api.as_user("me"))
     assert r.status_code == 200
-    assert [(x["event_title"], x["status"], x["position"]) for x in r.json()] == [
+    assert [(x["event_title"], x["status"], x["position"]) for x in r.json()["items"]] == [
         ("Two", "waitlisted", 1), ("One", "confirmed", None)]
-    assert all(x["checkin_code"] for x in r.json())
+    assert all(x["checkin_code"] for x in r.json()["items"])
     assert (await api.client.get("/api/v1/events/me/registrations")).status_code == 401
 
 

@@ -18,7 +18,7 @@ async def test_weekly_series_calendar_and_stats(api, db):
     series = r.json()
     sid = series["id"]
     assert len(series["event_ids"]) == 4
-    assert [x["id"] for x in (await api.client.get("/api/v1/events/series")).json()] == [sid]
+    assert [x["id"] for x in (await api.client.get("/api/v1/events/series")).json()["items"]] == [sid]
     empty = Calendar.from_ical((await api.client.get(f"/api/v1/events/series/{sid}.ics")).content)
     assert empty.walk("VEVENT") == []  # drafts stay private
 

@@ -2,11 +2,12 @@ from datetime import datetime
 
 from agora_common.auth import CurrentUser, Operator, OptionalUser
 from agora_common.events.community import EventKind
+from agora_common.pagination import Page
 from fastapi import APIRouter, Response, status
 
 from agora_events.adapters import ical
 from agora_events.api.convert import event_read
-from agora_events.api.deps import ERRORS, AppCtx, Limit, Offset
+from agora_events.api.deps import ERRORS, AppCtx, Cursor, Limit
 from agora_events.api.schemas import CancelRequest, EventCreate, EventRead, EventStats, EventUpdate, SpeakerInvite
 from agora_events.domain.lifecycle import Action, Status
 from agora_events.service import events, series
@@ -21,15 +22,17 @@ async def create_event(body: EventCreate, user: Operator, ctx: AppCtx) -> dict:
     return event_read(await events.create(ctx=ctx, fields=body.fields(), user=user))
 
 
-@router.get("", response_model=list[EventRead], summary="List events (drafts only for their organisers)")
+@router.get("", response_model=Page[EventRead],
+            summary="List events by start time (drafts only for their organisers), a page at a time")
 async def list_events(
-    ctx: AppCtx, user: OptionalUser, limit: Limit = 50, offset: Offset = 0,
+    ctx: AppCtx, user: OptionalUser, limit: Limit = 50, cursor: Cursor = None,
     kind: EventKind | None = None, status: Status | None = None, sig_id: str | None = None,
     series_id: str | None = None, starts_after: datetime | None = None,
-) -> list[dict]:
-    docs = await events.list_events(ctx=ctx, user=user, kind=kind, status=status, sig_id=sig_id,
-                                    series_id=series_id, starts_after=starts_after, limit=limit, offset=offset)
-    return [event_read(d) for d in docs]
+) -> dict:
+    docs, next_cursor = await events.list_events(ctx=ctx, user=user, kind=kind, status=status, sig_id=sig_id,
+                                                 series_id=series_id, starts_after=starts_after, limit=limit,
+                                                 cursor=cursor)
+    return {"items": [event_read(d) for d in docs], "next_cursor": next_cursor}
 
 
 @router.get("/{event_id}.ics", summary="iCalendar file of one event", response_class=Response,

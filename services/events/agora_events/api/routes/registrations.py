@@ -4,10 +4,11 @@ from typing import Literal
 
 import segno
 from agora_common.auth import CurrentUser
+from agora_common.pagination import Page
 from fastapi import APIRouter, Response, status
 
 from agora_events.api.convert import registration_read
-from agora_events.api.deps import ERRORS, AppCtx, Limit, Offset
+from agora_events.api.deps import ERRORS, AppCtx, Cursor, Limit
 from agora_events.api.schemas import CheckinRequest, MyRegistrationRead, RegistrationRead
 from agora_events.service import registrations
 from agora_events.service.context import load_event
@@ -17,13 +18,13 @@ router = APIRouter(prefix="/{event_id}", tags=["registrations"], responses=ERROR
 mine_router = APIRouter(prefix="/me", tags=["registrations"], responses=ERRORS)
 
 
-@mine_router.get("/registrations", response_model=list[MyRegistrationRead],
+@mine_router.get("/registrations", response_model=Page[MyRegistrationRead],
                  summary="The current user's registrations (newest first), with their events")
-async def list_mine(user: CurrentUser, ctx: AppCtx, limit: Limit = 50, offset: Offset = 0,
-                           include_cancelled: bool = False) -> list[dict]:
-    regs = await registrations.of_user(ctx=ctx, user=user, include_cancelled=include_cancelled, limit=limit,
-                                       offset=offset)
-    return [{**r, "id": r["_id"]} for r in regs]
+async def list_mine(user: CurrentUser, ctx: AppCtx, limit: Limit = 50, cursor: Cursor = None,
+                    include_cancelled: bool = False) -> dict:
+    regs, next_cursor = await registrations.of_user(ctx=ctx, user=user, include_cancelled=include_cancelled,
+                                                    limit=limit, cursor=cursor)
+    return {"items": [{**r, "id": r["_id"]} for r in regs], "next_cursor": next_cursor}
 
 
 @router.post("/registrations", status_code=status.HTTP_201_CREATED, response_model=RegistrationRead,
@@ -60,16 +61,16 @@ async def cancel_by_id(event_id: str, registration_id: str, user: CurrentUser, c
     return registration_read(reg, viewer=user)
 
 
-@router.get("/registrations", response_model=list[RegistrationRead],
-            summary="Operators' view: registrations, optionally by status")
+@router.get("/registrations", response_model=Page[RegistrationRead],
+            summary="Operators' view: registrations, optionally by status, a page at a time")
 async def list_registrations(
-    event_id: str, user: CurrentUser, ctx: AppCtx, limit: Limit = 100, offset: Offset = 0,
+    event_id: str, user: CurrentUser, ctx: AppCtx, limit: Limit = 100, cursor: Cursor = None,
     status: Literal["confirmed", "waitlisted", "cancelled"] | None = None,
-) -> list[dict]:
-    regs = await registrations.list_registrations(ctx=ctx, event_id=event_id, user=user, status=status,
-                                                  limit=limit, offset=offset)
+) -> dict:
+    regs, next_cursor = await registrations.list_registrations(ctx=ctx, event_id=event_id, user=user, status=status,
+                                                               limit=limit, cursor=cursor)
     event = await load_event(ctx, event_id, user=user)
-    return [registration_read(r, viewer=user, event=event) for r in regs]
+    return {"items": [registration_read(r, viewer=user, event=event) for r in regs], "next_cursor": next_cursor}
 
 
 def _cell(text: str) -> str:
@@ -85,24 +86,24 @@ async def registrations_csv(event_id: str, user: CurrentUser, ctx: AppCtx) -> Re
     columns = ["registration_id", "user_id", "user_name", "status", "position", "created_at", "checked_in_at",
                "cancelled_at"]
     writer.writerow(columns)
-    offset = 0
+    cursor = None
     while True:
-        page = await registrations.list_registrations(ctx=ctx, event_id=event_id, user=user, status=None,
-                                                      limit=500, offset=offset)
+        page, cursor = await registrations.list_registrations(ctx=ctx, event_id=event_id, user=user, status=None,
+                                                              limit=500, cursor=cursor)
         for r in page:
             writer.writerow([r["_id"], _cell(r["user_id"]), _cell(r.get("user_name") or ""), r["status"],
                              r.get("position") or "",
                              *(r[k].isoformat() if r.get(k) else "" for k in columns[5:])])
-        if len(page) < 500:
+        if cursor is None:
             break
-        offset += 500
     return Response(out.getvalue(), media_type="text/csv; charset=utf-8",
                     headers={"Content-Disposition": f'attachment; filename="registrations-{event_id}.csv"'})
 
 
-@router.get("/waitlist", response_model=list[RegistrationRead], summary="Operators' view: the waitlist in order")
-async def waitlist(event_id: str, user: CurrentUser, ctx: AppCtx, limit: Limit = 100, offset: Offset = 0) -> list[dict]:
-    return await list_registrations(event_id, user, ctx, limit, offset, "waitlisted")
+@router.get("/waitlist", response_model=Page[RegistrationRead],
+            summary="Operators' view: the waitlist in order, a page at a time")
+async def waitlist(event_id: str, user: CurrentUser, ctx: AppCtx, limit: Limit = 100, cursor: Cursor = None) -> dict:
+    return await list_registrations(event_id, user, ctx, limit, cursor, "waitlisted")
 
 
 @router.post("/checkins", response_model=RegistrationRead,

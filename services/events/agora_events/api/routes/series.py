@@ -1,8 +1,9 @@
 from agora_common.auth import CurrentUser, Operator
+from agora_common.pagination import Page
 from fastapi import APIRouter, Response, status
 
 from agora_events.api.convert import event_read, with_id
-from agora_events.api.deps import ERRORS, AppCtx, Limit, Offset
+from agora_events.api.deps import ERRORS, AppCtx, Cursor, Limit
 from agora_events.api.schemas import EventRead, SeriesCreate, SeriesRead, SeriesStats
 from agora_events.service import series
 
@@ -15,9 +16,10 @@ async def create_series(body: SeriesCreate, user: Operator, ctx: AppCtx) -> dict
     return with_id(await series.create(ctx=ctx, spec=body.spec(), user=user))
 
 
-@router.get("", response_model=list[SeriesRead], summary="List series, newest first")
-async def list_series(ctx: AppCtx, limit: Limit = 50, offset: Offset = 0) -> list[dict]:
-    return [with_id(s) for s in await series.list_series(ctx=ctx, limit=limit, offset=offset)]
+@router.get("", response_model=Page[SeriesRead], summary="List series, newest first, a page at a time")
+async def list_series(ctx: AppCtx, limit: Limit = 50, cursor: Cursor = None) -> dict:
+    docs, next_cursor = await series.list_series(ctx=ctx, limit=limit, cursor=cursor)
+    return {"items": [with_id(s) for s in docs], "next_cursor": next_cursor}
 
 
 @router.get("/{series_id}.ics", response_class=Response, summary="iCalendar feed of a series",
