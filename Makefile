@@ -3,14 +3,18 @@ SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
+ARGS ?=
 
-.PHONY: install run test test-unit test-deploy bench lint docs clean
+.PHONY: help install run test test-unit bench lint docs clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 14
 
 install: ## install everything that is missing (virtualenv, services, embedded servers, nginx, prometheus)
 	@bash scripts/bootstrap.sh
 
-run: install ## start the whole platform locally with demo data; Ctrl-C stops it
-	@$(PY) -m agora_devservers.stack
+run: install ## start the whole platform locally with demo data; Ctrl-C stops it (ARGS="--free-ports --no-demo")
+	@$(PY) -m agora_devservers.stack $(ARGS)
 
 test: install ## install what is missing, then run every test (unit, integration, e2e) and the deploy checks
 	@$(PY) -m pytest $(PYTEST_ARGS); rc=$$?; \
@@ -27,8 +31,8 @@ bench: install ## run every benchmark and print one table
 docs: install ## regenerate docs/events.md (who publishes and who consumes each event type) from the code
 	@$(PY) -m agora_devservers.event_table
 
-lint: install
+lint: install ## ruff over libs, services, tests and benches
 	@$(VENV)/bin/ruff check libs services tests bench
 
-clean:
+clean: ## remove run data and caches
 	rm -rf .run .pytest_cache

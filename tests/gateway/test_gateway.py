@@ -62,6 +62,15 @@ def test_too_many_requests_get_429_json_with_retry_after(strict_gateway, upstrea
     assert error["request_id"] == limited.headers["X-Request-ID"]
 
 
+def test_the_demo_loader_client_waits_out_the_rate_limit(strict_gateway, upstreams):
+    """A second `make run` on a warm machine hit the sign-up limit and the demo loader gave up on the 429."""
+    from agora_devservers.demo import PoliteClient
+
+    with PoliteClient(base_url=strict_gateway.url) as client:
+        statuses = [client.get("/api/v1/search/echo").status_code for _ in range(5)]  # 1 r/s, burst 1
+    assert statuses == [200] * 5
+
+
 def test_body_over_the_limit_gets_413_json(gateway):
     small = httpx.post(f"{gateway.url}/api/v1/content/echo", content=b"x" * 1000)
     assert small.status_code == 200 and small.json()["body_length"] == 1000

@@ -35,6 +35,7 @@ T = TypeVar("T")
 Body = Callable[["UnitOfWork"], Awaitable[T]]
 
 TRANSIENT = "TransientTransactionError"
+PROCESSED_EVENTS = "processed_events"  # event ids a consumer applied, in the consuming service's database
 
 
 class WriteConflict(PyMongoError):
@@ -106,6 +107,19 @@ class UnitOfWork:
         first = doc["version"] - len(events) + 1
         for i, event in enumerate(events):
             self.emit(event, subject=doc["_id"], version=first + i, actor=actor)
+
+    async def first_seen(self, consumer: str, envelopes: list[Envelope]) -> list[Envelope]:
+        """The envelopes not applied before, recorded as applied in this unit of work: the one record of what a
+        consumer that applies each event once has processed (a replay or a duplicate finds them recorded)."""
+        ids = list({e.id for e in envelopes})
+        done = {d["_id"] for d in await self.db[PROCESSED_EVENTS].find(
+            {"_id": {"$in": ids}}, {"_id": 1}, session=self.session).to_list()}  # look first: a failed insert
+        fresh = list({e.id: e for e in envelopes if e.id not in done}.values())  # would abort the transaction
+        if fresh:
+            now = utcnow()
+            await self.db[PROCESSED_EVENTS].insert_many(
+                [{"_id": e.id, "type": e.type, "consumer": consumer, "at": now} for e in fresh], session=self.session)
+        return fresh
 
     def _collection(self, collection: str | AsyncCollection) -> AsyncCollection:
         return self.db[collection] if isinstance(collection, str) else collection

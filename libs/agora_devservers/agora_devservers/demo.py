@@ -5,6 +5,7 @@ import random
 from typing import Any
 
 import httpx
+from tenacity import RetryCallState, Retrying, retry_if_result, stop_after_attempt
 from tqdm import tqdm
 
 DEMO_PASSWORD = "demo-password-123"
@@ -55,6 +56,27 @@ ARTICLES = [
 ]
 
 
+class PoliteClient(httpx.Client):
+    """A client that keeps to the gateway's rate limits, as any well-behaved client should: a 429 waits for as long
+    as its `Retry-After` says, then the request is sent again (the loader seeds through the public API, so a
+    second `make run` on a warm, fast machine hits the sign-up limit)."""
+
+    def request(self, *args: Any, **kwargs: Any) -> httpx.Response:
+        return _RATE_LIMITED(super().request, *args, **kwargs)
+
+
+def _retry_after(state: RetryCallState) -> float:
+    response = state.outcome.result() if state.outcome is not None else None
+    header = response.headers.get("Retry-After", "1") if response is not None else "1"
+    return float(header) if header.replace(".", "", 1).isdigit() else 1.0
+
+
+_RATE_LIMITED = Retrying(
+    retry=retry_if_result(lambda r: r.status_code == 429), wait=_retry_after, stop=stop_after_attempt(60),
+    retry_error_callback=lambda state: state.outcome.result(),  # still limited: the caller sees the 429
+)
+
+
 def _ok(r: httpx.Response, *codes: int) -> dict[str, Any]:
     if r.status_code not in (codes or (200, 201)):
         raise RuntimeError(f"{r.request.method} {r.request.url.path} -> {r.status_code}: {r.text[:300]}")
@@ -67,7 +89,7 @@ def _auth(token: str) -> dict[str, str]:
 
 def load_demo(gateway_url: str, *, operator_email: str, operator_password: str, seed: int = 7) -> str:
     rng = random.Random(seed)
-    with httpx.Client(base_url=gateway_url, timeout=30) as api:
+    with PoliteClient(base_url=gateway_url, timeout=30) as api:
         op = _ok(api.post("/api/v1/users/auth/login", json={"email": operator_email, "password": operator_password}))
         op_h = _auth(op["access_token"])
 

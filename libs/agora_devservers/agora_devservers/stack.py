@@ -245,14 +245,14 @@ def main(argv: list[str] | None = None) -> int:
                                 operator_password=stack.operator_password)
             print(f"  ✓ demo data: {summary}")
         g = stack.gateway_url
+        demo_line = "" if args.no_demo else '\n  Demo members           password "demo-password-123" (see agora_devservers/demo.py)'
         print(f"""
 Agora is running.
   Gateway (all APIs)     {g}/api/v1/...
   API docs (combined)    {g}/docs
   Per-service docs       {', '.join(f'{stack.service_url(n)}/docs' for n in HTTP_SERVICES)}
   Prometheus             http://127.0.0.1:{ports['prometheus']}
-  Operator login         {stack.operator_email} / {stack.operator_password}
-  Demo members           password "demo-password-123" (see agora_devservers/demo.py)
+  Operator login         {stack.operator_email} / {stack.operator_password}{demo_line}
   Logs                   {stack.log_dir}
 Press Ctrl-C to stop.""")
         while True:

@@ -2,7 +2,7 @@
 
 from dataclasses import dataclass
 
-from agora_common import outbox
+from agora_common import outbox, uow
 from agora_common.topics import Topics
 from agora_common.uow import Transactions
 from pymongo import ASCENDING, DESCENDING
@@ -18,7 +18,7 @@ SIGS = "sigs"
 SIG_MEMBERS = "sig_members"
 TITLE_AUDIT = "title_audit"
 FOLLOWS = "follows"
-PROCESSED_EVENTS = "processed_events"
+PROCESSED_EVENTS = uow.PROCESSED_EVENTS  # what the activity consumer applied (kernel record)
 ACTIVITY = "activity"
 ACTIVITY_DAYS = "activity_days"
 

@@ -2,6 +2,7 @@ from typing import Annotated, Literal
 
 from agora_common.auth import Moderator, Operator
 from agora_common.openapi import errors
+from agora_common.pagination import Page
 from fastapi import APIRouter, Query, Response, status
 
 from agora_users.api.deps import StoreDep
@@ -36,15 +37,15 @@ async def title_catalogue(store: StoreDep) -> list[TitleInUse]:
     return [TitleInUse(**t) for t in await titles.catalogue(store=store)]
 
 
-@router.get("/directory", response_model=list[DirectoryEntry], responses=errors(401, 403, 422),
-            summary="Accounts by status and role, for moderators (cursor: the last id seen)")
+@router.get("/directory", response_model=Page[DirectoryEntry], responses=errors(401, 403, 422),
+            summary="Accounts by status and role in registration order, for moderators, a page at a time")
 async def directory(moderator: Moderator, store: StoreDep,
                     status: Literal["active", "suspended"] | None = None,
                     role: Literal["member", "moderator", "operator"] | None = None,
                     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-                    after: str | None = None) -> list[DirectoryEntry]:
-    rows = await profiles.directory(store=store, status=status, role=role, limit=limit, after=after)
-    return [directory_entry(u) for u in rows]
+                    cursor: Annotated[str | None, Query(max_length=500)] = None) -> Page[DirectoryEntry]:
+    rows, next_cursor = await profiles.directory(store=store, status=status, role=role, limit=limit, cursor=cursor)
+    return Page[DirectoryEntry](items=[directory_entry(u) for u in rows], next_cursor=next_cursor)
 
 
 @router.get("/{user_id}", response_model=PublicProfile, responses=errors(404),

@@ -60,15 +60,10 @@ async def _apply_chunk(store: Store, chunk: list[Envelope]) -> int:
         return 0
 
     async def work(tx: UnitOfWork) -> int:
-        # look first: a failed insert would abort the whole transaction
-        done = {d["_id"] for d in await tx.db[c.PROCESSED_EVENTS].find(
-            {"_id": {"$in": list(ids)}}, {"_id": 1}, session=tx.session).to_list()}
-        todo = [p for p in plans if p[0].id not in done]
+        fresh = {e.id for e in await tx.first_seen("users.activity", [e for e, _, _ in plans])}
+        todo = [p for p in plans if p[0].id in fresh]
         if not todo:
             return 0
-        now = utcnow()
-        await tx.db[c.PROCESSED_EVENTS].insert_many(
-            [{"_id": e.id, "type": e.type, "at": now} for e, _, _ in todo], session=tx.session)
         last_action: dict[str, datetime] = {}
         days: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
         evidence_of: set[str] = set()

@@ -4,6 +4,7 @@ from typing import Any
 
 from agora_common.errors import NotFound
 from agora_common.events.users import ProfileUpdated
+from agora_common.pagination import keyset_page
 from agora_common.uow import UnitOfWork
 
 from agora_users.adapters import store as c
@@ -78,12 +79,11 @@ def _unique(items: list[str]) -> list[str]:
     return out
 
 
-async def directory(*, store: Store, status: str | None, role: str | None, limit: int, after: str | None) -> list[dict]:
-    """Accounts for moderators, oldest first by id (UUIDv7, so registration order); cursor = last id seen."""
+async def directory(*, store: Store, status: str | None, role: str | None, limit: int, cursor: str | None
+                    ) -> tuple[list[dict], str | None]:
+    """Accounts for moderators, oldest first by id (UUIDv7, so registration order), and the next page's cursor."""
     query: dict[str, Any] = {"status": status} if status else {"status": {"$ne": "deleted"}}
     if role:
         query["roles"] = role
-    if after:
-        query["_id"] = {"$gt": after}
-    return await store[c.USERS].find(query, {"email": 0, "email_key": 0, "password_hash": 0}).sort(
-        "_id", 1).limit(limit).to_list()
+    return await keyset_page(store[c.USERS], query, listing=f"directory:{status}:{role}", order=[("_id", 1)],
+                             limit=limit, cursor=cursor, projection={"email": 0, "email_key": 0, "password_hash": 0})

@@ -123,12 +123,13 @@ async def test_directory_lists_suspended_accounts_for_moderators(client, signup,
                       json={"reason": "spam"})
     r = await client.get("/api/v1/users/directory", params={"status": "suspended"}, headers=moderator_headers)
     assert r.status_code == 200
-    assert [(u["id"], u["suspension"]["reason"]) for u in r.json()] == [(bob["user"]["id"], "spam")]
+    assert [(u["id"], u["suspension"]["reason"]) for u in r.json()["items"]] == [(bob["user"]["id"], "spam")]
     assert "@" not in r.text
     page = (await client.get("/api/v1/users/directory", params={"limit": 1}, headers=moderator_headers)).json()
-    rest = (await client.get("/api/v1/users/directory", params={"after": page[0]["id"]},
+    rest = (await client.get("/api/v1/users/directory", params={"cursor": page["next_cursor"]},
                              headers=moderator_headers)).json()
-    assert [u["id"] for u in page + rest] == [ada["user"]["id"], bob["user"]["id"]]
+    assert [u["id"] for u in page["items"] + rest["items"]] == [ada["user"]["id"], bob["user"]["id"]]
+    assert rest["next_cursor"] is None
     assert (await client.get("/api/v1/users/directory", headers=ada["headers"])).status_code == 403
 
 
