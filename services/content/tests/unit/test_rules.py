@@ -1,6 +1,5 @@
 """Pure rules: tags, permissions, vote arithmetic, markdown safety (cursors: the kernel's test_pagination)."""
 
-from datetime import UTC, datetime
 
 import pytest
 from agora_common.auth import Principal
