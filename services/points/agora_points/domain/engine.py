@@ -36,10 +36,15 @@ CHAINS: dict[str, tuple[str, tuple[str, ...]]] = {
     "ArticleUnpublished": ("publish", ("post_id",)),
     "CompetitionRanked": ("ranking", ("event_id",)),
 }
-# Toggles switch every award about a post / community event off (False) or back on (True).
+# Toggles switch every award about a post / community event off (False) or back on (True). Deletion and
+# moderation are separate switches (a post restored while still hidden stays off). An answer's awards also
+# hang on its question's switches: deleting or hiding a question takes back what its answers earned (votes,
+# acceptance, the asker's bonus), as Stack Overflow does on question deletion; restoring gives it back.
 TOGGLES: dict[str, tuple[str, str, bool]] = {
     "PostDeleted": ("post", "post_id", False),
     "PostRestored": ("post", "post_id", True),
+    "PostHidden": ("hidden", "post_id", False),
+    "PostUnhidden": ("hidden", "post_id", True),
     "EventCancelled": ("cevent", "event_id", False),
 }
 COMMUNITY_EVENT_SOURCE = "events"
@@ -279,8 +284,9 @@ class Engine:
     def _add_award(self, f: Fact, rule: Rule, user: str, base: int, chain_key, touched: set[Award]) -> None:
         data = f.data
         toggles = []
-        if data.get("post_id"):
-            toggles.append(("post", data["post_id"]))
+        for post in (data.get("post_id"), data.get("question_id")):
+            if post:
+                toggles += [("post", post), ("hidden", post)]
         if f.source == COMMUNITY_EVENT_SOURCE and data.get("event_id"):
             toggles.append(("cevent", data["event_id"]))
         tags, sig = data.get("tags"), data.get("sig_id")

@@ -250,3 +250,39 @@ def test_other_rules_score_differently():
     facts = [vote(f"v{i}", post=f"p{i}", at=i) for i in range(15)]
     assert run(*facts).total("alice") == 150
     assert run(*facts, rules=v2).total("alice") == 300
+
+
+def test_hiding_a_post_by_moderation_takes_its_awards_back_until_it_is_unhidden():
+    """Defect: a post hidden by moderation kept its awards."""
+    from agora_common.events.content import PostHidden, PostUnhidden
+
+    upvote = vote("v1", post="p7", post_type="answer")
+    hidden = ev(PostHidden(post_id="p7", post_type="answer", author_id="alice", moderator_id="m", reason="spam"),
+                at=5, subject="p7")
+    assert run(upvote).total("alice") == 10
+    assert run(upvote, hidden).total("alice") == 0
+    unhidden = ev(PostUnhidden(post_id="p7", post_type="answer", author_id="alice", moderator_id="m"), at=9,
+                  subject="p7")
+    assert run(upvote, hidden, unhidden).total("alice") == 10
+    # deleted and hidden are separate switches: restoring a hidden post does not bring its points back
+    deleted = ev(PostDeleted(post_id="p7", post_type="answer", author_id="alice", deleted_by="alice"), at=6,
+                 subject="p7")
+    restored = ev(PostRestored(post_id="p7", post_type="answer", author_id="alice", restored_by="alice"), at=7,
+                  subject="p7")
+    assert run(upvote, hidden, deleted, restored).total("alice") == 0
+
+
+def test_deleting_a_question_takes_back_what_its_answers_earned():
+    """Defect: deleting a question left its accepted answer's +15 and the asker's +2."""
+    accepted = ev(AnswerAccepted(post_id="a1", author_id="alice", asker_id="bob", question_id="q1"), subject="a1")
+    answer_vote = ev(PostVoted(post_id="a1", post_type="answer", author_id="alice", voter_id="v1", value=1,
+                               previous_value=0, score=1, question_id="q1"), at=1, subject="a1")
+    before = run(accepted, answer_vote)
+    assert (before.total("alice"), before.total("bob")) == (25, 2)
+    gone = ev(PostDeleted(post_id="q1", post_type="question", author_id="bob", deleted_by="bob"), at=5, subject="q1")
+    after = run(accepted, answer_vote, gone)
+    assert (after.total("alice"), after.total("bob")) == (0, 0)
+    back = ev(PostRestored(post_id="q1", post_type="question", author_id="bob", restored_by="bob"), at=8,
+              subject="q1")
+    restored = run(accepted, answer_vote, gone, back)
+    assert (restored.total("alice"), restored.total("bob")) == (25, 2)
