@@ -1,7 +1,7 @@
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 Window = Literal["all_time", "monthly", "weekly"]
 
@@ -24,7 +24,8 @@ class LedgerEntry(BaseModel):
     points: int
     base_points: int
     cap_cut: int
-    floor_cut: int
+    floor_cut: int = Field(description="what the floor changed: > 0 the part of a penalty it absorbed; < 0 the part "
+                           "of a give-back that repays what it had absorbed of an earlier reversal")
     total_after: int
     time: datetime
     rule_id: str

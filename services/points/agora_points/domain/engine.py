@@ -13,7 +13,9 @@ transition is a compensating entry that names the entry it reverses.
 
 Cap: positive, non-exempt award entries of one user and UTC day share `daily_cap`, in event-time order; an
 award that is later reversed does not consume cap, so a reversal gives the freed cap back to the others.
-Floor: the running total never goes below `floor`; negative entries are cut where it would.
+Floor: the running total never goes below `floor`; negative entries are cut where it would. What the floor
+forgives of a *reversal* is owed: later give-backs (reversals of penalties) repay it before they count, so no
+sequence of votes and retractions leaves more than the awards still in effect give.
 """
 
 from bisect import bisect_left, insort
@@ -25,6 +27,9 @@ from agora_points.domain.periods import DAY_US, windows_of_day
 from agora_points.domain.rules import Rule, RuleSet
 
 AWARD, REVERSAL, REGRANT = "award", "reversal", "regrant"
+# Raised when the engine's semantics or state layout change: snapshots of an older engine are not used.
+# 2: moderation toggles, question switches on answers' awards, floor debt.
+ENGINE_VERSION = 2
 
 # An award ends at the next event of its chain (same chain key), e.g. a voter's next vote on the post.
 CHAINS: dict[str, tuple[str, tuple[str, ...]]] = {
@@ -95,6 +100,7 @@ class Entry:
     points: int = 0  # after the floor: what counts
     used_after: int = 0  # cap used in its day, after it
     total_after: int = 0
+    debt_after: int = 0  # what the floor forgave of reversals so far, and give-backs have not yet repaid
 
     @property
     def id(self) -> str:
@@ -425,9 +431,9 @@ class Engine:
         i = bisect_left(keys, from_sk)
         if i > 0:
             prev = ledger.by_sk[keys[i - 1]]
-            running, day, used = prev.total_after, prev.time_us // DAY_US, prev.used_after
+            running, day, used, debt = prev.total_after, prev.time_us // DAY_US, prev.used_after, prev.debt_after
         else:
-            running, day, used = 0, None, 0
+            running, day, used, debt = 0, None, 0, 0
         by_sk, entries = ledger.by_sk, ledger.entries
         bump = self._bump
         for sk in keys[i:]:
@@ -447,13 +453,22 @@ class Engine:
             else:
                 capped = e.base
             pts = capped
-            if floor is not None and capped < 0 and running + capped < floor:
-                pts = min(0, floor - running)
+            if debt and e.kind == REVERSAL and capped > 0:
+                # giving back a penalty repays first what the floor forgave of an earlier reversal: otherwise
+                # +10, five -2 (at the floor), the +10 retracted (cut), the -2s retracted would leave +10
+                repaid = min(debt, capped)
+                debt -= repaid
+                pts -= repaid
+            if floor is not None and pts < 0 and running + pts < floor:
+                kept = min(0, floor - running)
+                if e.kind == REVERSAL:
+                    debt += kept - pts
+                pts = kept
             running += pts
             if pts != e.points:
                 bump(e.award, e, pts - e.points)
                 e.points = pts
-            e.capped, e.used_after, e.total_after = capped, used, running
+            e.capped, e.used_after, e.total_after, e.debt_after = capped, used, running, debt
         ledger.total = running if len(keys) else 0
 
     def _bump(self, a: Award, e: Entry, delta: int) -> None:

@@ -43,7 +43,7 @@ def entry_view(engine: Engine, e: Entry) -> dict:
         "points": e.points,
         "base_points": e.base,
         "cap_cut": e.base - e.capped if e.kind != "reversal" else 0,
-        "floor_cut": e.points - e.capped,  # the part of a penalty the floor absorbed (>= 0)
+        "floor_cut": e.points - e.capped,  # > 0 absorbed of a penalty; < 0 a give-back repaying floor debt
         "total_after": e.total_after,
         "time": from_us(e.time_us),
         "rule_id": rule.id,

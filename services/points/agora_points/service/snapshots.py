@@ -18,7 +18,7 @@ import sys
 import time
 from pathlib import Path
 
-from agora_points.domain.engine import Engine
+from agora_points.domain.engine import ENGINE_VERSION, Engine
 from agora_points.domain.rules import RuleSet
 
 log = logging.getLogger(__name__)
@@ -28,7 +28,8 @@ sys.setrecursionlimit(max(sys.getrecursionlimit(), 20_000))  # entries <-> award
 
 
 def rules_fingerprint(rules: RuleSet) -> str:
-    return hashlib.sha256(rules.model_dump_json().encode()).hexdigest()
+    """The rules and the engine version a snapshot was computed with: another one is not used."""
+    return hashlib.sha256(f"engine {ENGINE_VERSION}\n{rules.model_dump_json()}".encode()).hexdigest()
 
 
 class Snapshots:

@@ -286,3 +286,45 @@ def test_deleting_a_question_takes_back_what_its_answers_earned():
               subject="q1")
     restored = run(accepted, answer_vote, gone, back)
     assert (restored.total("alice"), restored.total("bob")) == (25, 2)
+
+
+def test_no_points_from_nothing_at_the_floor():
+    """Defect: +10 upvote, five -2 downvotes (total 0), the upvote retracted (its reversal cut by the floor), the
+    downvotes retracted: the author kept +10 although every vote was gone."""
+    up = vote("u", value=1, at=0)
+    downs = [vote(f"d{i}", value=-1, at=1 + i) for i in range(5)]
+    up_gone = ev(VoteRetracted(post_id="p1", post_type="answer", author_id="alice", voter_id="u", previous_value=1,
+                               score=-5), at=10, subject="p1")
+    downs_gone = [ev(VoteRetracted(post_id="p1", post_type="answer", author_id="alice", voter_id=f"d{i}",
+                                   previous_value=-1, score=0), at=20 + i, subject="p1") for i in range(5)]
+    assert run(up, *downs).total("alice") == 0
+    assert run(up, *downs, up_gone).total("alice") == 0
+    assert run(up, *downs, up_gone, *downs_gone).total("alice") == 0
+    # what the floor forgave is repaid only by give-backs: a new award counts at once, as without the debt
+    later = vote("late", value=1, at=30)
+    assert run(up, *downs, up_gone, later).total("alice") == 10
+    assert run(up, *downs, up_gone, later, *downs_gone).total("alice") == 10
+    # a penalty at the floor is simply lost (the usual floor): a later upvote counts in full
+    assert run(vote("d", value=-1, at=0), vote("u2", value=1, at=1)).total("alice") == 10
+
+
+def test_no_sequence_of_votes_and_retractions_leaves_more_than_the_votes_in_effect():
+    """Whatever was cast and retracted on the way, the total is at most what the votes still in effect give
+    (computed afresh, at their times, floor included), and never below the floor."""
+    rng = random.Random(11)
+    for _ in range(300):
+        facts, current = [], {}
+        for t in range(1, rng.randint(2, 15)):
+            voter = f"v{rng.randint(1, 5)}"
+            if voter in current and rng.random() < 0.4:
+                previous = current.pop(voter)[0]
+                facts.append(ev(VoteRetracted(post_id="p1", post_type="answer", author_id="alice", voter_id=voter,
+                                              previous_value=previous, score=0), at=t, subject="p1"))
+            else:
+                value = rng.choice([1, -1])
+                prev = current[voter][0] if voter in current else 0
+                current[voter] = (value, t)
+                facts.append(vote(voter, value=value, prev=prev, at=t))
+        fresh = run(*[vote(voter, value=value, at=at) for voter, (value, at) in current.items()]).total("alice")
+        total = run(*facts).total("alice")
+        assert 0 <= total <= fresh, (total, fresh, current)
