@@ -11,7 +11,12 @@ PUBLIC = {"deleted": False, "hidden": False}
 
 
 async def get_post(*, store: Store, user: Principal | None, post_id: str, kind: str | None = None) -> dict:
-    return rules.ensure_visible(await load(store, post_id, kind=kind), user, kind or "post")
+    post = rules.ensure_visible(await load(store, post_id, kind=kind), user, kind or "post")
+    if post["type"] == "answer" and post.get("question_id"):
+        # an answer goes with its question: deleted or hidden with it (and its points are taken back with it)
+        rules.ensure_visible(await load(store, post["question_id"]), user, "question")
+    return post
+
 
 # sort name -> order; ties broken by _id (UUIDv7, so creation order)
 SORTS: dict[str, Order] = {

@@ -153,3 +153,17 @@ async def test_only_moderators_undo_a_moderators_deletion(client, auth, ask):
     assert r.status_code == 410
     assert (await client.post(f"{API}/posts/{q['id']}/restore", headers=auth("mod", "moderator"))).status_code == 200
     assert (await client.get(f"{API}/questions/{q['id']}")).status_code == 200
+
+
+async def test_the_answers_of_a_deleted_question_go_with_it(client, auth, ask, answer):
+    """Found with issue 11: an answer of a deleted question still read deleted=false."""
+    q = await ask()
+    a = await answer(q["id"], "bob")
+    assert (await client.get(f"/api/v1/content/answers/{a['id']}")).status_code == 200
+    assert (await client.delete(f"/api/v1/content/posts/{q['id']}", headers=auth("alice"))).status_code == 200
+    r = await client.get(f"/api/v1/content/answers/{a['id']}")  # like a deleted post: not found for others
+    assert r.status_code == 404 and r.json()["error"]["code"] == "not_found"
+    assert (await client.get(f"/api/v1/content/answers/{a['id']}", headers=auth("bob"))).status_code == 404
+    assert (await client.get(f"/api/v1/content/answers/{a['id']}", headers=auth("alice"))).status_code == 200
+    assert (await client.post(f"/api/v1/content/posts/{q['id']}/restore", headers=auth("alice"))).status_code == 200
+    assert (await client.get(f"/api/v1/content/answers/{a['id']}")).json()["deleted"] is False
