@@ -72,3 +72,17 @@ def test_every_schema_version_below_the_current_one_has_an_upcaster():
     for name, cls in EVENT_TYPES.items():
         for version in range(1, cls.schema_version):
             assert (name, version) in UPCASTERS, f"{name} v{version} -> v{version + 1} has no upcaster"
+
+
+def test_instants_are_bounded_to_a_plannable_range():
+    from agora_common.types import AnyInstant, Instant
+    from pydantic import TypeAdapter, ValidationError
+
+    instant, any_instant = TypeAdapter(Instant), TypeAdapter(AnyInstant)
+    assert instant.validate_python("2030-03-05T12:00:00+08:00").year == 2030
+    for bad in ("9999-12-31T00:00:00Z", "1970-01-01T00:00:00Z", "2030-03-05T12:00:00"):  # the last: no zone
+        with pytest.raises(ValidationError):
+            instant.validate_python(bad)
+    assert any_instant.validate_python("2030-03-05").year == 2030  # a bare date is fine in a query filter
+    with pytest.raises(ValidationError):
+        any_instant.validate_python("9999-01-01")

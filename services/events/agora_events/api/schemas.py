@@ -6,8 +6,8 @@ from zoneinfo import available_timezones
 
 from agora_common.errors import InvalidInput
 from agora_common.events.community import EventKind
+from agora_common.types import Instant
 from pydantic import (
-    AwareDatetime,
     BaseModel,
     ConfigDict,
     Field,
@@ -28,7 +28,7 @@ class Strict(BaseModel):
 
 
 class AgendaItem(Strict):
-    starts_at: AwareDatetime | None = None
+    starts_at: Instant | None = None
     title: Text
     speaker_user_id: UserId | None = None
 
@@ -36,8 +36,8 @@ class AgendaItem(Strict):
 class EventFields(Strict):
     description: LongText | None = None
     tags: list[Tag] | None = Field(default=None, max_length=20)
-    starts_at: AwareDatetime | None = None
-    ends_at: AwareDatetime | None = None
+    starts_at: Instant | None = None
+    ends_at: Instant | None = None
     timezone: str | None = Field(default=None, description="IANA zone for display, e.g. Asia/Shanghai")
     online: bool | None = None
     city: Text | None = None
@@ -50,7 +50,7 @@ class EventFields(Strict):
     capacity: int | None = Field(default=None, ge=1, le=1_000_000, description="places; none = unlimited")
     hosts: list[UserId] | None = Field(default=None, max_length=50, description="can manage and check in")
     judges: list[UserId] | None = Field(default=None, max_length=50, description="competition judges")
-    submission_deadline: AwareDatetime | None = None
+    submission_deadline: Instant | None = None
 
     @field_validator("timezone")
     @classmethod
@@ -85,7 +85,7 @@ class EventCreate(EventFields):
          "city": "Shanghai", "venue": "Community hub", "capacity": 80, "timezone": "Asia/Shanghai"}]})
     kind: EventKind
     title: Text
-    starts_at: AwareDatetime
+    starts_at: Instant
     sig_id: UserId | None = Field(default=None, description="the special interest group that runs it")
 
     def fields(self) -> dict[str, Any]:
@@ -368,7 +368,7 @@ class SeriesCreate(Strict):
     kind: EventKind = "live_stream"
     sig_id: UserId | None = None
     tags: list[Tag] = Field(default_factory=list, max_length=20)
-    first_starts_at: AwareDatetime
+    first_starts_at: Instant
     duration_minutes: int = Field(ge=5, le=24 * 60)
     interval_weeks: int = Field(default=1, ge=1, le=4)
     occurrences: int = Field(ge=1, le=52)

@@ -71,6 +71,11 @@ async def test_drafts_are_private_and_members_cannot_manage(api):
     ({"kind": "training", "title": "T", "starts_at": "2030-01-01T10:00:00Z", "timezone": "Mars/Olympus"},
      "timezone"),
     ({"kind": "training", "title": "T", "starts_at": "2030-01-01T10:00:00Z", "surprise": 1}, "surprise"),
+    # far dates: a published one made its .ics answer 500 (OverflowError)
+    ({"kind": "training", "title": "T", "starts_at": "9999-12-31T00:00:00Z"}, "between 2000-01-01 and 2200-12-31"),
+    ({"kind": "training", "title": "T", "starts_at": "1970-01-01T00:00:00Z"}, "starts_at"),
+    ({"kind": "training", "title": "T", "starts_at": "2030-01-01T10:00:00Z", "ends_at": "9999-01-01T00:00:00Z"},
+     "ends_at"),
 ])
 async def test_bad_event_input_is_a_clear_4xx_and_writes_nothing(api, db, body, fragment):
     r = await api.client.post("/api/v1/events", json=body, **api.op)

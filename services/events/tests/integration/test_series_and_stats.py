@@ -73,7 +73,8 @@ async def test_stats_before_the_end_have_no_no_show_rate(api):
 
 
 @pytest.mark.parametrize("patch", [{"occurrences": 0}, {"occurrences": 53}, {"duration_minutes": 1},
-                                   {"first_starts_at": "2030-01-01T10:00:00"}, {"kind": "party"}])
+                                   {"first_starts_at": "2030-01-01T10:00:00"}, {"kind": "party"},
+                                   {"first_starts_at": "9999-12-20T10:00:00Z"}])  # was a 500
 async def test_bad_series_writes_nothing(api, db, patch):
     body = {"title": "S", "first_starts_at": "2030-01-01T10:00:00Z", "duration_minutes": 60, "occurrences": 3,
             **patch}

@@ -1,8 +1,8 @@
-from datetime import datetime
 from typing import Annotated
 
 from agora_common.auth import Operator
 from agora_common.errors import InvalidInput
+from agora_common.types import AnyInstant
 from fastapi import APIRouter, Body, Query
 
 from agora_points.api.deps import EngineDep, ProcessorDep
@@ -62,7 +62,7 @@ async def get_rank(user_id: str, engine: EngineDep, scope: Scope = "global", win
 @router.get("/users/{user_id}/as-of", response_model=AsOf, responses=_ERRORS,
             summary="A user's total as it stood at a past time (event time)")
 async def get_as_of(user_id: str, engine: EngineDep,
-                    time: Annotated[datetime, Query(description="ISO 8601 with timezone")]) -> dict:
+                    time: Annotated[AnyInstant, Query(description="ISO 8601 with timezone")]) -> dict:
     if time.tzinfo is None:
         raise InvalidInput("time must carry a timezone, e.g. 2026-11-25T12:00:00Z", code="invalid_time")
     return queries.as_of(engine=engine, user_id=user_id, time=time)

@@ -3,6 +3,7 @@ from typing import Annotated, ClassVar, Literal
 
 from agora_common.auth import Operator
 from agora_common.errors import AgoraError, InvalidInput
+from agora_common.types import AnyInstant
 from elasticsearch import ApiError, TransportError
 from fastapi import APIRouter, Query, Response, status
 
@@ -67,8 +68,8 @@ async def search(
     tags: Annotated[list[str], Query(description="every tag must be present; repeat or comma-separate")] = [],  # noqa: B006
     author: Annotated[str | None, Query(max_length=100, description="author's user id")] = None,
     sig: Annotated[str | None, Query(max_length=100, description="posts of this SIG (special interest group) only")] = None,
-    date_from: Annotated[datetime | None, Query(alias="from", description="created at or after (ISO 8601)")] = None,
-    date_to: Annotated[datetime | None, Query(alias="to", description="created at or before (ISO 8601)")] = None,
+    date_from: Annotated[AnyInstant | None, Query(alias="from", description="created at or after (ISO 8601)")] = None,
+    date_to: Annotated[AnyInstant | None, Query(alias="to", description="created at or before (ISO 8601)")] = None,
     answered: Annotated[bool | None, Query(description="questions with (true) or without (false) answers")] = None,
     accepted: Annotated[bool | None, Query(description="questions with (true) or without (false) an accepted answer")] = None,
     sort: Annotated[Literal["relevance", "newest", "votes"], Query()] = "relevance",

@@ -4,7 +4,8 @@ from datetime import datetime
 from typing import Annotated, Literal
 
 from agora_common.ids import utcnow
-from pydantic import AwareDatetime, BaseModel, ConfigDict, EmailStr, Field, StringConstraints
+from agora_common.types import Instant
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints
 
 from agora_users.domain.users import is_suspended
 
@@ -170,7 +171,7 @@ class TitleAuditEntry(BaseModel):
 
 class SuspensionCreate(Strict):
     reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
-    until: AwareDatetime | None = Field(default=None, description="omit for an indefinite suspension")
+    until: Instant | None = Field(default=None, description="omit for an indefinite suspension")
 
 
 class ModerationResult(BaseModel):

@@ -25,6 +25,8 @@ async def test_suspend_and_reinstate(client, signup, moderator_headers, settings
     r = await client.post(url, headers=moderator_headers,
                           json={"reason": "spam", "until": (datetime.now(UTC) - timedelta(days=1)).isoformat()})
     assert r.status_code == 422 and r.json()["error"]["code"] == "invalid_until"
+    r = await client.post(url, headers=moderator_headers, json={"reason": "spam", "until": "9999-12-31T00:00:00Z"})
+    assert r.status_code == 422 and "2200-12-31" in r.json()["error"]["details"][0]["message"]
     r = await client.post("/api/v1/users/nobody/suspension", headers=moderator_headers, json={"reason": "spam"})
     assert r.status_code == 404
 

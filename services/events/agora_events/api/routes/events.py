@@ -1,8 +1,8 @@
-from datetime import datetime
 
 from agora_common.auth import CurrentUser, Operator, OptionalUser
 from agora_common.events.community import EventKind
 from agora_common.pagination import Page
+from agora_common.types import Instant
 from fastapi import APIRouter, Response, status
 
 from agora_events.adapters import ical
@@ -27,7 +27,7 @@ async def create_event(body: EventCreate, user: Operator, ctx: AppCtx) -> dict:
 async def list_events(
     ctx: AppCtx, user: OptionalUser, limit: Limit = 50, cursor: Cursor = None,
     kind: EventKind | None = None, status: Status | None = None, sig_id: str | None = None,
-    series_id: str | None = None, starts_after: datetime | None = None,
+    series_id: str | None = None, starts_after: Instant | None = None,
 ) -> dict:
     docs, next_cursor = await events.list_events(ctx=ctx, user=user, kind=kind, status=status, sig_id=sig_id,
                                                  series_id=series_id, starts_after=starts_after, limit=limit,
