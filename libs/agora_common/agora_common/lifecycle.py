@@ -23,16 +23,23 @@ Step = tuple[str, Callable[[], Awaitable[object]]]
 SLOW_STEP_SECONDS = 1.0  # worth a line in the logs: shutdowns are normally a few tens of milliseconds
 
 
-async def shut_down(*steps: Step, timeout: float = 5.0) -> None:
+async def shut_down(*steps: Step, timeout: float = 5.0, budget: float | None = None) -> None:
+    """Run the steps in order, each within `timeout` and all together within `budget` (AGORA_SHUTDOWN_BUDGET_S,
+    which the chart's grace period counts on): once the budget is spent, the steps left are skipped."""
+    deadline = time.monotonic() + budget if budget is not None else None
     for name, step in steps:
         started = time.monotonic()
+        limit = timeout if deadline is None else min(timeout, deadline - started)
+        if limit <= 0:
+            log.warning("shutdown budget spent; step skipped", extra={"step": name, "budget_s": budget})
+            continue
         task = asyncio.ensure_future(step())
-        done, _ = await asyncio.wait({task}, timeout=timeout)
+        done, _ = await asyncio.wait({task}, timeout=limit)
         elapsed = round(time.monotonic() - started, 3)
         if not done:
             task.cancel()
             task.add_done_callback(_forget)  # whatever it ends with was already reported as abandoned
-            log.warning("shutdown step abandoned after its time limit", extra={"step": name, "timeout_s": timeout})
+            log.warning("shutdown step abandoned after its time limit", extra={"step": name, "timeout_s": limit})
         elif task.cancelled():
             log.warning("shutdown step was cancelled", extra={"step": name})
         elif (error := task.exception()) is not None:

@@ -105,6 +105,7 @@ class ServiceRuntime:
             ("outbox relay", self.relay.stop),
             ("publisher", self.publisher.stop),
             ("database client", self.client.close),
+            budget=self.settings.shutdown_budget_s,
         )
 
     async def __aenter__(self) -> Self:

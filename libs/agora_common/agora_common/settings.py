@@ -24,6 +24,9 @@ class ServiceSettings(BaseSettings):
     # 503 `contention`; the limit stays well under the gateway's 30 s timeout so the client hears an answer.
     transaction_max_attempts: int = Field(default=40, ge=1)
     transaction_time_limit_s: float = Field(default=10.0, gt=0)
+    # The whole lifespan shutdown (consumers, relay, publisher, clients) ends within this; the chart's grace
+    # period counts on it (values: shutdown.lifespanSeconds).
+    shutdown_budget_s: float = Field(default=10.0, gt=0)
     # The outbox relay: how often it looks for unsent events when not woken, and its pause after a failure.
     outbox_poll_interval: float = Field(default=0.5, gt=0)
     outbox_retry_delay: float = Field(default=1.0, gt=0)

@@ -82,10 +82,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             await cancel_and_wait(runner)
             faust_app = app.state.faust
+            snapshots = app.state.processor.snapshots
             await shut_down(*([("faust app", faust_app.stop)] if faust_app is not None else []),
-                            ("processor", app.state.processor.stop), timeout=10.0)
-            if app.state.processor.snapshots is not None:
-                app.state.processor.snapshots.wait()
+                            ("processor", app.state.processor.stop),
+                            *([("snapshot", snapshots.finish)] if snapshots is not None else []),
+                            timeout=10.0, budget=settings.shutdown_budget_s)
 
     async def caught_up(app: FastAPI) -> None:
         processor = app.state.processor

@@ -63,6 +63,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 ("reindex job", app.state.reindex_job.stop),
                 *([("live indexer", indexer.stop)] if indexer is not None else []),
                 ("elasticsearch client", app.state.es.close),
+                budget=settings.shutdown_budget_s,
             )
 
     return create_base_app(

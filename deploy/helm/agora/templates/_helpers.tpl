@@ -60,6 +60,8 @@ app.kubernetes.io/component: {{ .component }}
 {{- define "agora.env" -}}
 - name: AGORA_SERVICE_NAME
   value: {{ .service | quote }}
+- name: AGORA_SHUTDOWN_BUDGET_S
+  value: {{ .root.Values.shutdown.lifespanSeconds | quote }}
 - name: AGORA_MONGO_DB
   value: {{ printf "%s%s" .root.Values.config.mongoDatabasePrefix .service | quote }}
 - name: AGORA_JWT_SECRET
@@ -109,3 +111,9 @@ imagePullSecrets:
 {{- end -}}
 {{- join "," $names -}}
 {{- end -}}
+
+{{/* The shutdown budget of a Python service's pod: its grace period is the sum of the steps and a margin. */}}
+{{- define "agora.terminationGracePeriod" -}}
+{{- $s := .Values.shutdown -}}
+{{- add $s.preStopSeconds $s.drainSeconds $s.lifespanSeconds $s.marginSeconds -}}
+{{- end }}

@@ -34,3 +34,23 @@ async def test_a_step_that_hangs_is_abandoned_and_the_next_steps_still_run(caplo
     assert ("shutdown step abandoned after its time limit", "consumer") in warned
     assert ("shutdown step failed", "publisher") in warned
     assert not any(getattr(r, "step", None) == "database client" for r in caplog.records)
+
+
+async def test_the_whole_shutdown_keeps_within_its_budget(caplog):
+    import time
+
+    ran: list[str] = []
+
+    async def slow() -> None:
+        await asyncio.sleep(3600)
+
+    async def closes() -> None:
+        ran.append("closed")
+
+    started = time.monotonic()
+    with caplog.at_level(logging.WARNING, logger="agora_common.lifecycle"):
+        await shut_down(("consumer", slow), ("relay", slow), ("database client", closes), timeout=0.3, budget=0.45)
+    assert time.monotonic() - started < 0.8  # not 0.3 + 0.3: the second step only had what was left
+    assert ran == []  # the budget was spent before the last step
+    assert ("shutdown budget spent; step skipped", "database client") in {
+        (r.getMessage(), getattr(r, "step", None)) for r in caplog.records}

@@ -10,10 +10,12 @@ state at that instant) pickles and writes the file, then exits; the parent carri
 written to a temporary name and renamed, so a crash mid-write leaves the previous snapshot intact.
 """
 
+import asyncio
 import hashlib
 import logging
 import os
 import pickle
+import signal
 import sys
 import time
 from pathlib import Path
@@ -99,6 +101,22 @@ class Snapshots:
             self._saved += 1
         else:
             log.warning("points snapshot child failed", extra={"status": status})
+
+    async def finish(self) -> None:
+        """Let a snapshot being written finish (a shutdown step). If the shutdown cannot wait that long, the
+        writer is killed: the previous snapshot stays, since a new one is renamed into place only once complete."""
+        try:
+            while self._child is not None:
+                self._reap()
+                if self._child is not None:
+                    await asyncio.sleep(0.05)
+        except asyncio.CancelledError:
+            if self._child is not None:
+                os.kill(self._child, signal.SIGKILL)
+                os.waitpid(self._child, 0)  # noqa: ASYNC222 - returns at once after SIGKILL
+                self._child = None
+                log.warning("points snapshot abandoned at shutdown; the previous one stays")
+            raise
 
     def wait(self) -> None:
         """Let a running snapshot finish (shutdown)."""
