@@ -26,4 +26,8 @@ TRANSACTION_RETRIES = Counter(
 TRANSACTIONS_CONTENDED = Counter(
     "agora_transactions_contended_total", "Units of work given up after every retry (clients got 503 contention)"
 )
-OUTBOX_PENDING = Gauge("agora_outbox_pending", "Outbox entries not yet relayed to Kafka")
+OUTBOX_PENDING = Gauge("agora_outbox_pending", "Outbox entries not yet relayed to Kafka (all of them, not one batch)")
+OUTBOX_OLDEST_AGE = Gauge(
+    "agora_outbox_oldest_pending_age_seconds",
+    "Age of the oldest outbox entry not yet relayed to Kafka (0 when none waits): how late the events are",
+)

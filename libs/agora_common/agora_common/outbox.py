@@ -130,7 +130,7 @@ class OutboxRelay:
         pending = await (
             self._db[COLLECTION].find({"published": False}).sort("_id", ASCENDING).limit(self._batch_size).to_list()
         )
-        metrics.OUTBOX_PENDING.set(len(pending))
+        await self._measure_backlog(pending)
         if not pending:
             return 0
         by_topic: dict[str, list[dict]] = {}
@@ -155,6 +155,18 @@ class OutboxRelay:
         if len(acked) < len(pending):
             raise RuntimeError(f"{len(pending) - len(acked)} outbox entries not acknowledged by the broker")
         return len(pending)
+
+    async def _measure_backlog(self, batch: list[dict]) -> None:
+        """The whole backlog (a full batch means there may be more: count them) and its oldest entry's age
+        (entries are in id order, UUIDv7, so the batch's first is the oldest)."""
+        total = len(batch)
+        if total >= self._batch_size:
+            total = await self._db[COLLECTION].count_documents({"published": False})
+        metrics.OUTBOX_PENDING.set(total)
+        oldest = batch[0]["created_at"] if batch else None
+        if oldest is not None and oldest.tzinfo is None:
+            oldest = oldest.replace(tzinfo=UTC)
+        metrics.OUTBOX_OLDEST_AGE.set((datetime.now(UTC) - oldest).total_seconds() if oldest else 0.0)
 
     async def _run(self) -> None:
         while True:
