@@ -179,3 +179,33 @@ def test_every_python_pod_stops_within_its_grace_period(helm, values):
             assert pre_stop + drain + budget < pod["terminationGracePeriodSeconds"], workload["metadata"]["name"]
             checked += 1
     assert checked == 5  # users, content, events, search, points
+
+
+def test_the_points_rules_come_from_a_configmap_and_a_change_rolls_the_pods(helm, tmp_path):
+    packaged = (ROOT / "services/points/agora_points/rules/rules-v1.yaml").read_text()
+    assert (CHART / "files/points/rules.yaml").read_text() == packaged, "the chart's copy of the rules drifted"
+
+    def points(*args: str) -> tuple[dict, dict]:
+        docs = render(helm, *args)
+        config = next(d for d in docs if d["kind"] == "ConfigMap" and d["metadata"]["name"].endswith("points-rules"))
+        workload = next(d for d in docs if d["kind"] == "StatefulSet")
+        return config, workload
+
+    config, workload = points()
+    assert yaml.safe_load(config["data"]["rules.yaml"]) == yaml.safe_load(packaged)
+    pod = workload["spec"]["template"]
+    (container,) = pod["spec"]["containers"]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    mount = next(m for m in container["volumeMounts"] if m["name"] == "rules")
+    assert env["AGORA_POINTS_RULES_FILE"] == f"{mount['mountPath']}/rules.yaml"
+    assert next(v for v in pod["spec"]["volumes"] if v["name"] == "rules")["configMap"]["name"] == \
+        config["metadata"]["name"]
+
+    edited = tmp_path / "rules.yaml"
+    edited.write_text(packaged.replace("daily_cap: 200", "daily_cap: 250"))
+    assert "daily_cap: 250" in edited.read_text()
+    config2, workload2 = points("--set-file", f"services.points.rules={edited}")
+    assert "daily_cap: 250" in config2["data"]["rules.yaml"]
+    checksum = "checksum/rules"
+    assert workload2["spec"]["template"]["metadata"]["annotations"][checksum] != \
+        pod["metadata"]["annotations"][checksum]
