@@ -36,10 +36,12 @@ def topic_specs() -> list[NewTopic]:
     topics = Topics(os.environ.get("AGORA_TOPIC_PREFIX", "agora."))
     partitions = int(os.environ.get("AGORA_TOPIC_PARTITIONS", "3"))
     replication = int(os.environ.get("AGORA_TOPIC_REPLICATION_FACTOR", "1"))
-    domain = {"retention.ms": os.environ.get("AGORA_TOPIC_RETENTION_MS", "-1")}
+    # acks=all waits for this many in-sync copies: with 3 replicas, a write survives the loss of one broker
+    min_insync = os.environ.get("AGORA_TOPIC_MIN_INSYNC_REPLICAS", str(min(2, replication)))
+    domain = {"retention.ms": os.environ.get("AGORA_TOPIC_RETENTION_MS", "-1"), "min.insync.replicas": min_insync}
     specs = [NewTopic(name, partitions, replication, topic_configs=domain) for name in topics.all_domain()]
     specs.append(NewTopic(topics.dead_letter, partitions, replication,
-                          topic_configs={"retention.ms": DEAD_LETTER_RETENTION_MS}))
+                          topic_configs={"retention.ms": DEAD_LETTER_RETENTION_MS, "min.insync.replicas": min_insync}))
     return specs
 
 
@@ -61,6 +63,9 @@ async def _create_missing(bootstrap: str, specs: list[NewTopic]) -> None:
 
 
 async def create_topics() -> None:
+    if os.environ.get("AGORA_SETUP_CREATE_TOPICS", "true").lower() == "false":
+        log.info("topics: managed elsewhere (Strimzi KafkaTopic resources)")
+        return
     specs = topic_specs()
     await _retry("topics", lambda: _create_missing(os.environ["AGORA_KAFKA_BOOTSTRAP"], specs))
 

@@ -209,3 +209,22 @@ def test_the_points_rules_come_from_a_configmap_and_a_change_rolls_the_pods(helm
     checksum = "checksum/rules"
     assert workload2["spec"]["template"]["metadata"]["annotations"][checksum] != \
         pod["metadata"]["annotations"][checksum]
+
+
+def test_topics_are_code_and_the_services_only_wait_for_them(helm):
+    docs = render(helm)
+    config = next(d for d in docs if d["kind"] == "ConfigMap" and d["metadata"]["name"].endswith("-config"))["data"]
+    assert config["AGORA_CREATE_TOPICS"] == "false"  # the setup job creates them, with replication and retention
+    assert config["AGORA_SETUP_CREATE_TOPICS"] == "true" and config["AGORA_TOPIC_MIN_INSYNC_REPLICAS"] == "2"
+    assert not [d for d in docs if d["kind"] == "KafkaTopic"]
+
+    docs = render(helm, "--set", "topics.strimzi.enabled=true", "--set", "topics.strimzi.cluster=kafka")
+    topics = {d["spec"]["topicName"]: d for d in docs if d["kind"] == "KafkaTopic"}
+    assert sorted(topics) == sorted(f"agora.{n}" for n in ("content", "users", "events", "points", "deadletter"))
+    for name, topic in topics.items():
+        assert topic["metadata"]["labels"]["strimzi.io/cluster"] == "kafka"
+        assert (topic["spec"]["replicas"], topic["spec"]["partitions"]) == (3, 6)
+        assert topic["spec"]["config"]["min.insync.replicas"] == 2
+        assert topic["spec"]["config"]["retention.ms"] == (30 * 24 * 3600 * 1000 if name.endswith("deadletter") else -1)
+    config = next(d for d in docs if d["kind"] == "ConfigMap" and d["metadata"]["name"].endswith("-config"))["data"]
+    assert config["AGORA_SETUP_CREATE_TOPICS"] == "false"

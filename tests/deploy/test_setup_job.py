@@ -47,5 +47,5 @@ async def test_creates_every_topic_with_the_configured_partitions_and_is_idempot
         for resource in response.resources:
             # (error_code, error_message, resource_type, resource_name, config_entries)
             entries = {entry[0]: entry[1] for entry in resource[4]}
-            retention[resource[3]] = entries.get("retention.ms")
-    assert retention == {f"{prefix}content": "-1", f"{prefix}deadletter": str(30 * 24 * 3600 * 1000)}
+            retention[resource[3]] = (entries.get("retention.ms"), entries.get("min.insync.replicas"))
+    assert retention == {f"{prefix}content": ("-1", "1"), f"{prefix}deadletter": (str(30 * 24 * 3600 * 1000), "1")}

@@ -30,11 +30,22 @@ BatchHandler = Callable[[list[Envelope]], Awaitable[None]]
 CONSUMER_TIMEOUTS = {"session_timeout_ms": 10_000, "heartbeat_interval_ms": 1_000, "rebalance_timeout_ms": 10_000}
 
 
-async def ensure_topics(bootstrap: str, names: Iterable[str], *, partitions: int = 3, replication: int = 1) -> None:
+class TopicsMissing(RuntimeError):
+    """Topics this service does not create are not there yet (in production the setup job creates them)."""
+
+
+async def ensure_topics(bootstrap: str, names: Iterable[str], *, partitions: int = 3, replication: int = 1,
+                        create: bool = True) -> None:
+    """Create the topics that are missing, or, with `create=False` (production: topics are code, made by the
+    setup job with their replication and retention), raise TopicsMissing until they exist."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
         existing = set(await admin.list_topics())
+        if not create:
+            if absent := [n for n in dict.fromkeys(names) if n not in existing]:
+                raise TopicsMissing(f"waiting for topics the setup job creates: {', '.join(absent)}")
+            return
         # each name once: a real broker refuses a CreateTopics request naming a topic twice (INVALID_REQUEST)
         missing = [NewTopic(n, partitions, replication) for n in dict.fromkeys(names) if n not in existing]
         if missing:

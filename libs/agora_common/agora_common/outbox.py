@@ -77,6 +77,7 @@ class OutboxRelay:
         batch_size: int = 500,
         retry_delay: float = 1.0,
         lease_seconds: float = 10.0,
+        create_topics: bool = True,
     ) -> None:
         self._db = db
         self._publisher = publisher
@@ -86,6 +87,7 @@ class OutboxRelay:
         self._batch_size = batch_size
         self._retry_delay = retry_delay
         self._lease_seconds = lease_seconds
+        self._create_topics = create_topics  # else: wait for the setup job's topics (raise, retry)
         self.owner = new_id()
         self._wake = asyncio.Event()
         self._task: asyncio.Task | None = None
@@ -141,7 +143,8 @@ class OutboxRelay:
         if missing := await self._publisher.missing_topics([*by_topic, *self._topics]):
             log.warning("creating missing topics", extra={"topics": missing})
             await asyncio.wait_for(
-                ensure_topics(self._publisher.bootstrap, missing, partitions=self._partitions), timeout=10
+                ensure_topics(self._publisher.bootstrap, missing, partitions=self._partitions,
+                              create=self._create_topics), timeout=10
             )
         acked: list[str] = []
         for topic, entries in by_topic.items():

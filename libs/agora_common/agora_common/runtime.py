@@ -62,6 +62,7 @@ class ServiceRuntime:
         self.relay = OutboxRelay(
             self.db, self.publisher, topics=self.topics.all(), partitions=settings.topic_partitions,
             poll_interval=settings.outbox_poll_interval, retry_delay=settings.outbox_retry_delay,
+            create_topics=settings.create_topics,
         )
         self.transactions = Transactions(
             self.client, self.db, topic=topic, notify=self.relay.notify,
@@ -87,7 +88,7 @@ class ServiceRuntime:
 
         consumer = SupervisedConsumer(
             make, prepare=lambda: ensure_topics(settings.kafka_bootstrap, self.topics.all(),
-                                                partitions=settings.topic_partitions),
+                                                partitions=settings.topic_partitions, create=settings.create_topics),
         )
         self.consumers[name] = consumer
         if enabled:

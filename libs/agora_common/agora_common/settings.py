@@ -17,6 +17,9 @@ class ServiceSettings(BaseSettings):
     # Every topic name starts with this prefix: lets tests and tenants share one broker.
     topic_prefix: str = "agora."
     topic_partitions: int = 3
+    # Development creates missing topics; production leaves that to the setup job (topics as code, with their
+    # replication, min.insync.replicas and retention) and waits for them (the chart sets it false).
+    create_topics: bool = True
 
     mongo_url: str = "mongodb://127.0.0.1:27017/?replicaSet=secantus"
     mongo_db: str = "agora"

@@ -34,7 +34,8 @@ async def _run(app: FastAPI, settings: Settings) -> None:
 
     async def start_up() -> None:
         processor.reset()  # a failed try is redone from scratch: the log is the truth
-        await ensure_topics(settings.kafka_bootstrap, topics.all(), partitions=settings.topic_partitions)
+        await ensure_topics(settings.kafka_bootstrap, topics.all(), partitions=settings.topic_partitions,
+                            create=settings.create_topics)
         await processor.catch_up()
 
     await until_done(start_up, what="points start-up", first=0.5, cap=10.0)

@@ -33,7 +33,7 @@ async def _prepare(app: FastAPI, settings: Settings) -> None:
         await IndexManager(app.state.es, settings).ensure()
         await DeletedAuthors(app.state.es, settings.deleted_authors_index).ensure()
         await ensure_topics(settings.kafka_bootstrap, Topics(settings.topic_prefix).all(),
-                            partitions=settings.topic_partitions)
+                            partitions=settings.topic_partitions, create=settings.create_topics)
 
     await until_done(prepare, what="search index and topics", first=0.5)
     if app.state.indexer is not None:
