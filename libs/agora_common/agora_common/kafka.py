@@ -317,11 +317,17 @@ class SupervisedConsumer:
         """One consumer's life: start it, watch it; it only ends by failing (broker down, handler failure)."""
         await self._stop_consumer()  # what a failed run left behind
         self.consumer = self._make()
+        running = metrics.CONSUMER_RUNNING.labels(self.consumer.group_id)
+        running.set(0)
         # shielded: cancelling a half-done start leaves connections that never close cleanly
         self._starting = asyncio.ensure_future(self.consumer.start())
         await asyncio.shield(self._starting)
-        while self.consumer.running:
-            await asyncio.sleep(1.0)
+        running.set(1)
+        try:
+            while self.consumer.running:
+                await asyncio.sleep(1.0)
+        finally:
+            running.set(0)
         task = self.consumer._task
         error = task.exception() if task is not None and task.done() and not task.cancelled() else None
         raise RuntimeError(f"consumer {self.consumer.group_id} stopped: {error!r}") from error

@@ -31,3 +31,13 @@ OUTBOX_OLDEST_AGE = Gauge(
     "agora_outbox_oldest_pending_age_seconds",
     "Age of the oldest outbox entry not yet relayed to Kafka (0 when none waits): how late the events are",
 )
+
+REQUEST_DB_SECONDS = Histogram(
+    "agora_http_request_db_seconds",
+    "Time each HTTP request waited on its database (or search engine), the db part of Server-Timing",
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
+)
+CONSUMER_RUNNING = Gauge(
+    "agora_consumer_running", "1 while a service's consumer of other services' events runs, 0 while it is down",
+    ["group"],
+)

@@ -14,7 +14,7 @@ from prometheus_fastapi_instrumentator import Instrumentator
 from pymongo.errors import ConnectionFailure
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from agora_common import db_timing
+from agora_common import db_timing, metrics
 from agora_common.errors import AgoraError, error_body
 from agora_common.ids import new_id
 from agora_common.logging import configure_logging, request_id_var
@@ -116,6 +116,7 @@ def create_app(
             response.headers[REQUEST_ID_HEADER] = rid
             response.headers["Server-Timing"] = db_timing.server_timing(timer, time.perf_counter() - start)
             if request.url.path not in ("/metrics", "/healthz", "/readyz"):
+                metrics.REQUEST_DB_SECONDS.observe(timer.db_seconds)
                 # logged before the request id is reset, so the line carries it
                 log.info(
                     "request",

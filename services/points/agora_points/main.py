@@ -16,6 +16,7 @@ from agora_common.topics import Topics
 from agora_common.web import create_app as create_base_app
 from fastapi import FastAPI
 
+from agora_points import metrics
 from agora_points.adapters.direct_tail import tail
 from agora_points.adapters.faust_app import build_faust_app
 from agora_points.api.routes import router
@@ -55,6 +56,7 @@ async def _run(app: FastAPI, settings: Settings) -> None:
     except Exception as exc:  # the live consumer is gone: /healthz fails, so the instance is restarted
         log.exception("points live consumer stopped")
         processor.failure = f"live consumer stopped: {type(exc).__name__}: {exc}"[:300]
+        metrics.READY.set(0)  # AgoraPointsNotReady
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

@@ -101,3 +101,15 @@ def test_uvicorn_lines_are_json_too():
     uvicorn_error.info("Application startup complete.")
     (line,) = [x for x in _json_lines(logged.getvalue()) if x["logger"] == "uvicorn.error"]
     assert line["message"] == "Application startup complete." and line["service"] == "kernel-test"
+
+
+async def test_every_request_reports_its_database_time_as_a_metric(client):
+    from agora_common import metrics
+
+    def observed() -> float:
+        return next(s.value for m in metrics.REQUEST_DB_SECONDS.collect() for s in m.samples
+                    if s.name.endswith("_count"))
+
+    before = observed()
+    assert (await client.get(f"{API}/ok")).status_code == 200
+    assert observed() == before + 1

@@ -88,6 +88,7 @@ class PointsProcessor:
         self._title_queue: list[Envelope] = []
         self._title_pump: asyncio.Task | None = None
         self.ready = False
+        metrics.READY.set(0)
         self.failure: str | None = None
         # next offset per (topic, partition) such that every message before it has been applied
         self.reached: dict[tuple[str, int], int] = {}
