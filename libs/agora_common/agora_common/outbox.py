@@ -39,6 +39,7 @@ log = logging.getLogger(__name__)
 COLLECTION = "outbox"
 LEASES = "leases"
 LEASE_ID = "outbox-relay"
+RELEASED = datetime(2000, 1, 1, tzinfo=UTC)  # the expiry of a lease handed over
 
 
 async def ensure_indexes(db: AsyncDatabase) -> None:
@@ -101,8 +102,9 @@ class OutboxRelay:
     async def stop(self) -> None:
         await cancel_and_wait(self._task)
         with contextlib.suppress(Exception):  # hand over at once instead of after the lease expires
+            # expired long ago, not "now": a successor asking within the same millisecond must see it expired
             await self._db[LEASES].update_one({"_id": LEASE_ID, "owner": self.owner},
-                                              {"$set": {"expires_at": datetime.now(UTC)}})
+                                              {"$set": {"expires_at": RELEASED}})
 
     async def holds_lease(self) -> bool:
         """Take or renew the relay lease; False while another replica holds an unexpired one."""
