@@ -14,9 +14,12 @@ class Settings(ServiceSettings):
     password_min_length: int = Field(default=10, ge=6)
     password_max_length: int = Field(default=256, ge=16)  # bounds hashing work per request
 
-    # Brute-force protection: this many failed logins for one email within the window lock it for a while.
+    # Brute-force protection, per (email, client address): this many failed logins within the window lock that
+    # pair for login_lockout_base_seconds, doubled at each lock in a row up to login_lockout_seconds. Another
+    # address (the member's own) is not affected, so nobody can lock a member out.
     login_max_failures: int = Field(default=10, ge=1)
     login_failure_window_seconds: int = Field(default=15 * 60, ge=1)
+    login_lockout_base_seconds: int = Field(default=30, ge=1)
     login_lockout_seconds: int = Field(default=15 * 60, ge=1)
 
     # Created at startup when both are set and no user has that email.

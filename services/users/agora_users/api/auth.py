@@ -1,6 +1,6 @@
 from agora_common.auth import CurrentUser
 from agora_common.openapi import errors
-from fastapi import APIRouter, Response, status
+from fastapi import APIRouter, Request, Response, status
 
 from agora_users.api.deps import StoreDep
 from agora_users.api.schemas import (
@@ -32,8 +32,11 @@ async def register(body: RegisterRequest, store: StoreDep) -> AuthResponse:
 
 @router.post("/login", response_model=AuthResponse, summary="Sign in with email and password",
              responses=errors(401, 403, 422, 429))
-async def login(body: LoginRequest, store: StoreDep) -> AuthResponse:
-    return await auth_response(store, await accounts.login(store=store, email=body.email, password=body.password))
+async def login(body: LoginRequest, store: StoreDep, request: Request) -> AuthResponse:
+    # the gateway sets X-Real-IP to the caller's address (only the gateway reaches the service: NetworkPolicy)
+    client = request.headers.get("X-Real-IP") or (request.client.host if request.client else "unknown")
+    session = await accounts.login(store=store, email=body.email, password=body.password, client=client[:64])
+    return await auth_response(store, session)
 
 
 @router.post("/refresh", response_model=AuthResponse, responses=errors(401, 403, 422),

@@ -97,23 +97,27 @@ def _ensure_may_sign_in(user: dict) -> None:
         )
 
 
-async def login(*, store: Store, email: str, password: str) -> Session:
+async def login(*, store: Store, email: str, password: str, client: str = "unknown") -> Session:
+    """Sign in. Failed attempts are counted per account *and client* (the caller's address): whoever guesses a
+    member's password from one address slows down only themselves there, and cannot lock the member out; the
+    gateway's per-client rate limit covers guessing many accounts from one address."""
     key = email_key(email)
+    lock_id = f"{key}|{client}"
     now = utcnow()
-    lock = await store[c.LOGIN_FAILURES].find_one({"_id": key})
+    lock = await store[c.LOGIN_FAILURES].find_one({"_id": lock_id})
     if lock and lock.get("locked_until") and lock["locked_until"] > now:
         wait = int((lock["locked_until"] - now).total_seconds()) + 1
         metrics.LOGINS.labels("locked").inc()
-        raise TooManyAttempts(f"too many failed sign-ins for this email; try again in {wait} s",
+        raise TooManyAttempts(f"too many failed sign-ins for this email from here; try again in {wait} s",
                               details={"retry_after_seconds": wait})
     user = await store[c.USERS].find_one({"email_key": key})
     ok = await store.hasher.verify(user.get("password_hash") if user else None, password)
     if not user or not ok:
-        await _record_failure(store, key, now)
+        await _record_failure(store, lock_id, now)
         metrics.LOGINS.labels("invalid_credentials").inc()
         raise Unauthorized("invalid email or password", code="invalid_credentials")
     if lock:
-        await store[c.LOGIN_FAILURES].delete_one({"_id": key})
+        await store[c.LOGIN_FAILURES].delete_one({"_id": lock_id})
     try:
         _ensure_may_sign_in(user)
     except AgoraError:
@@ -132,19 +136,23 @@ async def login(*, store: Store, email: str, password: str) -> Session:
 
 
 async def _record_failure(store: Store, key: str, now: datetime) -> None:
-    """Count failures per email in a window; at the limit, lock sign-in for that email for a while."""
+    """Count failures per (email, client) in a window; at the limit, lock that pair for a while, twice as long at
+    each lock in a row (exponential back-off, up to login_lockout_seconds)."""
     s = store.settings
     failures = store[c.LOGIN_FAILURES]
     doc = await failures.find_one_and_update(
-        {"_id": key}, {"$inc": {"count": 1}, "$setOnInsert": {"first_at": now}}, upsert=True,
+        {"_id": key}, {"$inc": {"count": 1}, "$setOnInsert": {"first_at": now, "strikes": 0}}, upsert=True,
         return_document=ReturnDocument.AFTER,
     )
     if doc["first_at"] < now - timedelta(seconds=s.login_failure_window_seconds):
-        await failures.update_one({"_id": key}, {"$set": {"count": 1, "first_at": now, "locked_until": None}})
+        await failures.update_one({"_id": key}, {"$set": {"count": 1, "first_at": now, "locked_until": None,
+                                                          "strikes": 0}})
     elif doc["count"] >= s.login_max_failures:
-        log.warning("sign-in locked after repeated failures")
+        strikes = doc.get("strikes", 0)
+        seconds = min(s.login_lockout_base_seconds * 2 ** strikes, s.login_lockout_seconds)
+        log.warning("sign-in locked after repeated failures", extra={"seconds": seconds, "strikes": strikes + 1})
         await failures.update_one({"_id": key}, {"$set": {
-            "count": 0, "first_at": now, "locked_until": now + timedelta(seconds=s.login_lockout_seconds)}})
+            "count": 0, "first_at": now, "locked_until": now + timedelta(seconds=seconds), "strikes": strikes + 1}})
 
 
 async def refresh(*, store: Store, refresh_token: str) -> Session:

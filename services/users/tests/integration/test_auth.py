@@ -141,6 +141,22 @@ async def test_repeated_failed_logins_lock_the_email_for_a_while(client, signup,
     assert r.status_code == 200
 
 
+async def test_nobody_can_lock_a_member_out_from_another_address(client, signup, settings):
+    """Failed sign-ins lock the (email, address) pair: a guesser slows only themselves down."""
+    settings.login_max_failures = 3
+    await signup("gus@example.com", "Gus")
+    attacker, member = {"X-Real-IP": "203.0.113.9"}, {"X-Real-IP": "198.51.100.7"}
+    for _ in range(3):
+        r = await client.post("/api/v1/users/auth/login", headers=attacker,
+                              json={"email": "gus@example.com", "password": "x" * 12})
+        assert r.status_code == 401
+    r = await client.post("/api/v1/users/auth/login", headers=attacker,
+                          json={"email": "gus@example.com", "password": PASSWORD})
+    assert r.status_code == 429
+    r = await client.post("/api/v1/users/auth/login", headers=member, json={"email": "gus@example.com", "password": PASSWORD})
+    assert r.status_code == 200
+
+
 async def test_one_refresh_token_used_twice_at_once_gives_one_session(client, signup):
     member = await signup("fay@example.com", "Fay")
     responses = await asyncio.gather(*(

@@ -49,3 +49,23 @@ async def test_a_suspended_member_cannot_sign_in_and_the_suspension_is_announced
     with pytest.raises(Forbidden) as err:
         await accounts.login(store=store, email="ada@example.org", password=PASSWORD)
     assert err.value.code == "account_suspended"
+
+
+async def test_each_lock_in_a_row_lasts_twice_as_long(store):
+    from agora_common.ids import utcnow
+    from agora_users.adapters import store as collections
+
+    store.settings.login_max_failures = 2
+    await accounts.register(store=store, email="ada@example.org", password=PASSWORD, display_name="Ada")
+    locks = store.db[collections.LOGIN_FAILURES]
+    waits = []
+    for _ in range(3):
+        for _ in range(2):
+            with pytest.raises(Unauthorized):
+                await accounts.login(store=store, email="ada@example.org", password="wrong password!", client="c1")
+        lock = await locks.find_one({"_id": "ada@example.org|c1"})
+        waits.append(round((lock["locked_until"] - utcnow()).total_seconds()))
+        await locks.update_one({"_id": lock["_id"]}, {"$set": {"locked_until": utcnow()}})  # the lock ran out
+    assert waits == [30, 60, 120]
+    # the same account from another client was never locked
+    assert (await accounts.login(store=store, email="ada@example.org", password=PASSWORD, client="c2")).user
