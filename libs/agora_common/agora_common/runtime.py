@@ -18,7 +18,6 @@ Names are derived one way: a consumer group is `<prefix><service>.<name>` and a 
 `<service>-<role>`, so the broker's group and client lists say who is who.
 """
 
-import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from types import TracebackType
@@ -34,8 +33,6 @@ from agora_common.settings import ServiceSettings
 from agora_common.topics import Topics
 from agora_common.uow import Transactions
 from agora_common.web import create_app
-
-log = logging.getLogger(__name__)
 
 
 def group_id(settings: ServiceSettings, name: str) -> str:

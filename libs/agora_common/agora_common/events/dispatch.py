@@ -10,7 +10,7 @@
 A handler takes the typed payload and its envelope (plus keyword dependencies); a registry may hold pure
 functions too (`handler_for` returns one to call). Every registry is listed in `EventHandlers.registries`, so
 the "who publishes / who consumes what" table in docs/events.md is generated from the code
-(`python -m agora_common.events.table`) and a test keeps it current.
+(`make docs`, `python -m agora_devservers.event_table`) and a test keeps it current.
 """
 
 from collections.abc import Callable

@@ -4,11 +4,12 @@ from typing import Annotated, Literal
 
 from agora_common.auth import CurrentUser, OptionalUser
 from agora_common.errors import Unauthorized
+from agora_common.pagination import Page
 from fastapi import APIRouter, Depends, Query, Response
 
 from agora_content.api.deps import ERRORS, IdempotencyKey, IfMatch, StoreDep, limit_body_size
 from agora_content.api.questions import replayed_header
-from agora_content.api.schemas import ArticleCreate, ArticleRead, ArticleUpdate, Page
+from agora_content.api.schemas import ArticleCreate, ArticleRead, ArticleUpdate
 from agora_content.service import posts, queries
 
 router = APIRouter(tags=["articles"], responses=ERRORS,

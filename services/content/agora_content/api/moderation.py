@@ -3,10 +3,11 @@
 from typing import Annotated, Literal
 
 from agora_common.auth import Moderator
+from agora_common.pagination import Page
 from fastapi import APIRouter, Depends, Query
 
 from agora_content.api.deps import ERRORS, StoreDep, limit_body_size
-from agora_content.api.schemas import FlagRead, HideRequest, Page, PostRead, QueueItem
+from agora_content.api.schemas import FlagRead, HideRequest, PostRead, QueueItem
 from agora_content.service import moderation
 
 router = APIRouter(prefix="/moderation", tags=["moderation"], responses=ERRORS,

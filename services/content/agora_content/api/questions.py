@@ -3,6 +3,7 @@
 from typing import Annotated, Literal
 
 from agora_common.auth import CurrentUser, OptionalUser
+from agora_common.pagination import Page
 from fastapi import APIRouter, Depends, Query, Response
 
 from agora_content.api.deps import ERRORS, IdempotencyKey, IfMatch, StoreDep, limit_body_size
@@ -11,7 +12,6 @@ from agora_content.api.schemas import (
     AnswerCreate,
     AnswerRead,
     AnswerUpdate,
-    Page,
     QuestionCreate,
     QuestionRead,
     QuestionUpdate,

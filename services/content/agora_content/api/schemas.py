@@ -1,9 +1,8 @@
 """Request and response bodies."""
 
 from datetime import datetime
-from typing import Annotated, Literal, TypeVar
+from typing import Annotated, Literal
 
-from agora_common.pagination import Page  # noqa: F401  (the one page shape)
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, StringConstraints
 
 Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=5, max_length=200)]
@@ -149,9 +148,6 @@ class PostRead(PostBase):
     question_id: str | None = None
     parent_id: str | None = None
     status: str = "published"
-
-
-T = TypeVar("T")
 
 
 class VoteRead(BaseModel):

@@ -117,11 +117,3 @@ class Snapshots:
                 self._child = None
                 log.warning("points snapshot abandoned at shutdown; the previous one stays")
             raise
-
-    def wait(self) -> None:
-        """Let a running snapshot finish (shutdown)."""
-        if self._child is not None:
-            _, status = os.waitpid(self._child, 0)
-            self._child = None
-            if os.waitstatus_to_exitcode(status) == 0:
-                self._saved += 1

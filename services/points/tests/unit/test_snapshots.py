@@ -27,12 +27,12 @@ def facts(start: int, n: int):
     return out
 
 
-def test_snapshot_round_trip_then_both_continue_identically(tmp_path):
+async def test_snapshot_round_trip_then_both_continue_identically(tmp_path):
     live = Engine(RULES)
     live.apply(facts(0, 600))
     snaps = Snapshots(tmp_path, rules=RULES, topic_prefix="x.", interval=0.0)
     snaps.maybe_save(live, {("x.content", 0): 600})
-    snaps.wait()
+    await snaps.finish()
     restored, offsets = Snapshots(tmp_path, rules=RULES, topic_prefix="x.", interval=1).load()
     assert offsets == {("x.content", 0): 600}
     assert restored.totals() == live.totals() and sum(live.totals().values()) > 0
@@ -44,12 +44,12 @@ def test_snapshot_round_trip_then_both_continue_identically(tmp_path):
         assert restored.boards[key].points == board.points
 
 
-def test_snapshot_for_other_rules_or_topics_is_ignored(tmp_path):
+async def test_snapshot_for_other_rules_or_topics_is_ignored(tmp_path):
     engine = Engine(RULES)
     engine.apply(facts(0, 10))
     snaps = Snapshots(tmp_path, rules=RULES, topic_prefix="x.", interval=0.0)
     snaps.maybe_save(engine, {})
-    snaps.wait()
+    await snaps.finish()
     assert Snapshots(tmp_path, rules=RULES, topic_prefix="y.", interval=1).load() is None
     other = RULES.model_copy(update={"daily_cap": 50})
     assert Snapshots(tmp_path, rules=other, topic_prefix="x.", interval=1).load() is None

@@ -98,14 +98,14 @@ TITLES: EventHandlers[Any] = EventHandlers("users.titles")
 
 
 @TITLES.on(HonorTitleEarned)
-async def _title_earned(tx: UnitOfWork, envelope: Envelope, event: HonorTitleEarned) -> None:
+async def _title_earned(event: HonorTitleEarned, envelope: Envelope, *, tx: UnitOfWork) -> None:
     await titles.grant_in(tx, user_id=event.user_id, title=event.title, by=titles.POINTS,
                           reason=f"earned {event.total_points} points (threshold {event.threshold}, rules "
                           f"{event.rules_version})", source_event=envelope.id)
 
 
 @TITLES.on(HonorTitleLost)
-async def _title_lost(tx: UnitOfWork, envelope: Envelope, event: HonorTitleLost) -> None:
+async def _title_lost(event: HonorTitleLost, envelope: Envelope, *, tx: UnitOfWork) -> None:
     await titles.revoke_in(tx, user_id=event.user_id, title=event.title, by=titles.POINTS,
                            reason=f"points fell to {event.total_points} (threshold {event.threshold})",
                            only_automatic=True, source_event=envelope.id)
@@ -113,7 +113,7 @@ async def _title_lost(tx: UnitOfWork, envelope: Envelope, event: HonorTitleLost)
 
 async def _apply_title(tx: UnitOfWork, envelope: Envelope, event: DomainEvent) -> None:
     try:
-        await TITLES.handler_for(envelope.type)(tx, envelope, event)
+        await TITLES.handler_for(envelope.type)(event, envelope, tx=tx)  # the payload _plan already read
     except NotFound:
         log.info("title event for an unknown or deleted user ignored", extra={"event_id": envelope.id})
 
