@@ -109,15 +109,18 @@ class OutboxRelay:
     async def holds_lease(self) -> bool:
         """Take or renew the relay lease; False while another replica holds an unexpired one."""
         now = datetime.now(UTC)
+        claim = {"_id": LEASE_ID, "$or": [{"owner": self.owner}, {"expires_at": {"$lt": now}}]}
+        update = {"$set": {"owner": self.owner, "expires_at": now + timedelta(seconds=self._lease_seconds)}}
         try:
-            lease = await self._db[LEASES].find_one_and_update(
-                {"_id": LEASE_ID, "$or": [{"owner": self.owner}, {"expires_at": {"$lt": now}}]},
-                {"$set": {"owner": self.owner, "expires_at": now + timedelta(seconds=self._lease_seconds)}},
-                upsert=True,
-                return_document=ReturnDocument.AFTER,
-            )
+            lease = await self._db[LEASES].find_one_and_update(claim, update, upsert=True,
+                                                               return_document=ReturnDocument.AFTER)
         except DuplicateKeyError:
-            return False  # the filter missed an existing, unexpired lease: somebody else's
+            lease = None
+        if lease is None:
+            # Upserts racing to create the lease (another replica's, or this replica's relay task and a caller of
+            # this method): the loser gets a duplicate-key error, or from the server no document at all. The
+            # lease exists now, so ask again without creating it.
+            lease = await self._db[LEASES].find_one_and_update(claim, update, return_document=ReturnDocument.AFTER)
         return lease is not None and lease["owner"] == self.owner
 
     async def relay_once(self) -> int:
