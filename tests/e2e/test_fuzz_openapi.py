@@ -43,14 +43,14 @@ EXCLUDED = {("DELETE", "/api/v1/users/me")}
 
 
 @pytest.fixture(scope="module")
-def fuzz_platform(kafka_bootstrap, mongo_url, elasticsearch_url, tmp_path_factory):
+def fuzz_platform(kafka_bootstrap, mongo_url, elasticsearch_url, redis_url, tmp_path_factory):
     name = "fz" + uuid.uuid4().hex[:8]
     with pytest.MonkeyPatch.context() as mp:
         for key, value in FAST_HASHING.items():
             mp.setenv(key, value)
         platform = Stack.on_free_ports(
             tmp_path_factory.mktemp(name), topic_prefix=f"{name}.", db_prefix=f"{name}_", with_prometheus=False,
-            external={"kafka": kafka_bootstrap, "mongo": mongo_url, "elasticsearch": elasticsearch_url},
+            external={"kafka": kafka_bootstrap, "mongo": mongo_url, "elasticsearch": elasticsearch_url, "redis": redis_url},
             say=lambda message: None)
         platform.start()
         try:

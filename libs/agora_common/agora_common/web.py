@@ -2,7 +2,7 @@
 
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
@@ -35,7 +35,14 @@ def _request_id(request: Request) -> str | None:
     return getattr(request.state, "request_id", None)
 
 
-def install_error_handlers(app: FastAPI) -> None:
+# A dependency that is down is the client's cue to come back, not an internal error: one answer for all.
+UNAVAILABLE: dict[type[Exception], str] = {ConnectionFailure: "database", KafkaConnectionError: "message broker"}
+
+
+def install_error_handlers(app: FastAPI, unavailable: Mapping[type[Exception], str] | None = None) -> None:
+    """`unavailable`: more exception types meaning "a dependency is down" (type -> what to call it)."""
+    dependencies = {**UNAVAILABLE, **(unavailable or {})}
+
     @app.exception_handler(AgoraError)
     async def _agora(request: Request, exc: AgoraError) -> JSONResponse:
         return JSONResponse(
@@ -44,17 +51,17 @@ def install_error_handlers(app: FastAPI) -> None:
             headers=exc.headers,
         )
 
-    # A dependency that is down is the client's cue to come back, not an internal error: one answer for all.
-    @app.exception_handler(ConnectionFailure)
-    @app.exception_handler(KafkaConnectionError)
     async def _unavailable(request: Request, exc: Exception) -> JSONResponse:
-        what = "database" if isinstance(exc, ConnectionFailure) else "message broker"
+        what = next(name for kind, name in dependencies.items() if isinstance(exc, kind))
         log.warning("dependency unavailable", extra={"dependency": what, "error": str(exc)[:300]})
         return JSONResponse(
             error_body("unavailable", f"the {what} is unavailable; try again shortly", request_id=_request_id(request)),
             status_code=503,
             headers={"Retry-After": str(RETRY_AFTER_UNAVAILABLE_S)},
         )
+
+    for kind in dependencies:
+        app.add_exception_handler(kind, _unavailable)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -96,13 +103,14 @@ def create_app(
     lifespan: Callable[[FastAPI], AbstractAsyncContextManager[Any]] | None = None,
     readiness_checks: Sequence[ReadinessCheck] = (),
     liveness_checks: Sequence[LivenessCheck] = (),
+    unavailable: Mapping[type[Exception], str] | None = None,
     version: str = "0.1.0",
 ) -> FastAPI:
     configure_logging(settings.service_name, settings.log_level)
     app = FastAPI(title=title, description=description, version=version, lifespan=lifespan,
                   generate_unique_id_function=operation_id_function(settings.service_name))
     app.state.settings = settings
-    install_error_handlers(app)
+    install_error_handlers(app, unavailable)
 
     @app.middleware("http")
     async def request_context(request: Request, call_next):

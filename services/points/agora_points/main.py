@@ -15,15 +15,19 @@ from agora_common.retry import until_done
 from agora_common.topics import Topics
 from agora_common.web import create_app as create_base_app
 from fastapi import FastAPI
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from agora_points import metrics
 from agora_points.adapters.direct_tail import tail
 from agora_points.adapters.faust_app import build_faust_app
+from agora_points.adapters.leaderboards import Leaderboards
 from agora_points.api.routes import router
 from agora_points.config import Settings
 from agora_points.domain.rules import load_rules
+from agora_points.service.board_sync import BoardSync
 from agora_points.service.processor import PointsProcessor
-from agora_points.service.snapshots import Snapshots
+from agora_points.service.snapshots import Snapshots, rules_fingerprint
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +78,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             group_id=f"{settings.topic_prefix}points-{settings.points_instance}",
             publish_titles=settings.points_publish_titles, replay_batch=settings.points_replay_batch,
         )
+        # boards of other rules or another engine version live under other keys: a re-score never mixes them
+        app.state.leaderboards = Leaderboards(
+            settings.redis_url, namespace=f"{settings.topic_prefix}points:{rules_fingerprint(rules)[:16]}:")
+        app.state.processor.board_sync = BoardSync(app.state.leaderboards)
         if settings.data_dir:
             app.state.processor.snapshots = Snapshots(
                 settings.data_dir, rules=rules, topic_prefix=settings.topic_prefix,
@@ -120,4 +128,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
         readiness_checks=[caught_up],
         liveness_checks=[live_path_healthy],
+        unavailable={RedisConnectionError: "leaderboard store", RedisTimeoutError: "leaderboard store"},
     )

@@ -13,3 +13,7 @@ CAP_HITS = Counter("agora_points_cap_hits_total", "Award entries cut by the dail
 DUPLICATES = Counter("agora_points_duplicate_events_total", "Events seen again (redelivery, replay) and ignored")
 TITLES = Counter("agora_points_title_events_total", "HonorTitleEarned / HonorTitleLost published", ["type"])
 READY = Gauge("agora_points_ready", "1 once the start-up replay has caught up with the log")
+BOARD_CELLS_PENDING = Gauge("agora_points_board_cells_pending",
+                            "Leaderboard cells (board, user) changed and not yet written to Redis")
+BOARD_WRITE = Histogram("agora_points_board_write_seconds", "One write of changed leaderboard cells to Redis",
+                        buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5))

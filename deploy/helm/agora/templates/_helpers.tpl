@@ -79,6 +79,13 @@ app.kubernetes.io/component: {{ .component }}
     secretKeyRef:
       name: {{ include "agora.secretName" .root }}
       key: {{ .root.Values.secrets.keys.elasticsearchUrl }}
+{{- if eq .service "points" }}
+- name: AGORA_REDIS_URL
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "agora.secretName" .root }}
+      key: {{ .root.Values.secrets.keys.redisUrl }}
+{{- end }}
 {{- if eq .service "events" }}
 - name: AGORA_CERT_SIGNING_KEY
   valueFrom:

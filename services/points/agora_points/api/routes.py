@@ -5,7 +5,7 @@ from agora_common.errors import InvalidInput
 from agora_common.types import AnyInstant
 from fastapi import APIRouter, Body, Query
 
-from agora_points.api.deps import EngineDep, ProcessorDep
+from agora_points.api.deps import EngineDep, LeaderboardsDep, ProcessorDep
 from agora_points.api.schemas import (
     AsOf,
     Leaderboard,
@@ -43,20 +43,22 @@ async def get_ledger(user_id: str, engine: EngineDep, cursor: Annotated[str | No
 
 
 @router.get("/leaderboards", response_model=Leaderboard, responses=_ERRORS,
-            summary="Top users by scope and event-time window (dense ranking)")
-async def get_leaderboard(engine: EngineDep, processor: ProcessorDep, scope: Scope = "global",
+            summary="Top users by scope and event-time window (competition ranking: ties share a rank)")
+async def get_leaderboard(engine: EngineDep, leaderboards: LeaderboardsDep, scope: Scope = "global",
                           window: Window = "all_time", limit: Annotated[int, Query(ge=1, le=500)] = 20,
                           period: Period = None) -> dict:
-    return queries.leaderboard(engine=engine, scope=scope, window=window, limit=limit, period=period)
+    return await queries.leaderboard(engine=engine, leaderboards=leaderboards, scope=scope, window=window,
+                                     limit=limit, period=period)
 
 
 @router.get("/users/{user_id}/rank", response_model=UserRank,
             responses={**_ERRORS, 404: {"description": "The user has no rank on this board"}},
             summary="A user's rank on a board, with the people around them")
-async def get_rank(user_id: str, engine: EngineDep, scope: Scope = "global", window: Window = "all_time",
-                   around: Annotated[int, Query(ge=0, le=50)] = 2, period: Period = None) -> dict:
-    return queries.user_rank(engine=engine, user_id=user_id, scope=scope, window=window, around=around,
-                             period=period)
+async def get_rank(user_id: str, engine: EngineDep, leaderboards: LeaderboardsDep, scope: Scope = "global",
+                   window: Window = "all_time", around: Annotated[int, Query(ge=0, le=50)] = 2,
+                   period: Period = None) -> dict:
+    return await queries.user_rank(engine=engine, leaderboards=leaderboards, user_id=user_id, scope=scope,
+                                   window=window, around=around, period=period)
 
 
 @router.get("/users/{user_id}/as-of", response_model=AsOf, responses=_ERRORS,

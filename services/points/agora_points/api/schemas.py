@@ -119,6 +119,8 @@ class ReplayCheck(BaseModel):
     events_replayed: int
     users: int
     mismatches: list[Mismatch]
+    boards_checked: int = Field(description="leaderboards (scope x window) compared with Redis")
+    boards_differing: list[str] = Field(description="boards whose Redis members differ from the rebuild, as scope|window")
     seconds: float
 
 

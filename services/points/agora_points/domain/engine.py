@@ -28,8 +28,8 @@ from agora_points.domain.rules import Rule, RuleSet
 
 AWARD, REVERSAL, REGRANT = "award", "reversal", "regrant"
 # Raised when the engine's semantics or state layout change: snapshots of an older engine are not used.
-# 2: moderation toggles, question switches on answers' awards, floor debt.
-ENGINE_VERSION = 2
+# 2: moderation toggles, question switches on answers' awards, floor debt. 3: boards without a sorted view.
+ENGINE_VERSION = 3
 
 # An award ends at the next event of its chain (same chain key), e.g. a voter's next vote on the post.
 CHAINS: dict[str, tuple[str, tuple[str, ...]]] = {
@@ -138,34 +138,25 @@ class Ledger:
 
 
 class Board:
-    """points per user for one (scope, window); the sorted view is rebuilt lazily after changes."""
+    """Points per user for one (scope, window). Ranked reads are served from Redis (adapters/leaderboards.py),
+    which the processor keeps equal to these figures."""
 
-    __slots__ = ("_sorted", "points")
+    __slots__ = ("points",)
 
     def __init__(self) -> None:
         self.points: dict[str, int] = {}
-        self._sorted: list[tuple[int, str]] | None = None
 
-    def add(self, user: str, delta: int) -> None:
-        value = self.points.get(user, 0) + delta
-        if value:
-            self.points[user] = value
-        else:
-            self.points.pop(user, None)
-        self._sorted = None
 
-    def ranking(self, excluded: set[str]) -> list[tuple[int, str, int]]:
-        """[(rank, user, points)] with points > 0, best first; dense ranks; ties ordered by user id."""
-        if self._sorted is None:
-            self._sorted = sorted((-p, u) for u, p in self.points.items() if p > 0)
-        out, rank, last = [], 0, None
-        for neg, user in self._sorted:
-            if user in excluded:
-                continue
-            if neg != last:
-                rank, last = rank + 1, neg
-            out.append((rank, user, -neg))
-        return out
+def ranking(points: dict[str, int], excluded: set[str]) -> list[tuple[int, str, int]]:
+    """The definition of a board's order: [(rank, user, points)] for users with points > 0 and not excluded, best
+    first, ties by user id; competition ranks ("1224"): 1 + the number of users with more points."""
+    rows = sorted((-p, u) for u, p in points.items() if p > 0 and u not in excluded)
+    out, rank, last = [], 0, None
+    for i, (neg, user) in enumerate(rows):
+        if neg != last:
+            rank, last = i + 1, neg
+        out.append((rank, user, -neg))
+    return out
 
 
 @dataclass
@@ -198,6 +189,12 @@ class Engine:
         self.excluded: set[str] = set()
         self.boards: dict[tuple[str, str], Board] = {}
         self._board_lists: dict[tuple, list[Board]] = {}
+        self._board_keys: dict[tuple, list[tuple[str, str]]] = {}
+        # What changed on the boards since the last take_board_changes(): ((scopes, day), user), and users whose
+        # exclusion from boards may have flipped. Only the live engine tracks them (replays and what-ifs do not).
+        self.tracking = False
+        self.touched_cells: set[tuple] = set()
+        self.touched_status: set[str] = set()
         self._scopes: dict[tuple, tuple[str, ...]] = {}
         self._matchers = {t: [(r, _conditions(r)) for r in rs] for t, rs in rules.by_event().items()}
         self._condition_fields = {t: tuple(sorted({c[0] for _, cs in ms for c in cs}))
@@ -316,6 +313,8 @@ class Engine:
         touched.add(award)
 
     def _set_status(self, user: str, item: tuple) -> None:
+        if self.tracking:
+            self.touched_status.add(user)
         events = self.status_events.setdefault(user, [])
         insort(events, item)
         statuses = [e[-1] for e in events]
@@ -474,18 +473,14 @@ class Engine:
     def _bump(self, a: Award, e: Entry, delta: int) -> None:
         """Add delta to every board the entry counts on: each scope x (all-time, its month, its week)."""
         day = e.time_us // DAY_US
-        boards = self._board_lists.get((a.scopes, day))
+        cell = (a.scopes, day)
+        boards = self._board_lists.get(cell)
         if boards is None:
-            month, week = windows_of_day(day)
-            boards = []
-            for scope in a.scopes:
-                for window in ("all", month, week):
-                    board = self.boards.get((scope, window))
-                    if board is None:
-                        board = self.boards[(scope, window)] = Board()
-                    boards.append(board)
-            self._board_lists[(a.scopes, day)] = boards
+            boards = [self.boards.setdefault(key, Board()) for key in self.board_keys(a.scopes, day)]
+            self._board_lists[cell] = boards
         user = a.user
+        if self.tracking:
+            self.touched_cells.add((cell, user))
         for board in boards:
             points = board.points
             value = points.get(user, 0) + delta
@@ -493,7 +488,35 @@ class Engine:
                 points[user] = value
             else:
                 del points[user]
-            board._sorted = None
+
+    def board_keys(self, scopes: tuple[str, ...], day: int) -> list[tuple[str, str]]:
+        keys = self._board_keys.get((scopes, day))
+        if keys is None:
+            month, week = windows_of_day(day)
+            keys = self._board_keys[(scopes, day)] = [(s, w) for s in scopes for w in ("all", month, week)]
+        return keys
+
+    def take_board_changes(self) -> dict[tuple[str, str], dict[str, int]]:
+        """The current points of every (board, user) touched since the last call (0 = off the board, also for
+        excluded users), and forget them."""
+        out: dict[tuple[str, str], dict[str, int]] = {}
+        boards, excluded = self.boards, self.excluded
+        for (scopes, day), user in self.touched_cells:
+            for key in self.board_keys(scopes, day):
+                out.setdefault(key, {})[user] = 0 if user in excluded else boards[key].points.get(user, 0)
+        for user in self.touched_status:  # rare: every board the user is on
+            off = user in excluded
+            for key, board in boards.items():
+                if user in board.points:
+                    out.setdefault(key, {})[user] = 0 if off else board.points[user]
+        self.touched_cells, self.touched_status = set(), set()
+        return out
+
+    def board_state(self):
+        """Every board's members as they should appear (excluded users left out): (key, {user: points})."""
+        excluded = self.excluded
+        for key, board in self.boards.items():
+            yield key, ({u: p for u, p in board.points.items() if u not in excluded} if excluded else board.points)
 
     # ---- queries ------------------------------------------------------------------------------------
     def total(self, user: str) -> int:
@@ -522,7 +545,8 @@ class Engine:
             copies[e.key] = c
             scratch.add(c)
         probe = Engine.__new__(Engine)
-        probe.rules, probe.boards, probe._board_lists = self.rules, {}, {}
+        probe.rules, probe.boards, probe._board_lists, probe._board_keys = self.rules, {}, {}, {}
+        probe.tracking = False
         probe._recompute(scratch, (), BatchResult())
         return scratch.total, scratch.ordered()
 

@@ -27,6 +27,7 @@ from agora_points import metrics
 from agora_points.adapters.log_reader import read_log
 from agora_points.domain.engine import Engine, Fact
 from agora_points.domain.rules import RuleSet
+from agora_points.service.board_sync import BoardSync
 from agora_points.service.decode import Decoder, relevant_types
 from agora_points.service.snapshots import Snapshots
 
@@ -93,6 +94,7 @@ class PointsProcessor:
         # next offset per (topic, partition) such that every message before it has been applied
         self.reached: dict[tuple[str, int], int] = {}
         self.snapshots: Snapshots | None = None
+        self.board_sync: BoardSync | None = None  # the Redis leaderboards (main.py wires them)
         self.events_from_snapshot = 0
         self.caught_up_events = 0
         self.catch_up_seconds: float | None = None
@@ -111,6 +113,8 @@ class PointsProcessor:
         self.reached = {}
 
     async def stop(self) -> None:
+        if self.board_sync is not None:
+            await self.board_sync.stop()
         await self.flush_titles()
         if self._title_pump is not None:
             self._title_pump.cancel()
@@ -132,6 +136,7 @@ class PointsProcessor:
             restored = self.snapshots.load()
             if restored is not None:
                 self.engine, self.reached = restored
+                self.engine.tracking = False  # the boards are rewritten whole after the replay
                 self.events_from_snapshot = len(self.engine.seen)
                 start_at = dict(self.reached)
         async for records, committed in read_log(
@@ -154,6 +159,8 @@ class PointsProcessor:
         await self.sync_titles(set(self.engine.ledgers) | set(self.titles.held))
         if self.snapshots is not None:
             self.snapshots.maybe_save(self.engine, self.reached)  # a long replay is not repeated after a crash
+        if self.board_sync is not None:
+            await self.board_sync.rebuild(self.engine)
         # The state is millions of long-lived objects: move them out of the cyclic collector's way, or every
         # full collection walks them all and stalls scoring and the API for hundreds of milliseconds.
         gc.collect()
@@ -198,6 +205,8 @@ class PointsProcessor:
                 observe(lag)
                 age(lag)
         if live:
+            if self.board_sync is not None:
+                self.board_sync.changed(self.engine)
             await self.sync_titles(result.changed_users)
             if self.snapshots is not None:
                 self.snapshots.maybe_save(self.engine, self.reached)

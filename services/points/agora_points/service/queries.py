@@ -1,4 +1,4 @@
-"""Read-side use cases over the engine (pure functions of its state)."""
+"""Read-side use cases: ledgers and totals from the engine, ranked boards from Redis."""
 
 import re
 from bisect import bisect_left
@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 from agora_common.errors import InvalidInput, NotFound
 
+from agora_points.adapters.leaderboards import Leaderboards
 from agora_points.domain.engine import Engine, Entry
 from agora_points.domain.periods import from_us, to_us, window_key
 
@@ -93,37 +94,30 @@ def _key(window: str, now: datetime, period: str | None) -> str:
     return ("m" if window == "monthly" else "w") + period
 
 
-def _ranking(engine: Engine, scope: str, key: str) -> list[tuple[int, str, int]]:
-    board = engine.boards.get((check_scope(scope), key))
-    return board.ranking(engine.excluded) if board else []
-
-
-def leaderboard(*, engine: Engine, scope: str, window: str, limit: int, now: datetime | None = None,
-                period: str | None = None) -> dict:
+async def leaderboard(*, engine: Engine, leaderboards: Leaderboards, scope: str, window: str, limit: int,
+                      now: datetime | None = None, period: str | None = None) -> dict:
     now = now or datetime.now(UTC)
     key = _key(window, now, period)
-    ranking = _ranking(engine, scope, key)
+    participants, rows = await leaderboards.top((check_scope(scope), key), limit)
     return {
         "scope": scope, "window": window, "period": None if key == "all" else key[1:],
-        "rules_version": engine.rules.version, "participants": len(ranking),
-        "entries": [{"rank": r, "user_id": u, "points": p} for r, u, p in ranking[:limit]],
+        "rules_version": engine.rules.version, "participants": participants,
+        "entries": [{"rank": r.rank, "user_id": r.user_id, "points": r.points} for r in rows],
     }
 
 
-def user_rank(*, engine: Engine, user_id: str, scope: str, window: str, around: int,
-              now: datetime | None = None, period: str | None = None) -> dict:
+async def user_rank(*, engine: Engine, leaderboards: Leaderboards, user_id: str, scope: str, window: str,
+                    around: int, now: datetime | None = None, period: str | None = None) -> dict:
     now = now or datetime.now(UTC)
-    ranking = _ranking(engine, scope, _key(window, now, period))
-    index = next((i for i, row in enumerate(ranking) if row[1] == user_id), None)
-    if index is None:
+    found = await leaderboards.around((check_scope(scope), _key(window, now, period)), user_id, around)
+    if found is None:
         reason = "is excluded from leaderboards" if user_id in engine.excluded else "has no points here"
         raise NotFound(f"user {user_id} {reason} ({scope}, {window})", code="not_ranked")
-    rank, _, points = ranking[index]
-    rows = ranking[max(index - around, 0): index + around + 1]
+    me, participants, rows = found
     return {
-        "user_id": user_id, "scope": scope, "window": window, "rank": rank, "points": points,
-        "participants": len(ranking),
-        "neighbours": [{"rank": r, "user_id": u, "points": p} for r, u, p in rows],
+        "user_id": user_id, "scope": scope, "window": window, "rank": me.rank, "points": me.points,
+        "participants": participants,
+        "neighbours": [{"rank": r.rank, "user_id": r.user_id, "points": r.points} for r in rows],
     }
 
 

@@ -89,8 +89,18 @@ async def verify_replay(*, processor: PointsProcessor, wait: float = 10.0) -> di
         for u in sorted(set(rebuilt_totals) | set(live_totals))
         if live_totals.get(u, 0) != rebuilt_totals.get(u, 0)
     ]
+    boards_differing = []
+    boards_checked = 0
+    if processor.board_sync is not None:  # the Redis boards against the rebuilt engine's
+        leaderboards = processor.board_sync.leaderboards
+        for key, members in rebuilt.board_state():
+            boards_checked += 1
+            if await leaderboards.members(key) != {u: p for u, p in members.items() if p > 0}:
+                boards_differing.append(f"{key[0]}|{key[1]}")
     return {
-        "identical": not mismatches and rebuilt.seen == live.seen,
+        "identical": not mismatches and not boards_differing and rebuilt.seen == live.seen,
+        "boards_checked": boards_checked,
+        "boards_differing": boards_differing[:100],
         "events_in_log": events,
         "events_applied_live": len(live.seen),
         "events_replayed": len(rebuilt.seen),

@@ -21,7 +21,7 @@ from agora_points.domain.rules import load_rules
 from agora_points.service.decode import decode, relevant_types
 from agora_testing.events import eventually
 
-pytestmark = pytest.mark.servers("kafka")
+pytestmark = pytest.mark.servers("kafka", "redis")
 
 
 def stream(h, n: int) -> list[Envelope]:
@@ -52,6 +52,7 @@ class Worker:
         self.port = free_port()
         self.env = {**os.environ, "AGORA_KAFKA_BOOTSTRAP": env["kafka_bootstrap"],
                     "AGORA_TOPIC_PREFIX": env["topic_prefix"], "AGORA_POINTS_INSTANCE": "crash",
+                    "AGORA_REDIS_URL": env["redis_url"],
                     "AGORA_POINTS_LIVE_CONSUMER": mode,
                     **({"AGORA_DATA_DIR": str(data_dir), "AGORA_POINTS_SNAPSHOT_INTERVAL": "0.2"} if data_dir else {}),
                     "AGORA_LOG_LEVEL": "WARNING"}
@@ -140,10 +141,16 @@ async def test_sigkill_mid_stream_then_restart_matches_recomputation_from_the_lo
                     assert body["total"] == total, (user, body, total)
 
             await eventually(all_match, timeout=30)
-            board = (await client.get("/api/v1/points/leaderboards", params={"limit": 500})).json()
-            assert {e["user_id"]: e["points"] for e in board["entries"]} == {u: p for u, p in totals.items() if p > 0}
+
+            async def board_matches():
+                board = (await client.get("/api/v1/points/leaderboards", params={"limit": 500})).json()
+                assert {e["user_id"]: e["points"] for e in board["entries"]} == {
+                    u: p for u, p in totals.items() if p > 0}
+
+            await eventually(board_matches, timeout=10)
             check = (await client.post("/api/v1/points/replay-check", headers=h.auth(agora_env, "operator"))).json()
             assert check["identical"] is True and check["events_replayed"] == 3000
+            assert check["boards_checked"] > 10 and check["boards_differing"] == []  # every Redis board, too
     finally:
         await publisher.stop()
         worker.stop()

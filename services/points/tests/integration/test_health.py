@@ -7,7 +7,7 @@ from agora_points.main import create_app
 from agora_testing.events import eventually
 from asgi_lifespan import LifespanManager
 
-pytestmark = pytest.mark.servers("kafka")
+pytestmark = pytest.mark.servers("kafka", "redis")
 
 
 async def test_a_running_instance_is_live(agora_env, h):

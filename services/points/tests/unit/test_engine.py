@@ -23,7 +23,7 @@ from agora_common.events.content import (
     VoteRetracted,
 )
 from agora_common.events.users import UserDeleted, UserReinstated, UserSuspended
-from agora_points.domain.engine import Engine
+from agora_points.domain.engine import Engine, ranking
 from agora_points.domain.rules import load_rules, parse_rules
 from agora_points.service.decode import decode, relevant_types
 
@@ -203,7 +203,7 @@ def test_duplicates_and_any_order_give_the_same_ledger():
         assert got == {(x.key, x.points) for x in ledger.ordered()}
 
 
-def test_windows_tags_sigs_and_dense_ranking_excluding_suspended():
+def test_windows_tags_sigs_and_competition_ranking_excluding_suspended():
     last_month = datetime(2026, 10, 30, 12, tzinfo=UTC)
     e = run(
         vote("v1", author="alice", post="p1", tags=["k8s"], sig="sig-a", at=last_month),
@@ -212,8 +212,8 @@ def test_windows_tags_sigs_and_dense_ranking_excluding_suspended():
         vote("v4", author="carol", post="p4", tags=["db"], at=2),
         vote("v5", author="dan", post="p5", post_type="question", at=3),
     )
-    assert e.boards[("global", "all")].ranking(set()) == [
-        (1, "alice", 20), (2, "bob", 10), (2, "carol", 10), (3, "dan", 5)]
+    assert ranking(e.boards[("global", "all")].points, set()) == [
+        (1, "alice", 20), (2, "bob", 10), (2, "carol", 10), (4, "dan", 5)]
     assert e.boards[("global", "m2026-11")].points["alice"] == 10
     assert e.boards[("global", "w2026-W48")].points == {"alice": 10, "bob": 10, "carol": 10, "dan": 5}
     assert e.boards[("tag:k8s", "all")].points == {"alice": 20}
@@ -221,9 +221,26 @@ def test_windows_tags_sigs_and_dense_ranking_excluding_suspended():
     assert e.boards[("sig:sig-a", "all")].points == {"alice": 10, "bob": 10}
     e.apply([ev(UserSuspended(user_id="bob", moderator_id="m", reason="spam"), at=9, subject="bob"),
              ev(UserDeleted(user_id="dan"), at=9, subject="dan")])
-    assert e.boards[("global", "all")].ranking(e.excluded) == [(1, "alice", 20), (2, "carol", 10)]
+    assert ranking(e.boards[("global", "all")].points, e.excluded) == [(1, "alice", 20), (2, "carol", 10)]
     e.apply([ev(UserReinstated(user_id="bob", moderator_id="m"), at=10, subject="bob")])
-    assert [u for _, u, _ in e.boards[("global", "all")].ranking(e.excluded)] == ["alice", "bob", "carol"]
+    assert [u for _, u, _ in ranking(e.boards[("global", "all")].points, e.excluded)] == ["alice", "bob", "carol"]
+
+
+def test_board_changes_name_every_touched_cell_with_its_current_points():
+    e = run(vote("v1", author="alice", post="p1", tags=["k8s"], at=0))
+    assert e.take_board_changes() == {}  # not tracking yet: the start-up replay writes whole boards instead
+    e.tracking = True
+    e.apply([vote("v2", author="alice", post="p1", tags=["k8s"], at=1)])
+    changes = e.take_board_changes()
+    assert {scope for scope, _ in changes} == {"global", "tag:k8s"} and len(changes) == 6  # x all, month, week
+    assert all(members == {"alice": 20} for members in changes.values())
+    assert e.take_board_changes() == {}  # taken
+    e.apply([ev(UserSuspended(user_id="alice", moderator_id="m", reason="spam"), at=2, subject="alice")])
+    off = e.take_board_changes()  # suspended: off every board she is on
+    assert len(off) == 6 and all(members == {"alice": 0} for members in off.values())
+    e.apply([ev(UserReinstated(user_id="alice", moderator_id="m"), at=3, subject="alice")])
+    back = e.take_board_changes()
+    assert len(back) == 6 and all(members == {"alice": 20} for members in back.values())
 
 
 def test_as_of_counts_only_what_had_happened():

@@ -1,0 +1,135 @@
+"""Leaderboards in Redis sorted sets: one sorted set per (scope, window), member = user id, score = −points.
+
+Ascending order is then best first with ties by user id, and every read is O(log n + k) however many members a
+board has: top-k is ZRANGE, a member's rank is ZCOUNT of the scores strictly better than theirs (competition
+ranking, "1224": tied members share a rank, the next rank counts everyone ahead), neighbours are a ZRANGE around
+ZRANK. Boards hold only members with points > 0 who are not suspended or deleted.
+
+Writes are absolute (ZADD the member's current points, ZREM at ≤ 0), never increments: writing the same value
+twice, or again after a restart, changes nothing, so the board cannot drift from the ledger. `replace` swaps in a
+whole board state at once (built under a temporary key, then RENAME), drops boards the state no longer has and
+marks the namespace complete; a Redis that comes back empty has lost the mark, and the next write says so.
+"""
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from redis.asyncio import Redis
+
+BoardKey = tuple[str, str]  # (scope, window): ("global", "all"), ("tag:k8s", "m2026-11"), ("sig:s1", "w2026-W48")
+_CHUNK = 5_000  # members per command when a whole board is written
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    rank: int
+    user_id: str
+    points: int
+
+
+class Leaderboards:
+    def __init__(self, url: str, *, namespace: str) -> None:
+        self.redis = Redis.from_url(url, decode_responses=True, socket_timeout=5, socket_connect_timeout=2)
+        self.namespace = namespace
+
+    def key(self, board: BoardKey) -> str:
+        return f"{self.namespace}board:{board[0]}|{board[1]}"
+
+    async def close(self) -> None:
+        await self.redis.aclose()
+
+    # ---- writes ------------------------------------------------------------------------------------
+    @property
+    def _complete(self) -> str:
+        return f"{self.namespace}complete"
+
+    async def write(self, cells: Mapping[BoardKey, Mapping[str, int]]) -> bool:
+        """Set members' points (≤ 0: off the board), in one round trip. False if Redis no longer holds the whole
+        state (it restarted empty, or was flushed): the caller then writes it all again with `replace`."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for board, members in cells.items():
+                key = self.key(board)
+                on = {user: -points for user, points in members.items() if points > 0}
+                off = [user for user, points in members.items() if points <= 0]
+                if on:
+                    pipe.zadd(key, on)
+                if off:
+                    pipe.zrem(key, *off)
+            pipe.exists(self._complete)
+            *_, complete = await pipe.execute()
+        return bool(complete)
+
+    async def replace(self, boards: Iterable[tuple[BoardKey, Mapping[str, int]]]) -> int:
+        """Make Redis hold exactly these boards (members with points > 0); returns how many boards."""
+        kept: set[str] = set()
+        for board, members in boards:
+            key = self.key(board)
+            on = [(user, -points) for user, points in members.items() if points > 0]
+            if not on:
+                continue
+            kept.add(key)
+            staging = f"{key}~staging"
+            async with self.redis.pipeline(transaction=False) as pipe:
+                pipe.delete(staging)
+                for i in range(0, len(on), _CHUNK):
+                    pipe.zadd(staging, dict(on[i:i + _CHUNK]))
+                pipe.rename(staging, key)  # atomic: a reader sees the old board or the new one
+                await pipe.execute()
+        stale = [key async for key in self.redis.scan_iter(match=f"{self.namespace}board:*", count=1_000)
+                 if key not in kept]
+        for i in range(0, len(stale), 500):
+            await self.redis.delete(*stale[i:i + 500])
+        await self.redis.set(self._complete, "1")
+        return len(kept)
+
+    # ---- reads -------------------------------------------------------------------------------------
+    async def top(self, board: BoardKey, limit: int) -> tuple[int, list[Row]]:
+        """(participants, the first `limit` rows)."""
+        key = self.key(board)
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.zcard(key)
+            pipe.zrange(key, 0, limit - 1, withscores=True)
+            participants, members = await pipe.execute()
+        return participants, _ranked(members, first_index=0, first_rank=1)
+
+    async def around(self, board: BoardKey, user: str, around: int) -> tuple[Row, int, list[Row]] | None:
+        """(the member's row, participants, rows from `around` places above to `around` below); None if the
+        member is not on the board."""
+        key = self.key(board)
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.zscore(key, user)
+            pipe.zrank(key, user)
+            pipe.zcard(key)
+            score, index, participants = await pipe.execute()
+        if score is None or index is None:
+            return None
+        start = max(index - around, 0)
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.zrange(key, start, index + around, withscores=True)
+            pipe.zcount(key, "-inf", f"({score}")  # members strictly ahead of the member
+            members, ahead = await pipe.execute()
+        first_score = members[0][1]
+        first_rank = ahead + 1 if first_score == score else None
+        if first_rank is None:
+            first_rank = await self.redis.zcount(key, "-inf", f"({first_score}") + 1
+        rows = _ranked(members, first_index=start, first_rank=first_rank)
+        me = next(row for row in rows if row.user_id == user)
+        return me, participants, rows
+
+
+    async def members(self, board: BoardKey) -> dict[str, int]:
+        """Every member's points (for checks; O(n))."""
+        return {user: int(-score) for user, score in await self.redis.zrange(self.key(board), 0, -1, withscores=True)}
+
+
+def _ranked(members: list[tuple[str, float]], *, first_index: int, first_rank: int) -> list[Row]:
+    """Competition ranks for consecutive members starting at `first_index`, the first of them ranked
+    `first_rank`: a member's rank is 1 + the number of members with more points."""
+    rows: list[Row] = []
+    last_score, rank = None, first_rank
+    for i, (user, score) in enumerate(members):
+        if last_score is not None and score != last_score:
+            rank = first_index + i + 1
+        last_score = score
+        rows.append(Row(rank, user, int(-score)))
+    return rows

@@ -1,0 +1,97 @@
+"""Keeps the Redis leaderboards equal to the engine's boards.
+
+After the start-up replay the whole board state is written at once (`rebuild`); after each live batch the cells
+(board, user) it touched are written with their current values by a background task, retried while Redis is
+down, so a slow or absent Redis never holds up scoring (the ledger and totals stay current; boards catch up).
+Values are absolute, so a cell written twice, or once more after a restart, cannot drift. A Redis that comes
+back empty (restarted without persistence, failed over to an empty replica) is noticed at the next write and
+gets the whole state again.
+"""
+
+import asyncio
+import logging
+import time
+
+from agora_common.lifecycle import cancel_and_wait
+from agora_common.retry import until_done
+
+from agora_points import metrics
+from agora_points.adapters.leaderboards import BoardKey, Leaderboards
+from agora_points.domain.engine import Engine
+
+log = logging.getLogger(__name__)
+
+
+class BoardSync:
+    def __init__(self, leaderboards: Leaderboards) -> None:
+        self.leaderboards = leaderboards
+        self._pending: dict[BoardKey, dict[str, int]] = {}
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task | None = None
+        self._engine: Engine | None = None
+        self._needs_replace = False  # Redis must get the whole state (start-up, or it came back empty)
+
+    async def rebuild(self, engine: Engine) -> None:
+        """Write the whole state (start-up), then follow the engine's changes."""
+        self._engine = engine
+        engine.tracking = True
+        self._needs_replace = True
+        await until_done(self._flush, what="writing the leaderboards to Redis", cap=5.0)
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="points-boards")
+
+    async def _replace(self) -> None:
+        # One consistent copy, taken without yielding: batches applied while it is written are queued as changes
+        # and written after it.
+        state = [(key, dict(members)) for key, members in self._engine.board_state()]
+        self._engine.take_board_changes()
+        self._pending = {}
+        started = time.perf_counter()
+        boards = await self.leaderboards.replace(state)
+        self._needs_replace = False
+        log.info("leaderboards written", extra={"boards": boards, "seconds": round(time.perf_counter() - started, 3)})
+
+    def changed(self, engine: Engine) -> None:
+        """Queue what the last batch changed (newer values replace queued older ones)."""
+        for board, members in engine.take_board_changes().items():
+            self._pending.setdefault(board, {}).update(members)
+        metrics.BOARD_CELLS_PENDING.set(sum(map(len, self._pending.values())))
+        self._wake.set()
+
+    async def _run(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            await until_done(self._flush, what="writing leaderboard changes to Redis", cap=5.0)
+
+    async def _flush(self) -> None:
+        if self._needs_replace:
+            await self._replace()
+            return
+        cells, self._pending = self._pending, {}
+        if not cells:
+            return
+        started = time.perf_counter()
+        try:
+            complete = await self.leaderboards.write(cells)
+        except BaseException:
+            for board, members in cells.items():  # put them back under anything newer queued meanwhile
+                newer = self._pending.setdefault(board, {})
+                for user, points in members.items():
+                    newer.setdefault(user, points)
+            raise
+        if not complete:
+            log.warning("the leaderboard store lost its boards (restarted empty?): writing them all again")
+            self._needs_replace = True
+            await self._replace()
+        metrics.BOARD_WRITE.observe(time.perf_counter() - started)
+        metrics.BOARD_CELLS_PENDING.set(sum(map(len, self._pending.values())))
+
+    async def stop(self, timeout: float = 5.0) -> None:
+        await cancel_and_wait(self._task)
+        if self._pending and not self._needs_replace:
+            try:
+                await asyncio.wait_for(self._flush(), timeout)
+            except Exception:  # noqa: BLE001 - the next start-up rebuilds the boards from the log anyway
+                log.warning("leaderboard changes left unwritten at shutdown; the next start-up rewrites the boards")
+        await self.leaderboards.close()
