@@ -19,6 +19,32 @@ from redis.asyncio import Redis
 BoardKey = tuple[str, str]  # (scope, window): ("global", "all"), ("tag:k8s", "m2026-11"), ("sig:s1", "w2026-W48")
 _CHUNK = 5_000  # members per command when a whole board is written
 
+# A batch of changed cells in one command (a pipeline costs a command per board, and a batch touches hundreds of
+# boards: global, tags, SIGs x three windows). KEYS: the completeness mark, then one key per board; ARGV, per
+# board: n_on, n_off, n_on (score, member) pairs, n_off members. Returns whether the mark is there.
+_WRITE = """
+local i = 1
+for b = 2, #KEYS do
+  local key, n_on, n_off = KEYS[b], tonumber(ARGV[i]), tonumber(ARGV[i + 1])
+  i = i + 2
+  local j = 0
+  while j < n_on do
+    local k = math.min(n_on - j, 2000)
+    redis.call('ZADD', key, unpack(ARGV, i + 2 * j, i + 2 * (j + k) - 1))
+    j = j + k
+  end
+  i = i + 2 * n_on
+  j = 0
+  while j < n_off do
+    local k = math.min(n_off - j, 4000)
+    redis.call('ZREM', key, unpack(ARGV, i + j, i + j + k - 1))
+    j = j + k
+  end
+  i = i + n_off
+end
+return redis.call('EXISTS', KEYS[1])
+"""
+
 
 @dataclass(frozen=True, slots=True)
 class Row:
@@ -30,7 +56,10 @@ class Row:
 class Leaderboards:
     def __init__(self, url: str, *, namespace: str) -> None:
         self.redis = Redis.from_url(url, decode_responses=True, socket_timeout=5, socket_connect_timeout=2)
-        self.namespace = namespace
+        # one hash tag for every key of the namespace: on a Redis Cluster they share a slot, so the write script
+        # may touch them all
+        self.namespace = f"{{{namespace}}}"
+        self._write = self.redis.register_script(_WRITE)
 
     def key(self, board: BoardKey) -> str:
         return f"{self.namespace}board:{board[0]}|{board[1]}"
@@ -44,20 +73,18 @@ class Leaderboards:
         return f"{self.namespace}complete"
 
     async def write(self, cells: Mapping[BoardKey, Mapping[str, int]]) -> bool:
-        """Set members' points (≤ 0: off the board), in one round trip. False if Redis no longer holds the whole
-        state (it restarted empty, or was flushed): the caller then writes it all again with `replace`."""
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for board, members in cells.items():
-                key = self.key(board)
-                on = {user: -points for user, points in members.items() if points > 0}
-                off = [user for user, points in members.items() if points <= 0]
-                if on:
-                    pipe.zadd(key, on)
-                if off:
-                    pipe.zrem(key, *off)
-            pipe.exists(self._complete)
-            *_, complete = await pipe.execute()
-        return bool(complete)
+        """Set members' points (≤ 0: off the board), in one command however many boards. False if Redis no longer
+        holds the whole state (it restarted empty, or was flushed): the caller then writes it all with `replace`."""
+        keys, args = [self._complete], []
+        for board, members in cells.items():
+            on = [(user, points) for user, points in members.items() if points > 0]
+            off = [user for user, points in members.items() if points <= 0]
+            keys.append(self.key(board))
+            args += [len(on), len(off)]
+            for user, points in on:
+                args += [-points, user]
+            args += off
+        return bool(await self._write(keys=keys, args=args))
 
     async def replace(self, boards: Iterable[tuple[BoardKey, Mapping[str, int]]]) -> int:
         """Make Redis hold exactly these boards (members with points > 0); returns how many boards."""

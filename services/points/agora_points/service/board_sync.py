@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 class BoardSync:
     def __init__(self, leaderboards: Leaderboards) -> None:
         self.leaderboards = leaderboards
-        self._pending: dict[BoardKey, dict[str, int]] = {}
+        self._pending: dict[BoardKey, dict[str, int]] = {}  # cells a failed write did not get to Redis
         self._wake = asyncio.Event()
         self._task: asyncio.Task | None = None
         self._engine: Engine | None = None
@@ -51,11 +51,9 @@ class BoardSync:
         self._needs_replace = False
         log.info("leaderboards written", extra={"boards": boards, "seconds": round(time.perf_counter() - started, 3)})
 
-    def changed(self, engine: Engine) -> None:
-        """Queue what the last batch changed (newer values replace queued older ones)."""
-        for board, members in engine.take_board_changes().items():
-            self._pending.setdefault(board, {}).update(members)
-        metrics.BOARD_CELLS_PENDING.set(sum(map(len, self._pending.values())))
+    def changed(self) -> None:
+        """A batch changed the boards. The writer takes the engine's touched cells when it runs, so while one
+        write is in flight, the changes of several batches merge into the next (a cell once, at its latest)."""
         self._wake.set()
 
     async def _run(self) -> None:
@@ -68,17 +66,17 @@ class BoardSync:
         if self._needs_replace:
             await self._replace()
             return
-        cells, self._pending = self._pending, {}
+        cells, self._pending = self._pending, {}  # what a failed write left
+        for board, members in self._engine.take_board_changes().items():
+            cells.setdefault(board, {}).update(members)  # newer values win
         if not cells:
             return
+        metrics.BOARD_CELLS_PENDING.set(sum(map(len, cells.values())))
         started = time.perf_counter()
         try:
             complete = await self.leaderboards.write(cells)
         except BaseException:
-            for board, members in cells.items():  # put them back under anything newer queued meanwhile
-                newer = self._pending.setdefault(board, {})
-                for user, points in members.items():
-                    newer.setdefault(user, points)
+            self._pending = cells  # kept for the next try; cells changed meanwhile are taken again, newer
             raise
         if not complete:
             log.warning("the leaderboard store lost its boards (restarted empty?): writing them all again")
@@ -89,7 +87,7 @@ class BoardSync:
 
     async def stop(self, timeout: float = 5.0) -> None:
         await cancel_and_wait(self._task)
-        if self._pending and not self._needs_replace:
+        if self._engine is not None and not self._needs_replace:
             try:
                 await asyncio.wait_for(self._flush(), timeout)
             except Exception:  # noqa: BLE001 - the next start-up rebuilds the boards from the log anyway

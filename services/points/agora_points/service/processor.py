@@ -206,7 +206,7 @@ class PointsProcessor:
                 age(lag)
         if live:
             if self.board_sync is not None:
-                self.board_sync.changed(self.engine)
+                self.board_sync.changed()
             await self.sync_titles(result.changed_users)
             if self.snapshots is not None:
                 self.snapshots.maybe_save(self.engine, self.reached)
