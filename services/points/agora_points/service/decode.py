@@ -13,7 +13,8 @@ import orjson
 from agora_common.events import EVENT_TYPES, BadEvent, Envelope
 from pydantic import AwareDatetime, ConfigDict, Field, TypeAdapter, ValidationError, create_model
 
-from agora_points.domain.engine import CHAINS, TOGGLES, USER_STATUS, Fact
+from agora_points.domain.derivation import CHAINS, TOGGLES, USER_STATUS
+from agora_points.domain.model import Fact
 from agora_points.domain.rules import RuleSet
 
 _NESTED = frozenset({"CompetitionRanked"})  # payloads with nested models: dumped to plain dicts

@@ -25,7 +25,8 @@ from aiokafka import TopicPartition
 
 from agora_points import metrics
 from agora_points.adapters.log_reader import read_log
-from agora_points.domain.engine import Engine, Fact
+from agora_points.domain.engine import Engine
+from agora_points.domain.model import Fact
 from agora_points.domain.rules import RuleSet
 from agora_points.service.board_sync import BoardSync
 from agora_points.service.decode import Decoder, relevant_types

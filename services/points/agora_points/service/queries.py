@@ -7,7 +7,8 @@ from datetime import UTC, datetime
 from agora_common.errors import InvalidInput, NotFound
 
 from agora_points.adapters.leaderboards import Leaderboards
-from agora_points.domain.engine import Engine, Entry
+from agora_points.domain.book import Entry
+from agora_points.domain.engine import Engine
 from agora_points.domain.periods import from_us, to_us, window_key
 
 WINDOWS = ("all_time", "monthly", "weekly")

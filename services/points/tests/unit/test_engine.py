@@ -23,7 +23,8 @@ from agora_common.events.content import (
     VoteRetracted,
 )
 from agora_common.events.users import UserDeleted, UserReinstated, UserSuspended
-from agora_points.domain.engine import Engine, ranking
+from agora_points.domain.book import ranking
+from agora_points.domain.engine import Engine
 from agora_points.domain.rules import load_rules, parse_rules
 from agora_points.service.decode import decode, relevant_types
 

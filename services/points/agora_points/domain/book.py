@@ -1,0 +1,321 @@
+"""Stage 2 of the points engine: each user's entries in event-time order and what they count, per user.
+
+Cap: positive, non-exempt award entries of one user and UTC day share `daily_cap`, in event-time order; an award
+that is later reversed does not consume cap, so a reversal gives the freed cap back to the others. Floor: the
+running total never goes below `floor`; negative entries are cut where it would. What the floor forgives of a
+*reversal* is owed: later give-backs (reversals of penalties) repay it before they count, so no sequence of votes
+and retractions leaves more than the awards still in effect give. A changed award recomputes the user's ledger
+only from its earliest changed position on. Boards (scope x all-time / month / week) move by the difference of
+every entry whose effective points changed.
+"""
+
+from bisect import bisect_left, insort
+from dataclasses import dataclass, field
+
+from agora_points.domain.model import REVERSAL, AwardState, BatchResult, StatusFact
+from agora_points.domain.periods import DAY_US, windows_of_day
+from agora_points.domain.rules import Rule, RuleSet
+
+
+@dataclass(slots=True, eq=False)
+class BookAward:
+    """Stage 2's record of one award of one user, with its entries."""
+
+    user: str
+    rule: Rule
+    scopes: tuple[str, ...]
+    event_id: str
+    event_type: str
+    exempt: bool
+    revision: int = 0
+    entries: dict[tuple, "Entry"] = field(default_factory=dict)
+
+
+@dataclass(slots=True, eq=False)
+class Entry:
+    key: tuple
+    sk: tuple  # sort key: event-time order
+    kind: str
+    award: BookAward
+    base: int
+    time_us: int
+    source_event_id: str
+    source_event_type: str
+    reverses: tuple | None = None
+    reversed: bool = False
+    exempt: bool = False
+    capped: int | None = None  # after the daily cap (None until first computed)
+    points: int = 0  # after the floor: what counts
+    used_after: int = 0  # cap used in its day, after it
+    total_after: int = 0
+    debt_after: int = 0  # what the floor forgave of reversals so far, and give-backs have not yet repaid
+
+    @property
+    def id(self) -> str:
+        return ":".join(self.key)
+
+
+class Ledger:
+    """One user's entries in event-time order, with running totals."""
+
+    __slots__ = ("by_sk", "entries", "keys", "total", "user")
+
+    def __init__(self, user: str) -> None:
+        self.user = user
+        self.entries: dict[tuple, Entry] = {}
+        self.keys: list[tuple] = []  # sort keys, ascending; new entries almost always go at the end
+        self.by_sk: dict[tuple, Entry] = {}
+        self.total = 0
+
+    def add(self, e: Entry) -> None:
+        self.entries[e.key] = e
+        self.by_sk[e.sk] = e
+        keys = self.keys
+        if not keys or keys[-1] < e.sk:
+            keys.append(e.sk)
+        else:
+            insort(keys, e.sk)
+
+    def remove(self, e: Entry) -> None:
+        del self.entries[e.key]
+        del self.by_sk[e.sk]
+        del self.keys[bisect_left(self.keys, e.sk)]
+
+    def ordered(self) -> list[Entry]:
+        return [self.by_sk[k] for k in self.keys]
+
+
+class Board:
+    """Points per user for one (scope, window). Ranked reads are served from Redis (adapters/leaderboards.py),
+    which the processor keeps equal to these figures."""
+
+    __slots__ = ("points",)
+
+    def __init__(self) -> None:
+        self.points: dict[str, int] = {}
+
+
+def ranking(points: dict[str, int], excluded: set[str]) -> list[tuple[int, str, int]]:
+    """The definition of a board's order: [(rank, user, points)] for users with points > 0 and not excluded, best
+    first, ties by user id; competition ranks ("1224"): 1 + the number of users with more points."""
+    rows = sorted((-p, u) for u, p in points.items() if p > 0 and u not in excluded)
+    out, rank, last = [], 0, None
+    for i, (neg, user) in enumerate(rows):
+        if neg != last:
+            rank, last = i + 1, neg
+        out.append((rank, user, -neg))
+    return out
+
+
+class Book:
+    def __init__(self, rules: RuleSet) -> None:
+        self.rules = rules
+        self._rules_by_id = {r.id: r for r in rules.rules}
+        self.awards: dict[tuple, BookAward] = {}
+        self.ledgers: dict[str, Ledger] = {}
+        self.status_events: dict[str, list[tuple]] = {}
+        self.excluded: set[str] = set()
+        self.boards: dict[tuple[str, str], Board] = {}
+        self._board_lists: dict[tuple, list[Board]] = {}
+        self._board_keys: dict[tuple, list[tuple[str, str]]] = {}
+        # What changed on the boards since the last take_board_changes(): ((scopes, day), user), and users whose
+        # exclusion from boards may have flipped. Only the live engine tracks them (replays and what-ifs do not).
+        self.tracking = False
+        self.touched_cells: set[tuple] = set()
+        self.touched_status: set[str] = set()
+
+    def apply(self, states: list[AwardState], statuses: list[StatusFact], result: BatchResult) -> None:
+        for status in statuses:
+            self._set_status(status)
+        dirty: dict[str, tuple] = {}
+        for state in states:
+            self._replace(state, dirty, result)
+        for user, from_sk in dirty.items():
+            self._recompute(self.ledgers[user], from_sk, result)
+            result.changed_users.add(user)
+
+    def _replace(self, state: AwardState, dirty: dict[str, tuple], result: BatchResult) -> None:
+        """Make the award's entries those of `state` (a state older than the one applied is ignored)."""
+        award_id = state.award_id
+        a = self.awards.get(award_id)
+        if a is None:
+            a = self.awards[award_id] = BookAward(state.user, self._rules_by_id[state.rule_id], state.scopes,
+                                                  state.event_id, state.event_type, state.exempt)
+        elif state.revision <= a.revision:
+            return
+        a.revision = state.revision
+        user = state.user
+        ledger = self.ledgers.get(user)
+        if ledger is None:
+            ledger = self.ledgers[user] = Ledger(user)
+        entries = a.entries
+        if entries:
+            wanted = {spec.key: spec for spec in state.entries}
+            for key, old in list(entries.items()):
+                spec = wanted.get(key)
+                if spec is None or (spec.sk, spec.reverses, spec.kind, spec.base) != (
+                        old.sk, old.reverses, old.kind, old.base):
+                    ledger.remove(old)
+                    del entries[key]
+                    if old.points:
+                        self._bump(a, old, -old.points)
+                    _mark(dirty, user, old.sk)
+        for spec in state.entries:
+            entry = entries.get(spec.key)
+            if entry is None:
+                entry = Entry(spec.key, spec.sk, spec.kind, a, spec.base, spec.time_us, spec.source_event_id,
+                              spec.source_event_type, spec.reverses, spec.reversed, a.exempt)
+                entries[spec.key] = entry
+                ledger.add(entry)
+                result.new_entries += 1
+                _mark(dirty, user, spec.sk)
+            elif entry.reversed != spec.reversed:
+                entry.reversed = spec.reversed
+                _mark(dirty, user, entry.sk)
+
+    def _set_status(self, status: StatusFact) -> None:
+        user = status.user
+        if self.tracking:
+            self.touched_status.add(user)
+        events = self.status_events.setdefault(user, [])
+        item = (*status.order, status.status)
+        if item in events:
+            return  # the same status change again
+        insort(events, item)
+        statuses = [e[-1] for e in events]
+        current = "deleted" if "deleted" in statuses else statuses[-1]  # deletion is final
+        if current == "active":
+            self.excluded.discard(user)
+        else:
+            self.excluded.add(user)
+
+    # ---- effective points ---------------------------------------------------------------------------
+    def _recompute(self, ledger: Ledger, from_sk: tuple, result: BatchResult) -> None:
+        cap, floor = self.rules.daily_cap, self.rules.floor
+        keys = ledger.keys
+        i = bisect_left(keys, from_sk)
+        if i > 0:
+            prev = ledger.by_sk[keys[i - 1]]
+            running, day, used, debt = prev.total_after, prev.time_us // DAY_US, prev.used_after, prev.debt_after
+        else:
+            running, day, used, debt = 0, None, 0, 0
+        by_sk, entries = ledger.by_sk, ledger.entries
+        bump = self._bump
+        for sk in keys[i:]:
+            e = by_sk[sk]
+            d = e.time_us // DAY_US
+            if d != day:
+                day, used = d, 0
+            if e.kind == REVERSAL:
+                target = entries.get(e.reverses)
+                capped = -target.points if target is not None else e.base  # undo what it actually gave
+            elif cap is not None and e.base > 0 and not e.exempt:
+                capped = min(e.base, max(cap - used, 0))
+                if not e.reversed:
+                    used += capped
+                if capped < e.base and capped != e.capped:
+                    result.cap_hits += 1
+            else:
+                capped = e.base
+            pts = capped
+            if debt and e.kind == REVERSAL and capped > 0:
+                # giving back a penalty repays first what the floor forgave of an earlier reversal: otherwise
+                # +10, five -2 (at the floor), the +10 retracted (cut), the -2s retracted would leave +10
+                repaid = min(debt, capped)
+                debt -= repaid
+                pts -= repaid
+            if floor is not None and pts < 0 and running + pts < floor:
+                kept = min(0, floor - running)
+                if e.kind == REVERSAL:
+                    debt += kept - pts
+                pts = kept
+            running += pts
+            if pts != e.points:
+                if bump is not None:
+                    bump(e.award, e, pts - e.points)
+                e.points = pts
+            e.capped, e.used_after, e.total_after, e.debt_after = capped, used, running, debt
+        ledger.total = running if len(keys) else 0
+
+    def _bump(self, a: BookAward, e: Entry, delta: int) -> None:
+        """Add delta to every board the entry counts on: each scope x (all-time, its month, its week)."""
+        day = e.time_us // DAY_US
+        cell = (a.scopes, day)
+        boards = self._board_lists.get(cell)
+        if boards is None:
+            boards = [self.boards.setdefault(key, Board()) for key in self.board_keys(a.scopes, day)]
+            self._board_lists[cell] = boards
+        user = a.user
+        if self.tracking:
+            self.touched_cells.add((cell, user))
+        for board in boards:
+            points = board.points
+            value = points.get(user, 0) + delta
+            if value:
+                points[user] = value
+            else:
+                del points[user]
+
+    # ---- boards ------------------------------------------------------------------------------------
+    def board_keys(self, scopes: tuple[str, ...], day: int) -> list[tuple[str, str]]:
+        keys = self._board_keys.get((scopes, day))
+        if keys is None:
+            month, week = windows_of_day(day)
+            keys = self._board_keys[(scopes, day)] = [(s, w) for s in scopes for w in ("all", month, week)]
+        return keys
+
+    def take_board_changes(self) -> dict[tuple[str, str], dict[str, int]]:
+        """The current points of every (board, user) touched since the last call (0 = off the board, also for
+        excluded users), and forget them."""
+        out: dict[tuple[str, str], dict[str, int]] = {}
+        boards, excluded = self.boards, self.excluded
+        for (scopes, day), user in self.touched_cells:
+            for key in self.board_keys(scopes, day):
+                out.setdefault(key, {})[user] = 0 if user in excluded else boards[key].points.get(user, 0)
+        for user in self.touched_status:  # rare: every board the user is on
+            off = user in excluded
+            for key, board in boards.items():
+                if user in board.points:
+                    out.setdefault(key, {})[user] = 0 if off else board.points[user]
+        self.touched_cells, self.touched_status = set(), set()
+        return out
+
+    def board_state(self):
+        """Every board's members as they should appear (excluded users left out): (key, {user: points})."""
+        excluded = self.excluded
+        for key, board in self.boards.items():
+            yield key, ({u: p for u, p in board.points.items() if u not in excluded} if excluded else board.points)
+
+    # ---- queries ------------------------------------------------------------------------------------
+    def total(self, user: str) -> int:
+        ledger = self.ledgers.get(user)
+        return ledger.total if ledger else 0
+
+    def window_points(self, user: str, scope: str, window_key: str) -> int:
+        board = self.boards.get((scope, window_key))
+        return board.points.get(user, 0) if board else 0
+
+    def totals(self) -> dict[str, int]:
+        return {u: l.total for u, l in self.ledgers.items() if l.entries}
+
+    def as_of(self, user: str, t_us: int) -> tuple[int, list[Entry]]:
+        """The user's total counting only entries up to t_us (so also only reversals up to then)."""
+        ledger = self.ledgers.get(user)
+        if ledger is None:
+            return 0, []
+        subset = [e for e in ledger.ordered() if e.time_us <= t_us]
+        reversed_keys = {e.reverses for e in subset if e.kind == REVERSAL}
+        scratch = Ledger(user)
+        for e in subset:
+            scratch.add(Entry(e.key, e.sk, e.kind, e.award, e.base, e.time_us, e.source_event_id,
+                              e.source_event_type, e.reverses, e.key in reversed_keys, e.exempt))
+        probe = Book.__new__(Book)
+        probe.rules, probe._bump = self.rules, None  # recompute only: no boards
+        probe._recompute(scratch, (), BatchResult())
+        return scratch.total, scratch.ordered()
+
+
+def _mark(dirty: dict[str, tuple], user: str, sk: tuple) -> None:
+    current = dirty.get(user)
+    if current is None or sk < current:
+        dirty[user] = sk

@@ -1,0 +1,89 @@
+"""What flows through the points engine's two stages (see engine.py for the whole picture).
+
+Stage 1 (`Derivation`, keyed by the *root* an event is about: a question thread, an article, a community event,
+a user) turns domain events into awards and each award's entries (award, reversal, re-grant). Stage 2 (`Book`,
+keyed by *user*) keeps each user's entries in event-time order and computes what they count (daily cap, floor),
+the totals, the boards and the exclusions. What goes from one to the other is an `AwardState`: the complete
+current entries of one award of one user, which replaces what stage 2 had for it. Replacing is idempotent, so a
+state delivered twice, or again after a restart, changes nothing; `revision` orders the states of one award.
+"""
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+AWARD, REVERSAL, REGRANT = "award", "reversal", "regrant"
+
+
+@dataclass(slots=True, frozen=True)
+class Fact:
+    """One domain event, as the engine needs it (already validated by the caller)."""
+
+    id: str
+    type: str
+    source: str
+    time_us: int
+    version: int
+    data: dict[str, Any]
+
+
+def root_of(fact: Fact) -> str:
+    """The aggregate whose events stage 1 must see together: chains, switches and once-per groups never cross it.
+    An answer's awards hang on its question's switches, so a thread is one root; a community event is one."""
+    data = fact.data
+    if fact.source == "content":
+        return f"post:{data.get('question_id') or data.get('post_id')}"
+    if fact.source == "events":
+        return f"event:{data.get('event_id')}"
+    return f"user:{data.get('user_id')}"
+
+
+@dataclass(slots=True)  # never changed once made (not frozen: frozen ones are slower to build)
+class EntrySpec:
+    """One entry of an award as stage 1 derives it; stage 2 adds what it counts."""
+
+    key: tuple  # (awarding event, rule) for the award; (causing event, rule, awarding event) for later ones
+    sk: tuple  # sort key: event-time order
+    kind: str
+    base: int
+    time_us: int
+    source_event_id: str
+    source_event_type: str
+    reverses: tuple | None  # the key of the entry a reversal undoes
+    reversed: bool  # undone by a later reversal (it then consumes no daily cap)
+
+
+@dataclass(slots=True)  # never changed once made (not frozen: frozen ones are slower to build)
+class AwardState:
+    user: str
+    event_id: str  # the awarding event
+    event_type: str
+    rule_id: str
+    exempt: bool  # from the daily cap
+    scopes: tuple[str, ...]  # boards: "global", "tag:<tag>", "sig:<sig>"
+    revision: int  # per award, increasing: a stage 2 that has seen a later one ignores an older one
+    entries: tuple[EntrySpec, ...]  # empty: the award gives nothing (a once-per loser, switched off at its start)
+
+    @property
+    def award_id(self) -> tuple[str, str, str]:
+        return (self.event_id, self.rule_id, self.user)
+
+
+@dataclass(slots=True)  # never changed once made (not frozen: frozen ones are slower to build)
+class StatusFact:
+    """A user's status change (suspension, reinstatement, deletion), for stage 2."""
+
+    user: str
+    order: tuple  # (time_us, version, event id)
+    status: str  # "suspended", "active", "deleted"
+
+
+@dataclass
+class BatchResult:
+    admitted: int = 0
+    duplicates: int = 0
+    by_type: Counter = field(default_factory=Counter)
+    new_entries: int = 0
+    cap_hits: int = 0
+    changed_users: set[str] = field(default_factory=set)
+    applied_times_us: list[int] = field(default_factory=list)
