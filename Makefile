@@ -5,34 +5,39 @@ PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 ARGS ?=
 
-.PHONY: help install run test test-unit bench lint docs clean
+.PHONY: help install run test test-fast bench lint lock docs clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 14
 
-install: ## install everything that is missing (virtualenv, services, embedded servers, nginx, prometheus)
+install: ## install what is missing: Debian packages, then .venv from requirements/dev.lock (log: .run/install.log)
 	@bash scripts/bootstrap.sh
 
 run: install ## start the whole platform locally with demo data; Ctrl-C stops it (ARGS="--free-ports --no-demo")
 	@$(PY) -m agora_devservers.stack $(ARGS)
 
 test: install ## install what is missing, then run every test (unit, integration, e2e) and the deploy checks
-	@$(PY) -m pytest $(PYTEST_ARGS); rc=$$?; \
+	@$(PY) -m pytest --durations=15 $(PYTEST_ARGS); rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo "pytest collected no tests: that is a failure here"; exit 1; fi; \
 	  exit $$rc
 	@if [ -x deploy/check.sh ]; then bash deploy/check.sh; fi
 
-test-unit: install ## only the tests that need no server
-	@$(PY) -m pytest -m "not e2e" -k "unit" $(PYTEST_ARGS)
+test-fast: install ## the unit and service-layer tests (no server; under a minute)
+	@$(PY) -m pytest -q --durations=5 libs/agora_common/tests/unit services/*/tests/unit tests/docs $(PYTEST_ARGS)
 
 bench: install ## run every benchmark and print one table
 	@$(PY) bench/run_all.py
 
-docs: install ## regenerate docs/events.md (who publishes and who consumes each event type) from the code
+docs: install ## regenerate docs/events.md (event types: publishers, consumers) and docs/configuration.md (AGORA_*)
 	@$(PY) -m agora_devservers.event_table
+	@$(PY) -m agora_devservers.config_table
 
-lint: install ## ruff over libs, services, tests and benches
+lint: ## ruff (rules in pyproject.toml) over libs, services, tests and benches; needs no root
+	@AGORA_PYTHON_ONLY=1 bash scripts/bootstrap.sh >/dev/null
 	@$(VENV)/bin/ruff check libs services tests bench
+
+lock: ## recompile requirements/*.lock from the pyproject.toml files and requirements/dev.in (UPGRADE=1: newest)
+	@UPGRADE=$(UPGRADE) bash scripts/lock.sh
 
 clean: ## remove run data and caches
 	rm -rf .run .pytest_cache

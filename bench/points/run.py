@@ -418,7 +418,7 @@ async def main() -> None:
         if redis_server:
             redis_server.stop()
     if args.json:
-        Path(args.json).write_text(json.dumps(figures, indent=2) + "\n")
+        Path(args.json).write_text(json.dumps(figures, indent=2) + "\n")  # noqa: ASYNC240 - the run is over
         print(f"figures written to {args.json}")
 
 

@@ -435,7 +435,8 @@ async def main() -> None:
     with ExitStack() as stack:
         servers = start_servers(stack)
         engine = await engine_name(servers["es"])
-        say = lambda *lines: print(*lines, sep="\n", flush=True)
+        def say(*lines):
+            return print(*lines, sep="\n", flush=True)
         say(
             "Agora search benchmark",
             f"  machine: {machine()}",

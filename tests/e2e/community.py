@@ -316,7 +316,7 @@ class CommunityWeek:
     def community_events(self) -> None:
         """Phase 3: a weekly live-stream series, a meetup with limited places, a training with an exam."""
         soon = datetime.now(UTC) + timedelta(days=1)
-        pool = [m for m in self.active()[1:]]
+        pool = list(self.active()[1:])
         # the weekly live stream: four occurrences; members register for the first one and most attend
         series = self.operator.call("POST", "/api/v1/events/series", json={
             "title": "Cloud-native weekly", "kind": "live_stream", "sig_id": self.sigs[1]["id"],
@@ -376,7 +376,7 @@ class CommunityWeek:
         self.evidence[speaker.id].add(meetup["id"])
         self.speaker = speaker
         self._event_action(meetup["id"], "start")
-        attending = [r for r in confirmed[3:] + promoted]
+        attending = list(confirmed[3:] + promoted)
         self._check_in(meetup, attending)
         self._event_action(meetup["id"], "end")
         stats = self.operator.call("GET", f"/api/v1/events/{meetup['id']}/stats")
@@ -403,7 +403,7 @@ class CommunityWeek:
             plan = outcomes[m.id]
             wrong = plan in ("retry", "fail")
             result = None
-            for attempt in range(2 if plan != "pass" else 1):
+            for _attempt in range(2 if plan != "pass" else 1):
                 att = m.client.call("POST", f"/api/v1/events/{training['id']}/exam/attempts")
                 answers = {q["id"]: EXAM[int(q["id"][1:])][2] for q in att["questions"]}
                 if wrong:
@@ -430,7 +430,7 @@ class CommunityWeek:
         from e2e.expected_points import expected
 
         totals = expected(self.facts).totals
-        budget = Counter({u: t for u, t in totals.items()})  # what each member can lose without hitting the floor
+        budget = Counter(dict(totals.items()))  # what each member can lose without hitting the floor
         retract = []
         for fact in self.rng.sample(self.upvote_facts, min(len(self.upvote_facts), self.n_members // 10)):
             author = fact.data["author_id"]

@@ -71,7 +71,7 @@ def load_rules(path: Path = RULES_FILE) -> dict:
 def _matches(rule: dict, data: dict) -> bool:
     for name, wanted in (rule.get("when") or {}).items():
         value = data.get(name)
-        if isinstance(wanted, list) and value not in wanted or not isinstance(wanted, list) and value != wanted:
+        if (isinstance(wanted, list) and value not in wanted) or (not isinstance(wanted, list) and value != wanted):
             return False
     return True
 

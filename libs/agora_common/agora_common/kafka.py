@@ -8,6 +8,7 @@
 """
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime
@@ -49,10 +50,8 @@ async def ensure_topics(bootstrap: str, names: Iterable[str], *, partitions: int
         # each name once: a real broker refuses a CreateTopics request naming a topic twice (INVALID_REQUEST)
         missing = [NewTopic(n, partitions, replication) for n in dict.fromkeys(names) if n not in existing]
         if missing:
-            try:
+            with contextlib.suppress(TopicAlreadyExistsError):  # another process created it first
                 await admin.create_topics(missing)
-            except TopicAlreadyExistsError:
-                pass  # another process created it first
     finally:
         await admin.close()
 
@@ -125,7 +124,7 @@ class EventPublisher:
                 break
         results = await asyncio.gather(*futures, return_exceptions=True)
         acked = [not isinstance(r, BaseException) for r in results]
-        for e, ok in zip(envelopes, acked):
+        for e, ok in zip(envelopes, acked, strict=True):
             if ok:
                 metrics.EVENTS_PUBLISHED.labels(topic, e.type).inc()
         if error is not None:

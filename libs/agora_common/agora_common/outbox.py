@@ -155,7 +155,7 @@ class OutboxRelay:
         for topic, entries in by_topic.items():
             envelopes = [Envelope.model_validate_json(entry["value"]) for entry in entries]
             results = await self._publisher.publish_many(topic, envelopes)
-            acked += [entry["_id"] for entry, ok in zip(entries, results) if ok]
+            acked += [entry["_id"] for entry, ok in zip(entries, results, strict=True) if ok]
         if acked:
             await self._db[COLLECTION].update_many(
                 {"_id": {"$in": acked}}, {"$set": {"published": True, "published_at": datetime.now(UTC)}}
@@ -183,7 +183,5 @@ class OutboxRelay:
             if published >= self._batch_size:
                 continue  # more waiting
             self._wake.clear()
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=self._poll_interval)
-            except TimeoutError:
-                pass

@@ -10,19 +10,20 @@ class ServiceSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="AGORA_", env_file=".env", extra="ignore")
 
     service_name: str = "agora"
-    environment: str = "development"
-    log_level: str = "INFO"
+    environment: str = "development"  # a label in the logs (development, staging, production)
+    log_level: str = "INFO"  # JSON logs on stderr: DEBUG, INFO, WARNING, ERROR
 
+    # Kafka bootstrap servers, host:port[,host:port...]
     kafka_bootstrap: str = "127.0.0.1:9092"
     # Every topic name starts with this prefix: lets tests and tenants share one broker.
     topic_prefix: str = "agora."
-    topic_partitions: int = 3
+    topic_partitions: int = 3  # partitions of a topic this service creates (development; production: the setup job)
     # Development creates missing topics; production leaves that to the setup job (topics as code, with their
     # replication, min.insync.replicas and retention) and waits for them (the chart sets it false).
     create_topics: bool = True
 
-    mongo_url: str = "mongodb://127.0.0.1:27017/?replicaSet=secantus"
-    mongo_db: str = "agora"
+    mongo_url: str = "mongodb://127.0.0.1:27017/?replicaSet=secantus"  # a replica set (transactions need one)
+    mongo_db: str = "agora"  # the service's own database (make run and the chart: `<prefix><service>`)
     # The unit of work (agora_common.uow): a change that still conflicts after this many runs or this long gets
     # 503 `contention`; the limit stays well under the gateway's 30 s timeout so the client hears an answer.
     transaction_max_attempts: int = Field(default=40, ge=1)
@@ -34,8 +35,10 @@ class ServiceSettings(BaseSettings):
     outbox_poll_interval: float = Field(default=0.5, gt=0)
     outbox_retry_delay: float = Field(default=1.0, gt=0)
 
-    elasticsearch_url: str = "http://127.0.0.1:9200"
+    elasticsearch_url: str = "http://127.0.0.1:9200"  # the search service's Elasticsearch 8
 
+    # Access and refresh tokens (JWT): every service verifies them with the same secret; set a long random one
+    # in production (the chart generates it). The lifetimes of the two kinds of token.
     jwt_secret: SecretStr = SecretStr("dev-only-change-me-0123456789abcdef")
     jwt_algorithm: str = "HS256"
     jwt_issuer: str = "agora"

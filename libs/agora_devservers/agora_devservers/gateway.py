@@ -77,7 +77,8 @@ def build_combined_openapi(upstreams: dict[str, int], *, timeout: float = 10.0) 
 
     The services are asked in parallel, so the whole call waits at most about `timeout` seconds."""
     with ThreadPoolExecutor(max_workers=max(1, len(upstreams))) as pool:
-        fetched = dict(zip(upstreams, pool.map(lambda port: fetch_openapi(port, timeout=timeout), upstreams.values())))
+        documents = pool.map(lambda port: fetch_openapi(port, timeout=timeout), upstreams.values())
+        fetched = dict(zip(upstreams, documents, strict=True))
     missing = [name for name, doc in fetched.items() if doc is None]
     for name in missing:
         log.warning("gateway: no OpenAPI document from %s on port %s", name, upstreams[name])

@@ -21,11 +21,11 @@ class Settings(ServiceSettings):
     # "faust": the faust-streaming agent (default). "direct": a plain aiokafka getmany tail, for throughput
     # beyond what faust's per-message machinery allows on this hardware (README "Performance").
     points_live_consumer: Literal["faust", "direct"] = "faust"
-    points_publish_titles: bool = True
+    points_publish_titles: bool = True  # publish HonorTitleEarned / HonorTitleLost (the users service awards titles)
     # Where to keep engine snapshots (shortens restarts: only the log after them is replayed). Unset: no
     # snapshots, every start replays the whole log. AGORA_DATA_DIR is what `make run` gives each service.
     data_dir: str | None = None
-    points_snapshot_interval: float = Field(default=60.0, gt=0)
+    points_snapshot_interval: float = Field(default=60.0, gt=0)  # at most one snapshot this often (seconds)
+
     # The leaderboards' sorted sets (any Redis 6+; `make run` and the tests start a local redis-server).
     redis_url: str = "redis://127.0.0.1:6379/0"
-    points_leaderboard_max_limit: int = Field(default=500, ge=1)

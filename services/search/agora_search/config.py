@@ -8,18 +8,19 @@ class Settings(ServiceSettings):
     # Read alias the API searches; "<alias>-write" lists every index the indexer writes to (two while reindexing).
     # Empty: derived from the topic prefix ("agora." -> "agora-posts"), so tenants and tests never collide.
     index_alias: str = ""
-    index_shards: int = Field(default=1, ge=1)
-    index_replicas: int = Field(default=0, ge=0)
+    index_shards: int = Field(default=1, ge=1)  # primary shards of a new index
+    index_replicas: int = Field(default=0, ge=0)  # replica shards of a new index (production: at least 1)
     # The indexer refreshes explicitly after writing (at most every refresh_every_seconds), so new posts are
     # searchable within a fraction of a second; the index's own periodic refresh is only a fallback.
     refresh_interval: str = "1s"
     refresh_every_seconds: float = Field(default=0.1, ge=0, le=10)
 
     run_indexer: bool = True  # consume the content topic in this process
-    fetch_max_wait_ms: int = Field(default=50, ge=1, le=500)  # see adapters/consumer.py
-    indexer_batch: int = Field(default=500, ge=1, le=5000)
+    # How long an indexer fetch waits for records (ms; adapters/consumer.py explains the low value).
+    fetch_max_wait_ms: int = Field(default=50, ge=1, le=500)
+    indexer_batch: int = Field(default=500, ge=1, le=5000)  # events per bulk request of the indexer
 
-    pit_keep_alive: str = "2m"
+    pit_keep_alive: str = "2m"  # how long a search's point in time (its cursor) stays open between pages
     # After an alias swap the old index lives this long, so writes and cursors already in flight finish.
     reindex_grace_seconds: float = Field(default=5.0, ge=0)
 

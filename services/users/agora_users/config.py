@@ -11,7 +11,7 @@ class Settings(ServiceSettings):
     argon2_memory_cost_kib: int = Field(default=19 * 1024, ge=8)
     argon2_parallelism: int = Field(default=1, ge=1)
 
-    password_min_length: int = Field(default=10, ge=6)
+    password_min_length: int = Field(default=10, ge=6)  # the shortest password registration accepts
     password_max_length: int = Field(default=256, ge=16)  # bounds hashing work per request
 
     # Brute-force protection, per (email, client address): this many failed logins within the window lock that

@@ -54,7 +54,8 @@ async def test_many_concurrent_votes_give_the_exact_score_and_events(client, aut
     voters = [f"voter{i}" for i in range(12)]
     values = [1 if i % 3 else -1 for i in range(12)]  # 8 up, 4 down
     # each voter also sends the same vote twice at once: one vote per member
-    requests = [client.put(url, headers=auth(v), json={"value": val}) for v, val in zip(voters, values)] * 2
+    requests = [client.put(url, headers=auth(v), json={"value": val})
+                for v, val in zip(voters, values, strict=True)] * 2
     responses = await asyncio.gather(*requests)
     assert all(r.status_code == 200 for r in responses), [r.text for r in responses if r.status_code != 200]
     got = (await client.get(f"{API}/questions/{q['id']}")).json()

@@ -296,7 +296,7 @@ class Book:
         return board.points.get(user, 0) if board else 0
 
     def totals(self) -> dict[str, int]:
-        return {u: l.total for u, l in self.ledgers.items() if l.entries}
+        return {user: ledger.total for user, ledger in self.ledgers.items() if ledger.entries}
 
     def as_of(self, user: str, t_us: int) -> tuple[int, list[Entry]]:
         """The user's total counting only entries up to t_us (so also only reversals up to then)."""

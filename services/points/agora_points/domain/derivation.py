@@ -227,10 +227,7 @@ class Derivation:
         if a.chain and self.chain_events[a.chain][-1][2] != a.event_id:
             return False
         toggle_events = self.toggle_events
-        for t in a.toggles:
-            if t in toggle_events:
-                return False
-        return True
+        return all(t not in toggle_events for t in a.toggles)
 
     def _derive(self, a: Award) -> AwardState | None:
         """The award's state if its entries changed since it was last emitted, else None."""

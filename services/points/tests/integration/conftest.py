@@ -1,9 +1,11 @@
 """Shared helpers for the points integration tests (real broker)."""
 
 import itertools
+import sys
 from datetime import UTC, datetime, timedelta
 
 import httpx
+import pytest
 from agora_common.events import Envelope
 from agora_common.events.content import PostVoted
 from agora_common.kafka import EventPublisher
@@ -78,10 +80,6 @@ async def total_is(client: httpx.AsyncClient, user: str, expected: int, timeout:
 
     return await eventually(check, timeout=timeout)
 
-
-import sys
-
-import pytest
 
 
 @pytest.fixture

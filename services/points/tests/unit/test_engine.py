@@ -249,7 +249,8 @@ def test_as_of_counts_only_what_had_happened():
     gone = ev(VoteRetracted(post_id="p1", post_type="answer", author_id="alice", voter_id="v1", previous_value=1,
                             score=0), at=10, subject="p1")
     e = run(up, gone, vote("v2", post="p2", at=20))
-    t = lambda m: int((T0 + timedelta(minutes=m)).timestamp() * 1e6)
+    def t(m):
+        return int((T0 + timedelta(minutes=m)).timestamp() * 1e6)
     assert [e.as_of("alice", t(m))[0] for m in (-1, 5, 15, 25)] == [0, 10, 0, 10]
     assert e.total("alice") == 10
 
