@@ -11,6 +11,7 @@ place, with the service.
 """
 
 import asyncio
+import contextlib
 import importlib
 import logging
 import os
@@ -52,10 +53,8 @@ async def _create_missing(bootstrap: str, specs: list[NewTopic]) -> None:
         existing = set(await admin.list_topics())
         missing = [spec for spec in specs if spec.name not in existing]
         if missing:
-            try:
+            with contextlib.suppress(TopicAlreadyExistsError):  # created meanwhile by a service starting up
                 await admin.create_topics(missing)
-            except TopicAlreadyExistsError:
-                pass  # created meanwhile by a service starting up
         log.info("topics created: %s; already there: %s", [t.name for t in missing],
                  sorted(t.name for t in specs if t.name in existing))
     finally:

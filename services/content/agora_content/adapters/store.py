@@ -42,10 +42,6 @@ class Store:
         return self.db["resources"]
 
     @property
-    def members(self):
-        return self.db["members"]
-
-    @property
     def idempotency(self):
         return self.db["idempotency_keys"]
 

@@ -6,6 +6,7 @@ from agora_common.auth import Principal
 from agora_common.errors import Conflict, Forbidden, NotFound
 from agora_common.events.community import CompetitionRanked, Placing, SubmissionReceived, SubmissionScored
 from agora_common.ids import new_id
+from agora_common.standing import ensure_in_good_standing
 from agora_common.uow import UnitOfWork
 from pymongo import ASCENDING
 from pymongo.errors import DuplicateKeyError
@@ -26,6 +27,7 @@ def _is_judge(event: dict, user: Principal) -> bool:
 
 async def submit(*, ctx: Ctx, event_id: str, submission: dict, user: Principal) -> dict:
     async def work(uow: UnitOfWork):
+        await ensure_in_good_standing(db=ctx.db, user=user, uow=uow)
         event = await load_event(ctx, event_id, user=user, session=uow.session)
         require_kind(event, "competition")
         if event["status"] not in SUBMISSIONS_OPEN:

@@ -16,6 +16,7 @@ from agora_common.events.community import (
 )
 from agora_common.ids import new_id
 from agora_common.pagination import keyset_page
+from agora_common.standing import ensure_in_good_standing
 from agora_common.uow import UnitOfWork
 
 from agora_events.adapters.mongo import EVENTS
@@ -173,6 +174,8 @@ async def confirm_speaker(*, ctx: Ctx, event_id: str, speaker_id: str, user: Pri
     """The invited speaker (or an operator on their behalf) confirms; published as SpeakerConfirmed."""
 
     async def work(uow: UnitOfWork):
+        if user.id == speaker_id:
+            await ensure_in_good_standing(db=ctx.db, user=user, uow=uow)
         doc = await load_event(ctx, event_id, user=user, session=uow.session)
         if user.id != speaker_id and not user.has("operator"):
             raise Forbidden("only the invited speaker or an operator can confirm a speaker")

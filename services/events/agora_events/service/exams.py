@@ -7,6 +7,7 @@ from agora_common.auth import Principal
 from agora_common.errors import Conflict, Forbidden, NotFound
 from agora_common.events.community import CertificateIssued, ExamFailed, ExamPassed
 from agora_common.ids import new_id
+from agora_common.standing import ensure_in_good_standing
 from agora_common.uow import UnitOfWork
 
 from agora_events import metrics
@@ -53,6 +54,7 @@ def _public_question(q: dict) -> dict:
 
 async def start_attempt(*, ctx: Ctx, event_id: str, user: Principal) -> dict:
     async def work(uow: UnitOfWork):
+        await ensure_in_good_standing(db=ctx.db, user=user, uow=uow)
         event = await load_event(ctx, event_id, user=user, session=uow.session)
         require_kind(event, "training")
         exam = await ctx.db[EXAMS].find_one({"_id": event_id}, session=uow.session)
@@ -101,6 +103,7 @@ async def start_attempt(*, ctx: Ctx, event_id: str, user: Principal) -> dict:
 
 async def submit_attempt(*, ctx: Ctx, event_id: str, attempt_id: str, answers: dict, user: Principal) -> dict:
     async def work(uow: UnitOfWork):
+        await ensure_in_good_standing(db=ctx.db, user=user, uow=uow)
         event = await load_event(ctx, event_id, user=user, session=uow.session)
         attempt = await ctx.db[ATTEMPTS].find_one({"_id": attempt_id, "event_id": event_id}, session=uow.session)
         if attempt is None or attempt["user_id"] != user.id:

@@ -14,6 +14,7 @@ from agora_common.errors import Conflict, NotFound
 from agora_common.events.community import AttendeeCheckedIn, RegistrationCancelled, RegistrationConfirmed, Waitlisted
 from agora_common.ids import new_id
 from agora_common.pagination import keyset_page
+from agora_common.standing import ensure_in_good_standing
 from agora_common.uow import UnitOfWork
 from pymongo import ASCENDING
 from pymongo.errors import DuplicateKeyError
@@ -36,6 +37,7 @@ def _active_key(event_id: str, user_id: str) -> str:
 
 async def register(*, ctx: Ctx, event_id: str, user: Principal) -> dict:
     async def work(uow: UnitOfWork):
+        await ensure_in_good_standing(db=ctx.db, user=user, uow=uow)
         event = await load_event(ctx, event_id, user=user, session=uow.session)
         if event["status"] != Status.REGISTRATION_OPEN:
             raise Conflict(f"registration is not open: the event is {event['status']}", code="registration_not_open")

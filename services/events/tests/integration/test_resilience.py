@@ -1,12 +1,13 @@
 """The service boots and takes registrations while the broker is down; the outbox publishes them later.
-Deleted accounts (UserDeleted on the users topic) give back their places, once, even when the event is replayed."""
+Deleted accounts (UserDeleted on the users topic) give back their places, once, even when the event is replayed;
+suspended and deleted members, whose access tokens still live, can no longer register or sit exams."""
 
 import socket
 from datetime import UTC, datetime
 
 import pytest
 from agora_common.events import Envelope
-from agora_common.events.users import UserDeleted
+from agora_common.events.users import UserDeleted, UserReinstated, UserSuspended
 from agora_common.kafka import EventPublisher
 from agora_common.topics import Topics
 from agora_testing.events import eventually
@@ -65,3 +66,49 @@ async def test_a_deleted_account_gives_its_place_to_the_waitlist(agora_env, db_f
     db = db_for(settings)
     assert (await db.events.find_one({"_id": eid}))["counts"] == {
         "confirmed": 1, "waitlisted": 0, "cancelled": 1, "checked_in": 0}
+
+
+async def test_revocation_reaches_the_events_service_while_tokens_still_live(agora_env, db_for):
+    settings = make_settings(agora_env, consume_users=True)
+    users = Topics(settings.topic_prefix).users
+    members = db_for(settings).members
+    publisher = EventPublisher(settings.kafka_bootstrap)
+    now = datetime.now(UTC)
+
+    async def learned(version: int):  # the users consumer has applied the event of this version
+        async def check():
+            doc = await members.find_one({"_id": "mallory"})
+            assert doc is not None and doc.get("version") == version, doc
+
+        await eventually(check, timeout=30)
+
+    try:
+        async with serve(settings) as api:
+            first, second = await api.open_event(), await api.open_event()
+
+            async def refused(event_id, code):
+                r = await api.register(event_id, "mallory")
+                assert r.status_code == 403 and r.json()["error"]["code"] == code, r.text
+
+            await publisher.publish(users, Envelope.wrap(
+                UserSuspended(user_id="mallory", moderator_id="mod", reason="spam"), subject="mallory", version=2,
+                time=now))
+            await learned(2)
+            await refused(first["id"], "account_suspended")
+            assert (await api.register(first["id"], "alice")).status_code == 201  # others are not affected
+            await publisher.publish(users, Envelope.wrap(UserReinstated(user_id="mallory", moderator_id="mod"),
+                                                         subject="mallory", version=3, time=now))
+            await learned(3)
+            assert (await api.register(first["id"], "mallory")).status_code == 201
+            await publisher.publish(users, Envelope.wrap(UserDeleted(user_id="mallory"), subject="mallory",
+                                                         version=4, time=now))
+            await learned(4)
+            await refused(second["id"], "account_deleted")  # the token still lives; the account does not
+
+            async def freed():  # and the place it held is given back
+                r = await api.client.get(f"/api/v1/events/{first['id']}/registrations/me", **api.as_user("mallory"))
+                assert r.status_code == 200 and r.json()["status"] == "cancelled", r.text
+
+            await eventually(freed, timeout=30)
+    finally:
+        await publisher.stop()
