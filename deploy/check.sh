@@ -11,7 +11,7 @@ export PATH="$TOOLS/bin:$PATH"   # checkov runs the helm it finds on PATH
 KUBE_VERSIONS=${KUBE_VERSIONS:-"1.37.0 1.29.0"}   # the newest Kubernetes and the oldest the chart supports
 failed=()
 
-section() { printf '\n\033[1m=== %s ===\033[0m\n' "$*"; }
+if [ -t 1 ]; then section() { printf '\n\033[1m=== %s ===\033[0m\n' "$*"; }; else section() { printf '\n=== %s ===\n' "$*"; }; fi
 run() {  # run NAME CMD...: records a failure instead of stopping, so every check reports
   local name=$1; shift
   if "$@"; then echo "ok: $name"; else echo "FAILED: $name"; failed+=("$name"); fi

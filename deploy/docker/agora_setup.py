@@ -17,7 +17,9 @@ import logging
 import os
 import sys
 
+from agora_common.kafka import KafkaConnection
 from agora_common.retry import until_done
+from agora_common.settings import ServiceSettings
 from agora_common.topics import Topics
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
@@ -46,8 +48,8 @@ def topic_specs() -> list[NewTopic]:
     return specs
 
 
-async def _create_missing(bootstrap: str, specs: list[NewTopic]) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+async def _create_missing(kafka: KafkaConnection, specs: list[NewTopic]) -> None:
+    admin = AIOKafkaAdminClient(**kafka.client_options())
     await admin.start()
     try:
         existing = set(await admin.list_topics())
@@ -66,7 +68,8 @@ async def create_topics() -> None:
         log.info("topics: managed elsewhere (Strimzi KafkaTopic resources)")
         return
     specs = topic_specs()
-    await _retry("topics", lambda: _create_missing(os.environ["AGORA_KAFKA_BOOTSTRAP"], specs))
+    kafka = ServiceSettings().kafka  # the same AGORA_KAFKA_* settings (TLS, SASL) as the services
+    await _retry("topics", lambda: _create_missing(kafka, specs))
 
 
 async def create_indexes(service: str) -> None:

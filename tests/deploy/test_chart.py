@@ -228,3 +228,30 @@ def test_topics_are_code_and_the_services_only_wait_for_them(helm):
         assert topic["spec"]["config"]["retention.ms"] == (30 * 24 * 3600 * 1000 if name.endswith("deadletter") else -1)
     config = next(d for d in docs if d["kind"] == "ConfigMap" and d["metadata"]["name"].endswith("-config"))["data"]
     assert config["AGORA_SETUP_CREATE_TOPICS"] == "false"
+
+
+def test_kafka_sasl_over_tls_and_trusted_cas_reach_every_python_pod(helm):
+    """Production values: Strimzi's TLS listener with SCRAM users, Strimzi's and ECK's CAs from their Secrets."""
+    docs = render(helm, "-f", str(CHART / "values-production.yaml"))
+    config = next(d for d in docs if d["kind"] == "ConfigMap" and d["metadata"]["name"] == "agora-config")["data"]
+    assert config["AGORA_KAFKA_SECURITY_PROTOCOL"] == "SASL_SSL"
+    assert config["AGORA_KAFKA_SASL_MECHANISM"] == "SCRAM-SHA-512"
+    assert config["AGORA_KAFKA_SSL_CAFILE"] == "/etc/agora/ca/kafka/ca.crt"
+    assert config["AGORA_ELASTICSEARCH_CA_CERTS"] == "/etc/agora/ca/elasticsearch/ca.crt"
+    pods = [d["spec"]["template"]["spec"] for d in docs if d["kind"] in ("Deployment", "StatefulSet", "Job")
+            and d["metadata"]["name"] != "agora-gateway"]
+    assert len(pods) == 6  # users, content, events, search, points, setup
+    for pod in pods:
+        [container] = pod["containers"]
+        env = {e["name"]: e for e in container["env"]}
+        assert env["AGORA_KAFKA_SASL_PASSWORD"]["valueFrom"]["secretKeyRef"] == {
+            "name": "agora-production", "key": "kafka-password"}
+        mounts = {m["mountPath"]: m for m in container["volumeMounts"]}
+        assert mounts["/etc/agora/ca/kafka"]["readOnly"] is True
+        volumes = {v["name"]: v for v in pod["volumes"]}
+        assert volumes["ca-kafka"]["secret"]["secretName"] == "agora-kafka-cluster-ca-cert"
+    plain = render(helm)  # the defaults: PLAINTEXT, no SASL secret keys, nothing mounted
+    config = next(d for d in plain if d["kind"] == "ConfigMap" and d["metadata"]["name"] == "agora-config")["data"]
+    assert config["AGORA_KAFKA_SECURITY_PROTOCOL"] == "PLAINTEXT" and "AGORA_KAFKA_SSL_CAFILE" not in config
+    secret = next(d for d in plain if d["kind"] == "Secret")
+    assert "kafka-password" not in secret["data"]

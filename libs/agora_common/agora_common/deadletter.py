@@ -25,7 +25,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from tqdm import tqdm
 
 from agora_common.events import BadEvent, Envelope
-from agora_common.kafka import EventPublisher
+from agora_common.kafka import EventPublisher, Kafka, kafka_connection
 from agora_common.settings import ServiceSettings
 from agora_common.topics import Topics
 
@@ -80,9 +80,10 @@ def tool_group(topics: Topics) -> str:
     return f"{topics.prefix}deadletter-tool"
 
 
-async def read(bootstrap: str, topics: Topics, *, since_purge: bool = True) -> list[DeadLetter]:
+async def read(kafka: Kafka, topics: Topics, *, since_purge: bool = True) -> list[DeadLetter]:
     """Every letter on the topic now (or only those after the last purge), in partition and offset order."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=tool_group(topics), enable_auto_commit=False,
+    consumer = AIOKafkaConsumer(**kafka_connection(kafka).client_options(), group_id=tool_group(topics),
+                                enable_auto_commit=False,
                                 auto_offset_reset="earliest")
     await consumer.start()
     try:
@@ -119,9 +120,9 @@ def select(letters: list[DeadLetter], *, reason: str | None, group: str | None, 
             and (group is None or letter.group == group) and (event_type is None or letter.event_type() == event_type)]
 
 
-async def replay(bootstrap: str, topics: Topics, letters: list[DeadLetter], *, progress: bool = False) -> int:
+async def replay(kafka: Kafka, topics: Topics, letters: list[DeadLetter], *, progress: bool = False) -> int:
     """Send the letters back to their topics, keyed as they were; returns how many went."""
-    publisher = EventPublisher(bootstrap, client_id="deadletter-tool")
+    publisher = EventPublisher(kafka, client_id="deadletter-tool")
     await publisher.start()
     sent = 0
     try:
@@ -137,10 +138,11 @@ async def replay(bootstrap: str, topics: Topics, letters: list[DeadLetter], *, p
     return sent
 
 
-async def purge(bootstrap: str, topics: Topics) -> int:
+async def purge(kafka: Kafka, topics: Topics) -> int:
     """Move this tool's group to the end of every partition; returns how many letters that passed."""
-    waiting = await read(bootstrap, topics)
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=tool_group(topics), enable_auto_commit=False)
+    waiting = await read(kafka, topics)
+    consumer = AIOKafkaConsumer(**kafka_connection(kafka).client_options(), group_id=tool_group(topics),
+                                enable_auto_commit=False)
     await consumer.start()
     try:
         partitions = await _partitions(consumer, topics.dead_letter)
@@ -176,14 +178,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     settings = ServiceSettings()
     topics = Topics(settings.topic_prefix)
-    bootstrap = settings.kafka_bootstrap
+    kafka = settings.kafka
 
     if args.command == "purge":
         if not args.yes and input("Mark every dead letter as dealt with? [y/N] ").strip().lower() != "y":
             return 1
-        print(f"purged {asyncio.run(purge(bootstrap, topics))} dead letters (they stay until retention)")
+        print(f"purged {asyncio.run(purge(kafka, topics))} dead letters (they stay until retention)")
         return 0
-    letters = asyncio.run(read(bootstrap, topics, since_purge=not getattr(args, "all", False)))
+    letters = asyncio.run(read(kafka, topics, since_purge=not getattr(args, "all", False)))
     if args.command == "show":
         found = [letter for letter in letters if letter.where == args.where]
         if not found:
@@ -207,7 +209,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if not args.yes and input(f"Replay {len(chosen)} dead letters to their topics? [y/N] ").strip().lower() != "y":
         return 1
-    sent = asyncio.run(replay(bootstrap, topics, chosen, progress=sys.stderr.isatty()))
+    sent = asyncio.run(replay(kafka, topics, chosen, progress=sys.stderr.isatty()))
     print(f"replayed {sent} of {len(chosen)} dead letters")
     return 0
 

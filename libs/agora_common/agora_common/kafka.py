@@ -5,17 +5,21 @@
 - `EventConsumer`: at-least-once (offsets committed after handling). An event that cannot be parsed or that
   its handler rejects as bad goes to the dead-letter topic with the reason, and the consumer keeps going.
 - `ensure_topics`: creates missing topics (install jobs, local runs, tests).
+- `KafkaConnection`: the brokers and how to reach them (TLS, SASL); every client above is made from one.
 """
 
 import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any, Literal
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.helpers import create_ssl_context
 
 from agora_common import metrics
 from agora_common.events import BadEvent, Envelope
@@ -31,15 +35,50 @@ BatchHandler = Callable[[list[Envelope]], Awaitable[None]]
 CONSUMER_TIMEOUTS = {"session_timeout_ms": 10_000, "heartbeat_interval_ms": 1_000, "rebalance_timeout_ms": 10_000}
 
 
+@dataclass(frozen=True, slots=True)
+class KafkaConnection:
+    """Where the brokers are and how to talk to them (TLS, SASL): every Kafka client Agora makes comes from one,
+    so a secured cluster is one setting away (`ServiceSettings.kafka`)."""
+
+    bootstrap: str
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    sasl_username: str | None = None
+    sasl_password: str | None = field(default=None, repr=False)
+    ssl_cafile: str | None = None  # the CA that signed the brokers' certificates (default: the system's)
+    ssl_certfile: str | None = None  # a client certificate, for brokers that authenticate clients by TLS
+    ssl_keyfile: str | None = None
+
+    def client_options(self) -> dict[str, Any]:
+        """Keyword arguments for aiokafka's producer, consumer and admin client."""
+        options: dict[str, Any] = {"bootstrap_servers": self.bootstrap, "security_protocol": self.security_protocol}
+        if self.security_protocol in ("SSL", "SASL_SSL"):
+            options["ssl_context"] = create_ssl_context(cafile=self.ssl_cafile, certfile=self.ssl_certfile,
+                                                        keyfile=self.ssl_keyfile)
+        if self.security_protocol.startswith("SASL"):
+            if not (self.sasl_mechanism and self.sasl_username and self.sasl_password):
+                raise ValueError(f"{self.security_protocol} needs a SASL mechanism, user name and password")
+            options |= {"sasl_mechanism": self.sasl_mechanism, "sasl_plain_username": self.sasl_username,
+                        "sasl_plain_password": self.sasl_password}
+        return options
+
+
+Kafka = KafkaConnection | str  # a plain "host:port[,host:port]" means PLAINTEXT
+
+
+def kafka_connection(kafka: Kafka) -> KafkaConnection:
+    return kafka if isinstance(kafka, KafkaConnection) else KafkaConnection(kafka)
+
+
 class TopicsMissing(RuntimeError):
     """Topics this service does not create are not there yet (in production the setup job creates them)."""
 
 
-async def ensure_topics(bootstrap: str, names: Iterable[str], *, partitions: int = 3, replication: int = 1,
+async def ensure_topics(kafka: Kafka, names: Iterable[str], *, partitions: int = 3, replication: int = 1,
                         create: bool = True) -> None:
     """Create the topics that are missing, or, with `create=False` (production: topics are code, made by the
     setup job with their replication and retention), raise TopicsMissing until they exist."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(**kafka_connection(kafka).client_options())
     await admin.start()
     try:
         existing = set(await admin.list_topics())
@@ -57,17 +96,14 @@ async def ensure_topics(bootstrap: str, names: Iterable[str], *, partitions: int
 
 
 class EventPublisher:
-    def __init__(self, bootstrap: str, *, client_id: str = "agora") -> None:
+    def __init__(self, kafka: Kafka, *, client_id: str = "agora") -> None:
+        self.kafka = kafka_connection(kafka)
         self._options = {
-            "bootstrap_servers": bootstrap, "client_id": client_id, "acks": "all", "linger_ms": 2,
+            **self.kafka.client_options(), "client_id": client_id, "acks": "all", "linger_ms": 2,
             "request_timeout_ms": 10_000,
         }
         self._producer: AIOKafkaProducer | None = None  # made at start: an unstarted one warns when collected
         self._started = False
-
-    @property
-    def bootstrap(self) -> str:
-        return self._options["bootstrap_servers"]
 
     async def start(self) -> None:
         self._producer = AIOKafkaProducer(**self._options)
@@ -140,10 +176,10 @@ class DeadLetters:
     with why (`x-agora-reason`, `x-agora-error`), where from (`x-agora-origin`: topic/partition/offset) and who
     refused it (`x-agora-group`), and counted in `agora_events_dead_lettered_total`."""
 
-    def __init__(self, bootstrap: str, *, topic: str, group_id: str, client_id: str = "agora") -> None:
+    def __init__(self, kafka: Kafka, *, topic: str, group_id: str, client_id: str = "agora") -> None:
         self.topic = topic
         self.group_id = group_id
-        self._bootstrap = bootstrap
+        self._kafka = kafka_connection(kafka)
         self._client_id = f"{client_id}-deadletter"
         self._producer: AIOKafkaProducer | None = None  # made on first use: most consumers never need it
 
@@ -152,7 +188,7 @@ class DeadLetters:
         log.warning("dead-lettering event", extra={"group": self.group_id, "reason": reason,
                                                    "detail": message[:500], "origin": origin})
         if self._producer is None:
-            producer = AIOKafkaProducer(bootstrap_servers=self._bootstrap, client_id=self._client_id, acks="all")
+            producer = AIOKafkaProducer(**self._kafka.client_options(), client_id=self._client_id, acks="all")
             try:
                 await producer.start()
             except Exception:
@@ -183,7 +219,7 @@ class EventConsumer:
     def __init__(
         self,
         *,
-        bootstrap: str,
+        kafka: Kafka,
         topics: list[str],
         group_id: str,
         client_id: str = "agora",
@@ -203,14 +239,14 @@ class EventConsumer:
         self._max_batch = max_batch
         self._consumer = AIOKafkaConsumer(
             *topics,
-            bootstrap_servers=bootstrap,
+            **kafka_connection(kafka).client_options(),
             group_id=group_id,
             client_id=client_id,
             enable_auto_commit=False,
             auto_offset_reset="earliest" if from_beginning else "latest",
             **(CONSUMER_TIMEOUTS | (consumer_options or {})),  # e.g. a shorter fetch_max_wait_ms
         )
-        self.dead_letters = DeadLetters(bootstrap, topic=dead_letter_topic, group_id=group_id, client_id=client_id)
+        self.dead_letters = DeadLetters(kafka, topic=dead_letter_topic, group_id=group_id, client_id=client_id)
         self._task: asyncio.Task | None = None
 
     async def start(self) -> None:

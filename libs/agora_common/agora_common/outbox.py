@@ -148,7 +148,7 @@ class OutboxRelay:
         if missing := await self._publisher.missing_topics([*by_topic, *self._topics]):
             log.warning("creating missing topics", extra={"topics": missing})
             await asyncio.wait_for(
-                ensure_topics(self._publisher.bootstrap, missing, partitions=self._partitions,
+                ensure_topics(self._publisher.kafka, missing, partitions=self._partitions,
                               create=self._create_topics), timeout=10
             )
         acked: list[str] = []

@@ -53,7 +53,7 @@ class ServiceRuntime:
         self.topics = Topics(settings.topic_prefix)
         self.client = make_client(settings)
         self.db = self.client[settings.mongo_db]
-        self.publisher = EventPublisher(settings.kafka_bootstrap, client_id=client_id(settings, "outbox"))
+        self.publisher = EventPublisher(settings.kafka, client_id=client_id(settings, "outbox"))
         # the relay creates the topics once the broker answers (and again if it restarted empty): the service
         # serves requests while the broker is down
         self.relay = OutboxRelay(
@@ -78,13 +78,13 @@ class ServiceRuntime:
 
         def make() -> EventConsumer:
             return EventConsumer(
-                bootstrap=settings.kafka_bootstrap, topics=topics, group_id=group_id(settings, name),
+                kafka=settings.kafka, topics=topics, group_id=group_id(settings, name),
                 client_id=client_id(settings, name), dead_letter_topic=self.topics.dead_letter,
                 handler=handler, batch_handler=batch_handler,
             )
 
         consumer = SupervisedConsumer(
-            make, prepare=lambda: ensure_topics(settings.kafka_bootstrap, self.topics.all(),
+            make, prepare=lambda: ensure_topics(settings.kafka, self.topics.all(),
                                                 partitions=settings.topic_partitions, create=settings.create_topics),
         )
         self.consumers[name] = consumer

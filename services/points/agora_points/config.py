@@ -27,5 +27,6 @@ class Settings(ServiceSettings):
     data_dir: str | None = None
     points_snapshot_interval: float = Field(default=60.0, gt=0)  # at most one snapshot this often (seconds)
 
-    # The leaderboards' sorted sets (any Redis 6+; `make run` and the tests start a local redis-server).
+    # The leaderboards' sorted sets (any Redis 6+; `make run` and the tests start a local redis-server). TLS and
+    # credentials in the URL: rediss://:password@host:6379/0?ssl_ca_certs=/etc/agora/redis-ca/ca.crt
     redis_url: str = "redis://127.0.0.1:6379/0"

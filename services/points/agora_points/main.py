@@ -39,7 +39,7 @@ async def _run(app: FastAPI, settings: Settings) -> None:
 
     async def start_up() -> None:
         processor.reset()  # a failed try is redone from scratch: the log is the truth
-        await ensure_topics(settings.kafka_bootstrap, topics.all(), partitions=settings.topic_partitions,
+        await ensure_topics(settings.kafka, topics.all(), partitions=settings.topic_partitions,
                             create=settings.create_topics)
         await processor.catch_up()
 
@@ -49,7 +49,7 @@ async def _run(app: FastAPI, settings: Settings) -> None:
             await tail(processor, batch_max=settings.points_batch_max)
             return
         faust_app = build_faust_app(
-            processor, bootstrap=settings.kafka_bootstrap, batch_max=settings.points_batch_max,
+            processor, kafka=settings.kafka, batch_max=settings.points_batch_max,
             batch_within=settings.points_batch_within, partitions=settings.topic_partitions,
             data_dir=settings.data_dir,
         )
@@ -74,7 +74,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         app.state.processor = PointsProcessor(
-            rules=rules, bootstrap=settings.kafka_bootstrap, topics=topics,
+            rules=rules, kafka=settings.kafka, topics=topics,
             group_id=f"{settings.topic_prefix}points-{settings.points_instance}",
             publish_titles=settings.points_publish_titles, replay_batch=settings.points_replay_batch,
         )

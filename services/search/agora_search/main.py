@@ -23,7 +23,9 @@ log = logging.getLogger(__name__)
 
 
 def make_client(settings: Settings) -> AsyncElasticsearch:
-    return AsyncElasticsearch(settings.elasticsearch_url, request_timeout=30, retry_on_timeout=True, max_retries=2)
+    # https:// with a private CA: AGORA_ELASTICSEARCH_CA_CERTS names its file (otherwise the system's CAs)
+    return AsyncElasticsearch(settings.elasticsearch_url, request_timeout=30, retry_on_timeout=True, max_retries=2,
+                              ca_certs=settings.elasticsearch_ca_certs)
 
 
 async def _prepare(app: FastAPI, settings: Settings) -> None:
@@ -32,7 +34,7 @@ async def _prepare(app: FastAPI, settings: Settings) -> None:
     async def prepare() -> None:
         await IndexManager(app.state.es, settings).ensure()
         await DeletedAuthors(app.state.es, settings.deleted_authors_index).ensure()
-        await ensure_topics(settings.kafka_bootstrap, Topics(settings.topic_prefix).all(),
+        await ensure_topics(settings.kafka, Topics(settings.topic_prefix).all(),
                             partitions=settings.topic_partitions, create=settings.create_topics)
 
     await until_done(prepare, what="search index and topics", first=0.5)

@@ -79,6 +79,18 @@ app.kubernetes.io/component: {{ .component }}
     secretKeyRef:
       name: {{ include "agora.secretName" .root }}
       key: {{ .root.Values.secrets.keys.elasticsearchUrl }}
+{{- if hasPrefix "SASL" .root.Values.config.kafkaSecurityProtocol }}
+- name: AGORA_KAFKA_SASL_USERNAME
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "agora.secretName" .root }}
+      key: {{ .root.Values.secrets.keys.kafkaUsername }}
+- name: AGORA_KAFKA_SASL_PASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "agora.secretName" .root }}
+      key: {{ .root.Values.secrets.keys.kafkaPassword }}
+{{- end }}
 {{- if eq .service "points" }}
 - name: AGORA_REDIS_URL
   valueFrom:
@@ -124,3 +136,23 @@ imagePullSecrets:
 {{- $s := .Values.shutdown -}}
 {{- add $s.preStopSeconds $s.drainSeconds $s.lifespanSeconds $s.marginSeconds -}}
 {{- end }}
+
+
+{{/* The trusted CA certificates (values trustedCAs), mounted under /etc/agora/ca/<engine>/ */}}
+{{- define "agora.caMounts" -}}
+{{- range $engine, $secret := .Values.trustedCAs }}
+- name: ca-{{ $engine }}
+  mountPath: /etc/agora/ca/{{ $engine }}
+  readOnly: true
+{{- end }}
+{{- end -}}
+
+{{- define "agora.caVolumes" -}}
+{{- range $engine, $secret := .Values.trustedCAs }}
+- name: ca-{{ $engine }}
+  secret:
+    secretName: {{ $secret }}
+    items:
+      - {key: ca.crt, path: ca.crt}
+{{- end }}
+{{- end -}}

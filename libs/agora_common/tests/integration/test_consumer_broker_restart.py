@@ -37,7 +37,7 @@ async def test_consumer_rereads_partitions_of_a_broker_that_came_back_empty(tmp_
     async def handler(envelope: Envelope) -> None:
         handled.append(envelope)
 
-    consumer = EventConsumer(bootstrap=broker.url, topics=[topics.users], group_id="restart-test",
+    consumer = EventConsumer(kafka=broker.url, topics=[topics.users], group_id="restart-test",
                              dead_letter_topic=topics.dead_letter, handler=handler)
     try:
         await ensure_topics(broker.url, topics.all())

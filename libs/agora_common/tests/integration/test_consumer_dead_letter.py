@@ -48,7 +48,7 @@ async def test_bad_events_are_dead_lettered_and_consumption_continues(agora_env)
         await publisher.stop()
 
     consumer = EventConsumer(
-        bootstrap=bootstrap, topics=[topics.users], group_id="test-dlq", dead_letter_topic=topics.dead_letter,
+        kafka=bootstrap, topics=[topics.users], group_id="test-dlq", dead_letter_topic=topics.dead_letter,
         handler=handler,
     )
     await consumer.start()

@@ -36,7 +36,7 @@ async def test_the_running_gauge_follows_the_consumer(agora_env):
         if calls == 1:
             raise RuntimeError("handler failed once")  # stops the consumer; the event is redelivered
 
-    supervised = SupervisedConsumer(lambda: EventConsumer(bootstrap=bootstrap, topics=[topics.users], group_id=group,
+    supervised = SupervisedConsumer(lambda: EventConsumer(kafka=bootstrap, topics=[topics.users], group_id=group,
                                                           dead_letter_topic=topics.dead_letter, handler=handler),
                                     retry_delay=0.2)
     supervised.start()

@@ -20,7 +20,7 @@ log = logging.getLogger(__name__)
 
 async def tail(processor: PointsProcessor, *, batch_max: int, poll_ms: int = 5) -> None:
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=processor.bootstrap, group_id=processor.group_id, enable_auto_commit=False,
+        **processor.kafka.client_options(), group_id=processor.group_id, enable_auto_commit=False,
         auto_offset_reset="earliest", fetch_max_wait_ms=poll_ms, max_partition_fetch_bytes=8 * 1024 * 1024,
     )
     await consumer.start()

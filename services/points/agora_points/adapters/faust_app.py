@@ -13,6 +13,8 @@ import tempfile
 from pathlib import Path
 
 import faust
+from agora_common.kafka import KafkaConnection
+from faust.auth import Credentials
 
 from agora_points.service.processor import PointsProcessor, Raw
 
@@ -25,7 +27,17 @@ def _quiet_faust() -> None:
         logging.getLogger(name).setLevel(logging.WARNING)
 
 
-def build_faust_app(processor: PointsProcessor, *, bootstrap: str, batch_max: int, batch_within: float,
+def _credentials(kafka: KafkaConnection) -> Credentials | None:
+    """The connection's TLS and SASL settings, as faust takes them."""
+    options = kafka.client_options()
+    ssl_context = options.get("ssl_context")
+    if kafka.security_protocol.startswith("SASL"):
+        return faust.SASLCredentials(username=kafka.sasl_username, password=kafka.sasl_password,
+                                     mechanism=kafka.sasl_mechanism, ssl_context=ssl_context)
+    return faust.SSLCredentials(ssl_context) if ssl_context is not None else None
+
+
+def build_faust_app(processor: PointsProcessor, *, kafka: KafkaConnection, batch_max: int, batch_within: float,
                     partitions: int, data_dir: str | None = None) -> faust.App:
     _quiet_faust()
     # faust always makes an app directory (default: "<app id>-data" in the working directory); nothing in it
@@ -34,7 +46,8 @@ def build_faust_app(processor: PointsProcessor, *, bootstrap: str, batch_max: in
     datadir.parent.mkdir(parents=True, exist_ok=True)  # faust makes only the last level
     app = faust.App(
         processor.group_id,
-        broker=f"kafka://{bootstrap}",
+        broker=f"kafka://{kafka.bootstrap}",
+        broker_credentials=_credentials(kafka),
         value_serializer="raw",
         key_serializer="raw",
         web_enabled=False,

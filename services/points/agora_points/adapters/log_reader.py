@@ -12,13 +12,14 @@ import logging
 import time
 from collections.abc import AsyncIterator
 
+from agora_common.kafka import Kafka, kafka_connection
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
 log = logging.getLogger(__name__)
 
 
 async def read_log(
-    bootstrap: str, topics: list[str], *, batch: int = 20_000, group_id: str | None = None,
+    kafka: Kafka, topics: list[str], *, batch: int = 20_000, group_id: str | None = None,
     commit_end: bool = False, stall_timeout: float = 30.0, start_at: dict[tuple[str, int], int] | None = None,
 ) -> AsyncIterator[tuple[list[ConsumerRecord], dict[TopicPartition, int]]]:
     """Yield (records, offsets committed for group_id before the read) until every partition is caught up.
@@ -28,7 +29,7 @@ async def read_log(
     group resumes exactly there (anything it then reads twice is a duplicate the engine ignores).
     """
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, group_id=group_id, enable_auto_commit=False,
+        **kafka_connection(kafka).client_options(), group_id=group_id, enable_auto_commit=False,
         auto_offset_reset="earliest", max_partition_fetch_bytes=8 * 1024 * 1024, fetch_max_bytes=64 * 1024 * 1024,
     )
     await consumer.start()

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from agora_common import metrics as common_metrics
 from agora_common.events import BadEvent, Envelope
 from agora_common.events.points import HonorTitleEarned, HonorTitleLost
-from agora_common.kafka import DeadLetters, EventPublisher
+from agora_common.kafka import DeadLetters, EventPublisher, Kafka, kafka_connection
 from agora_common.retry import until_done
 from agora_common.topics import Topics
 from aiokafka import TopicPartition
@@ -74,19 +74,19 @@ class TitleBook:
 
 
 class PointsProcessor:
-    def __init__(self, *, rules: RuleSet, bootstrap: str, topics: Topics, group_id: str,
+    def __init__(self, *, rules: RuleSet, kafka: Kafka, topics: Topics, group_id: str,
                  publish_titles: bool = True, replay_batch: int = 20_000) -> None:
         self.rules = rules
         self.engine = Engine(rules)
         self.decode = Decoder(relevant_types(rules))
-        self.bootstrap = bootstrap
+        self.kafka = kafka_connection(kafka)
         self.topics = topics
         self.group_id = group_id
         self.publish_titles = publish_titles
         self.replay_batch = replay_batch
         self.titles = TitleBook()
-        self.publisher = EventPublisher(bootstrap, client_id=f"{group_id}-titles")
-        self.dead_letters = DeadLetters(bootstrap, topic=topics.dead_letter, group_id=group_id, client_id=group_id)
+        self.publisher = EventPublisher(self.kafka, client_id=f"{group_id}-titles")
+        self.dead_letters = DeadLetters(self.kafka, topic=topics.dead_letter, group_id=group_id, client_id=group_id)
         self._title_queue: list[Envelope] = []
         self._title_pump: asyncio.Task | None = None
         self.ready = False
@@ -125,7 +125,7 @@ class PointsProcessor:
     # ---- start-up ----------------------------------------------------------------------------------
     async def catch_up(self) -> None:
         """Rebuild from the log: titles already published, then every domain event up to the log's end."""
-        async for records, _ in read_log(self.bootstrap, [self.topics.points], batch=self.replay_batch):
+        async for records, _ in read_log(self.kafka, [self.topics.points], batch=self.replay_batch):
             for r in records:
                 try:
                     self.titles.record(Envelope.from_bytes(r.value))
@@ -141,7 +141,7 @@ class PointsProcessor:
                 self.events_from_snapshot = len(self.engine.seen)
                 start_at = dict(self.reached)
         async for records, committed in read_log(
-            self.bootstrap, self.input_topics, batch=self.replay_batch, group_id=self.group_id, commit_end=True,
+            self.kafka, self.input_topics, batch=self.replay_batch, group_id=self.group_id, commit_end=True,
             start_at=start_at,
         ):
             # Messages this instance's group never handled (at or past its committed offset) are

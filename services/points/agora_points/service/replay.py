@@ -18,7 +18,7 @@ async def score_log(processor: PointsProcessor, rule_sets: list[RuleSet]) -> tup
     decode = Decoder(frozenset().union(*(relevant_types(r) for r in rule_sets)))
     events = 0
     # small chunks: scoring runs in the API's event loop, so it yields between them to live batches and requests
-    async for records, _ in read_log(processor.bootstrap, processor.input_topics, batch=2_000):
+    async for records, _ in read_log(processor.kafka, processor.input_topics, batch=2_000):
         facts = []
         for r in records:
             try:

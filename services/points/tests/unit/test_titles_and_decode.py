@@ -21,7 +21,7 @@ def upvote(i: int, post: str = "p") -> Envelope:
 
 
 def processor() -> PointsProcessor:
-    return PointsProcessor(rules=RULES, bootstrap="127.0.0.1:1", topics=Topics("unit."), group_id="g")
+    return PointsProcessor(rules=RULES, kafka="127.0.0.1:1", topics=Topics("unit."), group_id="g")
 
 
 async def test_title_earned_once_then_lost_after_a_reversal():

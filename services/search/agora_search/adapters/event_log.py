@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from agora_common.events import BadEvent, Envelope
+from agora_common.kafka import Kafka, kafka_connection
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 log = logging.getLogger(__name__)
@@ -23,8 +24,8 @@ class LogBatch:
     total: int  # records in the log when reading started
 
 
-async def read_log(bootstrap: str, topic: str, *, batch_size: int = 1000) -> AsyncIterator[LogBatch]:
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None,
+async def read_log(kafka: Kafka, topic: str, *, batch_size: int = 1000) -> AsyncIterator[LogBatch]:
+    consumer = AIOKafkaConsumer(**kafka_connection(kafka).client_options(), enable_auto_commit=False, group_id=None,
                                 max_partition_fetch_bytes=8 * 1024 * 1024)
     await consumer.start()
     try:

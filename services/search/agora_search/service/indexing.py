@@ -47,12 +47,12 @@ class LiveIndexer:
         self.indexer = Indexer(es, deleted_authors=self.deleted_authors)
         topics = Topics(settings.topic_prefix)
         self.content = SupervisedConsumer(lambda: low_latency_consumer(
-            bootstrap=settings.kafka_bootstrap, topics=[topics.content], group_id=group_id(settings, "indexer"),
+            kafka=settings.kafka, topics=[topics.content], group_id=group_id(settings, "indexer"),
             client_id=client_id(settings, "indexer"), dead_letter_topic=topics.dead_letter, batch_handler=self.handle,
             max_batch=settings.indexer_batch, fetch_max_wait_ms=settings.fetch_max_wait_ms,
         ))
         self.members = SupervisedConsumer(lambda: low_latency_consumer(
-            bootstrap=settings.kafka_bootstrap, topics=[topics.users], group_id=group_id(settings, "members"),
+            kafka=settings.kafka, topics=[topics.users], group_id=group_id(settings, "members"),
             client_id=client_id(settings, "members"), dead_letter_topic=topics.dead_letter,
             handler=self.handle_users_event, fetch_max_wait_ms=settings.fetch_max_wait_ms,
         ))

@@ -73,7 +73,7 @@ async def rebuild(
         await asyncio.sleep(WRITE_TARGETS_TTL + 0.5)
         # one refresh at the end is enough; deleted accounts are dropped from the replayed events too
         indexer = Indexer(es, deleted_authors=DeletedAuthors(es, settings.deleted_authors_index))
-        async for batch in read_log(settings.kafka_bootstrap, Topics(settings.topic_prefix).content):
+        async for batch in read_log(settings.kafka, Topics(settings.topic_prefix).content):
             if batch.envelopes:
                 result = await indexer.index(batch.envelopes, [new])
                 status.documents_written += result.written
