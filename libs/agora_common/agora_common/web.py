@@ -7,7 +7,8 @@ from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 from aiokafka.errors import KafkaConnectionError
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi.dependencies.models import Dependant
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from prometheus_fastapi_instrumentator import Instrumentator
@@ -15,7 +16,7 @@ from pymongo.errors import ConnectionFailure
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from agora_common import db_timing, metrics
-from agora_common.errors import AgoraError, error_body
+from agora_common.errors import AgoraError, InvalidInput, error_body
 from agora_common.ids import new_id
 from agora_common.logging import configure_logging, request_id_var
 from agora_common.openapi import contract_openapi, operation_id_function
@@ -94,6 +95,34 @@ def install_error_handlers(app: FastAPI, unavailable: Mapping[type[Exception], s
         )
 
 
+_QUERY_NAMES: dict[int, frozenset[str]] = {}
+
+
+def _query_names(dependant: Dependant) -> set[str]:
+    names = {param.alias for param in dependant.query_params}
+    for sub in dependant.dependencies:
+        names |= _query_names(sub)
+    return names
+
+
+async def reject_unknown_query(request: Request) -> None:
+    """A query parameter the operation does not declare is a 422, not silently ignored: `?industry=` on a list that
+    cannot filter by it must not look like a filtered answer."""
+    if not request.query_params:
+        return
+    route = request.scope.get("route")
+    dependant = getattr(route, "dependant", None)
+    if dependant is None:
+        return
+    allowed = _QUERY_NAMES.get(id(route))
+    if allowed is None:
+        allowed = _QUERY_NAMES[id(route)] = frozenset(_query_names(dependant))
+    if unknown := sorted(set(request.query_params) - allowed):
+        raise InvalidInput(
+            f"unknown query parameter{'s' if len(unknown) > 1 else ''}: {', '.join(unknown)}",
+            code="unknown_query_parameter", details={"unknown": unknown, "allowed": sorted(allowed)})
+
+
 def create_app(
     *,
     settings: ServiceSettings,
@@ -108,7 +137,8 @@ def create_app(
 ) -> FastAPI:
     configure_logging(settings.service_name, settings.log_level)
     app = FastAPI(title=title, description=description, version=version, lifespan=lifespan,
-                  generate_unique_id_function=operation_id_function(settings.service_name))
+                  generate_unique_id_function=operation_id_function(settings.service_name),
+                  dependencies=[Depends(reject_unknown_query)])
     app.state.settings = settings
     install_error_handlers(app, unavailable)
 

@@ -113,3 +113,33 @@ async def test_every_request_reports_its_database_time_as_a_metric(client):
     before = observed()
     assert (await client.get(f"{API}/ok")).status_code == 200
     assert observed() == before + 1
+
+
+def test_an_unknown_query_parameter_is_a_422_naming_it():
+    from typing import Annotated
+
+    from agora_common.settings import ServiceSettings
+    from agora_common.web import create_app
+    from fastapi import APIRouter, Depends, Query
+    from fastapi.testclient import TestClient
+
+    router = APIRouter(prefix="/things")
+
+    def paging(limit: Annotated[int, Query(ge=1)] = 10, cursor: str | None = None) -> dict:
+        return {"limit": limit, "cursor": cursor}
+
+    @router.get("")
+    async def list_things(page: Annotated[dict, Depends(paging)], tag: str | None = None,
+                          kind: Annotated[str | None, Query(alias="type")] = None) -> dict:
+        return {**page, "tag": tag, "type": kind}
+
+    app = create_app(settings=ServiceSettings(service_name="demo"), title="t", description="d", routers=[router])
+    with TestClient(app) as client:
+        ok = client.get("/api/v1/demo/things", params={"limit": 2, "cursor": "c", "tag": "k8s", "type": "q"})
+        assert ok.status_code == 200 and ok.json() == {"limit": 2, "cursor": "c", "tag": "k8s", "type": "q"}
+        bad = client.get("/api/v1/demo/things", params={"tag": "k8s", "industry": "banking", "kind": "q"})
+        assert bad.status_code == 422
+        error = bad.json()["error"]
+        assert error["code"] == "unknown_query_parameter" and error["details"]["unknown"] == ["industry", "kind"]
+        assert error["details"]["allowed"] == ["cursor", "limit", "tag", "type"]
+        assert client.get("/healthz", params={"x": "1"}).status_code == 422

@@ -24,6 +24,9 @@ async def ensure_indexes(db: AsyncDatabase) -> None:
     await outbox.ensure_indexes(db)
     await db[EVENTS].create_index([("status", ASCENDING), ("starts_at", ASCENDING)])
     await db[EVENTS].create_index([("series_id", ASCENDING), ("starts_at", ASCENDING)])
+    # the operators' filters: peer exchanges of an industry, meetups of a city, by start time
+    await db[EVENTS].create_index([("industry", ASCENDING), ("starts_at", ASCENDING)], sparse=True)
+    await db[EVENTS].create_index([("city", ASCENDING), ("starts_at", ASCENDING)], sparse=True)
     regs = db[REGISTRATIONS]
     # one active (confirmed or waitlisted) registration per user and event; cancelled ones drop the key
     await regs.create_index("active_key", unique=True, sparse=True)

@@ -1,5 +1,6 @@
 """Use cases of the community event itself: create, read, edit, move through the lifecycle, speakers."""
 
+import re
 from datetime import UTC, datetime
 
 from agora_common.auth import Principal
@@ -68,6 +69,8 @@ async def get(*, ctx: Ctx, event_id: str, user: Principal | None) -> dict:
 async def list_events(
     *, ctx: Ctx, user: Principal | None, kind: str | None, status: str | None, sig_id: str | None,
     series_id: str | None, starts_after: datetime | None, limit: int, cursor: str | None,
+    industry: str | None = None, city: str | None = None, online: bool | None = None,
+    starts_before: datetime | None = None,
 ) -> tuple[list[dict], str | None]:
     query: dict = {}
     if kind:
@@ -76,8 +79,15 @@ async def list_events(
         query["sig_id"] = sig_id
     if series_id:
         query["series_id"] = series_id
-    if starts_after:
-        query["starts_at"] = {"$gte": starts_after}
+    if industry:
+        query["industry"] = industry
+    if city:  # "Shanghai", "shanghai": one city
+        query["city"] = {"$regex": f"^{re.escape(city)}$", "$options": "i"}
+    if online is not None:
+        query["online"] = online
+    if starts_after or starts_before:
+        query["starts_at"] = {**({"$gte": starts_after} if starts_after else {}),
+                              **({"$lt": starts_before} if starts_before else {})}
     operator = user is not None and user.has("operator")
     if status:
         if status == Status.DRAFT and not operator:

@@ -157,3 +157,39 @@ async def test_the_event_list_pages_by_start_time_with_cursors(api):
                 or "e30"):
         r = await api.client.get("/api/v1/events", params={"cursor": bad})
         assert r.status_code == 422 and r.json()["error"]["code"] == "invalid_cursor"
+
+
+async def test_operators_filter_events_by_industry_city_format_and_date_range(api):
+    from datetime import UTC, datetime, timedelta
+
+    soon = datetime.now(UTC) + timedelta(days=10)
+    made = {
+        "bank": await api.create_event(kind="peer_exchange", title="Banking peers", industry="banking", city=None,
+                                       venue=None, online=True, starts_at=soon.isoformat()),
+        "shop": await api.create_event(kind="peer_exchange", title="Retail peers", industry="retail", city=None,
+                                       venue=None, online=True, starts_at=(soon + timedelta(days=1)).isoformat()),
+        "berlin": await api.create_event(city="Berlin", starts_at=(soon + timedelta(days=2)).isoformat()),
+        "shanghai": await api.create_event(city="Shanghai", starts_at=(soon + timedelta(days=20)).isoformat()),
+    }
+    for event in made.values():
+        await api.act(event["id"], "publish")
+    ids = {event["id"]: name for name, event in made.items()}
+
+    async def listed(**params) -> list[str]:
+        r = await api.client.get("/api/v1/events", params={"limit": 50, **params})
+        assert r.status_code == 200, r.text
+        return sorted(ids[e["id"]] for e in r.json()["items"] if e["id"] in ids)
+
+    assert await listed(industry="banking") == ["bank"]
+    assert await listed(kind="peer_exchange") == ["bank", "shop"]
+    assert await listed(city="berlin") == ["berlin"]  # any case
+    assert await listed(online="false") == ["berlin", "shanghai"]
+    assert await listed(online="true", industry="retail") == ["shop"]
+    assert await listed(starts_after=soon.isoformat(), starts_before=(soon + timedelta(days=5)).isoformat()) == [
+        "bank", "berlin", "shop"]
+    backwards = await api.client.get("/api/v1/events", params={"starts_after": soon.isoformat(),
+                                                               "starts_before": soon.isoformat()})
+    assert backwards.status_code == 422 and backwards.json()["error"]["code"] == "invalid_range"
+    unknown = await api.client.get("/api/v1/events", params={"industri": "banking"})  # a typo filters nothing
+    assert unknown.status_code == 422 and unknown.json()["error"]["code"] == "unknown_query_parameter"
+    assert unknown.json()["error"]["details"]["unknown"] == ["industri"]

@@ -41,6 +41,10 @@ async def ensure_indexes(db: AsyncDatabase) -> None:
     # sparse: deleted accounts drop their email key, so the address can be registered again
     await db[USERS].create_index("email_key", unique=True, sparse=True)
     await db[USERS].create_index([("status", ASCENDING)])
+    # the operators' directory filters
+    await db[USERS].create_index([("industry", ASCENDING), ("_id", ASCENDING)], sparse=True)
+    await db[USERS].create_index([("skills", ASCENDING), ("_id", ASCENDING)])
+    await db[USERS].create_index([("titles.key", ASCENDING), ("_id", ASCENDING)])
     await db[REFRESH_TOKENS].create_index([("family", ASCENDING)])
     await db[REFRESH_TOKENS].create_index([("user_id", ASCENDING)])
     await db[SIGS].create_index("slug", unique=True)

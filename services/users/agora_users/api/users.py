@@ -38,13 +38,19 @@ async def title_catalogue(store: StoreDep) -> list[TitleInUse]:
 
 
 @router.get("/directory", response_model=Page[DirectoryEntry], responses=errors(401, 403, 422),
-            summary="Accounts by status and role in registration order, for moderators, a page at a time")
+            summary="Accounts in registration order, for moderators and operators, filtered by status, role, "
+                    "industry, city, skill or honor title, a page at a time")
 async def directory(moderator: Moderator, store: StoreDep,
                     status: Literal["active", "suspended"] | None = None,
                     role: Literal["member", "moderator", "operator"] | None = None,
+                    industry: Annotated[str | None, Query(max_length=100)] = None,
+                    city: Annotated[str | None, Query(max_length=100, description="any case")] = None,
+                    skill: Annotated[str | None, Query(max_length=50, description="members listing this skill")] = None,
+                    title: Annotated[str | None, Query(max_length=64, description="holders of this honor title")] = None,
                     limit: Annotated[int, Query(ge=1, le=500)] = 100,
                     cursor: Annotated[str | None, Query(max_length=500)] = None) -> Page[DirectoryEntry]:
-    rows, next_cursor = await profiles.directory(store=store, status=status, role=role, limit=limit, cursor=cursor)
+    rows, next_cursor = await profiles.directory(store=store, status=status, role=role, industry=industry,
+                                                 city=city, skill=skill, title=title, limit=limit, cursor=cursor)
     return Page[DirectoryEntry](items=[directory_entry(u) for u in rows], next_cursor=next_cursor)
 
 

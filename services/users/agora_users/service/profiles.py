@@ -1,5 +1,6 @@
 """Reading and editing profiles. The public view never carries the email or the password hash."""
 
+import re
 from typing import Any
 
 from agora_common.errors import NotFound
@@ -9,6 +10,7 @@ from agora_common.uow import UnitOfWork
 
 from agora_users.adapters import store as c
 from agora_users.adapters.store import Store
+from agora_users.domain.titles import title_key
 
 PROFILE_FIELDS = ("display_name", "bio", "company", "industry", "city", "skills")
 
@@ -79,11 +81,21 @@ def _unique(items: list[str]) -> list[str]:
     return out
 
 
-async def directory(*, store: Store, status: str | None, role: str | None, limit: int, cursor: str | None
-                    ) -> tuple[list[dict], str | None]:
+async def directory(*, store: Store, status: str | None, role: str | None, limit: int, cursor: str | None,
+                    industry: str | None = None, city: str | None = None, skill: str | None = None,
+                    title: str | None = None) -> tuple[list[dict], str | None]:
     """Accounts for moderators, oldest first by id (UUIDv7, so registration order), and the next page's cursor."""
     query: dict[str, Any] = {"status": status} if status else {"status": {"$ne": "deleted"}}
     if role:
         query["roles"] = role
-    return await keyset_page(store[c.USERS], query, listing=f"directory:{status}:{role}", order=[("_id", 1)],
+    if industry:
+        query["industry"] = industry
+    if city:
+        query["city"] = {"$regex": f"^{re.escape(city)}$", "$options": "i"}
+    if skill:
+        query["skills"] = skill
+    if title:
+        query["titles.key"] = title_key(title)
+    listing = "directory:" + ":".join(str(v) for v in (status, role, industry, city, skill, title))
+    return await keyset_page(store[c.USERS], query, listing=listing, order=[("_id", 1)],
                              limit=limit, cursor=cursor, projection={"email": 0, "email_key": 0, "password_hash": 0})

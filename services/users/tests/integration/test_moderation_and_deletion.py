@@ -152,3 +152,35 @@ async def test_members_export_their_own_data(client, signup, operator_headers):
         ("granted", "ambassador", "meetups")]
     assert data["active_sessions"] == 1
     assert (await client.get("/api/v1/users/me/export")).status_code == 401
+
+
+async def test_operators_filter_the_directory_by_industry_city_skill_and_title(client, signup, operator_headers):
+    people = {}
+    for name, profile in {"ada": {"industry": "banking", "city": "Shanghai", "skills": ["kubernetes", "go"]},
+                          "bob": {"industry": "banking", "city": "Berlin", "skills": ["java"]},
+                          "cyd": {"industry": "retail", "city": "shanghai", "skills": ["kubernetes"]}}.items():
+        people[name] = await signup(f"{name}@example.com", name.title())
+        r = await client.patch("/api/v1/users/me", headers=people[name]["headers"], json=profile)
+        assert r.status_code == 200, r.text
+    ids = {p["user"]["id"]: name for name, p in people.items()}
+    await client.post(f"/api/v1/users/{people['cyd']['user']['id']}/titles", headers=operator_headers,
+                      json={"title": "Kubernetes expert"})
+
+    async def listed(**params) -> list[str]:
+        r = await client.get("/api/v1/users/directory", params=params, headers=operator_headers)
+        assert r.status_code == 200, r.text
+        return sorted(ids[u["id"]] for u in r.json()["items"] if u["id"] in ids)
+
+    assert await listed(industry="banking") == ["ada", "bob"]
+    assert await listed(city="SHANGHAI") == ["ada", "cyd"]
+    assert await listed(skill="kubernetes") == ["ada", "cyd"]
+    assert await listed(skill="kubernetes", industry="banking") == ["ada"]
+    assert await listed(title="kubernetes-expert") == ["cyd"]  # titles compare without case, spaces or dashes
+    page = await client.get("/api/v1/users/directory", params={"industry": "banking", "limit": 1},
+                            headers=operator_headers)
+    rest = await client.get("/api/v1/users/directory", params={"industry": "banking",
+                                                                "cursor": page.json()["next_cursor"]},
+                            headers=operator_headers)
+    assert [ids[u["id"]] for u in page.json()["items"] + rest.json()["items"]] == ["ada", "bob"]
+    unknown = await client.get("/api/v1/users/directory", params={"skills": "go"}, headers=operator_headers)
+    assert unknown.status_code == 422 and unknown.json()["error"]["details"]["unknown"] == ["skills"]

@@ -1,9 +1,11 @@
+from typing import Annotated
 
 from agora_common.auth import CurrentUser, Operator, OptionalUser
+from agora_common.errors import InvalidInput
 from agora_common.events.community import EventKind
 from agora_common.pagination import Page
 from agora_common.types import Instant
-from fastapi import APIRouter, Response, status
+from fastapi import APIRouter, Query, Response, status
 
 from agora_events.adapters import ical
 from agora_events.api.convert import event_read
@@ -27,11 +29,18 @@ async def create_event(body: EventCreate, user: Operator, ctx: AppCtx) -> dict:
 async def list_events(
     ctx: AppCtx, user: OptionalUser, limit: Limit = 50, cursor: Cursor = None,
     kind: EventKind | None = None, status: Status | None = None, sig_id: str | None = None,
-    series_id: str | None = None, starts_after: Instant | None = None,
+    series_id: str | None = None,
+    industry: Annotated[str | None, Query(max_length=100, description="peer exchanges of one industry")] = None,
+    city: Annotated[str | None, Query(max_length=100, description="meetups in one city (exact, any case)")] = None,
+    online: Annotated[bool | None, Query(description="true: online only; false: in person only")] = None,
+    starts_after: Instant | None = None,
+    starts_before: Annotated[Instant | None, Query(description="with starts_after: a date range")] = None,
 ) -> dict:
-    docs, next_cursor = await events.list_events(ctx=ctx, user=user, kind=kind, status=status, sig_id=sig_id,
-                                                 series_id=series_id, starts_after=starts_after, limit=limit,
-                                                 cursor=cursor)
+    if starts_after and starts_before and starts_before <= starts_after:
+        raise InvalidInput("starts_before must be after starts_after", code="invalid_range")
+    docs, next_cursor = await events.list_events(
+        ctx=ctx, user=user, kind=kind, status=status, sig_id=sig_id, series_id=series_id, industry=industry,
+        city=city, online=online, starts_after=starts_after, starts_before=starts_before, limit=limit, cursor=cursor)
     return {"items": [event_read(d) for d in docs], "next_cursor": next_cursor}
 
 
