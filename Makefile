@@ -32,9 +32,11 @@ docs: install ## regenerate docs/events.md (event types: publishers, consumers) 
 	@$(PY) -m agora_devservers.event_table
 	@$(PY) -m agora_devservers.config_table
 
-lint: ## ruff (rules in pyproject.toml) over the whole repository; needs no root
+lint: ## ruff (rules in pyproject.toml) over the whole repository and mypy over libs and services; needs no root
 	@AGORA_PYTHON_ONLY=1 bash scripts/bootstrap.sh >/dev/null
 	@$(VENV)/bin/ruff check libs services tests bench deploy
+	@$(VENV)/bin/mypy libs/agora_common/agora_common libs/agora_devservers/agora_devservers \
+	  $(filter-out %.egg-info,$(wildcard services/*/agora_*))
 
 lock: ## recompile requirements/*.lock from the pyproject.toml files and requirements/dev.in (UPGRADE=1: newest)
 	@UPGRADE=$(UPGRADE) bash scripts/lock.sh

@@ -115,10 +115,12 @@ class EventPublisher:
             raise
         self._started = True
 
-    async def ensure_started(self) -> None:
+    async def ensure_started(self) -> AIOKafkaProducer:
         """Start on first use: lets a service boot while the broker is down (the outbox relay retries)."""
-        if not self._started:
+        if not self._started or self._producer is None:
             await self.start()
+        assert self._producer is not None  # start() made it or raised
+        return self._producer
 
     async def stop(self, timeout: float = 10.0) -> None:
         producer, self._producer, self._started = self._producer, None, False
@@ -131,8 +133,8 @@ class EventPublisher:
     async def missing_topics(self, names: Iterable[str]) -> list[str]:
         """Which of these topics the broker does not have, by a metadata request for all topics (one round trip;
         it creates nothing, unlike a request naming a topic, which some brokers answer by auto-creating it)."""
-        await self.ensure_started()
-        known = (await self._producer.client.fetch_all_metadata()).topics()
+        producer = await self.ensure_started()
+        known = (await producer.client.fetch_all_metadata()).topics()
         return [n for n in dict.fromkeys(names) if n not in known]
 
     async def reset(self) -> None:
@@ -141,20 +143,20 @@ class EventPublisher:
         await self.stop(timeout=2.0)
 
     async def publish(self, topic: str, envelope: Envelope) -> None:
-        await self.ensure_started()
-        await self._producer.send_and_wait(topic, envelope.to_bytes(), key=envelope.subject.encode())
+        producer = await self.ensure_started()
+        await producer.send_and_wait(topic, envelope.to_bytes(), key=envelope.subject.encode())
         metrics.EVENTS_PUBLISHED.labels(topic, envelope.type).inc()
 
     async def publish_many(self, topic: str, envelopes: list[Envelope]) -> list[bool]:
         """Send a batch (in order per key) and wait until EVERY message has succeeded or failed; returns which
         ones the broker acknowledged. Waiting for all of them matters: a message still queued in the producer
         after an early failure could be delivered later, after the caller retried it (a duplicate)."""
-        await self.ensure_started()
+        producer = await self.ensure_started()
         futures: list[asyncio.Future] = []
         error: Exception | None = None
         for e in envelopes:
             try:
-                futures.append(await self._producer.send(topic, e.to_bytes(), key=e.subject.encode()))
+                futures.append(await producer.send(topic, e.to_bytes(), key=e.subject.encode()))
             except Exception as exc:  # noqa: BLE001 - e.g. no metadata: the rest waits for the next try
                 error = exc
                 break
@@ -168,7 +170,8 @@ class EventPublisher:
         return acked + [False] * (len(envelopes) - len(acked))
 
     async def publish_raw(self, topic: str, value: bytes | None, *, key: bytes | None, headers: list) -> None:
-        await self._producer.send_and_wait(topic, value, key=key, headers=headers)
+        producer = await self.ensure_started()
+        await producer.send_and_wait(topic, value, key=key, headers=headers)
 
 
 class DeadLetters:

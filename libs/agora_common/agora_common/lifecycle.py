@@ -59,5 +59,5 @@ async def cancel_and_wait(task: asyncio.Task | None) -> BaseException | None:
     if task is None:
         return None
     task.cancel()
-    (outcome,) = await asyncio.gather(task, return_exceptions=True)
+    outcome: object = (await asyncio.gather(task, return_exceptions=True))[0]
     return outcome if isinstance(outcome, BaseException) and not isinstance(outcome, asyncio.CancelledError) else None

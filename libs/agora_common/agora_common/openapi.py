@@ -62,7 +62,7 @@ def operation_id_function(service: str) -> Callable[[APIRoute], str]:
         tag_words = set(re.split(r"[-_ ]", tag.lower()))
         tag_words |= {w.removesuffix("s") for w in tag_words} | {w.removesuffix("es") for w in tag_words}
         words = [w for w in route.name.lower().split("_") if w and w not in tag_words]
-        return "-".join([service, tag.lower().replace(" ", "-"), *(words or [min(route.methods).lower()])])
+        return "-".join([service, tag.lower().replace(" ", "-"), *(words or [min(route.methods or {"get"}).lower()])])
 
     return operation_id
 

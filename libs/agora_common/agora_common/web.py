@@ -173,7 +173,7 @@ def create_app(
     api_prefix = f"/api/v1/{settings.service_name}"  # the one place the prefix is applied
     for router in routers:
         app.include_router(router, prefix=api_prefix)
-    app.openapi = contract_openapi(app, api_prefix=api_prefix)
+    app.openapi = contract_openapi(app, api_prefix=api_prefix)  # type: ignore[method-assign]  # FastAPI's way
 
     async def failed(checks: Sequence[ReadinessCheck]) -> dict[str, str]:
         failures = {}

@@ -14,13 +14,14 @@ from pathlib import Path
 
 from agora_common.settings import ServiceSettings
 from pydantic import SecretStr
+from pydantic_settings import BaseSettings
 
 SERVICES = ("users", "content", "events", "points", "search")
 DOC = Path(__file__).resolve().parents[3] / "docs" / "configuration.md"
 _FIELD = re.compile(r"^    ([a-z_][a-z0-9_]*)\s*:")
 
 
-def descriptions(cls: type) -> dict[str, str]:
+def descriptions(cls: type[BaseSettings]) -> dict[str, str]:
     """field -> the comment at the end of its line, or the comment block above the group of fields it is in (a
     group ends at a blank line)."""
     out: dict[str, str] = {}
@@ -53,7 +54,7 @@ def _default(value) -> str:
     return f"`{value}`"
 
 
-def rows(cls: type, *, own_only: bool) -> list[tuple[str, str, str]]:
+def rows(cls: type[BaseSettings], *, own_only: bool) -> list[tuple[str, str, str]]:
     texts = descriptions(cls)
     out = []
     for name, field in cls.model_fields.items():
@@ -80,7 +81,7 @@ def _table(rows_: list[tuple[str, str, str]]) -> list[str]:
     return out
 
 
-def settings_classes() -> dict[str, type]:
+def settings_classes() -> dict[str, type[BaseSettings]]:
     return {svc: importlib.import_module(f"agora_{svc}.config").Settings for svc in SERVICES}
 
 

@@ -73,7 +73,7 @@ def _retry_after(state: RetryCallState) -> float:
 
 _RATE_LIMITED = Retrying(
     retry=retry_if_result(lambda r: r.status_code == 429), wait=_retry_after, stop=stop_after_attempt(60),
-    retry_error_callback=lambda state: state.outcome.result(),  # still limited: the caller sees the 429
+    retry_error_callback=lambda state: state.outcome.result() if state.outcome else None,  # the caller sees the 429
 )
 
 
@@ -97,9 +97,9 @@ def load_demo(gateway_url: str, *, operator_email: str, operator_password: str, 
                      leave=False)
         sig_ids = {}
         for name, slug, tags in SIGS:
-            sig = _ok(api.post("/api/v1/users/sigs", headers=op_h,
-                               json={"name": name, "slug": slug, "tags": tags, "description": f"The {name} SIG"}))
-            sig_ids[slug] = sig["id"]
+            created = _ok(api.post("/api/v1/users/sigs", headers=op_h,
+                                   json={"name": name, "slug": slug, "tags": tags, "description": f"The {name} SIG"}))
+            sig_ids[slug] = created["id"]
             steps.update()
 
         members = []

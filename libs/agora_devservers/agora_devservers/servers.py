@@ -18,6 +18,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 import httpx
 
@@ -82,7 +83,7 @@ class EmbeddedServer:
             shutil.rmtree(d, ignore_errors=True)
 
 
-def _log_file(log_dir: Path | None, name: str) -> tuple[Path, object]:
+def _log_file(log_dir: Path | None, name: str) -> tuple[Path, IO[bytes]]:
     log_dir = log_dir or Path(tempfile.mkdtemp(prefix="agora-logs-"))
     log_dir.mkdir(parents=True, exist_ok=True)
     path = log_dir / f"{name}.log"

@@ -260,7 +260,7 @@ Agora is running.
 Press Ctrl-C to stop.""")
         while True:
             for p in stack.processes.values():
-                if p.proc.poll() is not None:
+                if p.proc is not None and p.proc.poll() is not None:
                     raise RuntimeError(f"{p.name} exited ({p.proc.returncode}); log tail:\n{tail(p.log_path)}")
             time.sleep(1)
     except KeyboardInterrupt:

@@ -35,4 +35,6 @@ async def load_signing_key(settings: Settings, db: AsyncDatabase) -> Ed25519Priv
         {"_id": KEY_ID}, {"$setOnInsert": {"pem": to_pem(Ed25519PrivateKey.generate())}}, upsert=True
     )
     stored = await db[SERVICE_KEYS].find_one({"_id": KEY_ID})
+    if stored is None:  # cannot happen after the upsert; a clear error rather than a TypeError
+        raise RuntimeError("the service signing key was not stored")
     return from_pem(stored["pem"])

@@ -33,6 +33,12 @@ class AgendaItem(Strict):
     speaker_user_id: UserId | None = None
 
 
+def known_zone(v: str | None) -> str | None:
+    if v is not None and v not in available_timezones():
+        raise ValueError(f"unknown time zone {v!r}")
+    return v
+
+
 class EventFields(Strict):
     description: LongText | None = None
     tags: list[Tag] | None = Field(default=None, max_length=20)
@@ -52,12 +58,7 @@ class EventFields(Strict):
     judges: list[UserId] | None = Field(default=None, max_length=50, description="competition judges")
     submission_deadline: Instant | None = None
 
-    @field_validator("timezone")
-    @classmethod
-    def _known_zone(cls, v: str | None) -> str | None:
-        if v is not None and v not in available_timezones():
-            raise ValueError(f"unknown time zone {v!r}")
-        return v
+    _known_zone = field_validator("timezone")(known_zone)
 
     @field_validator("tags", "hosts", "judges")
     @classmethod
@@ -383,7 +384,7 @@ class SeriesCreate(Strict):
     address: Text | None = None
     hosts: list[UserId] = Field(default_factory=list, max_length=50)
 
-    _known_zone = field_validator("timezone")(EventFields._known_zone.__func__)
+    _known_zone = field_validator("timezone")(known_zone)
 
     def spec(self) -> dict:
         data = self.model_dump(mode="python")

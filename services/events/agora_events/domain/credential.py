@@ -9,6 +9,7 @@ also checks that the issuer is this service and that the certificate was really 
 import copy
 import hashlib
 from datetime import datetime
+from typing import Any
 
 import base58
 import rfc8785
@@ -49,7 +50,7 @@ def build(
     score: float,
     pass_mark: float,
 ) -> dict:
-    subject = {"id": f"urn:agora:user:{user_id}", "type": ["AchievementSubject"]}
+    subject: dict[str, Any] = {"id": f"urn:agora:user:{user_id}", "type": ["AchievementSubject"]}
     if user_name:
         subject["name"] = user_name
     subject["achievement"] = {

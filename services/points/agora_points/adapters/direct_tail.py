@@ -35,7 +35,7 @@ async def tail(processor: PointsProcessor, *, batch_max: int, poll_ms: int = 5) 
         committing: asyncio.Task | None = None
         while True:
             got = await consumer.getmany(timeout_ms=poll_ms * 20, max_records=batch_max)
-            raws = []
+            raws: list[Raw] = []
             for tp, records in got.items():
                 raws.extend(Raw(r.value, r.key, r.topic, r.partition, r.offset) for r in records)
                 reached[tp] = records[-1].offset + 1

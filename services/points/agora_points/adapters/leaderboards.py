@@ -13,6 +13,7 @@ marks the namespace complete; a Redis that comes back empty has lost the mark, a
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import cast
 
 from redis.asyncio import Redis
 
@@ -75,7 +76,8 @@ class Leaderboards:
     async def write(self, cells: Mapping[BoardKey, Mapping[str, int]]) -> bool:
         """Set members' points (≤ 0: off the board), in one command however many boards. False if Redis no longer
         holds the whole state (it restarted empty, or was flushed): the caller then writes it all with `replace`."""
-        keys, args = [self._complete], []
+        keys: list[str] = [self._complete]
+        args: list[str | int] = []
         for board, members in cells.items():
             on = [(user, points) for user, points in members.items() if points > 0]
             off = [user for user, points in members.items() if points <= 0]
@@ -146,7 +148,8 @@ class Leaderboards:
 
     async def members(self, board: BoardKey) -> dict[str, int]:
         """Every member's points (for checks; O(n))."""
-        return {user: int(-score) for user, score in await self.redis.zrange(self.key(board), 0, -1, withscores=True)}
+        members = cast(list[tuple[str, float]], await self.redis.zrange(self.key(board), 0, -1, withscores=True))
+        return {user: int(-score) for user, score in members}
 
 
 def _ranked(members: list[tuple[str, float]], *, first_index: int, first_rank: int) -> list[Row]:

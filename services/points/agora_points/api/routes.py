@@ -1,4 +1,4 @@
-from typing import Annotated
+from typing import Annotated, Any
 
 from agora_common.auth import Operator
 from agora_common.errors import InvalidInput
@@ -23,7 +23,7 @@ from agora_points.service import queries, replay
 
 router = APIRouter(tags=["points"])
 
-_ERRORS = {422: {"description": "Invalid input (error format of the platform)"}}
+_ERRORS: dict[int | str, dict[str, Any]] = {422: {"description": "Invalid input (error format of the platform)"}}
 UserId = Annotated[str, "user id"]
 Scope = Annotated[str, Query(description="global, tag:<tag> or sig:<sig_id>", max_length=110)]
 Period = Annotated[str | None, Query(description="a past period instead of the current one: YYYY-MM (monthly) "

@@ -190,7 +190,7 @@ class Book:
             self.excluded.add(user)
 
     # ---- effective points ---------------------------------------------------------------------------
-    def _recompute(self, ledger: Ledger, from_sk: tuple, result: BatchResult) -> None:
+    def _recompute(self, ledger: Ledger, from_sk: tuple, result: BatchResult, *, boards: bool = True) -> None:
         cap, floor = self.rules.daily_cap, self.rules.floor
         keys = ledger.keys
         i = bisect_left(keys, from_sk)
@@ -200,14 +200,14 @@ class Book:
         else:
             running, day, used, debt = 0, None, 0, 0
         by_sk, entries = ledger.by_sk, ledger.entries
-        bump = self._bump
+        bump = self._bump if boards else None
         for sk in keys[i:]:
             e = by_sk[sk]
             d = e.time_us // DAY_US
             if d != day:
                 day, used = d, 0
             if e.kind == REVERSAL:
-                target = entries.get(e.reverses)
+                target = entries.get(e.reverses) if e.reverses else None
                 capped = -target.points if target is not None else e.base  # undo what it actually gave
             elif cap is not None and e.base > 0 and not e.exempt:
                 capped = min(e.base, max(cap - used, 0))
@@ -309,9 +309,7 @@ class Book:
         for e in subset:
             scratch.add(Entry(e.key, e.sk, e.kind, e.award, e.base, e.time_us, e.source_event_id,
                               e.source_event_type, e.reverses, e.key in reversed_keys, e.exempt))
-        probe = Book.__new__(Book)
-        probe.rules, probe._bump = self.rules, None  # recompute only: no boards
-        probe._recompute(scratch, (), BatchResult())
+        self._recompute(scratch, (), BatchResult(), boards=False)
         return scratch.total, scratch.ordered()
 
 

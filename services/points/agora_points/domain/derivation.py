@@ -101,7 +101,7 @@ class Derivation:
     def _admit(self, f: Fact, touched: dict[int, Award]) -> None:
         data = f.data
         chain = CHAINS.get(f.type)
-        chain_key = None
+        chain_key: tuple | None = None
         if chain:
             fields = chain[1]
             chain_key = (chain[0], data.get(fields[0])) if len(fields) == 1 else \
@@ -130,14 +130,15 @@ class Derivation:
         if fields is None:
             return []
         key = (event_type, *(data.get(name) for name in fields))
+        memo = True
         try:
             return self._match_cache[key]
         except KeyError:
             pass
         except TypeError:  # an unhashable value: match without the memo
-            key = None
+            memo = False
         matched = [rule for rule, conditions in self._matchers[event_type] if _holds(conditions, data)]
-        if key is not None and len(self._match_cache) < 100_000:
+        if memo and len(self._match_cache) < 100_000:
             self._match_cache[key] = matched
         return matched
 
@@ -169,10 +170,10 @@ class Derivation:
         scope_key = (tuple(tags) if tags else (), sig)
         scopes = self._scopes.get(scope_key)
         if scopes is None:
-            scopes = ["global", *(f"tag:{t}" for t in dict.fromkeys(scope_key[0]))]
+            names = ["global", *(f"tag:{t}" for t in dict.fromkeys(scope_key[0]))]
             if sig:
-                scopes.append(f"sig:{sig}")
-            scopes = self._scopes[scope_key] = tuple(scopes)
+                names.append(f"sig:{sig}")
+            scopes = self._scopes[scope_key] = tuple(names)
         once = (rule.id, *(str(data.get(k)) for k in rule.once_per)) if rule.once_per else None
         award = Award(f.id, f.type, rule, user, base, f.time_us, scopes, chain_key, tuple(toggles), once)
         if chain_key:
@@ -237,7 +238,7 @@ class Derivation:
             specs = (EntrySpec((a.event_id, rule_id), (a.time_us, 1, a.event_id, rule_id, a.event_id), AWARD,
                                a.base, a.time_us, a.event_id, a.event_type, None, False),)
         else:
-            wanted = []
+            wanted: list[tuple] = []
             last_on = None
             for kind, (time_us, _v, event_id), event_type in self._timeline(a):
                 key = (a.event_id, rule_id) if kind == AWARD else (event_id, rule_id, a.event_id)

@@ -40,11 +40,17 @@ class BoardSync:
         if self._task is None:
             self._task = asyncio.create_task(self._run(), name="points-boards")
 
+    @property
+    def engine(self) -> Engine:
+        if self._engine is None:
+            raise RuntimeError("BoardSync.rebuild() comes first")
+        return self._engine
+
     async def _replace(self) -> None:
         # One consistent copy, taken without yielding: batches applied while it is written are queued as changes
         # and written after it.
-        state = [(key, dict(members)) for key, members in self._engine.board_state()]
-        self._engine.take_board_changes()
+        state = [(key, dict(members)) for key, members in self.engine.board_state()]
+        self.engine.take_board_changes()
         self._pending = {}
         started = time.perf_counter()
         boards = await self.leaderboards.replace(state)
@@ -67,7 +73,7 @@ class BoardSync:
             await self._replace()
             return
         cells, self._pending = self._pending, {}  # what a failed write left
-        for board, members in self._engine.take_board_changes().items():
+        for board, members in self.engine.take_board_changes().items():
             cells.setdefault(board, {}).update(members)  # newer values win
         if not cells:
             return

@@ -32,12 +32,13 @@ def _adapter(relevant: frozenset[str]) -> TypeAdapter:
         data_type = cls if name in relevant else dict[str, Any]
         models.append(create_model(
             f"Envelope_{name}", __config__=ConfigDict(extra="ignore"),
-            id=(str, Field(min_length=1)), type=(Literal[name], ...), source=(str, ...), subject=(str, ...),
+            id=(str, Field(min_length=1)), type=(Literal[name], ...),  # type: ignore[arg-type]  # runtime names
+            source=(str, ...), subject=(str, ...),
             version=(int, Field(ge=1)), time=(AwareDatetime, ...), data=(data_type, ...),
             schema_version=(int, Field(default=1, ge=1, le=cls.schema_version)),
         ))
-    union = Union[tuple(models)]  # noqa: UP007 - built from a runtime list of types
-    return TypeAdapter(Annotated[union, Field(discriminator="type")])
+    union = Union[tuple(models)]  # type: ignore[valid-type]  # noqa: UP007 - built from a runtime list of types
+    return TypeAdapter(Annotated[union, Field(discriminator="type")])  # type: ignore[arg-type]
 
 
 class Decoder:

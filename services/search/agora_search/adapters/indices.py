@@ -10,6 +10,7 @@ Analysis uses only what every Elasticsearch has built in: `english` (stemming) f
 import logging
 import time
 import uuid
+from typing import Any
 
 from elasticsearch import AsyncElasticsearch, BadRequestError
 
@@ -40,7 +41,7 @@ def _text(*, autocomplete: bool = False) -> dict:
     return {"type": "text", "analyzer": "english", "fields": fields}
 
 
-MAPPINGS = {
+MAPPINGS: dict[str, Any] = {
     "dynamic": "strict",
     "properties": {
         "id": {"type": "keyword"},

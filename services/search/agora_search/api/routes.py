@@ -1,5 +1,5 @@
 from datetime import UTC, datetime
-from typing import Annotated, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from agora_common.auth import Operator
 from agora_common.errors import AgoraError, InvalidInput
@@ -15,7 +15,7 @@ from agora_search.service import search as search_service
 router = APIRouter(tags=["search"])
 
 MAX_TAGS = 10
-ERRORS = {422: {"description": "invalid parameters or cursor"}, 503: {"description": "search engine unavailable"}}
+ERRORS: dict[int | str, dict[str, Any]] = {422: {"description": "invalid parameters or cursor"}, 503: {"description": "search engine unavailable"}}
 
 
 class SearchUnavailable(AgoraError):

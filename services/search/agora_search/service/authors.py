@@ -1,6 +1,7 @@
 """Deleted accounts: drop the link to them from every indexed post and answer (the content stays searchable)."""
 
 import logging
+from typing import Any
 
 from elasticsearch import AsyncElasticsearch
 
@@ -23,7 +24,7 @@ async def forget_author(*, es: AsyncElasticsearch, indices: IndexManager, delete
         await es.indices.refresh(index=index)  # find documents written just before
         after = None
         while True:
-            body = {"query": {"bool": {"should": [{"term": {"author_id": user_id}},
+            body: dict[str, Any] = {"query": {"bool": {"should": [{"term": {"author_id": user_id}},
                                                   {"term": {"answer_author_ids": user_id}}]}},
                     "sort": [{"id": "asc"}], "size": PAGE, "_source": False}
             if after:

@@ -55,7 +55,7 @@ async def search(
         raise InvalidInput("cursor belongs to a different query: repeat the query's parameters unchanged",
                            code="invalid_cursor")
     sort_len = len(q.sort_spec(params))
-    keep_alive = {"keep_alive": pit_keep_alive}
+    keep_alive: dict[str, Any] = {"keep_alive": pit_keep_alive}
 
     if position is None:
         # first page: the live index; most searches never ask for a second page, so no point in time yet

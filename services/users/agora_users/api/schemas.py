@@ -88,7 +88,7 @@ class UserRead(PublicProfile):
     email: str
     status: Literal["active", "suspended"]
     suspension: SuspensionRead | None = None
-    titles: list[TitleDetail] = []
+    titles: list[TitleDetail] = []  # type: ignore[assignment]  # a member sees who granted their own titles, and why
 
 
 class AuthResponse(BaseModel):
@@ -239,7 +239,7 @@ def public_profile(doc: dict) -> PublicProfile:
 
 def user_read(doc: dict) -> UserRead:
     public = public_profile(doc).model_dump(exclude={"titles"})
-    status = "suspended" if public["suspended"] else "active"  # a suspension with a past 'until' has lapsed
+    status: Literal["active", "suspended"] = "suspended" if public["suspended"] else "active"  # a lapsed 'until': active
     return UserRead(**public, email=doc["email"], status=status, suspension=doc.get("suspension") if public[
         "suspended"] else None,
                     titles=_titles(doc, True))

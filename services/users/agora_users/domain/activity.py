@@ -81,7 +81,8 @@ def _acceptance_revoked(event: ct.AcceptanceRevoked, envelope: Envelope) -> list
 
 @RULES.on(ct.PostDeleted)
 def _deleted(event: ct.PostDeleted, envelope: Envelope) -> list[Fact]:
-    kind = {"article": "articles", "answer": "accepted_answers"}.get(event.post_type)
+    kinds: dict[str, EvidenceKind] = {"article": "articles", "answer": "accepted_answers"}
+    kind = kinds.get(event.post_type)
     return [Evidence(event.author_id, kind, event.post_id, False)] if kind and event.author_id else []
 
 
