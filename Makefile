@@ -3,6 +3,8 @@ SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
+# pytest-xdist workers for `make test` (each starts its own embedded servers; the e2e tests share one worker)
+TEST_WORKERS ?= 2
 ARGS ?=
 
 .PHONY: help install run test test-fast bench lint lock docs clean
@@ -17,7 +19,7 @@ run: install ## start the whole platform locally with demo data; Ctrl-C stops it
 	@$(PY) -m agora_devservers.stack $(ARGS)
 
 test: install ## install what is missing, then run every test (unit, integration, e2e) and the deploy checks
-	@$(PY) -m pytest --durations=15 $(PYTEST_ARGS); rc=$$?; \
+	@$(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup --durations=15 $(PYTEST_ARGS); rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo "pytest collected no tests: that is a failure here"; exit 1; fi; \
 	  exit $$rc
 	@if [ -x deploy/check.sh ]; then bash deploy/check.sh; fi

@@ -143,3 +143,11 @@ def agora_env(request, unique_name: str) -> dict[str, str]:
 def pytest_configure(config) -> None:
     config.addinivalue_line("markers", "servers(*names): the real servers a test needs (kafka, mongo, elasticsearch, redis)")
     config.addinivalue_line("markers", "e2e: drives the whole platform through the gateway")
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    """With pytest-xdist (`make test` runs two workers), the end-to-end tests share one worker: they start whole
+    platforms, and one per worker at a time is what two cores can run without turning waits into timeouts."""
+    for item in items:
+        if "/tests/e2e/" in str(item.path).replace("\\", "/"):
+            item.add_marker(pytest.mark.xdist_group("e2e"))
