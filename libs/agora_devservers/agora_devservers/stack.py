@@ -211,9 +211,8 @@ class Stack:
         for process in reversed(list(self.processes.values())):
             process.stop()
         self.processes.clear()
-        for name in ("elasticsearch", "mongo", "kafka"):
-            if server := self.servers.pop(name, None):
-                server.stop()
+        for name in reversed(list(self.servers)):  # the embedded servers, last started first
+            self.servers.pop(name).stop()
 
 
 def main(argv: list[str] | None = None) -> int:
