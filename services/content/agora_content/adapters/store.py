@@ -3,7 +3,7 @@
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from agora_common import outbox
+from agora_common import idempotency, outbox
 from agora_common.uow import Transactions
 from pymongo import ASCENDING, DESCENDING
 from pymongo.asynchronous.database import AsyncDatabase
@@ -41,9 +41,6 @@ class Store:
     def resources(self):
         return self.db["resources"]
 
-    @property
-    def idempotency(self):
-        return self.db["idempotency_keys"]
 
 
 async def ensure_indexes(store: Store) -> None:
@@ -60,4 +57,4 @@ async def ensure_indexes(store: Store) -> None:
     await store.flags.create_index([("post_id", ASCENDING), ("flagger_id", ASCENDING), ("status", ASCENDING)])
     await store.resources.create_index([("event_id", ASCENDING), ("_id", DESCENDING)])
     await store.resources.create_index([("tags", ASCENDING), ("_id", DESCENDING)])
-    await store.idempotency.create_index("created_at", expireAfterSeconds=store.idempotency_ttl_seconds)
+    await idempotency.ensure_indexes(store.db, ttl_seconds=store.idempotency_ttl_seconds)

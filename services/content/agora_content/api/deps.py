@@ -28,11 +28,6 @@ async def limit_body_size(request: Request) -> None:
 
 
 StoreDep = Annotated[Store, Depends(get_store)]
-IdempotencyKey = Annotated[
-    str | None,
-    Header(alias="Idempotency-Key", max_length=200,
-           description="Any unique string; a retried request with the same key returns the first result"),
-]
 IfMatch = Annotated[
     int | None, Header(alias="If-Match", description="the version you edited; 409 if the post changed meanwhile")
 ]

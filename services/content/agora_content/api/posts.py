@@ -1,9 +1,10 @@
 """What works on any post: votes, comments, flags, revisions, delete and restore."""
 
 from agora_common.auth import CurrentUser, OptionalUser
+from agora_common.idempotency import IdempotencyKey
 from fastapi import APIRouter, Depends, Response
 
-from agora_content.api.deps import ERRORS, IdempotencyKey, StoreDep, limit_body_size
+from agora_content.api.deps import ERRORS, StoreDep, limit_body_size
 from agora_content.api.questions import replayed_header
 from agora_content.api.schemas import (
     CommentCreate,

@@ -3,10 +3,11 @@
 from typing import Annotated, Literal
 
 from agora_common.auth import CurrentUser, OptionalUser
+from agora_common.idempotency import IdempotencyKey
 from agora_common.pagination import Page
 from fastapi import APIRouter, Depends, Query, Response
 
-from agora_content.api.deps import ERRORS, IdempotencyKey, IfMatch, StoreDep, limit_body_size
+from agora_content.api.deps import ERRORS, IfMatch, StoreDep, limit_body_size
 from agora_content.api.schemas import (
     AcceptRequest,
     AnswerCreate,

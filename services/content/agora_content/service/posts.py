@@ -17,10 +17,10 @@ from agora_common.events.content import (
     QuestionAsked,
     QuestionEdited,
 )
+from agora_common.idempotency import create_once
 from agora_common.ids import new_id
 from agora_common.uow import UnitOfWork
 
-from agora_content.adapters import idempotency
 from agora_content.adapters.store import Store, now
 from agora_content.domain import rules
 from agora_content.domain.events import envelope, post_ref
@@ -116,8 +116,8 @@ async def ask_question(
         fresh = post
         return post["_id"]
 
-    post_id, replayed = await idempotency.create_once(
-        store, user_id=user.id, scope="question", key=idempotency_key,
+    post_id, replayed = await create_once(
+        db=store.db, run=store.transactions.run, user_id=user.id, scope="question", key=idempotency_key,
         payload={"title": title, "body": body, "tags": tags, "sig_id": sig_id}, body=create,
     )
     return await _created(store, post_id, replayed, fresh)
@@ -148,8 +148,8 @@ async def post_answer(
         fresh = answer
         return answer["_id"]
 
-    post_id, replayed = await idempotency.create_once(
-        store, user_id=user.id, scope=f"answer:{question_id}", key=idempotency_key, payload={"body": body}, body=create,
+    post_id, replayed = await create_once(
+        db=store.db, run=store.transactions.run, user_id=user.id, scope=f"answer:{question_id}", key=idempotency_key, payload={"body": body}, body=create,
     )
     return await _created(store, post_id, replayed, fresh)
 
@@ -180,8 +180,8 @@ async def post_comment(
         fresh = comment
         return comment["_id"]
 
-    post_id, replayed = await idempotency.create_once(
-        store, user_id=user.id, scope=f"comment:{parent_id}", key=idempotency_key, payload={"body": body}, body=create,
+    post_id, replayed = await create_once(
+        db=store.db, run=store.transactions.run, user_id=user.id, scope=f"comment:{parent_id}", key=idempotency_key, payload={"body": body}, body=create,
     )
     return await _created(store, post_id, replayed, fresh)
 
@@ -203,8 +203,8 @@ async def create_article(
         fresh = article
         return article["_id"]
 
-    post_id, replayed = await idempotency.create_once(
-        store, user_id=user.id, scope="article", key=idempotency_key,
+    post_id, replayed = await create_once(
+        db=store.db, run=store.transactions.run, user_id=user.id, scope="article", key=idempotency_key,
         payload={"title": title, "body": body, "tags": tags, "sig_id": sig_id}, body=create,
     )
     return await _created(store, post_id, replayed, fresh)

@@ -4,10 +4,10 @@ from agora_common.auth import Principal
 from agora_common.errors import NotFound
 from agora_common.events import Envelope
 from agora_common.events.content import ResourceAdded, ResourceRemoved
+from agora_common.idempotency import create_once
 from agora_common.ids import new_id
 from agora_common.uow import UnitOfWork
 
-from agora_content.adapters import idempotency
 from agora_content.adapters.store import Store, now
 from agora_content.domain import rules
 from agora_content.service.members import ensure_may_post
@@ -33,8 +33,8 @@ async def add_resource(
         fresh = doc
         return doc["_id"]
 
-    resource_id, replayed = await idempotency.create_once(
-        store, user_id=user.id, scope="resource", key=idempotency_key,
+    resource_id, replayed = await create_once(
+        db=store.db, run=store.transactions.run, user_id=user.id, scope="resource", key=idempotency_key,
         payload={"url": url, "title": title, "kind": kind, "description": description, "tags": tags,
                  "event_id": event_id},
         body=create,

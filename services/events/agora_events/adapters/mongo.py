@@ -4,7 +4,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from agora_common import outbox
+from agora_common import idempotency, outbox
 from pymongo import ASCENDING
 from pymongo.asynchronous.database import AsyncDatabase
 
@@ -22,6 +22,7 @@ SERVICE_KEYS = "service_keys"
 
 async def ensure_indexes(db: AsyncDatabase) -> None:
     await outbox.ensure_indexes(db)
+    await idempotency.ensure_indexes(db)
     await db[EVENTS].create_index([("status", ASCENDING), ("starts_at", ASCENDING)])
     await db[EVENTS].create_index([("series_id", ASCENDING), ("starts_at", ASCENDING)])
     # the operators' filters: peer exchanges of an industry, meetups of a city, by start time

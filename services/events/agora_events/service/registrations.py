@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from agora_common.auth import Principal
 from agora_common.errors import Conflict, NotFound
 from agora_common.events.community import AttendeeCheckedIn, RegistrationCancelled, RegistrationConfirmed, Waitlisted
+from agora_common.idempotency import create_once
 from agora_common.ids import new_id
 from agora_common.pagination import keyset_page
 from agora_common.standing import ensure_in_good_standing
@@ -35,8 +36,11 @@ def _active_key(event_id: str, user_id: str) -> str:
     return f"{event_id}:{user_id}"
 
 
-async def register(*, ctx: Ctx, event_id: str, user: Principal) -> dict:
-    async def work(uow: UnitOfWork):
+async def register(*, ctx: Ctx, event_id: str, user: Principal, idempotency_key: str | None = None) -> dict:
+    """Confirmed while places last, then waitlisted. With an Idempotency-Key, a retry (say after a gateway timeout)
+    answers with the registration the first request made instead of 409 `already_registered`."""
+
+    async def work(uow: UnitOfWork) -> str:
         await ensure_in_good_standing(db=ctx.db, user=user, uow=uow)
         event = await load_event(ctx, event_id, user=user, session=uow.session)
         if event["status"] != Status.REGISTRATION_OPEN:
@@ -83,11 +87,17 @@ async def register(*, ctx: Ctx, event_id: str, user: Principal) -> dict:
         else:
             payload = Waitlisted(**ref(after), registration_id=reg["_id"], user_id=user.id, position=pos)
         uow.emit_bumped(after, [payload], actor=user.id)
-        return {**reg, "position": pos}
+        return reg["_id"]
 
-    reg = await change_event(ctx, event_id, work)
-    metrics.REGISTRATIONS.labels(reg["status"]).inc()
-    return reg
+    reg_id, replayed = await create_once(
+        db=ctx.db, run=lambda body: change_event(ctx, event_id, body), user_id=user.id,
+        scope=f"registration:{event_id}", key=idempotency_key, payload={}, body=work)
+    reg = await ctx.db[REGISTRATIONS].find_one({"_id": reg_id})
+    if reg is None:  # cannot happen: the registration was committed with its key
+        raise NotFound(f"registration {reg_id} not found")
+    if not replayed:
+        metrics.REGISTRATIONS.labels(reg["status"]).inc()
+    return {**reg, "position": await position(ctx, reg)}
 
 
 async def _cancel(ctx: Ctx, uow: UnitOfWork, event: dict, reg: dict, actor: Principal) -> dict:

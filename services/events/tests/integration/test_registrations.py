@@ -219,3 +219,19 @@ async def test_manual_check_in_by_registration_id_and_csv_export(api):
     assert lines[0] == "registration_id,user_id,user_name,status,position,created_at,checked_in_at,cancelled_at"
     assert len(lines) == 3 and "forgot-phone" in lines[1] and lines[1].split(",")[6]
     assert (await api.client.get(f"/api/v1/events/{eid}/registrations.csv", **api.as_user("other"))).status_code == 403
+
+
+async def test_a_registration_retried_with_its_idempotency_key_answers_the_first_result(api):
+    event = await api.open_event(capacity=1)
+    url = f"/api/v1/events/{event['id']}/registrations"
+    key = {"Idempotency-Key": "reg-7f3a"}
+    first = await api.client.post(url, headers={**api.headers("ann"), **key})
+    again = await api.client.post(url, headers={**api.headers("ann"), **key})  # e.g. after a gateway timeout
+    assert first.status_code == again.status_code == 201
+    assert again.json()["id"] == first.json()["id"] and again.json()["status"] == "confirmed"
+    other = await api.client.post(url, headers={**api.headers("bob"), **key})  # keys are per member
+    assert other.status_code == 201 and other.json()["status"] == "waitlisted"
+    plain = await api.client.post(url, headers=api.headers("ann"))  # without a key: the usual answer
+    assert plain.status_code == 409 and plain.json()["error"]["code"] == "already_registered"
+    stats = (await api.client.get(f"/api/v1/events/{event['id']}", **api.op)).json()
+    assert stats["counts"]["confirmed"] == 1 and stats["counts"]["waitlisted"] == 1

@@ -4,6 +4,7 @@ from typing import Literal
 
 import segno
 from agora_common.auth import CurrentUser
+from agora_common.idempotency import IdempotencyKey
 from agora_common.pagination import Page
 from fastapi import APIRouter, Response, status
 
@@ -29,8 +30,8 @@ async def list_mine(user: CurrentUser, ctx: AppCtx, limit: Limit = 50, cursor: C
 
 @router.post("/registrations", status_code=status.HTTP_201_CREATED, response_model=RegistrationRead,
              summary="Register the current user: confirmed while places last, then waitlisted (FIFO)")
-async def register(event_id: str, user: CurrentUser, ctx: AppCtx) -> dict:
-    reg = await registrations.register(ctx=ctx, event_id=event_id, user=user)
+async def register(event_id: str, user: CurrentUser, ctx: AppCtx, idempotency_key: IdempotencyKey = None) -> dict:
+    reg = await registrations.register(ctx=ctx, event_id=event_id, user=user, idempotency_key=idempotency_key)
     return registration_read(reg, viewer=user)
 
 
