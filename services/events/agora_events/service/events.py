@@ -15,6 +15,7 @@ from agora_common.events.community import (
     RegistrationOpened,
     SpeakerConfirmed,
 )
+from agora_common.idempotency import create_once
 from agora_common.ids import new_id
 from agora_common.pagination import keyset_page
 from agora_common.standing import ensure_in_good_standing
@@ -55,11 +56,18 @@ def new_event_doc(fields: dict, *, organizer_id: str, series_id: str | None = No
     }
 
 
-async def create(*, ctx: Ctx, fields: dict, user: Principal) -> dict:
-    """A new event starts as a private draft: nothing is published until `publish`."""
-    doc = new_event_doc(fields, organizer_id=user.id)
-    await ctx.db[EVENTS].insert_one(doc)
-    return doc
+async def create(*, ctx: Ctx, fields: dict, user: Principal, idempotency_key: str | None = None) -> dict:
+    """A new event starts as a private draft: nothing is published until `publish`. With an Idempotency-Key, a
+    retried request answers with the draft the first one made."""
+
+    async def work(uow: UnitOfWork) -> str:
+        doc = new_event_doc(fields, organizer_id=user.id)
+        await ctx.db[EVENTS].insert_one(doc, session=uow.session)
+        return doc["_id"]
+
+    event_id, _ = await create_once(db=ctx.db, run=ctx.transactions.run, user_id=user.id, scope="event",
+                                    key=idempotency_key, payload=fields, body=work)
+    return await load_event(ctx, event_id, user=user)
 
 
 async def get(*, ctx: Ctx, event_id: str, user: Principal | None) -> dict:

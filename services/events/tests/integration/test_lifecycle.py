@@ -193,3 +193,14 @@ async def test_operators_filter_events_by_industry_city_format_and_date_range(ap
     unknown = await api.client.get("/api/v1/events", params={"industri": "banking"})  # a typo filters nothing
     assert unknown.status_code == 422 and unknown.json()["error"]["code"] == "unknown_query_parameter"
     assert unknown.json()["error"]["details"]["unknown"] == ["industri"]
+
+
+async def test_creating_an_event_twice_with_one_idempotency_key_makes_one_draft(api):
+    body = {"kind": "meetup", "title": "Retry-safe meetup", "city": "Berlin", "venue": "c-base",
+            "starts_at": "2031-05-05T18:00:00Z"}
+    headers = {**api.op["headers"], "Idempotency-Key": "create-7"}
+    first = await api.client.post("/api/v1/events", json=body, headers=headers)
+    again = await api.client.post("/api/v1/events", json=body, headers=headers)
+    assert first.status_code == again.status_code == 201 and again.json()["id"] == first.json()["id"]
+    changed = await api.client.post("/api/v1/events", json={**body, "title": "Another"}, headers=headers)
+    assert changed.status_code == 409 and changed.json()["error"]["code"] == "idempotency_key_reused"

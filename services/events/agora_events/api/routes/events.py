@@ -3,6 +3,7 @@ from typing import Annotated
 from agora_common.auth import CurrentUser, Operator, OptionalUser
 from agora_common.errors import InvalidInput
 from agora_common.events.community import EventKind
+from agora_common.idempotency import IdempotencyKey
 from agora_common.pagination import Page
 from agora_common.types import Instant
 from fastapi import APIRouter, Query, Response, status
@@ -20,8 +21,9 @@ router = APIRouter(tags=["events"], responses=ERRORS)
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=EventRead,
              summary="Create an event (operators); it starts as a draft")
-async def create_event(body: EventCreate, user: Operator, ctx: AppCtx) -> dict:
-    return event_read(await events.create(ctx=ctx, fields=body.fields(), user=user))
+async def create_event(body: EventCreate, user: Operator, ctx: AppCtx,
+                       idempotency_key: IdempotencyKey = None) -> dict:
+    return event_read(await events.create(ctx=ctx, fields=body.fields(), user=user, idempotency_key=idempotency_key))
 
 
 @router.get("", response_model=Page[EventRead],
