@@ -114,6 +114,7 @@ class Worker:
              "--port", str(self.port), "--log-level", "warning"],
             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
         self.client = httpx.AsyncClient(base_url=f"http://127.0.0.1:{self.port}", timeout=30)
+        self.started = time.perf_counter()  # cold start: from here until it serves (ready)
 
     async def status(self) -> dict | None:
         try:
@@ -299,11 +300,14 @@ async def board_reads(worker: Worker, publisher: EventPublisher, topics: Topics,
 async def run_worker(worker: Worker, publisher: EventPublisher, topics: Topics, args, now: datetime, mode: str,
                      figures: dict, bare: float | None = None) -> None:
     status = await worker.wait(lambda s: s["ready"])
+    cold_start = time.perf_counter() - worker.started
     replay_rate = status["log_events_replayed_at_start"] / status["start_replay_seconds"]
     rss = worker.rss_mib()
     print(f"[1] start-up replay (aiokafka getmany batches -> engine), one worker: "
           f"{status['log_events_replayed_at_start']:,} events in {status['start_replay_seconds']:.2f} s = "
-          f"{replay_rate:,.0f} events/s ({status['users']:,} users); RSS then {rss:,.0f} MiB")
+          f"{replay_rate:,.0f} events/s ({status['users']:,} users); serving {cold_start:.1f} s after the process "
+          f"started (boards written to Redis included); RSS then {rss:,.0f} MiB")
+    figures[f"cold_start_s_{_short(status['log_events_replayed_at_start'])}_events"] = round(cold_start, 1)
     figures["replay_eps_1_worker"] = round(replay_rate)
     figures[f"rss_mib_at_{_short(status['log_events_replayed_at_start'])}_events"] = round(rss)
 
