@@ -18,6 +18,7 @@ CONSUMER_MODULES = [
     "agora_users.domain.activity",
     "agora_users.service.activity",
     "agora_content.service.members",
+    "agora_content.service.qa_events",
     "agora_events.adapters.consumers",
     "agora_search.domain.fold",
     "agora_search.service.indexing",

@@ -10,3 +10,5 @@ class Settings(ServiceSettings):
     idempotency_ttl_seconds: int = Field(default=24 * 3600, ge=60)
     # Consume the users topic (suspensions, deletions). Off only in tests that do not need it.
     consume_users: bool = True
+    # Consume the events topic (which online Q&A sessions take questions). Off only in tests that do not need it.
+    consume_events: bool = True

@@ -10,6 +10,7 @@ from agora_content.adapters.store import Store, ensure_indexes
 from agora_content.api import articles, moderation, posts, questions, resources
 from agora_content.config import Settings
 from agora_content.service.members import handle_users_event
+from agora_content.service.qa_events import handle_events_event
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -23,6 +24,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # suspended and deleted members may no longer post
         runtime.consume("members", topics=[topics.users], handler=partial(handle_users_event, store=store),
                         enabled=settings.consume_users)
+        # online Q&A sessions, which questions may be asked in
+        runtime.consume("qa-events", topics=[topics.events], handler=partial(handle_events_event, store=store),
+                        enabled=settings.consume_events)
 
     return create_service_app(
         settings, topic=topics.content, setup=setup,

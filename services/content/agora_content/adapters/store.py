@@ -52,6 +52,7 @@ async def ensure_indexes(store: Store) -> None:
     await p.create_index([("question_id", ASCENDING), ("type", ASCENDING)])
     await p.create_index([("parent_id", ASCENDING), ("type", ASCENDING)])
     await p.create_index([("author_id", ASCENDING)])
+    await p.create_index([("event_id", ASCENDING), ("_id", DESCENDING)], sparse=True)
     await p.create_index([("open_flags", DESCENDING)], sparse=True)
     await store.revisions.create_index([("post_id", ASCENDING), ("revision", ASCENDING)], unique=True)
     await store.flags.create_index([("post_id", ASCENDING), ("flagger_id", ASCENDING), ("status", ASCENDING)])

@@ -35,7 +35,7 @@ async def ask(body: QuestionCreate, user: CurrentUser, store: StoreDep, response
               idempotency_key: IdempotencyKey = None) -> QuestionRead:
     doc, replayed = await posts.ask_question(
         store=store, user=user, title=body.title, body=body.body, tags=body.tags, sig_id=body.sig_id,
-        idempotency_key=idempotency_key,
+        idempotency_key=idempotency_key, event_id=body.event_id,
     )
     replayed_header(response, replayed)
     return QuestionRead.from_doc(doc)
@@ -50,10 +50,11 @@ async def list_questions(
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     author_id: str | None = None,
     sig_id: Annotated[str | None, Query(description="only posts of this SIG")] = None,
+    event_id: Annotated[str | None, Query(description="only questions asked in this online Q&A session")] = None,
 ) -> Page[QuestionRead]:
     docs, next_cursor = await queries.list_posts(
         store=store, kind="question", tags=tag, sort=sort, cursor=cursor, limit=limit, author_id=author_id,
-        sig_id=sig_id,
+        sig_id=sig_id, event_id=event_id,
     )
     return Page[QuestionRead](items=[QuestionRead.from_doc(d) for d in docs], next_cursor=next_cursor)
 

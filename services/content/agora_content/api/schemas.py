@@ -26,6 +26,7 @@ class QuestionCreate(Strict):
     body: Body
     tags: list[Tag] = Field(min_length=1, max_length=5)
     sig_id: Id | None = None
+    event_id: Id | None = Field(default=None, description="an online Q&A session (published or live) it is asked in")
 
 
 class QuestionUpdate(Strict):
@@ -122,6 +123,7 @@ class QuestionRead(PostBase):
     title: str
     answer_count: int
     accepted_answer_id: str | None
+    event_id: str | None = Field(default=None, description="the online Q&A session it was asked in")
 
 
 class AnswerRead(PostBase):

@@ -25,6 +25,7 @@ from agora_content.adapters.store import Store, now
 from agora_content.domain import rules
 from agora_content.domain.events import envelope, post_ref
 from agora_content.domain.markdown import render
+from agora_content.service import qa_events
 from agora_content.service.members import ensure_may_post
 
 
@@ -97,9 +98,11 @@ async def _created(store: Store, post_id: str, replayed: bool, fresh: dict | Non
 
 async def ask_question(
     *, store: Store, user: Principal, title: str, body: str, tags: list[str], sig_id: str | None,
-    idempotency_key: str | None,
+    idempotency_key: str | None, event_id: str | None = None,
 ) -> tuple[dict, bool]:
     await ensure_may_post(store=store, user=user)
+    if event_id:  # asked in an online Q&A session: it must be published or live
+        await qa_events.ensure_open_for_questions(store=store, event_id=event_id)
     tags = rules.normalize_tags(tags)
     if not tags:
         raise InvalidInput("a question needs at least one tag", code="tags_required")
@@ -108,17 +111,18 @@ async def ask_question(
     async def create(work: UnitOfWork) -> str:
         nonlocal fresh
         post = _new_post("question", user, title=title, body=body, tags=tags, sig_id=sig_id,
-                         answer_count=0, accepted_answer_id=None)
+                         answer_count=0, accepted_answer_id=None, event_id=event_id)
         await _insert_with_revision(store, work, post)
         work.emit(envelope(
-            QuestionAsked(**post_ref(post), title=title, body=body, created_at=post["created_at"]), post, user.id
+            QuestionAsked(**post_ref(post), title=title, body=body, created_at=post["created_at"], event_id=event_id),
+            post, user.id,
         ))
         fresh = post
         return post["_id"]
 
     post_id, replayed = await create_once(
         db=store.db, run=store.transactions.run, user_id=user.id, scope="question", key=idempotency_key,
-        payload={"title": title, "body": body, "tags": tags, "sig_id": sig_id}, body=create,
+        payload={"title": title, "body": body, "tags": tags, "sig_id": sig_id, "event_id": event_id}, body=create,
     )
     return await _created(store, post_id, replayed, fresh)
 

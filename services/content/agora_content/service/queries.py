@@ -29,7 +29,7 @@ SORTS: dict[str, Order] = {
 
 async def list_posts(
     *, store: Store, kind: str, tags: list[str], sort: str, cursor: str | None, limit: int,
-    author_id: str | None = None, sig_id: str | None = None, status: str = "published",
+    author_id: str | None = None, sig_id: str | None = None, status: str = "published", event_id: str | None = None,
 ) -> tuple[list[dict], str | None]:
     """One page of posts (newest, votes, active or unanswered) and the cursor of the next page (None at the end)."""
     query: dict = {"type": kind, **PUBLIC, "status": status}
@@ -39,6 +39,8 @@ async def list_posts(
         query["author_id"] = author_id
     if sig_id:
         query["sig_id"] = sig_id
+    if event_id:
+        query["event_id"] = event_id
     if sort == "unanswered":
         query["answer_count"] = 0
     return await keyset_page(store.posts, query, listing=f"{kind}s:{sort}", order=SORTS[sort], limit=limit,

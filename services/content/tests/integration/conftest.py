@@ -13,7 +13,8 @@ from asgi_lifespan import LifespanManager
 
 @pytest.fixture
 def settings(agora_env) -> Settings:
-    return Settings(**agora_env, outbox_poll_interval=0.1, outbox_retry_delay=0.3, consume_users=False)
+    return Settings(**agora_env, outbox_poll_interval=0.1, outbox_retry_delay=0.3, consume_users=False,
+                    consume_events=False)
 
 
 @pytest.fixture

@@ -54,6 +54,7 @@ MAPPINGS: dict[str, Any] = {
         "author_id": {"type": "keyword"},
         "answer_author_ids": {"type": "keyword"},
         "sig_id": {"type": "keyword"},
+        "event_id": {"type": "keyword"},
         "accepted_answer_id": {"type": "keyword"},
         "created_at": {"type": "date"},
         "updated_at": {"type": "date"},

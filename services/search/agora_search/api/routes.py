@@ -15,7 +15,8 @@ from agora_search.service import search as search_service
 router = APIRouter(tags=["search"])
 
 MAX_TAGS = 10
-ERRORS: dict[int | str, dict[str, Any]] = {422: {"description": "invalid parameters or cursor"}, 503: {"description": "search engine unavailable"}}
+ERRORS: dict[int | str, dict[str, Any]] = {422: {"description": "invalid parameters or cursor"},
+                                           503: {"description": "search engine unavailable"}}
 
 
 class SearchUnavailable(AgoraError):
@@ -68,6 +69,7 @@ async def search(
     tags: Annotated[list[str], Query(description="every tag must be present; repeat or comma-separate")] = [],  # noqa: B006
     author: Annotated[str | None, Query(max_length=100, description="author's user id")] = None,
     sig: Annotated[str | None, Query(max_length=100, description="posts of this SIG (special interest group) only")] = None,
+    event: Annotated[str | None, Query(max_length=100, description="questions asked in this online Q&A session")] = None,
     date_from: Annotated[AnyInstant | None, Query(alias="from", description="created at or after (ISO 8601)")] = None,
     date_to: Annotated[AnyInstant | None, Query(alias="to", description="created at or before (ISO 8601)")] = None,
     answered: Annotated[bool | None, Query(description="questions with (true) or without (false) answers")] = None,
@@ -80,7 +82,7 @@ async def search(
     if date_from and date_to and date_from > date_to:
         raise InvalidInput("'from' is after 'to'")
     params = SearchParams(
-        q=q, type=type, tags=_tags(tags), author=author, sig=sig, date_from=date_from, date_to=date_to,
+        q=q, type=type, tags=_tags(tags), author=author, sig=sig, event=event, date_from=date_from, date_to=date_to,
         answered=answered, accepted=accepted, sort=sort, size=size,
     )
     result = await _engine(search_service.search(

@@ -17,6 +17,7 @@ class SearchHit(BaseModel):
     tags: list[str]
     author_id: str | None
     sig_id: str | None = Field(None, description="the SIG the post belongs to, if any")
+    event_id: str | None = Field(None, description="the online Q&A session a question was asked in, if any")
     score: int = Field(description="net vote score")
     created_at: datetime | None
     answer_count: int | None = Field(None, description="questions only")

@@ -60,6 +60,7 @@ FOLDS: EventHandlers[Fold] = EventHandlers("search.indexer")
 @FOLDS.on(ev.QuestionAsked)
 def _asked(target: State, event: ev.QuestionAsked, envelope: Envelope) -> bool:
     changed = _put(target, "content", envelope.version, title=event.title, body=event.body)
+    changed |= _put(target, "event", envelope.version, event_id=event.event_id)  # an online Q&A session's
     return _put(target, "created", envelope.version, created_at=_iso(event.created_at)) | changed
 
 
@@ -198,6 +199,7 @@ def project(doc_id: str, state: State) -> dict[str, Any]:
         "author_id": state.get("author_id"),
         "answer_author_ids": sorted({a["author_id"] for a in state.get("answers", {}).values() if a.get("author_id")}),
         "sig_id": state.get("sig_id"),
+        "event_id": state.get("event_id"),
         "created_at": state.get("created_at"),
         "updated_at": state.get("updated_at"),
         "score": state.get("score", 0),

@@ -10,7 +10,7 @@ Sort = Literal["relevance", "newest", "votes"]
 PostKind = Literal["question", "article"]
 
 FACET_SIZE = 20
-SOURCE_FIELDS = ["id", "type", "title", "summary", "tags", "author_id", "sig_id", "score", "created_at",
+SOURCE_FIELDS = ["id", "type", "title", "summary", "tags", "author_id", "sig_id", "event_id", "score", "created_at",
                  "answer_count", "has_accepted"]
 # Highlighted fields: each text field is analysed twice (English and CJK); the better highlight of the two is shown.
 HIGHLIGHT_FIELDS = ("title", "body", "answers_text")
@@ -23,6 +23,7 @@ class SearchParams:
     tags: tuple[str, ...] = ()
     author: str | None = None
     sig: str | None = None
+    event: str | None = None
     date_from: datetime | None = None
     date_to: datetime | None = None
     answered: bool | None = None
@@ -80,6 +81,8 @@ def _filters(params: SearchParams) -> list[dict]:
         filters.append({"term": {"author_id": params.author}})
     if params.sig:
         filters.append({"term": {"sig_id": params.sig}})
+    if params.event:
+        filters.append({"term": {"event_id": params.event}})
     if params.date_from or params.date_to:
         bounds = {}
         if params.date_from:
@@ -174,6 +177,7 @@ def format_hit(hit: dict) -> dict:
         "tags": src.get("tags") or [],
         "author_id": src.get("author_id"),
         "sig_id": src.get("sig_id"),
+        "event_id": src.get("event_id"),
         "score": src.get("score", 0),
         "created_at": src.get("created_at"),
         "answer_count": src.get("answer_count") if src["type"] == "question" else None,

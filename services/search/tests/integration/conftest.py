@@ -79,9 +79,9 @@ class Content:
     def created(self, minutes: int | None = None) -> datetime:
         return T0 + timedelta(minutes=next(self._clock) if minutes is None else minutes)
 
-    async def ask(self, qid, title, body="", *, tags=(), author="u1", minutes=None, sig=None) -> None:
+    async def ask(self, qid, title, body="", *, tags=(), author="u1", minutes=None, sig=None, event=None) -> None:
         await self.send(ev.QuestionAsked(post_id=qid, author_id=author, tags=list(tags), title=title, body=body,
-                                         created_at=self.created(minutes), sig_id=sig))
+                                         created_at=self.created(minutes), sig_id=sig, event_id=event))
 
     async def answer(self, aid, qid, body, *, author="u2") -> None:
         await self.send(ev.AnswerPosted(post_id=aid, question_id=qid, author_id=author, body=body,

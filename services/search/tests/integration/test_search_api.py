@@ -142,3 +142,12 @@ async def test_metrics_and_readiness(client, corpus):
                  'agora_search_query_duration_seconds_count{part="engine"}',
                  'agora_search_query_duration_seconds_count{part="service"}'):
         assert name in text
+
+
+async def test_questions_of_an_online_qa_session_stay_searchable_by_it(api, content):
+    await content.ask("qa1", "Storage classes for KubeSphere", "asked in the AMA", event="ama-9")
+    await content.ask("qa2", "Upgrading KubeSphere storage", "asked in the AMA", event="ama-9")
+    await content.ask("qa3", "KubeSphere storage on bare metal", "asked any day")
+    found = await api.wait_ids({"qa1", "qa2"}, q="storage", event="ama-9")
+    assert {hit["event_id"] for hit in found["hits"]} == {"ama-9"}
+    await api.wait_ids({"qa1", "qa2", "qa3"}, q="storage")

@@ -1,0 +1,79 @@
+"""Questions asked in an online Q&A session (learned from the events topic): allowed while it is published or live,
+listed with it, refused once it has ended; the thread stays afterwards as normal content."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from agora_common.events import Envelope
+from agora_common.events.community import EventEnded, EventPublished, EventStarted
+from agora_common.kafka import EventPublisher
+from agora_testing.events import eventually, read_events
+
+pytestmark = pytest.mark.servers("kafka", "mongo")
+
+API = "/api/v1/content"
+
+
+@pytest.fixture
+def settings(agora_env):
+    from agora_content.config import Settings
+
+    return Settings(**agora_env, outbox_poll_interval=0.1, outbox_retry_delay=0.3, consume_users=False,
+                    consume_events=True)
+
+
+async def publish(settings, topics, *events):
+    publisher = EventPublisher(settings.kafka_bootstrap)
+    try:
+        for version, event in events:
+            await publisher.publish(topics.events, Envelope.wrap(event, subject=event.event_id, version=version))
+    finally:
+        await publisher.stop()
+
+
+async def test_questions_belong_to_an_online_qa_session_while_it_takes_them(client, auth, settings, topics, app):
+    starts = datetime.now(UTC) + timedelta(hours=1)
+    ref = {"event_id": "ama-1", "kind": "qa_session", "tags": ["kubesphere"]}
+    ask = {"title": "Will KubeSphere 4 keep the installer?", "body": "Asking ahead of the AMA.", "tags": ["kubesphere"],
+           "event_id": "ama-1"}
+    unknown = await client.post(f"{API}/questions", headers=auth("alice"), json=ask)
+    assert unknown.status_code == 404 and unknown.json()["error"]["code"] == "qa_event_not_found"
+
+    sessions = app.state.store.db.qa_events
+
+    async def learned(status):  # the events consumer has applied the session's new state
+        async def check():
+            assert (await sessions.find_one({"_id": "ama-1"}) or {}).get("status") == status
+
+        await eventually(check, timeout=30)
+
+    async def asked(user):
+        r = await client.post(f"{API}/questions", headers=auth(user), json=ask)
+        assert r.status_code == 201, r.text
+        return r.json()
+
+    await publish(settings, topics, (1, EventPublished(**ref, title="KubeSphere AMA", starts_at=starts,
+                                                       organizer_id="op")))
+    await learned("published")
+    before = await asked("alice")  # sent ahead of the session
+    assert before["event_id"] == "ama-1"
+    await publish(settings, topics, (2, EventStarted(**ref)))
+    await learned("live")
+    await asked("erin")  # and during it
+    plain = await client.post(f"{API}/questions", headers=auth("bob"),
+                              json={**ask, "title": "Unrelated question here", "event_id": None})
+    assert plain.status_code == 201 and plain.json()["event_id"] is None
+    listed = (await client.get(f"{API}/questions", params={"event_id": "ama-1"})).json()["items"]
+    assert len(listed) == 2 and all(q["event_id"] == "ama-1" for q in listed)
+
+    await publish(settings, topics, (3, EventEnded(**ref)))
+    await learned("ended")
+    late = await client.post(f"{API}/questions", headers=auth("carol"), json={**ask, "title": "Too late to ask"})
+    assert late.status_code == 409 and late.json()["error"]["code"] == "qa_event_closed", late.text
+    # the thread stays: answered after the session like any question; the event says where it came from
+    answer = await client.post(f"{API}/questions/{before['id']}/answers", headers=auth("dan"), json={"body": "Yes."})
+    assert answer.status_code == 201
+    events = await read_events(settings.kafka_bootstrap, topics.content,
+                               until=lambda es: sum(e.type == "QuestionAsked" for e in es) >= 3)
+    asked_events = [e for e in events if e.type == "QuestionAsked"]
+    assert sorted(str(e.data.get("event_id")) for e in asked_events) == ["None", "ama-1", "ama-1"]
