@@ -31,14 +31,15 @@ class BoardSync:
         self._engine: Engine | None = None
         self._needs_replace = False  # Redis must get the whole state (start-up, or it came back empty)
 
-    async def rebuild(self, engine: Engine) -> None:
-        """Write the whole state (start-up), then follow the engine's changes."""
+    def rebuild(self, engine: Engine) -> None:
+        """Follow this engine: its whole board state goes to Redis first (start-up), then its changes. In the
+        background, like every write: the service serves totals and ledgers even if Redis is not there yet."""
         self._engine = engine
         engine.tracking = True
         self._needs_replace = True
-        await until_done(self._flush, what="writing the leaderboards to Redis", cap=5.0)
         if self._task is None:
             self._task = asyncio.create_task(self._run(), name="points-boards")
+        self._wake.set()
 
     @property
     def engine(self) -> Engine:

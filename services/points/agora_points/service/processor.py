@@ -161,7 +161,7 @@ class PointsProcessor:
         if self.snapshots is not None:
             self.snapshots.maybe_save(self.engine, self.reached)  # a long replay is not repeated after a crash
         if self.board_sync is not None:
-            await self.board_sync.rebuild(self.engine)
+            self.board_sync.rebuild(self.engine)
         # The state is millions of long-lived objects: move them out of the cyclic collector's way, or every
         # full collection walks them all and stalls scoring and the API for hundreds of milliseconds.
         gc.collect()

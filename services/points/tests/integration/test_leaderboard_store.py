@@ -44,3 +44,23 @@ async def test_scoring_survives_a_redis_outage_and_an_empty_redis_gets_the_whole
                 restarted.stop()
     finally:
         redis.stop()
+
+
+async def test_the_service_serves_without_redis_at_start_up_and_writes_the_boards_when_it_answers(agora_env, h,
+                                                                                                   tmp_path):
+    redis = start_redis(log_dir=tmp_path)
+    redis.stop()  # its address, with nothing listening yet
+    env = {**agora_env, "redis_url": redis.url}
+    await h.publish(env, [h.upvote("v1", author="alice", post="p1"), h.upvote("v2", author="bob", post="p2")])
+    async with h.Running(env) as client:  # ready without Redis: totals and ledgers do not need it
+        await h.total_is(client, "alice", 10)
+        assert (await client.get("/api/v1/points/leaderboards")).status_code == 503
+        later = start_redis(port=redis.port, log_dir=tmp_path)
+        try:
+            async def boards_written():
+                r = await client.get("/api/v1/points/leaderboards")
+                assert r.status_code == 200 and [e["user_id"] for e in r.json()["entries"]] == ["alice", "bob"]
+
+            await eventually(boards_written, timeout=30)
+        finally:
+            later.stop()
