@@ -13,4 +13,5 @@ def test_the_table_lists_each_registered_handler_and_the_points_rules():
     assert "content.members" in by_type["UserSuspended"] and "events.members" in by_type["UserDeleted"]
     assert "points.scoring" in by_type["PostVoted"] and "search.indexer" in by_type["PostVoted"]
     assert set(RULES.event_types) == {name for name, consumers in by_type.items() if "users.activity" in consumers}
-    assert by_type["UserRegistered"] == []
+    assert by_type["UserRegistered"] == ["points.scoring"]  # display names on the boards
+    assert by_type["HonorTitleGranted"] == []

@@ -13,7 +13,7 @@ marks the namespace complete; a Redis that comes back empty has lost the mark, a
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import cast
+from typing import Any, cast
 
 from redis.asyncio import Redis
 
@@ -52,6 +52,7 @@ class Row:
     rank: int
     user_id: str
     points: int
+    display_name: str | None = None
 
 
 class Leaderboards:
@@ -73,6 +74,10 @@ class Leaderboards:
     def _complete(self) -> str:
         return f"{self.namespace}complete"
 
+    @property
+    def _names(self) -> str:
+        return f"{self.namespace}names"  # user -> display name, for the rows of a board
+
     async def write(self, cells: Mapping[BoardKey, Mapping[str, int]]) -> bool:
         """Set members' points (≤ 0: off the board), in one command however many boards. False if Redis no longer
         holds the whole state (it restarted empty, or was flushed): the caller then writes it all with `replace`."""
@@ -88,9 +93,34 @@ class Leaderboards:
             args += off
         return bool(await self._write(keys=keys, args=args))
 
-    async def replace(self, boards: Iterable[tuple[BoardKey, Mapping[str, int]]]) -> int:
-        """Make Redis hold exactly these boards (members with points > 0); returns how many boards."""
+    async def write_names(self, names: Mapping[str, str | None]) -> None:
+        """Display names (None: the account is gone)."""
+        known = {user: name for user, name in names.items() if name}
+        gone = [user for user, name in names.items() if not name]
+        async with self.redis.pipeline(transaction=False) as pipe:
+            if known:
+                pipe.hset(self._names, mapping=cast(Any, known))  # redis-py's Mapping type is invariant
+            if gone:
+                pipe.hdel(self._names, *gone)
+            await pipe.execute()
+
+    async def replace(self, boards: Iterable[tuple[BoardKey, Mapping[str, int]]],
+                      names: Mapping[str, str] | None = None) -> int:
+        """Make Redis hold exactly these boards (members with points > 0) and display names; returns how many
+        boards."""
         kept: set[str] = set()
+        if names is not None:
+            staging = f"{self._names}~staging"
+            items = list(names.items())
+            async with self.redis.pipeline(transaction=False) as pipe:
+                pipe.delete(staging)
+                for i in range(0, len(items), _CHUNK):
+                    pipe.hset(staging, mapping=dict(items[i:i + _CHUNK]))
+                if items:
+                    pipe.rename(staging, self._names)
+                else:
+                    pipe.delete(self._names)
+                await pipe.execute()
         for board, members in boards:
             key = self.key(board)
             on = [(user, -points) for user, points in members.items() if points > 0]
@@ -119,7 +149,7 @@ class Leaderboards:
             pipe.zcard(key)
             pipe.zrange(key, 0, limit - 1, withscores=True)
             participants, members = await pipe.execute()
-        return participants, _ranked(members, first_index=0, first_rank=1)
+        return participants, await self._named(_ranked(members, first_index=0, first_rank=1))
 
     async def around(self, board: BoardKey, user: str, around: int) -> tuple[Row, int, list[Row]] | None:
         """(the member's row, participants, rows from `around` places above to `around` below); None if the
@@ -141,9 +171,15 @@ class Leaderboards:
         first_rank = ahead + 1 if first_score == score else None
         if first_rank is None:
             first_rank = await self.redis.zcount(key, "-inf", f"({first_score}") + 1
-        rows = _ranked(members, first_index=start, first_rank=first_rank)
+        rows = await self._named(_ranked(members, first_index=start, first_rank=first_rank))
         me = next(row for row in rows if row.user_id == user)
         return me, participants, rows
+
+    async def _named(self, rows: list[Row]) -> list[Row]:
+        if not rows:
+            return rows
+        names = cast(list[str | None], await self.redis.hmget(self._names, [row.user_id for row in rows]))
+        return [Row(row.rank, row.user_id, row.points, name) for row, name in zip(rows, names, strict=True)]
 
 
     async def members(self, board: BoardKey) -> dict[str, int]:

@@ -44,21 +44,21 @@ async def get_ledger(user_id: str, engine: EngineDep, cursor: Annotated[str | No
 
 @router.get("/leaderboards", response_model=Leaderboard, responses=_ERRORS,
             summary="Top users by scope and event-time window (competition ranking: ties share a rank)")
-async def get_leaderboard(engine: EngineDep, leaderboards: LeaderboardsDep, scope: Scope = "global",
-                          window: Window = "all_time", limit: Annotated[int, Query(ge=1, le=500)] = 20,
-                          period: Period = None) -> dict:
+async def get_leaderboard(engine: EngineDep, leaderboards: LeaderboardsDep, processor: ProcessorDep,
+                          scope: Scope = "global", window: Window = "all_time",
+                          limit: Annotated[int, Query(ge=1, le=500)] = 20, period: Period = None) -> dict:
     return await queries.leaderboard(engine=engine, leaderboards=leaderboards, scope=scope, window=window,
-                                     limit=limit, period=period)
+                                     limit=limit, period=period, titles=processor.titles.held)
 
 
 @router.get("/users/{user_id}/rank", response_model=UserRank,
             responses={**_ERRORS, 404: {"description": "The user has no rank on this board"}},
             summary="A user's rank on a board, with the people around them")
-async def get_rank(user_id: str, engine: EngineDep, leaderboards: LeaderboardsDep, scope: Scope = "global",
-                   window: Window = "all_time", around: Annotated[int, Query(ge=0, le=50)] = 2,
-                   period: Period = None) -> dict:
+async def get_rank(user_id: str, engine: EngineDep, leaderboards: LeaderboardsDep, processor: ProcessorDep,
+                   scope: Scope = "global", window: Window = "all_time",
+                   around: Annotated[int, Query(ge=0, le=50)] = 2, period: Period = None) -> dict:
     return await queries.user_rank(engine=engine, leaderboards=leaderboards, user_id=user_id, scope=scope,
-                                   window=window, around=around, period=period)
+                                   window=window, around=around, period=period, titles=processor.titles.held)
 
 
 @router.get("/users/{user_id}/as-of", response_model=AsOf, responses=_ERRORS,

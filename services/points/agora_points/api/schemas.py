@@ -49,6 +49,8 @@ class BoardRow(BaseModel):
     rank: int
     user_id: str
     points: int
+    display_name: str | None = Field(default=None, description="as the member last set it (null: not known yet)")
+    titles: list[str] = Field(default_factory=list, description="honor titles the member's points have earned")
 
 
 class Leaderboard(BaseModel):

@@ -10,9 +10,10 @@ every entry whose effective points changed.
 """
 
 from bisect import bisect_left, insort
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from agora_points.domain.model import REVERSAL, AwardState, BatchResult, StatusFact
+from agora_points.domain.model import REVERSAL, AwardState, BatchResult, NameFact, StatusFact
 from agora_points.domain.periods import DAY_US, windows_of_day
 from agora_points.domain.rules import Rule, RuleSet
 
@@ -123,10 +124,19 @@ class Book:
         self.tracking = False
         self.touched_cells: set[tuple] = set()
         self.touched_status: set[str] = set()
+        self.names: dict[str, tuple[tuple, str | None]] = {}  # user -> (order of the latest, display name)
+        self.touched_names: set[str] = set()
 
-    def apply(self, states: list[AwardState], statuses: list[StatusFact], result: BatchResult) -> None:
+    def apply(self, states: list[AwardState], statuses: list[StatusFact], result: BatchResult,
+              names: Sequence[NameFact] = ()) -> None:
         for status in statuses:
             self._set_status(status)
+        for name in names:
+            current = self.names.get(name.user)
+            if current is None or current[0] < name.order:  # the latest wins, whatever the arrival order
+                self.names[name.user] = (name.order, name.name)
+                if self.tracking:
+                    self.touched_names.add(name.user)
         dirty: dict[str, tuple] = {}
         for state in states:
             self._replace(state, dirty, result)
@@ -279,6 +289,15 @@ class Book:
                     out.setdefault(key, {})[user] = 0 if off else board.points[user]
         self.touched_cells, self.touched_status = set(), set()
         return out
+
+    def take_name_changes(self) -> dict[str, str | None]:
+        """The display names changed since the last call (None: the account is gone), and forget them."""
+        out = {user: self.names[user][1] for user in self.touched_names}
+        self.touched_names = set()
+        return out
+
+    def name_state(self) -> dict[str, str]:
+        return {user: name for user, (_, name) in self.names.items() if name}
 
     def board_state(self):
         """Every board's members as they should appear (excluded users left out): (key, {user: points})."""

@@ -11,7 +11,17 @@ from bisect import insort
 from dataclasses import dataclass
 from typing import Any
 
-from agora_points.domain.model import AWARD, REGRANT, REVERSAL, AwardState, BatchResult, EntrySpec, Fact, StatusFact
+from agora_points.domain.model import (
+    AWARD,
+    REGRANT,
+    REVERSAL,
+    AwardState,
+    BatchResult,
+    EntrySpec,
+    Fact,
+    NameFact,
+    StatusFact,
+)
 from agora_points.domain.rules import Rule, RuleSet
 
 # An award ends at the next event of its chain (same chain key), e.g. a voter's next vote on the post.
@@ -37,6 +47,8 @@ TOGGLES: dict[str, tuple[str, str, bool]] = {
 }
 COMMUNITY_EVENT_SOURCE = "events"
 USER_STATUS = {"UserSuspended": "suspended", "UserReinstated": "active", "UserDeleted": "deleted"}
+# what the boards show of a member: their display name (gone with the account)
+USER_NAMES = ("UserRegistered", "ProfileUpdated", "UserDeleted")
 
 
 @dataclass(slots=True, eq=False)
@@ -74,11 +86,13 @@ class Derivation:
                                   for t, ms in self._matchers.items()}
         self._match_cache: dict[tuple, list[Rule]] = {}
 
-    def admit(self, facts: list[Fact], result: BatchResult) -> tuple[list[AwardState], list[StatusFact]]:
+    def admit(self, facts: list[Fact], result: BatchResult
+              ) -> tuple[list[AwardState], list[StatusFact], list[NameFact]]:
         """New facts (duplicates by id are counted and skipped) -> the states of every award they changed, and
-        the user status changes among them."""
+        the user status and display name changes among them."""
         touched: dict[int, Award] = {}
         statuses: list[StatusFact] = []
+        names: list[NameFact] = []
         for f in facts:
             if f.id in self.seen:
                 result.duplicates += 1
@@ -90,13 +104,15 @@ class Derivation:
             status = USER_STATUS.get(f.type)
             if status:
                 statuses.append(StatusFact(f.data["user_id"], _order(f), status))
+            if f.type in USER_NAMES:
+                names.append(NameFact(f.data["user_id"], _order(f), f.data.get("display_name")))
             self._admit(f, touched)
         states = []
         for award in touched.values():
             state = self._derive(award)
             if state is not None:
                 states.append(state)
-        return states, statuses
+        return states, statuses, names
 
     def _admit(self, f: Fact, touched: dict[int, Award]) -> None:
         data = f.data

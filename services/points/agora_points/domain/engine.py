@@ -20,8 +20,8 @@ from agora_points.domain.rules import RuleSet
 
 # Raised when the engine's semantics or state layout change: snapshots of an older engine are not used.
 # 2: moderation toggles, question switches on answers' awards, floor debt. 3: boards without a sorted view.
-# 4: two stages (derivation by root, book by user).
-ENGINE_VERSION = 4
+# 4: two stages (derivation by root, book by user). 5: display names for the boards.
+ENGINE_VERSION = 5
 
 
 class Engine:
@@ -35,8 +35,8 @@ class Engine:
 
     def apply(self, facts: list[Fact]) -> BatchResult:
         result = BatchResult()
-        states, statuses = self.derivation.admit(facts, result)
-        self.book.apply(states, statuses, result)
+        states, statuses, names = self.derivation.admit(facts, result)
+        self.book.apply(states, statuses, result, names)
         self.events_applied += result.admitted
         return result
 
@@ -82,3 +82,9 @@ class Engine:
 
     def board_state(self):
         return self.book.board_state()
+
+    def take_name_changes(self) -> dict[str, str | None]:
+        return self.book.take_name_changes()
+
+    def name_state(self) -> dict[str, str]:
+        return self.book.name_state()

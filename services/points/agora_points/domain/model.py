@@ -78,6 +78,15 @@ class StatusFact:
     status: str  # "suspended", "active", "deleted"
 
 
+@dataclass(slots=True)  # never changed once made
+class NameFact:
+    """A member's display name (registration, profile edit; None once the account is deleted), for the boards."""
+
+    user: str
+    order: tuple  # (time_us, version, event id)
+    name: str | None
+
+
 @dataclass
 class BatchResult:
     admitted: int = 0

@@ -26,6 +26,7 @@ class BoardSync:
     def __init__(self, leaderboards: Leaderboards) -> None:
         self.leaderboards = leaderboards
         self._pending: dict[BoardKey, dict[str, int]] = {}  # cells a failed write did not get to Redis
+        self._pending_names: dict[str, str | None] = {}  # and display names
         self._wake = asyncio.Event()
         self._task: asyncio.Task | None = None
         self._engine: Engine | None = None
@@ -51,10 +52,12 @@ class BoardSync:
         # One consistent copy, taken without yielding: batches applied while it is written are queued as changes
         # and written after it.
         state = [(key, dict(members)) for key, members in self.engine.board_state()]
+        names = self.engine.name_state()
         self.engine.take_board_changes()
-        self._pending = {}
+        self.engine.take_name_changes()
+        self._pending, self._pending_names = {}, {}
         started = time.perf_counter()
-        boards = await self.leaderboards.replace(state)
+        boards = await self.leaderboards.replace(state, names)
         self._needs_replace = False
         log.info("leaderboards written", extra={"boards": boards, "seconds": round(time.perf_counter() - started, 3)})
 
@@ -76,6 +79,15 @@ class BoardSync:
         cells, self._pending = self._pending, {}  # what a failed write left
         for board, members in self.engine.take_board_changes().items():
             cells.setdefault(board, {}).update(members)  # newer values win
+        names, self._pending_names = self._pending_names, {}
+        names.update(self.engine.take_name_changes())
+        if names:
+            try:
+                await self.leaderboards.write_names(names)
+            except BaseException:
+                self._pending_names = names
+                self._pending = cells
+                raise
         if not cells:
             return
         metrics.BOARD_CELLS_PENDING.set(sum(map(len, cells.values())))

@@ -13,7 +13,7 @@ import orjson
 from agora_common.events import EVENT_TYPES, BadEvent, Envelope
 from pydantic import AwareDatetime, ConfigDict, Field, TypeAdapter, ValidationError, create_model
 
-from agora_points.domain.derivation import CHAINS, TOGGLES, USER_STATUS
+from agora_points.domain.derivation import CHAINS, TOGGLES, USER_NAMES, USER_STATUS
 from agora_points.domain.model import Fact
 from agora_points.domain.rules import RuleSet
 
@@ -22,7 +22,7 @@ _ENVELOPE_FIELDS = ("id", "type", "source", "subject", "version", "time", "data"
 
 
 def relevant_types(rules: RuleSet) -> frozenset[str]:
-    return frozenset({*rules.by_event(), *CHAINS, *TOGGLES, *USER_STATUS})
+    return frozenset({*rules.by_event(), *CHAINS, *TOGGLES, *USER_STATUS, *USER_NAMES})
 
 
 @lru_cache(maxsize=16)

@@ -2,11 +2,12 @@
 
 import re
 from bisect import bisect_left
+from collections.abc import Mapping
 from datetime import UTC, datetime
 
 from agora_common.errors import InvalidInput, NotFound
 
-from agora_points.adapters.leaderboards import Leaderboards
+from agora_points.adapters.leaderboards import Leaderboards, Row
 from agora_points.domain.book import Entry
 from agora_points.domain.engine import Engine
 from agora_points.domain.periods import from_us, to_us, window_key
@@ -95,20 +96,29 @@ def _key(window: str, now: datetime, period: str | None) -> str:
     return ("m" if window == "monthly" else "w") + period
 
 
+def _row(row: Row, titles: Mapping[str, set[str]]) -> dict:
+    return {"rank": row.rank, "user_id": row.user_id, "points": row.points, "display_name": row.display_name,
+            "titles": sorted(titles.get(row.user_id, ()))}
+
+
 async def leaderboard(*, engine: Engine, leaderboards: Leaderboards, scope: str, window: str, limit: int,
-                      now: datetime | None = None, period: str | None = None) -> dict:
+                      now: datetime | None = None, period: str | None = None,
+                      titles: Mapping[str, set[str]] | None = None) -> dict:
+    titles = titles or {}
     now = now or datetime.now(UTC)
     key = _key(window, now, period)
     participants, rows = await leaderboards.top((check_scope(scope), key), limit)
     return {
         "scope": scope, "window": window, "period": None if key == "all" else key[1:],
         "rules_version": engine.rules.version, "participants": participants,
-        "entries": [{"rank": r.rank, "user_id": r.user_id, "points": r.points} for r in rows],
+        "entries": [_row(r, titles) for r in rows],
     }
 
 
 async def user_rank(*, engine: Engine, leaderboards: Leaderboards, user_id: str, scope: str, window: str,
-                    around: int, now: datetime | None = None, period: str | None = None) -> dict:
+                    around: int, now: datetime | None = None, period: str | None = None,
+                    titles: Mapping[str, set[str]] | None = None) -> dict:
+    titles = titles or {}
     now = now or datetime.now(UTC)
     found = await leaderboards.around((check_scope(scope), _key(window, now, period)), user_id, around)
     if found is None:
@@ -118,7 +128,7 @@ async def user_rank(*, engine: Engine, leaderboards: Leaderboards, user_id: str,
     return {
         "user_id": user_id, "scope": scope, "window": window, "rank": me.rank, "points": me.points,
         "participants": participants,
-        "neighbours": [{"rank": r.rank, "user_id": r.user_id, "points": r.points} for r in rows],
+        "neighbours": [_row(r, titles) for r in rows],
     }
 
 

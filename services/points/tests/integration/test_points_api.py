@@ -222,3 +222,31 @@ async def test_what_if_scores_the_log_without_touching_live_figures(agora_env, h
         invalid = await client.post("/api/v1/points/what-if", content="rules: [oops",
                                     headers=op)
         assert invalid.status_code == 422 and invalid.json()["error"]["code"] == "invalid_rules"
+
+
+async def test_board_rows_carry_display_names_and_titles(agora_env, h):
+    from agora_common.events.users import ProfileUpdated, UserRegistered
+
+    votes = [h.upvote(f"v{i}", author="alice", post=f"p{i}", at=i * 60 * 24) for i in range(52)]  # 520: Contributor
+    await h.publish(agora_env, [
+        h.wrap(UserRegistered(user_id="alice", display_name="Alice A.", registered_at=h.T0), at=-5),
+        h.wrap(UserRegistered(user_id="bob", display_name="Bob", registered_at=h.T0), at=-5),
+        *votes, h.upvote("w1", author="bob", post="b1"),
+    ])
+    async with h.Running(agora_env) as client:
+        await h.total_is(client, "alice", 520)
+
+        async def rows():
+            r = await client.get("/api/v1/points/leaderboards")
+            assert r.status_code == 200, r.text
+            got = [(e["user_id"], e["display_name"], e["titles"]) for e in r.json()["entries"]]
+            assert got == [("alice", "Alice A.", ["Contributor"]), ("bob", "Bob", [])], got
+
+        await eventually(rows, timeout=15)
+        await h.publish(agora_env, [h.wrap(ProfileUpdated(user_id="bob", display_name="Robert"), at=5)])
+
+        async def renamed():
+            rank = (await client.get("/api/v1/points/users/bob/rank", params={"around": 1})).json()
+            assert [n["display_name"] for n in rank["neighbours"]] == ["Alice A.", "Robert"], rank
+
+        await eventually(renamed, timeout=15)

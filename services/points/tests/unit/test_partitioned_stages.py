@@ -113,13 +113,15 @@ def run_split(facts: list, rng: random.Random, *, roots: int, users: int, batch:
         for f in shuffled[i:i + batch]:
             by_root.setdefault(zlib.crc32(root_of(f).encode()) % roots, []).append(f)
         for p, part in by_root.items():
-            states, statuses = derivations[p].admit(part, BatchResult())
+            states, statuses, names = derivations[p].admit(part, BatchResult())
             for s in states:
                 inbound[to_book(s.user)].append(("state", s))
                 if rng.random() < 0.1:
                     inbound[to_book(s.user)].append(("state", s))  # a producer retry
             for st in statuses:
                 inbound[to_book(st.user)].append(("status", st))
+            for name in names:
+                inbound[to_book(name.user)].append(("name", name))
         for p in range(users):  # each stage-2 partition takes a random part of what is waiting for it
             take = rng.randint(0, len(inbound[p]))
             _deliver(books[p], inbound[p][:take])
@@ -130,7 +132,8 @@ def run_split(facts: list, rng: random.Random, *, roots: int, users: int, batch:
 
 
 def _deliver(book: Book, messages: list) -> None:
-    book.apply([m for k, m in messages if k == "state"], [m for k, m in messages if k == "status"], BatchResult())
+    book.apply([m for k, m in messages if k == "state"], [m for k, m in messages if k == "status"], BatchResult(),
+               [m for k, m in messages if k == "name"])
 
 
 def test_split_by_root_and_by_user_equals_the_one_process_engine():
