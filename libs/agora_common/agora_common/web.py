@@ -95,9 +95,6 @@ def install_error_handlers(app: FastAPI, unavailable: Mapping[type[Exception], s
         )
 
 
-_QUERY_NAMES: dict[int, frozenset[str]] = {}
-
-
 def _query_names(dependant: Dependant) -> set[str]:
     names = {param.alias for param in dependant.query_params}
     for sub in dependant.dependencies:
@@ -114,9 +111,10 @@ async def reject_unknown_query(request: Request) -> None:
     dependant = getattr(route, "dependant", None)
     if dependant is None:
         return
-    allowed = _QUERY_NAMES.get(id(route))
+    allowed = getattr(route, "_agora_query_names", None)  # kept on the route: computed once per operation
     if allowed is None:
-        allowed = _QUERY_NAMES[id(route)] = frozenset(_query_names(dependant))
+        allowed = frozenset(_query_names(dependant))
+        setattr(route, "_agora_query_names", allowed)  # noqa: B010 - an attribute FastAPI does not declare
     if unknown := sorted(set(request.query_params) - allowed):
         raise InvalidInput(
             f"unknown query parameter{'s' if len(unknown) > 1 else ''}: {', '.join(unknown)}",
