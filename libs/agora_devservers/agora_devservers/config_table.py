@@ -5,16 +5,16 @@ runs it; a test fails when the committed file differs from the code or a setting
     python -m agora_devservers.config_table [--check]
 """
 
-import argparse
 import importlib
 import inspect
 import re
-import sys
 from pathlib import Path
 
 from agora_common.settings import ServiceSettings
 from pydantic import SecretStr
 from pydantic_settings import BaseSettings
+
+from agora_devservers import generated_docs
 
 SERVICES = ("users", "content", "events", "points", "search")
 DOC = Path(__file__).resolve().parents[3] / "docs" / "configuration.md"
@@ -102,18 +102,7 @@ def render() -> str:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--check", action="store_true", help="exit 1 if docs/configuration.md is out of date")
-    args = parser.parse_args()
-    text = render()
-    if args.check:
-        if DOC.read_text() != text:
-            print(f"{DOC} is out of date: run make docs", file=sys.stderr)
-            return 1
-        return 0
-    DOC.write_text(text)
-    print(f"wrote {DOC}")
-    return 0
+    return generated_docs.main(DOC, render, description=__doc__.splitlines()[0])
 
 
 if __name__ == "__main__":

@@ -5,13 +5,13 @@ table differs from what the code says.
     python -m agora_devservers.event_table [--check]
 """
 
-import argparse
 import importlib
-import sys
 from pathlib import Path
 
 from agora_common.events import EVENT_TYPES
 from agora_common.events.dispatch import EventHandlers
+
+from agora_devservers import generated_docs
 
 # the modules that declare the consumers' handler registries (importing them registers them)
 CONSUMER_MODULES = [
@@ -67,19 +67,7 @@ def render() -> str:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--check", action="store_true", help="exit 1 if docs/events.md is out of date")
-    args = parser.parse_args()
-    text = render()
-    if args.check:
-        if DOC.read_text() != text:
-            print(f"{DOC} is out of date: run make docs", file=sys.stderr)
-            return 1
-        return 0
-    DOC.parent.mkdir(parents=True, exist_ok=True)
-    DOC.write_text(text)
-    print(f"wrote {DOC}")
-    return 0
+    return generated_docs.main(DOC, render, description=__doc__.splitlines()[0])
 
 
 if __name__ == "__main__":
