@@ -12,13 +12,13 @@ from typing import Any
 
 from pymongo import ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DuplicateKeyError
 
 from agora_common.auth import Principal
 from agora_common.errors import Forbidden
 from agora_common.events import Envelope
 from agora_common.events.dispatch import EventHandlers
 from agora_common.events.users import UserDeleted, UserReinstated, UserSuspended
+from agora_common.mongo import upsert_if_newer
 from agora_common.uow import UnitOfWork
 
 MEMBERS = "members"
@@ -49,19 +49,6 @@ async def ensure_in_good_standing(*, db: AsyncDatabase, user: Principal, uow: Un
             )
 
 
-async def _set_state(db: AsyncDatabase, user_id: str, version: int, state: dict) -> bool:
-    """Apply a member's state unless a later users event already did (replays and duplicates change nothing)."""
-    try:
-        result = await db[MEMBERS].update_one(
-            {"_id": user_id, "$or": [{"version": {"$lte": version}}, {"version": {"$exists": False}}]},
-            {"$set": {**state, "version": version, "updated_at": datetime.now(UTC)}},
-            upsert=True,
-        )
-    except DuplicateKeyError:
-        return False  # the member exists with a newer version: this event is stale
-    return result.matched_count > 0 or result.upserted_id is not None
-
-
 def standing_handlers(name: str, *, on_deleted: Callable[..., Awaitable[Any]] | None = None) -> EventHandlers:
     """A consumer registry that records suspensions, reinstatements and deletions; handlers take `db=`.
     `on_deleted(user_id, **deps)` then frees or anonymises what the service holds for the account (idempotent:
@@ -70,15 +57,15 @@ def standing_handlers(name: str, *, on_deleted: Callable[..., Awaitable[Any]] | 
 
     @handlers.on(UserSuspended)
     async def _suspended(event: UserSuspended, envelope: Envelope, *, db: AsyncDatabase, **_: Any) -> None:
-        await _set_state(db, event.user_id, envelope.version, {"suspended": True, "suspended_until": event.until})
+        await upsert_if_newer(db[MEMBERS], event.user_id, envelope.version, {"suspended": True, "suspended_until": event.until})
 
     @handlers.on(UserReinstated)
     async def _reinstated(event: UserReinstated, envelope: Envelope, *, db: AsyncDatabase, **_: Any) -> None:
-        await _set_state(db, event.user_id, envelope.version, {"suspended": False, "suspended_until": None})
+        await upsert_if_newer(db[MEMBERS], event.user_id, envelope.version, {"suspended": False, "suspended_until": None})
 
     @handlers.on(UserDeleted)
     async def _deleted(event: UserDeleted, envelope: Envelope, *, db: AsyncDatabase, **deps: Any) -> None:
-        await _set_state(db, event.user_id, envelope.version, {"deleted": True})
+        await upsert_if_newer(db[MEMBERS], event.user_id, envelope.version, {"deleted": True})
         if on_deleted is not None:
             await on_deleted(event.user_id, db=db, **deps)
 

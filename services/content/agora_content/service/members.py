@@ -7,7 +7,6 @@ from typing import Any
 from agora_common.auth import Principal
 from agora_common.events import Envelope
 from agora_common.standing import ensure_in_good_standing, standing_handlers
-from pymongo.asynchronous.database import AsyncDatabase
 
 from agora_content.adapters.store import Store
 
@@ -27,8 +26,7 @@ HANDLERS = standing_handlers("content.members", on_deleted=_anonymise_deleted)
 
 
 async def handle_users_event(envelope: Envelope, *, store: Store) -> None:
-    db: AsyncDatabase = store.db
-    await HANDLERS.dispatch(envelope, db=db, store=store)
+    await HANDLERS.dispatch(envelope, db=store.db, store=store)
 
 
 async def anonymise(*, store: Store, user_id: str) -> int:

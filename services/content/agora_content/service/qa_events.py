@@ -2,16 +2,15 @@
 published or live (members send questions ahead and during it); after the session the thread stays as normal
 content, listed and searchable by its event."""
 
-import contextlib
 from typing import Any
 
 from agora_common.errors import Conflict, NotFound
 from agora_common.events import Envelope
 from agora_common.events.community import EventCancelled, EventEnded, EventPublished, EventStarted, EventUpdated
 from agora_common.events.dispatch import EventHandlers
-from pymongo.errors import DuplicateKeyError
+from agora_common.mongo import upsert_if_newer
 
-from agora_content.adapters.store import Store, now
+from agora_content.adapters.store import Store
 
 COLLECTION = "qa_events"
 OPEN_FOR_QUESTIONS = ("published", "live")
@@ -27,12 +26,8 @@ async def ensure_open_for_questions(*, store: Store, event_id: str) -> dict:
     return event
 
 
-async def _set(store: Store, envelope: Envelope, event_id: str, fields: dict) -> None:
-    """Apply unless a later event about this session already was (replays and duplicates change nothing)."""
-    with contextlib.suppress(DuplicateKeyError):  # the filter missed: a newer state is there
-        await store.db[COLLECTION].update_one(
-            {"_id": event_id, "$or": [{"version": {"$lt": envelope.version}}, {"version": {"$exists": False}}]},
-            {"$set": {**fields, "version": envelope.version, "updated_at": now()}}, upsert=True)
+async def _apply(store: Store, event: Any, envelope: Envelope, **fields: Any) -> None:
+    await upsert_if_newer(store.db[COLLECTION], event.event_id, envelope.version, fields)
 
 
 HANDLERS: EventHandlers[Any] = EventHandlers("content.qa_events")
@@ -41,33 +36,32 @@ HANDLERS: EventHandlers[Any] = EventHandlers("content.qa_events")
 @HANDLERS.on(EventPublished)
 async def _published(event: EventPublished, envelope: Envelope, *, store: Store) -> None:
     if event.kind == "qa_session":
-        await _set(store, envelope, event.event_id, {"title": event.title, "starts_at": event.starts_at,
-                                                     "ends_at": event.ends_at, "status": "published"})
+        await _apply(store, event, envelope, title=event.title, starts_at=event.starts_at, ends_at=event.ends_at,
+                     status="published")
 
 
 @HANDLERS.on(EventUpdated)
 async def _updated(event: EventUpdated, envelope: Envelope, *, store: Store) -> None:
     if event.kind == "qa_session":
-        await _set(store, envelope, event.event_id, {"title": event.title, "starts_at": event.starts_at,
-                                                     "ends_at": event.ends_at})
+        await _apply(store, event, envelope, title=event.title, starts_at=event.starts_at, ends_at=event.ends_at)
 
 
 @HANDLERS.on(EventStarted)
 async def _started(event: EventStarted, envelope: Envelope, *, store: Store) -> None:
     if event.kind == "qa_session":
-        await _set(store, envelope, event.event_id, {"status": "live"})
+        await _apply(store, event, envelope, status="live")
 
 
 @HANDLERS.on(EventEnded)
 async def _ended(event: EventEnded, envelope: Envelope, *, store: Store) -> None:
     if event.kind == "qa_session":
-        await _set(store, envelope, event.event_id, {"status": "ended"})
+        await _apply(store, event, envelope, status="ended")
 
 
 @HANDLERS.on(EventCancelled)
 async def _cancelled(event: EventCancelled, envelope: Envelope, *, store: Store) -> None:
     if event.kind == "qa_session":
-        await _set(store, envelope, event.event_id, {"status": "cancelled"})
+        await _apply(store, event, envelope, status="cancelled")
 
 
 async def handle_events_event(envelope: Envelope, *, store: Store) -> None:

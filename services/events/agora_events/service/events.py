@@ -1,6 +1,5 @@
 """Use cases of the community event itself: create, read, edit, move through the lifecycle, speakers."""
 
-import re
 from datetime import UTC, datetime
 
 from agora_common.auth import Principal
@@ -17,6 +16,7 @@ from agora_common.events.community import (
 )
 from agora_common.idempotency import create_once
 from agora_common.ids import new_id
+from agora_common.mongo import equals_ignoring_case
 from agora_common.pagination import keyset_page
 from agora_common.standing import ensure_in_good_standing
 from agora_common.uow import UnitOfWork
@@ -90,7 +90,7 @@ async def list_events(
     if industry:
         query["industry"] = industry
     if city:  # "Shanghai", "shanghai": one city
-        query["city"] = {"$regex": f"^{re.escape(city)}$", "$options": "i"}
+        query["city"] = equals_ignoring_case(city)
     if online is not None:
         query["online"] = online
     if starts_after or starts_before:

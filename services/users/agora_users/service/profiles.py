@@ -1,10 +1,10 @@
 """Reading and editing profiles. The public view never carries the email or the password hash."""
 
-import re
 from typing import Any
 
 from agora_common.errors import NotFound
 from agora_common.events.users import ProfileUpdated
+from agora_common.mongo import equals_ignoring_case
 from agora_common.pagination import keyset_page
 from agora_common.uow import UnitOfWork
 
@@ -91,7 +91,7 @@ async def directory(*, store: Store, status: str | None, role: str | None, limit
     if industry:
         query["industry"] = industry
     if city:
-        query["city"] = {"$regex": f"^{re.escape(city)}$", "$options": "i"}
+        query["city"] = equals_ignoring_case(city)
     if skill:
         query["skills"] = skill
     if title:
