@@ -11,7 +11,7 @@ whole board state at once (built under a temporary key, then RENAME), drops boar
 marks the namespace complete; a Redis that comes back empty has lost the mark, and the next write says so.
 """
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -110,36 +110,32 @@ class Leaderboards:
         boards."""
         kept: set[str] = set()
         if names is not None:
-            staging = f"{self._names}~staging"
-            items = list(names.items())
-            async with self.redis.pipeline(transaction=False) as pipe:
-                pipe.delete(staging)
-                for i in range(0, len(items), _CHUNK):
-                    pipe.hset(staging, mapping=dict(items[i:i + _CHUNK]))
-                if items:
-                    pipe.rename(staging, self._names)
-                else:
-                    pipe.delete(self._names)
-                await pipe.execute()
+            await self._swap_in(self._names, list(names.items()), lambda pipe, key, chunk: pipe.hset(key, mapping=chunk))
         for board, members in boards:
-            key = self.key(board)
             on = [(user, -points) for user, points in members.items() if points > 0]
-            if not on:
-                continue
-            kept.add(key)
-            staging = f"{key}~staging"
-            async with self.redis.pipeline(transaction=False) as pipe:
-                pipe.delete(staging)
-                for i in range(0, len(on), _CHUNK):
-                    pipe.zadd(staging, dict(on[i:i + _CHUNK]))
-                pipe.rename(staging, key)  # atomic: a reader sees the old board or the new one
-                await pipe.execute()
+            if on:
+                kept.add(self.key(board))
+                await self._swap_in(self.key(board), on, lambda pipe, key, chunk: pipe.zadd(key, chunk))
         stale = [key async for key in self.redis.scan_iter(match=f"{self.namespace}board:*", count=1_000)
                  if key not in kept]
         for i in range(0, len(stale), 500):
             await self.redis.delete(*stale[i:i + 500])
         await self.redis.set(self._complete, "1")
         return len(kept)
+
+    async def _swap_in(self, key: str, items: list[tuple[str, Any]], add: Callable[[Any, str, dict], Any]) -> None:
+        """Build the key's new content under a staging key, `_CHUNK` items per command, then RENAME it over the key
+        (atomic: a reader sees the old content or the new one); no items: the key is deleted."""
+        staging = f"{key}~staging"
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.delete(staging)
+            for i in range(0, len(items), _CHUNK):
+                add(pipe, staging, dict(items[i:i + _CHUNK]))
+            if items:
+                pipe.rename(staging, key)
+            else:
+                pipe.delete(key)
+            await pipe.execute()
 
     # ---- reads -------------------------------------------------------------------------------------
     async def top(self, board: BoardKey, limit: int) -> tuple[int, list[Row]]:
