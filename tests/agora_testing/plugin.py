@@ -67,8 +67,10 @@ def mongo_url(_server_stack: ExitStack, server_logs: Path) -> str:
     if _docker_available():
         from testcontainers.mongodb import MongoDbContainer
 
-        # transactions and change streams need a replica set
-        container = MongoDbContainer("mongo:7").with_command("--replSet rs0 --bind_ip_all")
+        # transactions and change streams need a replica set; a dead writer's transaction is aborted after 5 s,
+        # as in production (deploy/README.md) and in the embedded server (agora_devservers.secantus)
+        container = MongoDbContainer("mongo:7").with_command(
+            "--replSet rs0 --bind_ip_all --setParameter transactionLifetimeLimitSeconds=5")
         container = _server_stack.enter_context(container)
         host, port = container.get_container_host_ip(), container.get_exposed_port(27017)
         container.exec(["mongosh", "--quiet", "--eval", "rs.initiate()"])

