@@ -14,9 +14,11 @@ What runs, in this order (one at a time: the machine is small):
 2. `bench/points/run.py` (its own broker and points worker): events/s and publish-to-leaderboard latency;
 3. `bench/search/run.py` (its own broker and search server): indexing throughput, event-to-searchable lag,
    query latency;
-4. `services/events/bench/bench_registrations.py` (its own database and broker): concurrent registrations.
+4. `services/events/bench/bench_registrations.py` (its own database and broker): concurrent registrations;
+5. `bench/announcements/run.py` (its own database and broker, users service in-process): one announcement to a
+   10,000-member group: inbox rows written per second, events published.
 
-Each bench's figures are read from its --json file when it has one (bench/api), otherwise from its printed
+Each bench's figures are read from its --json file when it has one (bench/api, bench/announcements), otherwise from its printed
 lines (regular expressions below; a line that is not found shows as "n/a", never as a made-up figure).
 """
 
@@ -42,18 +44,19 @@ PY = sys.executable
 
 MODEST = {
     "api": ["--rate", "100", "--duration", "5", "--unloaded", "30", "--pause", "1"],
-    "points": ["--events", "20000", "--live-events", "5000", "--rate", "500", "--duration", "10",
-               "--live-consumer", "faust"],
+    "points": ["--events", "20000", "--live-events", "5000", "--rate", "500", "--duration", "10"],
     "search": ["--docs", "5000", "--rate", "100", "--duration", "10", "--queries", "100", "--query-docs", "1000",
                "--large-queries", "3"],
     "events": ["--users", "200", "--places", "50"],
+    "announcements": ["--members", "10000"],
     "gateway_queries": 100,
 }
 FULL = {
     "api": [],  # its defaults: 200 req/s per endpoint for 10 s
-    "points": [],  # 200,000 events, 50,000 live, 2,000 events/s for 30 s, both live consumers
+    "points": [],  # 200,000 events, 50,000 live, 2,000 events/s for 30 s
     "search": [],  # 100,000 documents, 200 events/s for 20 s, 300 queries
     "events": ["--users", "200", "--places", "50"],
+    "announcements": ["--members", "10000"],
     "gateway_queries": 500,
 }
 
@@ -255,15 +258,12 @@ async def gateway_reads(url: str, n: int) -> dict[str, tuple[float, float, float
 
 def points_bench(report: Report, sizes: dict) -> None:
     out = run_bench("points", [str(ROOT / "bench/points/run.py"), *sizes["points"]], report, timeout=3600)
-    for consumer in re.findall(r"--- live consumer: (\w+) ---", out) or ["?"]:
-        section = out.split(f"--- live consumer: {consumer} ---", 1)[-1].split("--- live consumer:", 1)[0]
-        report.add("points", f"events/s, start-up replay ({consumer} run)",
-                   grab(r"\[1\].*?= ([\d,]+ events/s)", section), grab(r"\[1\].*?: ([\d,]+ events in [\d.]+ s)", section))
-        report.add("points", f"events/s, live path ({consumer})", grab(r"\[2\].*?= ([\d,]+ events/s)", section),
-                   grab(r"\[2\].*?: ([\d,]+ events in [\d.]+ s)", section))
-        report.add("points", f"publish -> leaderboard latency ({consumer})",
-                   grab(r"\[3\].*?(p99 \d+ ms)", section),
-                   grab(r"\[3\] (.*?):", section) + "; " + grab(r"\[3\].*?markers, (p50 \d+ ms)", section))
+    report.add("points", "events/s, start-up replay", grab(r"\[1\].*?= ([\d,]+ events/s)", out),
+               grab(r"\[1\].*?: ([\d,]+ events in [\d.]+ s)", out))
+    report.add("points", "events/s, live path", grab(r"\[2\].*?= ([\d,]+ events/s)", out),
+               grab(r"\[2\].*?: ([\d,]+ events in [\d.]+ s)", out))
+    report.add("points", "publish -> leaderboard latency", grab(r"\[3\].*?(p99 \d+ ms)", out),
+               grab(r"\[3\] (.*?):", out) + "; " + grab(r"\[3\].*?markers, (p50 \d+ ms)", out))
 
 
 def search_bench(report: Report, sizes: dict) -> None:
@@ -291,6 +291,24 @@ def events_bench(report: Report, sizes: dict) -> None:
                    f"{title} in {seconds} s: {confirmed} confirmed, {waitlisted} waitlisted, {errors} errors")
 
 
+def announcements_bench(report: Report, sizes: dict) -> None:
+    with tempfile.TemporaryDirectory(prefix="agora-bench-announcements-json-") as tmp:
+        path = Path(tmp) / "announcements.json"
+        run_bench("announcements", [str(ROOT / "bench/announcements/run.py"), *sizes["announcements"],
+                                    "--json", str(path)], report, timeout=1200)
+        if not path.exists():
+            return
+        f = json.loads(path.read_text())
+    base = f.get("baseline_one_tx_per_member_rows_per_s")
+    report.add("announcements", f"inbox rows/s, one announcement to {f['members']:,} members",
+               f"{f['inbox_rows_per_s']:,.0f} rows/s",
+               f"{f['inbox_rows_written']:,} rows in {f['send_seconds']} s, batches of {f['batch_size']} "
+               f"({f['muted']} muted)" + (f"; one transaction per member: {base:,.0f} rows/s" if base else ""))
+    report.add("announcements", "events published for it",
+               f"{f['events_published']} events" + ("" if f["events_as_expected"] else " (NOT as expected)"),
+               f"on the broker {f['events_on_broker_seconds']} s after the request began")
+
+
 def print_table(report: Report, started: float, full: bool) -> None:
     print()
     print(f"Agora benchmarks ({'full' if full else 'modest'} sizes), {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
@@ -310,7 +328,8 @@ def print_table(report: Report, started: float, full: bool) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--full", action="store_true", help="the issues' sizes (long); default: modest sizes")
-    parser.add_argument("--skip", nargs="*", default=[], choices=["platform", "api", "points", "search", "events"],
+    parser.add_argument("--skip", nargs="*", default=[], choices=["platform", "api", "points", "search", "events",
+                                                                     "announcements"],
                         help="benches to leave out")
     parser.add_argument("--json", type=Path, help="also write the table to this file")
     args = parser.parse_args()
@@ -319,7 +338,8 @@ def main() -> int:
     report = Report()
     started = time.monotonic()
     steps = [("platform", lambda: platform_benches(report, sizes, skip)), ("points", lambda: points_bench(report, sizes)),
-             ("search", lambda: search_bench(report, sizes)), ("events", lambda: events_bench(report, sizes))]
+             ("search", lambda: search_bench(report, sizes)), ("events", lambda: events_bench(report, sizes)),
+             ("announcements", lambda: announcements_bench(report, sizes))]
     for name, step in steps:
         if name in skip:
             continue

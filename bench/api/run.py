@@ -255,9 +255,11 @@ async def login_members(users_url: str | None, count: int) -> list[tuple[str, st
     run = random.randrange(1 << 30)
     async with httpx.AsyncClient(base_url=users_url, timeout=30) as client:
         for i in range(count):
+            email = f"bench{run}-{i}@example.org"
             r = await client.post("/api/v1/users/auth/register", json={
-                "email": f"bench{run}-{i}@example.org", "password": "bench-password-123",
-                "display_name": f"Bench {i}"})
+                "email": email, "password": "bench-password-123", "display_name": f"Bench {i}"})
+            r.raise_for_status()  # 202, no tokens (registration never tells whether the email was taken)
+            r = await client.post("/api/v1/users/auth/login", json={"email": email, "password": "bench-password-123"})
             r.raise_for_status()
             body = r.json()
             members.append((body["user"]["id"], body["access_token"]))

@@ -104,11 +104,12 @@ async def publish_all(publisher: EventPublisher, topics: Topics, events, chunk: 
 
 
 class Worker:
-    def __init__(self, bootstrap: str, redis_url: str, prefix: str, mode: str, instance: str) -> None:
+    def __init__(self, bootstrap: str, redis_url: str, prefix: str, instance: str) -> None:
         self.port = _free_port()
         env = {**os.environ, "AGORA_KAFKA_BOOTSTRAP": bootstrap, "AGORA_TOPIC_PREFIX": prefix,
                "AGORA_REDIS_URL": redis_url,
-               "AGORA_POINTS_INSTANCE": instance, "AGORA_POINTS_LIVE_CONSUMER": mode, "AGORA_LOG_LEVEL": "WARNING", "AGORA_POINTS_PUBLISH_TITLES": os.environ.get("BENCH_PUBLISH_TITLES", "true")}
+               "AGORA_POINTS_INSTANCE": instance, "AGORA_LOG_LEVEL": "WARNING",
+               "AGORA_POINTS_PUBLISH_TITLES": os.environ.get("BENCH_PUBLISH_TITLES", "true")}
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "--factory", "agora_points.main:create_app", "--host", "127.0.0.1",
              "--port", str(self.port), "--log-level", "warning"],
@@ -297,7 +298,7 @@ async def board_reads(worker: Worker, publisher: EventPublisher, topics: Topics,
             "rank_p50": pct(rank, 50), "rank_p99": pct(rank, 99), "sort_ms": statistics.median(sorts)}
 
 
-async def run_worker(worker: Worker, publisher: EventPublisher, topics: Topics, args, now: datetime, mode: str,
+async def run_worker(worker: Worker, publisher: EventPublisher, topics: Topics, args, now: datetime,
                      figures: dict, bare: float | None = None) -> None:
     status = await worker.wait(lambda s: s["ready"])
     cold_start = time.perf_counter() - worker.started
@@ -318,9 +319,8 @@ async def run_worker(worker: Worker, publisher: EventPublisher, topics: Topics, 
     t_pub = time.perf_counter() - t
     await worker.wait(lambda s: s["events_applied"] >= before + len(live), timeout=900)
     elapsed = time.perf_counter() - t
-    path = "faust agent, take_events batches" if mode == "faust" else "aiokafka getmany tail"
     live_eps = len(live) / elapsed
-    print(f"[2] live path ({path} -> engine), one worker: {len(live):,} events "
+    print(f"[2] live path (aiokafka getmany tail -> engine), one worker: {len(live):,} events "
           f"in {elapsed:.2f} s = {live_eps:,.0f} events/s (publishing alone took {t_pub:.2f} s)"
           + (f" = {live_eps / bare:.0%} of the bare consumer" if bare else ""))
     figures["live_eps_1_worker"] = round(live_eps)
@@ -362,7 +362,6 @@ async def main() -> None:
     parser.add_argument("--live-events", type=int, default=50_000)
     parser.add_argument("--rate", type=int, default=2000)
     parser.add_argument("--duration", type=float, default=30)
-    parser.add_argument("--live-consumer", default="both", help="faust, direct, both, or a list: direct,faust")
     parser.add_argument("--board-members", type=int, default=100_000, help="0: skip the leaderboard reads")
     parser.add_argument("--board-reads", type=int, default=400)
     parser.add_argument("--json", help="write the figures here")
@@ -402,17 +401,12 @@ async def main() -> None:
         figures["bare_consumer_eps"] = round(await bare_consumer(bootstrap, topics, len(events)))
         print(f"[0] bare aiokafka consumer, decode only (the machine's limit): {figures['bare_consumer_eps']:,} events/s")
 
-        modes = ["faust", "direct"] if args.live_consumer == "both" else args.live_consumer.split(",")
-        for index, mode in enumerate(modes):
-            print(f"--- live consumer: {mode} ---")
-            worker = Worker(bootstrap, redis_url, prefix, mode, f"bench-{mode}-{index}")
-            try:
-                figures[mode] = {}
-                await run_worker(worker, publisher, topics, args, now, mode, figures[mode],
-                                 bare=figures["bare_consumer_eps"])
-            finally:
-                await worker.stop()
-                worker = None
+        worker = Worker(bootstrap, redis_url, prefix, "bench-0")
+        try:
+            await run_worker(worker, publisher, topics, args, now, figures, bare=figures["bare_consumer_eps"])
+        finally:
+            await worker.stop()
+            worker = None
     finally:
         await publisher.stop()
         if worker:

@@ -181,8 +181,23 @@ def test_every_python_pod_stops_within_its_grace_period(helm, values):
     assert checked == 5  # users, content, events, search, points
 
 
+def test_the_gateway_drops_idle_upstream_connections_before_every_python_pod_does(helm):
+    """The gateway's upstream keepalive_timeout is below uvicorn's --timeout-keep-alive in every pod (+1 s margin):
+    else nginx may send a request on a connection the service is just closing, a 502 (issue 15)."""
+    from gateway.test_upstream_keepalive import upstream_keepalive_timeouts, uvicorn_keep_alive
+
+    docs = render(helm)
+    conf = next(d for d in docs if d["kind"] == "ConfigMap" and d["metadata"]["name"].endswith("-gateway"))
+    gateway = upstream_keepalive_timeouts(conf["data"]["nginx.conf"])
+    assert set(gateway) == {"users", "content", "events", "points", "search"}
+    commands = [c["command"] for d in docs if d["kind"] in ("Deployment", "StatefulSet")
+                for c in d["spec"]["template"]["spec"]["containers"] if (c.get("command") or [""])[0] == "uvicorn"]
+    assert len(commands) == 5
+    assert all(max(gateway.values()) + 1 <= uvicorn_keep_alive(command) for command in commands)
+
+
 def test_the_points_rules_come_from_a_configmap_and_a_change_rolls_the_pods(helm, tmp_path):
-    packaged = (ROOT / "services/points/agora_points/rules/rules-v1.yaml").read_text()
+    packaged = (ROOT / "services/points/agora_points/rules/rules-v2.yaml").read_text()
     assert (CHART / "files/points/rules.yaml").read_text() == packaged, "the chart's copy of the rules drifted"
 
     def points(*args: str) -> tuple[dict, dict]:
@@ -255,3 +270,134 @@ def test_kafka_sasl_over_tls_and_trusted_cas_reach_every_python_pod(helm):
     assert config["AGORA_KAFKA_SECURITY_PROTOCOL"] == "PLAINTEXT" and "AGORA_KAFKA_SSL_CAFILE" not in config
     secret = next(d for d in plain if d["kind"] == "Secret")
     assert "kafka-password" not in secret["data"]
+
+
+def test_the_human_check_settings_reach_the_users_pods_and_its_secret_comes_from_the_secret(helm):
+    """Development default: every request passes (accept), no secret key. siteverify: the URL and site key as plain
+    settings, the provider's secret from the chart's Secret or the existing one, and an egress to the provider."""
+
+    def users_env(docs: list[dict]) -> dict[str, dict]:
+        users = next(d for d in docs if d["kind"] == "Deployment" and d["metadata"]["name"] == "agora-users")
+        [container] = users["spec"]["template"]["spec"]["containers"]
+        return {e["name"]: e for e in container["env"]}
+
+    def egress(docs: list[dict]) -> list[dict]:
+        return [d for d in docs if d["kind"] == "NetworkPolicy" and d["metadata"]["name"].endswith("human-check-egress")]
+
+    docs = render(helm)
+    env = users_env(docs)
+    assert env["AGORA_HUMAN_CHECK"]["value"] == "accept"
+    assert "AGORA_HUMAN_CHECK_SECRET" not in env and not egress(docs)
+    assert "human-check-secret" not in next(d for d in docs if d["kind"] == "Secret")["data"]
+    others = [d for d in docs if d["kind"] in ("Deployment", "StatefulSet") and d["metadata"]["name"] != "agora-users"]
+    assert not [e for d in others for c in d["spec"]["template"]["spec"]["containers"] for e in c.get("env", [])
+                if e["name"].startswith("AGORA_HUMAN_CHECK")]
+
+    siteverify = ["--set", "services.users.humanCheck.mode=siteverify",
+                  "--set", "services.users.humanCheck.url=https://api.hcaptcha.com/siteverify",
+                  "--set", "services.users.humanCheck.siteKey=site-key-1"]
+    refused = subprocess.run([helm, "template", "agora", str(CHART), *siteverify], check=False, capture_output=True,
+                             text=True)
+    assert refused.returncode != 0 and "secrets.humanCheckSecret" in refused.stderr  # no secret, no install
+    docs = render(helm, *siteverify, "--set", "secrets.humanCheckSecret=provider-secret")
+    env = users_env(docs)
+    assert {k: env[k]["value"] for k in ("AGORA_HUMAN_CHECK", "AGORA_HUMAN_CHECK_URL", "AGORA_HUMAN_CHECK_SITE_KEY")} == {
+        "AGORA_HUMAN_CHECK": "siteverify", "AGORA_HUMAN_CHECK_URL": "https://api.hcaptcha.com/siteverify",
+        "AGORA_HUMAN_CHECK_SITE_KEY": "site-key-1"}
+    assert env["AGORA_HUMAN_CHECK_SECRET"]["valueFrom"]["secretKeyRef"] == {"name": "agora-secrets",
+                                                                           "key": "human-check-secret"}
+    import base64
+
+    secret = next(d for d in docs if d["kind"] == "Secret")
+    assert base64.b64decode(secret["data"]["human-check-secret"]) == b"provider-secret"
+    [policy] = egress(docs)
+    assert policy["spec"]["podSelector"]["matchLabels"]["app.kubernetes.io/component"] == "users"
+    [rule] = policy["spec"]["egress"]
+    assert rule["ports"] == [{"protocol": "TCP", "port": 443}]
+    assert "10.0.0.0/8" in rule["to"][0]["ipBlock"]["except"]  # the cluster's private ranges stay closed
+
+    # production values: the existing Secret holds it
+    env = users_env(render(helm, "-f", str(CHART / "values-production.yaml")))
+    assert env["AGORA_HUMAN_CHECK"]["value"] == "siteverify"
+    assert env["AGORA_HUMAN_CHECK_SECRET"]["valueFrom"]["secretKeyRef"] == {"name": "agora-production",
+                                                                           "key": "human-check-secret"}
+    for bad in ("services.users.humanCheck.mode=captcha", "services.users.humanCheck.url=ftp://x"):
+        result = subprocess.run([helm, "template", "agora", str(CHART), "--set", bad], check=False,
+                                capture_output=True, text=True)
+        assert result.returncode != 0 and "schema" in result.stderr, bad
+
+
+def test_the_mail_settings_reach_the_users_pods_and_the_smtp_password_comes_from_the_secret(helm):
+    """Off by default (no AGORA_MAIL_*, no egress). Enabled: host, port, security, From and the optional username as
+    plain settings on the users pods only, the password from the chart's Secret or the existing one, and an egress
+    to the SMTP port; the chart refuses to render without host, From, or (with a username) the password."""
+
+    def users_env(docs: list[dict]) -> dict[str, dict]:
+        users = next(d for d in docs if d["kind"] == "Deployment" and d["metadata"]["name"] == "agora-users")
+        [container] = users["spec"]["template"]["spec"]["containers"]
+        return {e["name"]: e for e in container["env"]}
+
+    def egress(docs: list[dict]) -> list[dict]:
+        return [d for d in docs if d["kind"] == "NetworkPolicy" and d["metadata"]["name"].endswith("mail-egress")]
+
+    def refused(*args: str) -> str:
+        result = subprocess.run([helm, "template", "agora", str(CHART), *args], check=False, capture_output=True,
+                                text=True)
+        assert result.returncode != 0, args
+        return result.stderr
+
+    docs = render(helm)
+    assert not [k for k in users_env(docs) if k.startswith("AGORA_MAIL_")] and not egress(docs)
+    assert "mail-smtp-password" not in next(d for d in docs if d["kind"] == "Secret")["data"]
+
+    mail = ["--set", "services.users.mail.enabled=true", "--set", "services.users.mail.smtpHost=smtp.example.org",
+            "--set", "services.users.mail.smtpPort=465", "--set", "services.users.mail.security=tls",
+            "--set", "services.users.mail.from=Agora <no-reply@example.org>"]
+    # without a username: no login, no password needed
+    docs = render(helm, *mail)
+    env = users_env(docs)
+    assert {k: v["value"] for k, v in env.items() if k.startswith("AGORA_MAIL_")} == {
+        "AGORA_MAIL_ENABLED": "true", "AGORA_MAIL_SMTP_HOST": "smtp.example.org", "AGORA_MAIL_SMTP_PORT": "465",
+        "AGORA_MAIL_SMTP_SECURITY": "tls", "AGORA_MAIL_FROM": "Agora <no-reply@example.org>",
+        "AGORA_MAIL_SMTP_TIMEOUT_SECONDS": "10", "AGORA_MAIL_MAX_AGE_HOURS": "24"}
+    [policy] = egress(docs)
+    assert policy["spec"]["podSelector"]["matchLabels"]["app.kubernetes.io/component"] == "users"
+    [rule] = policy["spec"]["egress"]
+    assert rule["ports"] == [{"protocol": "TCP", "port": 465}]  # the SMTP port, whatever it is
+    assert "10.0.0.0/8" in rule["to"][0]["ipBlock"]["except"]
+    others = [d for d in docs if d["kind"] in ("Deployment", "StatefulSet", "Job") and d["metadata"]["name"] != "agora-users"]
+    assert not [e for d in others for c in d["spec"]["template"]["spec"]["containers"] for e in c.get("env", [])
+                if e["name"].startswith("AGORA_MAIL_")]
+
+    # with a username, the password comes from the Secret, never from a plain value
+    assert "secrets.mailSmtpPassword" in refused(*mail, "--set", "services.users.mail.username=agora")
+    docs = render(helm, *mail, "--set", "services.users.mail.username=agora", "--set", "secrets.mailSmtpPassword=pw-1")
+    env = users_env(docs)
+    assert env["AGORA_MAIL_SMTP_USERNAME"]["value"] == "agora"
+    assert env["AGORA_MAIL_SMTP_PASSWORD"] == {"name": "AGORA_MAIL_SMTP_PASSWORD", "valueFrom": {
+        "secretKeyRef": {"name": "agora-secrets", "key": "mail-smtp-password"}}}
+    import base64
+
+    secret = next(d for d in docs if d["kind"] == "Secret")
+    assert base64.b64decode(secret["data"]["mail-smtp-password"]) == b"pw-1"
+
+    # an in-cluster relay: the egress range is configurable
+    docs = render(helm, *mail, "--set", "networkPolicy.mailEgress.cidr=10.20.0.0/16",
+                  "--set-json", "networkPolicy.mailEgress.except=[]")
+    [rule] = egress(docs)[0]["spec"]["egress"]
+    assert rule["to"] == [{"ipBlock": {"cidr": "10.20.0.0/16"}}]
+
+    # production values: the existing Secret holds the password
+    env = users_env(render(helm, "-f", str(CHART / "values-production.yaml")))
+    assert env["AGORA_MAIL_ENABLED"]["value"] == "true"
+    assert env["AGORA_MAIL_SMTP_PASSWORD"]["valueFrom"]["secretKeyRef"] == {"name": "agora-production",
+                                                                            "key": "mail-smtp-password"}
+
+    # enabled without host or From, or with bad values: refused by the schema
+    assert "smtpHost" in refused("--set", "services.users.mail.enabled=true",
+                                 "--set", "services.users.mail.from=a@example.org")
+    assert "from" in refused("--set", "services.users.mail.enabled=true",
+                             "--set", "services.users.mail.smtpHost=smtp.example.org")
+    for bad in ("services.users.mail.security=ssl", "services.users.mail.smtpPort=0",
+                "services.users.mail.smtpHost=smtp.example.org:25", "services.users.mail.unknown=1"):
+        assert "schema" in refused("--set", bad), bad

@@ -13,5 +13,10 @@ def test_the_table_lists_each_registered_handler_and_the_points_rules():
     assert "content.members" in by_type["UserSuspended"] and "events.members" in by_type["UserDeleted"]
     assert "points.scoring" in by_type["PostVoted"] and "search.indexer" in by_type["PostVoted"]
     assert set(RULES.event_types) == {name for name, consumers in by_type.items() if "users.activity" in consumers}
-    assert by_type["UserRegistered"] == ["points.scoring"]  # display names on the boards
-    assert by_type["HonorTitleGranted"] == []
+    # display names on the boards, on the expert lists and on search hits
+    assert sorted(by_type["UserRegistered"]) == ["content.members", "points.scoring", "search.members"]
+    # titles on the expert lists; scoped titles (a tag's experts) on search hits too
+    assert sorted(by_type["HonorTitleGranted"]) == sorted(by_type["HonorTitleRevoked"]) == [
+        "content.members", "search.members"]
+    # an invitation to answer lands in the invitee's inbox (and counts as the operator's action)
+    assert sorted(by_type["AnswerInvited"]) == ["users.activity", "users.invitations"]

@@ -20,7 +20,7 @@ from typing import Any
 
 import yaml
 
-RULES_FILE = Path(__file__).resolve().parents[2] / "services/points/agora_points/rules/rules-v1.yaml"
+RULES_FILE = Path(__file__).resolve().parents[2] / "services/points/agora_points/rules/rules-v2.yaml"
 
 
 class AmbiguousScenario(AssertionError):

@@ -9,11 +9,14 @@ import httpx
 
 
 def register(gateway: httpx.Client, name: str) -> dict[str, Any]:
-    """Register a member; returns {"id", "token", "headers"}."""
+    """Register a member and sign in (registration answers 202 without tokens: it never tells whether the email
+    had an account); returns {"id", "email", "token", "headers"}."""
     email = f"{name.lower().replace(' ', '.')}.{uuid.uuid4().hex[:6]}@example.org"
     r = gateway.post("/api/v1/users/auth/register",
                      json={"email": email, "password": "correct-horse-battery", "display_name": name})
-    assert r.status_code == 201, r.text
+    assert r.status_code == 202, r.text
+    r = gateway.post("/api/v1/users/auth/login", json={"email": email, "password": "correct-horse-battery"})
+    assert r.status_code == 200, r.text
     body = r.json()
     return {"id": body["user"]["id"], "email": email, "token": body["access_token"],
             "headers": {"Authorization": f"Bearer {body['access_token']}"}}
@@ -70,10 +73,10 @@ class Client:
         return r.json() if r.content and r.headers.get("content-type", "").startswith("application/json") else None
 
     def register(self, display_name: str, email: str, password: str = "correct-horse-battery") -> "Client":
-        body = self.call("POST", "/api/v1/users/auth/register",
-                         json={"email": email, "password": password, "display_name": display_name})
-        self.token, self.id = body["access_token"], body["user"]["id"]
-        return self
+        """Register, then sign in (registration answers 202 without tokens, whether or not the email was taken)."""
+        self.call("POST", "/api/v1/users/auth/register", expect=(202,),
+                  json={"email": email, "password": password, "display_name": display_name})
+        return self.login(email, password)
 
     def login(self, email: str, password: str) -> "Client":
         body = self.call("POST", "/api/v1/users/auth/login", json={"email": email, "password": password})

@@ -192,8 +192,8 @@ def test_content_killed_mid_write_frees_the_post_within_10_s(new_stack, mongo_ur
 # Known bug, diagnosed, not yet fixed: it fails in about half of the full runs under load. Consumers that outlive a
 # broker which came back EMPTY (only the in-memory embedded broker does that) can skip the start of the new log:
 # around their group's rejoin, offsets from the OLD log get committed to the new broker (seen: points' group at
-# 50/68/60 on partitions whose new log ended at 41/52/52), and faust also drops messages below its in-memory read
-# offset. The fix is a consumer-side re-read from the beginning when a group's coordinator forgot it; until then
+# 50/68/60 on partitions whose new log ended at 41/52/52), and a live consumer also skips messages below its
+# in-memory read offset. The fix is a consumer-side re-read from the beginning when a group's coordinator forgot it; until then
 # this stays visible as XFAIL/XPASS rather than hidden. Not strict: it passes most times when run on its own.
 @pytest.mark.xfail(strict=False, reason="consumers that outlive an empty broker can skip the start of the new log "
                    "(stale old-log offsets committed around the rejoin); see the comment above")

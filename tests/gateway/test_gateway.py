@@ -2,6 +2,7 @@
 
 import json
 import re
+import time
 
 import httpx
 import pytest
@@ -69,6 +70,27 @@ def test_the_demo_loader_client_waits_out_the_rate_limit(strict_gateway, upstrea
     with PoliteClient(base_url=strict_gateway.url) as client:
         statuses = [client.get("/api/v1/search/echo").status_code for _ in range(5)]  # 1 r/s, burst 1
     assert statuses == [200] * 5
+
+
+def test_demo_members_sign_in_from_addresses_of_their_own(gateway, upstreams):
+    """Each demo member signs up and in from its own loopback address, so the per-address auth limit (burst 2 here)
+    never makes the loader wait: twelve members from one address (24 auth requests) waited ~25 s at 30/min."""
+    from agora_devservers.demo import PoliteClient, _member_client, member_address
+
+    started = time.monotonic()
+    with PoliteClient(base_url=gateway.url, timeout=10) as api:
+        for i in range(4):
+            with _member_client(api, i) as own:
+                assert own is not api
+                for _ in range(3):  # one at once plus the burst of 2: a 429 would wait 10 s (6/min)
+                    assert own.post("/api/v1/users/auth/login", json={}).status_code == 200
+                own.get("/api/v1/users/echo")
+    assert time.monotonic() - started < 5
+    seen = [r["headers"].get("x-real-ip") for r in upstreams.seen["users"] if r["path"] == "/api/v1/users/echo"]
+    assert seen[-4:] == [member_address(i) for i in range(4)]
+    # a gateway that is not on loopback: the shared client, which waits out the limits
+    with PoliteClient(base_url="http://gateway.example:8080") as remote, _member_client(remote, 0) as own:
+        assert own is remote
 
 
 def test_body_over_the_limit_gets_413_json(gateway):

@@ -1,5 +1,6 @@
 """One error format for every service: {"error": {"code", "message", "details"}, "request_id"}."""
 
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 
@@ -8,14 +9,21 @@ class AgoraError(Exception):
 
     status_code = 400
     code = "bad_request"
-    headers: ClassVar[dict[str, str] | None] = None  # e.g. Retry-After on a 503
+    headers: ClassVar[dict[str, str] | None] = None  # on every answer of the class, e.g. Retry-After on a 503
 
-    def __init__(self, message: str, *, details: Any = None, code: str | None = None) -> None:
+    def __init__(self, message: str, *, details: Any = None, code: str | None = None,
+                 headers: Mapping[str, str] | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.details = details
         if code:
             self.code = code
+        self.own_headers = dict(headers or {})  # this answer's, e.g. a Retry-After computed for it
+
+    @property
+    def response_headers(self) -> dict[str, str] | None:
+        """The headers of the error's response: the class's, then this error's own (which win)."""
+        return {**(self.headers or {}), **self.own_headers} or None
 
 
 class NotFound(AgoraError):

@@ -6,7 +6,8 @@ result instead of creating the resource twice. A write the gateway timed out on 
 
 The key is stored in the same transaction as the resource, so two concurrent retries cannot both create one: the
 loser's insert of the key fails and it returns the winner's. A key reused with a different request is refused (409).
-Keys are kept `ttl` seconds (a TTL index; `ensure_indexes`).
+Keys are kept `ttl` seconds (a TTL index; `ensure_indexes`). A replayed answer carries `Idempotent-Replayed: true`
+(`replayed_header`).
 """
 
 import asyncio
@@ -16,7 +17,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import Header
+from fastapi import Header, Response
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
@@ -32,7 +33,15 @@ IdempotencyKey = Annotated[
            description="Any unique string; a retried request with the same key returns the first result"),
 ]
 
+REPLAYED_HEADER = "Idempotent-Replayed"
+
 Run = Callable[[Callable[[UnitOfWork], Awaitable[str]]], Awaitable[str]]  # e.g. Transactions.run
+
+
+def replayed_header(response: Response, replayed: bool) -> None:
+    """Mark an answer that replays the first request's result (the client can tell it created nothing new)."""
+    if replayed:
+        response.headers[REPLAYED_HEADER] = "true"
 
 
 async def ensure_indexes(db: AsyncDatabase, *, ttl_seconds: int = DEFAULT_TTL_SECONDS) -> None:

@@ -3,7 +3,8 @@
 - `EventPublisher`: acks=all, keyed by the aggregate id so one aggregate's events stay in one partition, in order.
   No idempotent producer: the embedded broker refuses it, and consumers deduplicate by event id anyway.
 - `EventConsumer`: at-least-once (offsets committed after handling). An event that cannot be parsed or that
-  its handler rejects as bad goes to the dead-letter topic with the reason, and the consumer keeps going.
+  its handler rejects as bad goes to the dead-letter topic with the reason, and the consumer keeps going. Its lag
+  is measured from the broker by `agora_common.consumer_lag`, not in its loop (which stops when it dies).
 - `ensure_topics`: creates missing topics (install jobs, local runs, tests).
 - `KafkaConnection`: the brokers and how to reach them (TLS, SASL); every client above is made from one.
 """
@@ -16,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 from aiokafka.helpers import create_ssl_context
@@ -272,7 +273,6 @@ class EventConsumer:
             for tp, records in batches.items():
                 await self._handle_records(records)
                 await self._consumer.commit({tp: records[-1].offset + 1})
-                await self._record_lag(tp)
 
     async def _handle_records(self, records: list[ConsumerRecord]) -> None:
         good: list[Envelope] = []
@@ -308,12 +308,6 @@ class EventConsumer:
         """An event that parsed but that a handler refused (its original record is no longer at hand)."""
         await self.dead_letters.send(envelope.to_bytes(), key=envelope.subject.encode(), reason=reason,
                                      message=message)
-
-    async def _record_lag(self, tp: TopicPartition) -> None:
-        highwater = self._consumer.highwater(tp)
-        if highwater is not None:
-            lag = highwater - await self._consumer.position(tp)
-            metrics.CONSUMER_LAG.labels(self.group_id, tp.topic, tp.partition).set(max(lag, 0))
 
 
 class SupervisedConsumer:

@@ -11,8 +11,17 @@ EVENTS_CONSUMED = Counter(
 EVENTS_DEAD_LETTERED = Counter(
     "agora_events_dead_lettered_total", "Events sent to the dead-letter topic", ["group", "reason"]
 )
+# Both measured by the broker-side lag monitor (agora_common.consumer_lag), not by the consumers: they keep growing
+# while a consumer is dead or stuck. Every replica of a service reports its groups' whole lag (max across replicas).
 CONSUMER_LAG = Gauge(
-    "agora_consumer_lag_messages", "Messages not yet consumed (high watermark - position)", ["group", "topic", "partition"]
+    "agora_consumer_lag_messages",
+    "Messages a consumer group has not consumed yet (high watermark - committed offset), asked of the broker",
+    ["group", "topic", "partition"],
+)
+CONSUMER_LAG_SECONDS = Gauge(
+    "agora_consumer_lag_seconds",
+    "How long the oldest message a consumer group has not consumed yet has been in the log (0 when caught up)",
+    ["group", "topic", "partition"],
 )
 EVENT_AGE = Histogram(
     "agora_event_processing_lag_seconds",

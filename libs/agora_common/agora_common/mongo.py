@@ -39,13 +39,16 @@ async def ping(db: AsyncDatabase) -> None:
         raise RuntimeError(f"database unreachable: {exc}") from exc
 
 
-async def upsert_if_newer(collection: AsyncCollection, _id: str, version: int, fields: dict[str, Any]) -> bool:
+async def upsert_if_newer(
+    collection: AsyncCollection, _id: str, version: int, fields: dict[str, Any], *, also: dict[str, Any] | None = None
+) -> bool:
     """A projection of another service's aggregate (a member's standing, a Q&A session): set `fields` unless an event
-    of a later version already did, so replays, duplicates and late arrivals change nothing. True if applied."""
+    of a later version already did, so replays, duplicates and late arrivals change nothing. True if applied.
+    `also` adds other idempotent update operators under the same guard (`{"$addToSet": {"titles": t}}`)."""
     try:
         result = await collection.update_one(
             {"_id": _id, "$or": [{"version": {"$lte": version}}, {"version": {"$exists": False}}]},
-            {"$set": {**fields, "version": version, "updated_at": datetime.now(UTC)}},
+            {**(also or {}), "$set": {**fields, "version": version, "updated_at": datetime.now(UTC)}},
             upsert=True,
         )
     except DuplicateKeyError:

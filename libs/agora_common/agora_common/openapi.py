@@ -6,7 +6,7 @@
   `{"error": {"code", "message", "details"}, "request_id"}`, FastAPI's own 422 shape included (the project's
   handler never returns it);
 - every operation with a body declares 400 (not JSON), and every operation under the API prefix declares 503 (a dependency is down, or a change stayed contended) with
-  its `Retry-After` header.
+  its `Retry-After` header; a declared 429 gets that header too.
 """
 
 import re
@@ -18,10 +18,11 @@ from fastapi.routing import APIRoute
 from pydantic import BaseModel, Field, TypeAdapter
 
 ERROR_SCHEMA = "ErrorBody"
+RETRY_AFTER = {"Retry-After": {"description": "seconds to wait before retrying", "schema": {"type": "integer"}}}
 UNAVAILABLE = {
     "description": "A dependency (database, broker, search engine) is unavailable, or too many concurrent changes "
     "to one item: retry after the time `Retry-After` gives",
-    "headers": {"Retry-After": {"description": "seconds to wait before retrying", "schema": {"type": "integer"}}},
+    "headers": RETRY_AFTER,
 }
 
 
@@ -90,7 +91,9 @@ def contract_openapi(app: FastAPI, *, api_prefix: str) -> Callable[[], dict[str,
                 seen.add(op["operationId"])
                 responses = op.setdefault("responses", {})
                 if path.startswith(api_prefix):
-                    responses.setdefault("503", dict(UNAVAILABLE)).setdefault("headers", UNAVAILABLE["headers"])
+                    responses.setdefault("503", dict(UNAVAILABLE)).setdefault("headers", RETRY_AFTER)
+                if "429" in responses:  # the services' and the gateway's 429s all say when to come back
+                    responses["429"].setdefault("headers", RETRY_AFTER)
                 if "requestBody" in op:
                     responses.setdefault("400", {"description": ERROR_TEXT[400]})
                 for status, response in responses.items():

@@ -12,7 +12,9 @@ that publishes what the unit of work committed, the consumers of other services'
         return create_service_app(settings, topic=topics.users, setup=setup, title=..., routers=[...])
 
 `setup` runs once the clients exist; the relay and the consumers start after it, and everything stops in
-bounded steps when the app shuts down. `/readyz` checks the database.
+bounded steps when the app shuts down. `/readyz` checks the database. The lag of every consumer declared with
+`consume` is asked of the broker by a monitor of its own (`agora_common.consumer_lag`), so it keeps being reported
+while a consumer is down.
 
 Names are derived one way: a consumer group is `<prefix><service>.<name>` and a Kafka client id is
 `<service>-<role>`, so the broker's group and client lists say who is who.
@@ -25,6 +27,7 @@ from typing import Self
 
 from fastapi import APIRouter, FastAPI
 
+from agora_common.consumer_lag import ConsumerLagMonitor
 from agora_common.kafka import BatchHandler, EventConsumer, EventPublisher, Handler, SupervisedConsumer, ensure_topics
 from agora_common.lifecycle import shut_down
 from agora_common.mongo import make_client, ping
@@ -67,6 +70,8 @@ class ServiceRuntime:
         )
         self.consumers: dict[str, SupervisedConsumer] = {}
         self._enabled: set[str] = set()
+        self.lag = ConsumerLagMonitor(settings.kafka, interval=settings.consumer_lag_interval_s,
+                                      client_id=client_id(settings, "lag"))
 
     def consume(
         self, name: str, *, topics: list[str], handler: Handler | None = None,
@@ -90,15 +95,18 @@ class ServiceRuntime:
         self.consumers[name] = consumer
         if enabled:
             self._enabled.add(name)
+            self.lag.watch(group_id(settings, name), topics)
         return consumer
 
     async def start(self) -> None:
         await self.relay.start()
         for name in self._enabled:
             self.consumers[name].start()
+        self.lag.start()  # if any consumer is enabled
 
     async def close(self) -> None:
         await shut_down(
+            ("consumer lag monitor", self.lag.stop),
             *[(f"consumer {name}", consumer.stop) for name, consumer in self.consumers.items()],
             ("outbox relay", self.relay.stop),
             ("publisher", self.publisher.stop),

@@ -33,6 +33,9 @@ class ServiceSettings(BaseSettings):
     # Development creates missing topics; production leaves that to the setup job (topics as code, with their
     # replication, min.insync.replicas and retention) and waits for them (the chart sets it false).
     create_topics: bool = True
+    # How often the broker is asked how far each of the service's consumer groups is behind (committed offsets vs
+    # the partitions' ends): agora_consumer_lag_messages / agora_consumer_lag_seconds (agora_common.consumer_lag).
+    consumer_lag_interval_s: float = Field(default=15.0, gt=0)
 
     # A replica set (transactions need one). TLS and credentials go in the URL, as MongoDB defines it:
     # mongodb://user:password@host/?replicaSet=rs0&tls=true&tlsCAFile=/etc/agora/mongo-ca/ca.crt

@@ -49,7 +49,7 @@ def install_error_handlers(app: FastAPI, unavailable: Mapping[type[Exception], s
         return JSONResponse(
             error_body(exc.code, exc.message, details=exc.details, request_id=_request_id(request)),
             status_code=exc.status_code,
-            headers=exc.headers,
+            headers=exc.response_headers,
         )
 
     async def _unavailable(request: Request, exc: Exception) -> JSONResponse:

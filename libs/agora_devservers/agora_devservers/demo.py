@@ -1,7 +1,12 @@
 """The demo community `make run` loads through the gateway, as real clients would: SIGs, members, questions,
-answers and articles in English and Chinese, votes, accepted answers and a few community events."""
+answers and articles in English and Chinese, votes, accepted answers, a few community events, and what operators
+do with them: a group with an announcement, replies and a survey, and an online Q&A session taking questions."""
 
+import contextlib
+import ipaddress
 import random
+import socket
+import time
 from typing import Any
 
 import httpx
@@ -87,13 +92,37 @@ def _auth(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
+def member_address(index: int) -> str:
+    """The loopback source address of demo member `index` (all of 127.0.0.0/8 reaches a gateway on 127.0.0.1 on
+    Linux; the end-to-end tests' simulated clients use 127.0.1.1 onwards the same way, tests/e2e/helpers.py)."""
+    return f"127.0.{100 + index // 250}.{1 + index % 250}"
+
+
+def _member_client(api: PoliteClient, index: int) -> contextlib.AbstractContextManager[httpx.Client]:
+    """The client demo member `index` signs up and signs in with: one of its own, from `member_address(index)`, as
+    separate people would. The gateway limits sign-up and sign-in per client address (30 a minute, burst 10) and
+    every member makes two such requests, so from one address the loader would wait out the limit for ~25 s.
+    Falls back to the shared `api` (which waits politely) when the gateway is not on a loopback IPv4 address or the
+    member's address cannot be bound (macOS only configures 127.0.0.1)."""
+    address = member_address(index)
+    try:
+        gateway = ipaddress.ip_address(api.base_url.host)
+        if gateway.version != 4 or not gateway.is_loopback:
+            return contextlib.nullcontext(api)
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            probe.bind((address, 0))
+    except (ValueError, OSError):  # the gateway is named by a host name; the address is not configured here
+        return contextlib.nullcontext(api)
+    return PoliteClient(base_url=api.base_url, timeout=api.timeout, transport=httpx.HTTPTransport(local_address=address))
+
+
 def load_demo(gateway_url: str, *, operator_email: str, operator_password: str, seed: int = 7) -> str:
     rng = random.Random(seed)
     with PoliteClient(base_url=gateway_url, timeout=30) as api:
         op = _ok(api.post("/api/v1/users/auth/login", json={"email": operator_email, "password": operator_password}))
         op_h = _auth(op["access_token"])
 
-        steps = tqdm(total=len(SIGS) + len(MEMBERS) + len(QUESTIONS) + len(ARTICLES) + 1, desc="demo", unit="step",
+        steps = tqdm(total=len(SIGS) + len(MEMBERS) + len(QUESTIONS) + len(ARTICLES) + 2, desc="demo", unit="step",
                      leave=False)
         sig_ids = {}
         for name, slug, tags in SIGS:
@@ -104,22 +133,28 @@ def load_demo(gateway_url: str, *, operator_email: str, operator_password: str, 
 
         members = []
         for i, (name, city, industry) in enumerate(MEMBERS):
-            body = _ok(api.post("/api/v1/users/auth/register",
-                                json={"email": f"member{i + 1}@demo.agora.example.org", "password": DEMO_PASSWORD,
-                                      "display_name": name}))
-            h = _auth(body["access_token"])
-            api.patch("/api/v1/users/me", headers=h, json={"city": city, "industry": industry})
-            for slug in rng.sample(sorted(sig_ids), 2):
-                api.post(f"/api/v1/users/sigs/{sig_ids[slug]}/members", headers=h)
+            email = f"member{i + 1}@demo.agora.example.org"
+            with _member_client(api, i) as own:
+                # registration answers 202 either way (it never tells whether the email had an account): sign in next
+                _ok(own.post("/api/v1/users/auth/register",
+                             json={"email": email, "password": DEMO_PASSWORD, "display_name": name}), 202)
+                body = _ok(own.post("/api/v1/users/auth/login", json={"email": email, "password": DEMO_PASSWORD}))
+                h = _auth(body["access_token"])
+                own.patch("/api/v1/users/me", headers=h, json={"city": city, "industry": industry})
+                for slug in rng.sample(sorted(sig_ids), 2):
+                    own.post(f"/api/v1/users/sigs/{sig_ids[slug]}/members", headers=h)
             members.append({"id": body["user"]["id"], "name": name, "h": h})
             steps.update()
 
         answers_posted = votes = accepted = 0
+        unanswered = []
         for title, text, tags, sig, replies in QUESTIONS:
             asker = rng.choice(members)
             q = _ok(api.post("/api/v1/content/questions", headers=asker["h"],
                              json={"title": title, "body": text, "tags": tags, "sig_id": sig_ids[sig]}))
             answer_ids = []
+            if not replies:
+                unanswered.append((q["id"], asker["id"]))
             for reply in replies:
                 author = rng.choice([m for m in members if m is not asker])
                 a = _ok(api.post(f"/api/v1/content/questions/{q['id']}/answers", headers=author["h"], json={"body": reply}))
@@ -143,9 +178,11 @@ def load_demo(gateway_url: str, *, operator_email: str, operator_password: str, 
 
         events = _load_events(api, op_h, members, sig_ids)
         steps.update()
+        operator_tools = _load_operator_tools(api, op_h, members, sig_ids, unanswered)
+        steps.update()
         steps.close()
     return (f"{len(SIGS)} SIGs, {len(MEMBERS)} members, {len(QUESTIONS)} questions, {answers_posted} answers, "
-            f"{accepted} accepted, {votes} votes, {len(ARTICLES)} articles, {events} events")
+            f"{accepted} accepted, {votes} votes, {len(ARTICLES)} articles, {events} events, {operator_tools}")
 
 
 def _load_events(api: httpx.Client, op_h: dict, members: list[dict], sig_ids: dict[str, str]) -> int:
@@ -154,3 +191,54 @@ def _load_events(api: httpx.Client, op_h: dict, members: list[dict], sig_ids: di
     from agora_events.demo import load_demo_events
 
     return load_demo_events(api, op_h, members, sig_ids)
+
+
+def _load_operator_tools(api: httpx.Client, op_h: dict, members: list[dict], sig_ids: dict[str, str],
+                         unanswered: list[tuple[str, str]]) -> str:
+    """The DevOps SIG as a group: an announcement with two replies and a survey with answers; an online Q&A session
+    (published) with a question sent ahead of it; an expert for a tag, invited to answer an unanswered question;
+    follows and a search that found nothing, for the demand report."""
+    group = _ok(api.post("/api/v1/users/groups", headers=op_h, json={
+        "name": "DevOps SIG", "description": "everyone in the DevOps SIG", "filter": {"sig_id": sig_ids["devops"]}}))
+    in_group = {m["user_id"] for m in _ok(api.get(f"/api/v1/users/groups/{group['id']}/members", headers=op_h))["items"]}
+    audience = [m for m in members if m["id"] in in_group]
+    sent = _ok(api.post(f"/api/v1/users/groups/{group['id']}/announcements", headers=op_h, json={
+        "title": "CI/CD peer exchange next month", "body": "What should we cover? Reply here, or answer the survey."}))
+    for member, reply in zip(audience, ["Multi-cluster rollouts, please.", "多集群灰度发布和回滚。"], strict=False):
+        _ok(api.post(f"/api/v1/users/announcements/{sent['id']}/replies", headers=member["h"], json={"body": reply}))
+    survey = _ok(api.post("/api/v1/users/surveys", headers=op_h, json={
+        "title": "CI/CD peer exchange", "anonymous": True, "questions": [
+            {"kind": "single_choice", "text": "Which format suits you?", "options": ["Online", "In person"]},
+            {"kind": "scale", "text": "How useful was the last exchange?", "min": 1, "max": 5},
+            {"kind": "free_text", "text": "Topics you want"}]}))
+    _ok(api.post(f"/api/v1/users/surveys/{survey['id']}/send", headers=op_h, json={"group_id": group["id"]}))
+    for i, member in enumerate(audience[:3]):
+        _ok(api.post(f"/api/v1/users/surveys/{survey['id']}/responses", headers=member["h"],
+                     json={"answers": {"q1": "o1" if i % 2 == 0 else "o2", "q2": 4 + i % 2}}), 201)
+
+    session = _ok(api.post("/api/v1/events", headers=op_h, json={
+        "kind": "qa_session", "title": "Ask the installer maintainers", "topic": "Installing KubeSphere offline",
+        "starts_at": "2030-03-05T12:00:00Z", "ends_at": "2030-03-05T13:00:00Z", "online": True,
+        "tags": ["install", "offline"]}))
+    _ok(api.post(f"/api/v1/events/{session['id']}/publish", headers=op_h))
+    question = {"title": "Can the offline installer mirror Helm charts too?", "body": "Sent ahead of the session.",
+                "tags": ["install", "offline"], "event_id": session["id"]}
+    for _ in range(40):  # content learns the session from the events topic, a moment after it is published
+        r = api.post("/api/v1/content/questions", headers=members[0]["h"], json=question)
+        if r.status_code != 404:
+            _ok(r, 201)
+            break
+        time.sleep(0.25)
+
+    expert = next(m for m in members[1:] if m["id"] not in {asker for _, asker in unanswered})
+    _ok(api.post(f"/api/v1/users/{expert['id']}/titles", headers=op_h, json={"title": "Expert", "scope": "tag:install"}),
+        201)
+    for question_id, _ in unanswered:
+        _ok(api.post(f"/api/v1/content/questions/{question_id}/invitations", headers=op_h,
+                     json={"user_id": expert["id"], "note": "You maintain the installer: could you take this one?"}),
+            201)
+    for member in members[:4]:
+        api.put("/api/v1/users/me/following/tags/offline", headers=member["h"])
+    api.get("/api/v1/search", headers=members[2]["h"], params={"q": "harbor replication across regions"})
+    return (f"1 group, 1 announcement, {len(audience[:2])} replies, 1 survey, 1 Q&A session, 1 tag expert, "
+            f"{len(unanswered)} invitation(s)")

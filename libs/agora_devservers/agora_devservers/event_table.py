@@ -17,6 +17,8 @@ from agora_devservers import generated_docs
 CONSUMER_MODULES = [
     "agora_users.domain.activity",
     "agora_users.service.activity",
+    "agora_users.service.mail",
+    "agora_users.service.invitations",
     "agora_content.service.members",
     "agora_content.service.qa_events",
     "agora_events.adapters.consumers",

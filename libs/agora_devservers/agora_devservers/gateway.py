@@ -110,13 +110,14 @@ def start_gateway(
     read_timeout: str = "30s",
     cors_origin_regex: str = ".*",
     openapi_timeout: float = 10.0,
+    template: Path = TEMPLATE,
 ) -> EmbeddedServer:
     """Start nginx on 127.0.0.1:`port` routing /api/v1/<name> to 127.0.0.1:<upstreams[name]>.
 
     Limits per client address: `rate_per_second` (+ `burst`) everywhere, and `auth_rate_per_minute`
     (+ `auth_burst`) on login, registration and token refresh. `upstreams` maps service name to local port; every one of users, content, events, points and search must
     be given (a service not running yet only gets JSON 502s). Logs: `log_dir`/gateway-access.log (one JSON
-    object per request, with request_id) and gateway-error.log.
+    object per request, with request_id) and gateway-error.log. `template`: another nginx template (tests).
     """
     burst = burst if burst is not None else rate_per_second
     if min(rate_per_second, burst, auth_rate_per_minute, auth_burst) < 1:
@@ -155,7 +156,7 @@ def start_gateway(
         "LISTEN": f"127.0.0.1:{port}",
         "STATIC_DIR": str(static),
         **{f"UPSTREAM_{name.upper()}": f"127.0.0.1:{upstreams[name]}" for name in SERVICES},
-    })
+    }, template)
     conf_path = run_dir / "nginx.conf"
     conf_path.write_text(conf)
     base = [nginx_binary(), "-p", str(run_dir), "-c", str(conf_path), "-e", str(log_dir / "gateway-error.log")]

@@ -2,6 +2,27 @@
 copies this file alone, see deploy/docker/build_gateway_assets.py)."""
 
 import copy
+import re
+
+# OpenAPI links: the path parameters that the `id` in a creating operation's 201 response fills (the resource's
+# own name first, then what else it is: questions, answers and articles are posts). merge_openapi links each such
+# response to every operation taking one of those parameters, so clients and the stateful fuzz can follow a
+# resource from its creation (ask a question, answer it, vote on the answer; create an event, publish it...).
+CREATED_IDS: dict[tuple[str, str], tuple[str, ...]] = {
+    ("post", "/api/v1/users/sigs"): ("sig_id",),
+    ("post", "/api/v1/content/questions"): ("question_id", "post_id"),
+    ("post", "/api/v1/content/questions/{question_id}/answers"): ("answer_id", "post_id"),
+    ("post", "/api/v1/content/articles"): ("article_id", "post_id"),
+    ("post", "/api/v1/content/resources"): ("resource_id",),
+    ("post", "/api/v1/events"): ("event_id",),
+    ("post", "/api/v1/events/series"): ("series_id",),
+    ("post", "/api/v1/events/{event_id}/registrations"): ("registration_id",),
+    ("post", "/api/v1/events/{event_id}/exam/attempts"): ("attempt_id",),
+    ("post", "/api/v1/users/groups"): ("group_id",),
+    ("post", "/api/v1/users/groups/{group_id}/announcements"): ("announcement_id",),
+    ("post", "/api/v1/users/surveys"): ("survey_id",),
+}
+_PATH_PARAMETER = re.compile(r"\{(\w+)\}")
 
 
 def _rewrite_refs(node, renames: dict[str, str]):
@@ -84,4 +105,31 @@ def merge_openapi(docs: dict[str, dict], *, missing: list[str] | None = None) ->
         merged["info"]["x-agora-missing-services"] = missing
     if not security_schemes:
         del merged["components"]["securitySchemes"]
+    add_links(merged)
     return merged
+
+
+def add_links(doc: dict, created_ids: dict[tuple[str, str], tuple[str, ...]] = CREATED_IDS) -> None:
+    """Link each creating operation's 201 response (see CREATED_IDS) to the operations on what it created: the
+    `id` in the response body fills the target's parameter, and the target's other path parameters come from the
+    creating request's own path (a target needing any other one is not linked). Absent operations are skipped."""
+    targets = [(path, method, op) for path, item in doc["paths"].items() for method, op in item.items()
+               if isinstance(op, dict) and op.get("operationId")]
+    for (method, path), names in created_ids.items():
+        response = doc["paths"].get(path, {}).get(method, {}).get("responses", {}).get("201")
+        if response is None:
+            continue
+        own = set(_PATH_PARAMETER.findall(path))
+        links = {}
+        for target_path, _, target in targets:
+            wanted = _PATH_PARAMETER.findall(target_path)
+            filled = [name for name in wanted if name in names]
+            if len(filled) != 1 or not set(wanted) - set(filled) <= own:
+                continue
+            links[target["operationId"]] = {
+                "operationId": target["operationId"],
+                "parameters": {name: "$response.body#/id" if name in filled else f"$request.path.{name}"
+                               for name in wanted},
+            }
+        if links:
+            response.setdefault("links", {}).update(links)

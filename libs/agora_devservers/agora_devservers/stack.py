@@ -34,6 +34,9 @@ DEFAULT_PORTS = {
     "gateway": 8080, "prometheus": 9090,
 }
 HTTP_SERVICES = ("users", "content", "events", "points", "search")
+# uvicorn closes an idle keep-alive connection after this many seconds; the gateway must close its own first (its
+# upstream keepalive_timeout is shorter), else a request can go out on a connection being closed: a 502.
+UVICORN_KEEP_ALIVE_S = 5
 
 
 @dataclass
@@ -69,7 +72,8 @@ def service_processes(ports: dict[str, int]) -> list[Process]:
     py = sys.executable
     return [
         Process(name, [py, "-m", "uvicorn", "--factory", f"agora_{name}.main:create_app",
-                       "--host", "127.0.0.1", "--port", str(ports[name]), "--no-access-log"], ports[name])
+                       "--host", "127.0.0.1", "--port", str(ports[name]), "--no-access-log",
+                       "--timeout-keep-alive", str(UVICORN_KEEP_ALIVE_S)], ports[name])
         for name in HTTP_SERVICES
     ]
 
@@ -127,6 +131,9 @@ class Stack:
             "AGORA_BOOTSTRAP_OPERATOR_PASSWORD": self.operator_password,
             "AGORA_POINTS_API_PORT": str(self.ports["points"]),
             "AGORA_DATA_DIR": str(self.run_dir / "data" / name),
+            # consumer lag asked of the broker every 2 s (production: 15 s): local dashboards and the end-to-end
+            # tests' "all consumers caught up" checks see it move at once
+            "AGORA_CONSUMER_LAG_INTERVAL_S": "2",
             "PYTHONUNBUFFERED": "1",
         })
         return env

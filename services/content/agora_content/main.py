@@ -7,7 +7,7 @@ from agora_common.topics import Topics
 from fastapi import FastAPI
 
 from agora_content.adapters.store import Store, ensure_indexes
-from agora_content.api import articles, moderation, posts, questions, resources
+from agora_content.api import articles, experts, moderation, posts, questions, resources
 from agora_content.config import Settings
 from agora_content.service.members import handle_users_event
 from agora_content.service.qa_events import handle_events_event
@@ -21,7 +21,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.store = store = Store(db=runtime.db, transactions=runtime.transactions,
                                         idempotency_ttl_seconds=settings.idempotency_ttl_seconds)
         await ensure_indexes(store)
-        # suspended and deleted members may no longer post
+        # suspended and deleted members may no longer post; names, titles and SIG tags for the expert lists
         runtime.consume("members", topics=[topics.users], handler=partial(handle_users_event, store=store),
                         enabled=settings.consume_users)
         # online Q&A sessions, which questions may be asked in
@@ -33,5 +33,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="Agora content",
         description="Questions and answers, articles, resources, votes, revisions and moderation. Every change is "
         "published to the content topic through a transactional outbox.",
-        routers=[questions.router, articles.router, posts.router, moderation.router, resources.router],
+        routers=[questions.router, articles.router, posts.router, moderation.router, resources.router,
+                 experts.router],
     )

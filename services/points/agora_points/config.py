@@ -1,5 +1,4 @@
 import socket
-from typing import Literal
 
 from agora_common.settings import ServiceSettings
 from pydantic import Field
@@ -8,19 +7,15 @@ from pydantic import Field
 class Settings(ServiceSettings):
     service_name: str = "points"
 
-    # The rules in force (YAML). Default: the packaged rules-v1.yaml.
+    # The rules in force (YAML). Default: the packaged rules-v2.yaml.
     points_rules_file: str | None = None
     # Every instance holds the WHOLE state, so each consumes every partition in its own consumer group
     # ({topic_prefix}points-{instance}); several instances = several full read replicas.
     points_instance: str = Field(default_factory=lambda: socket.gethostname().split(".")[0] or "0")
-    # Live batching: up to batch_max events, or whatever arrived within batch_within seconds.
+    # Live batching: up to batch_max events, or whatever one fetch brought.
     points_batch_max: int = Field(default=5_000, ge=1)
-    points_batch_within: float = Field(default=0.02, gt=0)
     # Catch-up (replay of the log at start-up) batch size.
     points_replay_batch: int = Field(default=20_000, ge=1)
-    # "faust": the faust-streaming agent (default). "direct": a plain aiokafka getmany tail, for throughput
-    # beyond what faust's per-message machinery allows on this hardware (README "Performance").
-    points_live_consumer: Literal["faust", "direct"] = "faust"
     points_publish_titles: bool = True  # publish HonorTitleEarned / HonorTitleLost (the users service awards titles)
     # Where to keep engine snapshots (shortens restarts: only the log after them is replayed). Unset: no
     # snapshots, every start replays the whole log. AGORA_DATA_DIR is what `make run` gives each service.

@@ -1,4 +1,4 @@
-"""The points service: one process runs the stream processor (start-up catch-up, then a faust agent) and
+"""The points service: one process runs the stream processor (start-up catch-up, then the live tail) and
 the query API over the same in-memory state.
 
     AGORA_KAFKA_BOOTSTRAP=127.0.0.1:9092 uvicorn --factory agora_points.main:create_app --port 8004
@@ -9,6 +9,7 @@ import gc
 import logging
 from contextlib import asynccontextmanager
 
+from agora_common.consumer_lag import ConsumerLagMonitor
 from agora_common.kafka import ensure_topics
 from agora_common.lifecycle import cancel_and_wait, shut_down
 from agora_common.retry import until_done
@@ -19,9 +20,8 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from agora_points import metrics
-from agora_points.adapters.direct_tail import tail
-from agora_points.adapters.faust_app import build_faust_app
 from agora_points.adapters.leaderboards import Leaderboards
+from agora_points.adapters.live_tail import tail
 from agora_points.api.routes import router
 from agora_points.config import Settings
 from agora_points.domain.rules import load_rules
@@ -45,16 +45,7 @@ async def _run(app: FastAPI, settings: Settings) -> None:
 
     await until_done(start_up, what="points start-up", first=0.5, cap=10.0)
     try:
-        if settings.points_live_consumer == "direct":
-            await tail(processor, batch_max=settings.points_batch_max)
-            return
-        faust_app = build_faust_app(
-            processor, kafka=settings.kafka, batch_max=settings.points_batch_max,
-            batch_within=settings.points_batch_within, partitions=settings.topic_partitions,
-            data_dir=settings.data_dir,
-        )
-        app.state.faust = faust_app
-        await faust_app.start()
+        await tail(processor, batch_max=settings.points_batch_max)
     except asyncio.CancelledError:
         raise
     except Exception as exc:  # the live consumer is gone: /healthz fails, so the instance is restarted
@@ -86,15 +77,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             app.state.processor.snapshots = Snapshots(
                 settings.data_dir, rules=rules, topic_prefix=settings.topic_prefix,
                 interval=settings.points_snapshot_interval)
-        app.state.faust = None
-        runner = asyncio.create_task(_run(app, settings), name="points-start")
+        # The instance's group commits what it has applied (the live tail: about once a second; the start-up
+        # catch-up: where it ended), so its lag is asked of
+        # the broker like every other group's, from the start on: it keeps growing while the replica replays,
+        # or after its live consumer stopped.
+        lag = ConsumerLagMonitor(settings.kafka, interval=settings.consumer_lag_interval_s,
+                                 client_id=f"{app.state.processor.group_id}-lag")
+        lag.watch(app.state.processor.group_id, app.state.processor.input_topics)
+        lag.start()
+        # the start-up replay, then the live tail
+        app.state.live = asyncio.create_task(_run(app, settings), name="points-live")
         try:
             yield
         finally:
-            await cancel_and_wait(runner)
-            faust_app = app.state.faust
+            await cancel_and_wait(app.state.live)
             snapshots = app.state.processor.snapshots
-            await shut_down(*([("faust app", faust_app.stop)] if faust_app is not None else []),
+            await shut_down(("consumer lag monitor", lag.stop),
                             ("processor", app.state.processor.stop),
                             *([("snapshot", snapshots.finish)] if snapshots is not None else []),
                             timeout=10.0, budget=settings.shutdown_budget_s)
@@ -105,11 +103,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             raise RuntimeError(f"a live batch failed: {processor.failure}")
         if not processor.ready:
             raise RuntimeError(f"replaying the event log ({processor.caught_up_events} events so far)")
-        if settings.points_live_consumer == "faust":
-            # ready once the live agent owns its partitions: until the group join completes, new events wait
-            faust_app = app.state.faust
-            if faust_app is None or not faust_app.consumer.assignment():
-                raise RuntimeError("the live consumer is joining its consumer group")
 
     async def live_path_healthy(app: FastAPI) -> None:
         # A live batch that failed, or a live consumer that stopped, is repaired only by a restart (the state is

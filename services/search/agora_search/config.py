@@ -24,6 +24,15 @@ class Settings(ServiceSettings):
     # After an alias swap the old index lives this long, so writes and cursors already in flight finish.
     reindex_grace_seconds: float = Field(default=5.0, ge=0)
 
+    # The demand report (GET /search/demand, operators). Searches that found nothing are counted per normalised
+    # query and filter, never with the user: at most zero_hit_max_queries of them are kept (beyond it the least
+    # searched, then least recent, give way).
+    zero_hit_max_queries: int = Field(default=10_000, ge=10, le=1_000_000)
+    zero_hit_max_per_second: float = Field(default=50.0, gt=0)  # zero-hit recordings per process; more are dropped
+    # Zero-hit queries not seen for this many days are forgotten, and the activity log (questions, answers and
+    # votes per tag) keeps this many days; a report's period is at most half of it (it compares two periods).
+    demand_retention_days: int = Field(default=90, ge=2, le=730)
+
     @property
     def alias(self) -> str:
         if self.index_alias:
@@ -38,3 +47,23 @@ class Settings(ServiceSettings):
     def deleted_authors_index(self) -> str:
         # not versioned with the posts indices (a reindex reads it); the dot keeps it out of "<alias>-*"
         return f"{self.alias}.deleted-authors"
+
+    @property
+    def member_names_index(self) -> str:
+        # members' display names from the users topic (adapters/member_names.py); like deleted-authors, unversioned
+        return f"{self.alias}.member-names"
+
+    @property
+    def zero_hits_index(self) -> str:
+        # searches that found nothing (adapters/demand.py); unversioned like the other small indices
+        return f"{self.alias}.zero-hits"
+
+    @property
+    def activity_index(self) -> str:
+        # questions, answers and votes per tag over the retention window (the demand report's trends)
+        return f"{self.alias}.activity"
+
+    @property
+    def tag_follows_index(self) -> str:
+        # who follows which tag, from the users topic (TagFollowed / TagUnfollowed)
+        return f"{self.alias}.tag-follows"

@@ -98,6 +98,58 @@ app.kubernetes.io/component: {{ .component }}
       name: {{ include "agora.secretName" .root }}
       key: {{ .root.Values.secrets.keys.redisUrl }}
 {{- end }}
+{{- if eq .service "users" }}
+{{- $hc := .root.Values.services.users.humanCheck }}
+- name: AGORA_HUMAN_CHECK
+  value: {{ $hc.mode | quote }}
+{{- if eq $hc.mode "siteverify" }}
+- name: AGORA_HUMAN_CHECK_URL
+  value: {{ required "services.users.humanCheck.url is required with mode siteverify" $hc.url | quote }}
+- name: AGORA_HUMAN_CHECK_SECRET
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "agora.secretName" .root }}
+      key: {{ .root.Values.secrets.keys.humanCheckSecret }}
+{{- end }}
+{{- with $hc.siteKey }}
+- name: AGORA_HUMAN_CHECK_SITE_KEY
+  value: {{ . | quote }}
+{{- end }}
+{{- with $hc.timeoutSeconds }}
+- name: AGORA_HUMAN_CHECK_TIMEOUT_SECONDS
+  value: {{ . | quote }}
+{{- end }}
+{{- $mail := .root.Values.services.users.mail }}
+{{- if $mail.enabled }}
+- name: AGORA_MAIL_ENABLED
+  value: "true"
+- name: AGORA_MAIL_SMTP_HOST
+  value: {{ required "services.users.mail.smtpHost is required with mail enabled" $mail.smtpHost | quote }}
+- name: AGORA_MAIL_SMTP_PORT
+  value: {{ $mail.smtpPort | quote }}
+- name: AGORA_MAIL_SMTP_SECURITY
+  value: {{ $mail.security | quote }}
+- name: AGORA_MAIL_FROM
+  value: {{ required "services.users.mail.from is required with mail enabled" $mail.from | quote }}
+{{- with $mail.timeoutSeconds }}
+- name: AGORA_MAIL_SMTP_TIMEOUT_SECONDS
+  value: {{ . | quote }}
+{{- end }}
+{{- with $mail.maxAgeHours }}
+- name: AGORA_MAIL_MAX_AGE_HOURS
+  value: {{ . | quote }}
+{{- end }}
+{{- with $mail.username }}
+- name: AGORA_MAIL_SMTP_USERNAME
+  value: {{ . | quote }}
+- name: AGORA_MAIL_SMTP_PASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "agora.secretName" $.root }}
+      key: {{ $.root.Values.secrets.keys.mailSmtpPassword }}
+{{- end }}
+{{- end }}
+{{- end }}
 {{- if eq .service "events" }}
 - name: AGORA_CERT_SIGNING_KEY
   valueFrom:

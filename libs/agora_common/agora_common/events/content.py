@@ -55,10 +55,19 @@ class QuestionEdited(PostRef):
 
 @register
 class AnswerPosted(PostRef):
+    schema_version: ClassVar[int] = 2
     post_type: PostType = "answer"
     body: str
     question_author_id: str | None
     created_at: datetime
+    event_id: str | None = None  # v2: the online Q&A event the question belongs to, if any
+    during_event: bool = False  # v2: posted while that event was live (what points can reward)
+
+
+@upcaster(AnswerPosted, from_version=1)
+def _answer_posted_v1(data: dict) -> dict:
+    """Version 1 said nothing of Q&A events: such answers were not posted during one."""
+    return {**data, "event_id": None, "during_event": False}
 
 
 @register
@@ -186,3 +195,17 @@ class FlagsDismissed(PostRef):
 
     moderator_id: str
     dismissed: int  # how many open flags were closed
+
+
+@register
+class AnswerInvited(PostRef):
+    """An operator invited a member to answer a question (subject and post_id = the question; author_id = its
+    asker). Carries what the invitee's inbox shows, so the users service never calls back."""
+
+    post_type: PostType = "question"
+    invitation_id: str
+    invitee_id: str
+    invited_by: str
+    title: str  # the question's title
+    note: str | None = None  # the operator's words to the invitee
+    invited_at: datetime

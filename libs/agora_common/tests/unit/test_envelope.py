@@ -86,3 +86,14 @@ def test_instants_are_bounded_to_a_plannable_range():
     assert any_instant.validate_python("2030-03-05").year == 2030  # a bare date is fine in a query filter
     with pytest.raises(ValidationError):
         any_instant.validate_python("9999-01-01")
+
+
+def test_titles_published_before_scopes_read_as_titles_for_the_whole_community():
+    from agora_common.events.users import HonorTitleGranted, HonorTitleRevoked
+
+    for event in (HonorTitleGranted(user_id="u", title="Expert", granted_by="op", scope="tag:kafka"),
+                  HonorTitleRevoked(user_id="u", title="Expert", revoked_by="op", scope="tag:kafka")):
+        current = Envelope.wrap(event, subject="u", version=2)
+        assert current.schema_version == 2 and current.payload().scope == "tag:kafka"
+        v1 = {k: v for k, v in current.data.items() if k != "scope"}
+        assert current.model_copy(update={"schema_version": 1, "data": v1}).payload().scope is None

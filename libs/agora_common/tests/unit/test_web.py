@@ -7,6 +7,7 @@ import logging
 
 import httpx
 import pytest
+from agora_common.errors import AgoraError
 from agora_common.settings import ServiceSettings
 from agora_common.uow import Contention
 from agora_common.web import create_app
@@ -31,6 +32,11 @@ async def broker_down() -> None:
 @router.get("/contended")
 async def contended() -> None:
     raise Contention("too many concurrent changes; try again shortly")
+
+
+@router.get("/slow-down")
+async def slow_down() -> None:
+    raise AgoraError("wait a little", code="too_many_attempts", headers={"Retry-After": "7"})
 
 
 @router.get("/ok")
@@ -74,6 +80,14 @@ async def test_a_dependency_that_is_down_or_contended_is_a_503_with_retry_after(
     body = r.json()
     assert body["error"]["code"] == code and mentions in body["error"]["message"]
     assert body["request_id"] == "rid-1"
+
+
+async def test_an_error_can_carry_headers_of_its_own(client):
+    r = await client.get(API + "/slow-down")
+    assert r.status_code == 400 and r.json()["error"]["code"] == "too_many_attempts"
+    assert r.headers["Retry-After"] == "7"
+    assert AgoraError("no headers").response_headers is None
+    assert Contention("c", headers={"X-Extra": "1"}).response_headers == {"Retry-After": "1", "X-Extra": "1"}
 
 
 def _json_lines(text: str) -> list[dict]:

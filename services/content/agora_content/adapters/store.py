@@ -41,6 +41,15 @@ class Store:
     def resources(self):
         return self.db["resources"]
 
+    @property
+    def expertise(self):
+        """Per member and scope (a tag or a SIG): what their answers there add up to (service/expertise.py)."""
+        return self.db["expertise"]
+
+    @property
+    def sigs(self):
+        """The SIGs and their tags, as learnt from the users topic."""
+        return self.db["sigs"]
 
 
 async def ensure_indexes(store: Store) -> None:
@@ -54,8 +63,19 @@ async def ensure_indexes(store: Store) -> None:
     await p.create_index([("author_id", ASCENDING)])
     await p.create_index([("event_id", ASCENDING), ("_id", DESCENDING)], sparse=True)
     await p.create_index([("open_flags", DESCENDING)], sparse=True)
+    await p.create_index([("sig_id", ASCENDING), ("type", ASCENDING)])
     await store.revisions.create_index([("post_id", ASCENDING), ("revision", ASCENDING)], unique=True)
     await store.flags.create_index([("post_id", ASCENDING), ("flagger_id", ASCENDING), ("status", ASCENDING)])
     await store.resources.create_index([("event_id", ASCENDING), ("_id", DESCENDING)])
     await store.resources.create_index([("tags", ASCENDING), ("_id", DESCENDING)])
+    e = store.expertise
+    await e.create_index([("scope", ASCENDING), ("accepted_answers", DESCENDING), ("answer_score", DESCENDING),
+                          ("_id", ASCENDING)])
+    await e.create_index([("scope", ASCENDING), ("answer_score", DESCENDING), ("accepted_answers", DESCENDING),
+                          ("_id", ASCENDING)])
+    await e.create_index([("scope", ASCENDING), ("median_first_answer_seconds", ASCENDING),
+                          ("first_answers", DESCENDING), ("_id", ASCENDING)])
+    await e.create_index([("scope", ASCENDING), ("last_active_at", DESCENDING), ("_id", ASCENDING)])
+    await e.create_index([("user_id", ASCENDING)])
+    await store.sigs.create_index([("tags", ASCENDING)])
     await idempotency.ensure_indexes(store.db, ttl_seconds=store.idempotency_ttl_seconds)

@@ -4,12 +4,11 @@ from typing import Annotated, Literal
 
 from agora_common.auth import CurrentUser, OptionalUser
 from agora_common.errors import Unauthorized
-from agora_common.idempotency import IdempotencyKey
+from agora_common.idempotency import IdempotencyKey, replayed_header
 from agora_common.pagination import Page
 from fastapi import APIRouter, Depends, Query, Response
 
 from agora_content.api.deps import ERRORS, IfMatch, StoreDep, limit_body_size
-from agora_content.api.questions import replayed_header
 from agora_content.api.schemas import ArticleCreate, ArticleRead, ArticleUpdate
 from agora_content.service import posts, queries
 

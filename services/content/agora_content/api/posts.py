@@ -1,11 +1,10 @@
 """What works on any post: votes, comments, flags, revisions, delete and restore."""
 
 from agora_common.auth import CurrentUser, OptionalUser
-from agora_common.idempotency import IdempotencyKey
+from agora_common.idempotency import IdempotencyKey, replayed_header
 from fastapi import APIRouter, Depends, Response
 
 from agora_content.api.deps import ERRORS, StoreDep, limit_body_size
-from agora_content.api.questions import replayed_header
 from agora_content.api.schemas import (
     CommentCreate,
     CommentRead,
@@ -81,6 +80,9 @@ async def comments(post_id: str, store: StoreDep, user: OptionalUser) -> list[Co
 
 @router.post("/{post_id}/flags", status_code=201, response_model=FlagRead,
              summary="Flag a post for moderators (once per member while open)")
-async def flag(post_id: str, body: FlagCreate, user: CurrentUser, store: StoreDep) -> FlagRead:
-    return FlagRead.model_validate(await moderation.flag_post(store=store, user=user, post_id=post_id,
-                                                              reason=body.reason))
+async def flag(post_id: str, body: FlagCreate, user: CurrentUser, store: StoreDep, response: Response,
+               idempotency_key: IdempotencyKey = None) -> FlagRead:
+    doc, replayed = await moderation.flag_post(store=store, user=user, post_id=post_id, reason=body.reason,
+                                               idempotency_key=idempotency_key)
+    replayed_header(response, replayed)
+    return FlagRead.model_validate(doc)

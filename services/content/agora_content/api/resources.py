@@ -3,12 +3,11 @@
 from typing import Annotated
 
 from agora_common.auth import CurrentUser
-from agora_common.idempotency import IdempotencyKey
+from agora_common.idempotency import IdempotencyKey, replayed_header
 from agora_common.pagination import Page
 from fastapi import APIRouter, Depends, Query, Response
 
 from agora_content.api.deps import ERRORS, StoreDep, limit_body_size
-from agora_content.api.questions import replayed_header
 from agora_content.api.schemas import ResourceCreate, ResourceRead
 from agora_content.service import resources
 

@@ -119,11 +119,49 @@ class PostBase(BaseModel):
         return cls.model_validate({**doc, "id": doc["_id"]})
 
 
+class InvitedRead(BaseModel):
+    """A member an operator invited to answer the question."""
+
+    user_id: str | None = Field(description="null once the member's account is deleted")
+    display_name: str | None = Field(default=None,
+                                     description="from the users service's events; null if content does not know it")
+    invited_at: datetime
+    answered: bool = Field(description="the member has answered since the invitation")
+    answer_id: str | None = Field(default=None, description="their answer, once answered")
+
+
 class QuestionRead(PostBase):
     title: str
     answer_count: int
     accepted_answer_id: str | None
     event_id: str | None = Field(default=None, description="the online Q&A session it was asked in")
+    invited: list[InvitedRead] = Field(default_factory=list, description="members invited to answer, oldest first")
+
+    @classmethod
+    def with_names(cls, doc: dict, names: dict[str, str | None]) -> "QuestionRead":
+        """The read model, naming the invited members (`names`: user id -> display name)."""
+        invited = [{**i, "display_name": names.get(i["user_id"]) if i["user_id"] else None}
+                   for i in doc.get("invited") or []]
+        return cls.model_validate({**doc, "id": doc["_id"], "invited": invited})
+
+
+class InvitationCreate(Strict):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"user_id": "0190a1b2-...", "note": "You answered the last three storage questions best: could you help?"}]})
+    user_id: Id
+    note: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=1_000)] | None = None
+
+
+class InvitationRead(BaseModel):
+    id: str
+    question_id: str
+    user_id: str
+    display_name: str | None = Field(description="from the users service's events; null if content does not know it")
+    invited_by: str
+    note: str | None = None
+    invited_at: datetime
+    answered: bool
+    answer_id: str | None = None
 
 
 class AnswerRead(PostBase):
@@ -195,3 +233,36 @@ class ResourceRead(BaseModel):
     @classmethod
     def from_doc(cls, doc: dict):
         return cls.model_validate({**doc, "id": doc["_id"]})
+
+
+class ScopedTitle(BaseModel):
+    title: str
+    scope: str = Field(description='"tag:<tag>"')
+
+
+class ExpertRead(BaseModel):
+    """One member's answers in a tag or SIG (what counts: services/content/README.md, *Expert discovery*)."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"user_id": "0190a1b2-...", "display_name": "Li Wei", "titles": ["Ambassador"],
+         "expert_titles": [{"title": "Expert", "scope": "tag:storage"}], "answers": 42,
+         "accepted_answers": 17, "answer_score": 96, "first_answers": 11, "median_first_answer_seconds": 1260.0,
+         "last_active_at": "2026-11-20T08:15:00Z"}]})
+    user_id: str
+    display_name: str | None = Field(description="from the users service's events; null until content learns it")
+    titles: list[str] = Field(description="honor titles the member holds for the whole community")
+    expert_titles: list[ScopedTitle] = Field(
+        default_factory=list, description="titles the member holds as the community's expert for this tag (or, in "
+                                          "a SIG's list, for one of the SIG's tags), e.g. Expert for tag:kubernetes")
+    answers: int = Field(description="answers that count (visible, on a visible question)")
+    accepted_answers: int = Field(description="of those, accepted by the asker (self-accepted answers excluded)")
+    answer_score: int = Field(description="net vote score of those answers")
+    first_answers: int = Field(description="questions where the member gave the first answer (asker's own excluded)")
+    median_first_answer_seconds: float | None = Field(
+        description="median time from question to the member's answer, over the questions where theirs was the "
+                    "first answer; null if none")
+    last_active_at: datetime | None = Field(description="when the member last answered in this tag or SIG")
+
+    @classmethod
+    def from_doc(cls, doc: dict) -> "ExpertRead":
+        return cls.model_validate(doc)

@@ -1,23 +1,30 @@
 """Flags from members and the moderators' queue: hide (and later unhide) posts, or dismiss the flags."""
 
 from agora_common.auth import Principal
-from agora_common.errors import Conflict, Forbidden, Gone
+from agora_common.errors import Conflict, Forbidden, Gone, NotFound
 from agora_common.events.content import FlagsDismissed, PostFlagged, PostHidden, PostUnhidden
+from agora_common.idempotency import create_once
 from agora_common.pagination import keyset_page
 from agora_common.uow import UnitOfWork
 
 from agora_content.adapters.store import Store, now
 from agora_content.domain import rules
 from agora_content.domain.events import envelope, post_ref
+from agora_content.service import expertise
 from agora_content.service.members import ensure_may_post
 from agora_content.service.posts import load
 
 
-async def flag_post(*, store: Store, user: Principal, post_id: str, reason: str) -> dict:
-    """One open flag per member per post; a post hidden or deleted cannot be flagged."""
+async def flag_post(
+    *, store: Store, user: Principal, post_id: str, reason: str, idempotency_key: str | None = None
+) -> tuple[dict, bool]:
+    """One open flag per member per post; a post hidden or deleted cannot be flagged. With an Idempotency-Key, a
+    retry answers with the flag the first request made instead of 409 `already_flagged`."""
     await ensure_may_post(store=store, user=user)
+    fresh: dict | None = None
 
-    async def change(work: UnitOfWork) -> dict:
+    async def change(work: UnitOfWork) -> str:
+        nonlocal fresh
         post = rules.ensure_visible(await load(store, post_id, work=work), user)
         rules.ensure_interactable(post)
         if rules.is_author(post, user):
@@ -30,9 +37,19 @@ async def flag_post(*, store: Store, user: Principal, post_id: str, reason: str)
         await store.flags.update_one({"_id": flag_id}, {"$set": flag}, upsert=True, session=work.session)
         post = await work.update_versioned(store.posts, post, {"$inc": {"open_flags": 1}})
         work.emit(rules_envelope(PostFlagged, post, user, flagger_id=user.id, reason=reason))
-        return flag | {"_id": flag_id}
+        fresh = flag | {"_id": flag_id}
+        return flag_id
 
-    return await store.transactions.run(change)
+    flag_id, replayed = await create_once(
+        db=store.db, run=store.transactions.run, user_id=user.id, scope=f"flag:{post_id}", key=idempotency_key,
+        payload={"reason": reason}, body=change,
+    )
+    if fresh is not None and not replayed:
+        return fresh, False
+    flag = await store.flags.find_one({"_id": flag_id})  # as it stands now (a moderator may have closed it since)
+    if flag is None:
+        raise NotFound("flag not found")
+    return flag, replayed
 
 
 def rules_envelope(cls, post: dict, user: Principal, **fields):
@@ -60,6 +77,7 @@ async def hide_post(*, store: Store, moderator: Principal, post_id: str, reason:
             {"$set": {"hidden": True, "hidden_by": moderator.id, "hidden_reason": reason, "hidden_at": now(),
                       "open_flags": 0}},
         )
+        await expertise.after_change(store, work, post)  # hidden answers count for nobody
         work.emit(rules_envelope(PostHidden, post, moderator, moderator_id=moderator.id, reason=reason))
         return post
 
@@ -73,6 +91,7 @@ async def unhide_post(*, store: Store, moderator: Principal, post_id: str) -> di
             return post
         post = await work.update_versioned(
             store.posts, post, {"$set": {"hidden": False, "hidden_by": None, "hidden_reason": None}})
+        await expertise.after_change(store, work, post)
         work.emit(rules_envelope(PostUnhidden, post, moderator, moderator_id=moderator.id))
         return post
 

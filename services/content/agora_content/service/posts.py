@@ -22,10 +22,10 @@ from agora_common.ids import new_id
 from agora_common.uow import UnitOfWork
 
 from agora_content.adapters.store import Store, now
-from agora_content.domain import rules
+from agora_content.domain import invitations, rules
 from agora_content.domain.events import envelope, post_ref
 from agora_content.domain.markdown import render
-from agora_content.service import qa_events
+from agora_content.service import expertise, qa_events
 from agora_content.service.members import ensure_may_post
 
 
@@ -142,11 +142,14 @@ async def post_answer(
         await _insert_with_revision(store, work, answer)
         await work.update_versioned(
             store.posts, question,
-            {"$inc": {"answer_count": 1}, "$set": {"last_activity_at": answer["created_at"]}},
+            {"$inc": {"answer_count": 1},
+             "$set": {"last_activity_at": answer["created_at"], **invitations.answered(question, answer)}},
         )
+        await expertise.recount(store, work, answer, question=question)
         work.emit(envelope(
             AnswerPosted(**post_ref(answer), body=body, question_author_id=question.get("author_id"),
-                         created_at=answer["created_at"]),
+                         created_at=answer["created_at"], event_id=question.get("event_id"),
+                         during_event=await qa_events.is_live(store=store, event_id=question.get("event_id"))),
             answer, user.id,
         ))
         fresh = answer
@@ -293,6 +296,7 @@ async def edit_post(
                 {"$or": [{"question_id": post["_id"]}, {"parent_id": post["_id"]}]}, {"$set": {"tags": tags}},
                 session=work.session,
             )
+            await expertise.after_change(store, work, post)  # its answers count under the new tags
         if kind != "article" or post["status"] == "published":
             event_cls = EDIT_EVENTS[kind]
             extra = {"title": post["title"]} if kind != "answer" else {}
@@ -323,6 +327,7 @@ async def delete_post(*, store: Store, user: Principal, post_id: str) -> dict:
         post = await work.update_versioned(
             store.posts, post, {"$set": {"deleted": True, "deleted_by": user.id, "deleted_at": now()}})
         await _count_in_parent(store, work, post, -1)
+        await expertise.after_change(store, work, post)
         work.emit(envelope(PostDeleted(**post_ref(post), deleted_by=user.id), post, user.id))
         return post
 
@@ -338,6 +343,7 @@ async def restore_post(*, store: Store, user: Principal, post_id: str) -> dict:
         post = await work.update_versioned(
             store.posts, post, {"$set": {"deleted": False, "deleted_by": None, "deleted_at": None}})
         await _count_in_parent(store, work, post, +1)
+        await expertise.after_change(store, work, post)
         work.emit(envelope(PostRestored(**post_ref(post), restored_by=user.id), post, user.id))
         return post
 

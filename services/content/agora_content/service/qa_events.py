@@ -26,6 +26,14 @@ async def ensure_open_for_questions(*, store: Store, event_id: str) -> dict:
     return event
 
 
+async def is_live(*, store: Store, event_id: str | None) -> bool:
+    """Whether the Q&A session is running now (an answer posted now is an answer during the event)."""
+    if not event_id:
+        return False
+    event = await store.db[COLLECTION].find_one({"_id": event_id}, {"status": 1})
+    return event is not None and event["status"] == "live"
+
+
 async def _apply(store: Store, event: Any, envelope: Envelope, **fields: Any) -> None:
     await upsert_if_newer(store.db[COLLECTION], event.event_id, envelope.version, fields)
 

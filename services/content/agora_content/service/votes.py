@@ -9,6 +9,7 @@ from pymongo.errors import DuplicateKeyError
 from agora_content.adapters.store import Store, now
 from agora_content.domain import rules
 from agora_content.domain.events import envelope, post_ref
+from agora_content.service import expertise
 from agora_content.service.members import ensure_may_post
 from agora_content.service.posts import load
 
@@ -59,6 +60,8 @@ async def cast_vote(*, store: Store, user: Principal, post_id: str, value: int) 
         delta = rules.vote_delta(previous, value)
         post = await work.update_versioned(
             store.posts, post, {"$inc": {"score": delta.score, "upvotes": delta.up, "downvotes": delta.down}})
+        if post["type"] == "answer":
+            await expertise.recount(store, work, post)
         work.emit(envelope(
             PostVoted(**post_ref(post), voter_id=user.id, value=value, previous_value=previous, score=post["score"]),
             post, user.id,
@@ -82,6 +85,8 @@ async def retract_vote(*, store: Store, user: Principal, post_id: str) -> dict:
         delta = rules.vote_delta(previous, 0)
         post = await work.update_versioned(
             store.posts, post, {"$inc": {"score": delta.score, "upvotes": delta.up, "downvotes": delta.down}})
+        if post["type"] == "answer":
+            await expertise.recount(store, work, post)
         work.emit(envelope(
             VoteRetracted(**post_ref(post), voter_id=user.id, previous_value=previous, score=post["score"]),
             post, user.id,
@@ -124,8 +129,10 @@ async def accept_answer(*, store: Store, user: Principal, question_id: str, answ
             old = await load(store, previous_id, work=work, kind="answer")
             if old is not None:
                 old = await work.update_versioned(store.posts, old, {"$set": {"accepted": False}})
+                await expertise.recount(store, work, old, question=question)
                 work.emit(envelope(AcceptanceRevoked(**post_ref(old), asker_id=asker), old, user.id))
         answer = await work.update_versioned(store.posts, answer, {"$set": {"accepted": True}})
+        await expertise.recount(store, work, answer, question=question)
         work.emit(envelope(
             AnswerAccepted(**post_ref(answer), asker_id=asker, previous_answer_id=previous_id), answer, user.id
         ))
@@ -144,6 +151,7 @@ async def revoke_acceptance(*, store: Store, user: Principal, question_id: str) 
         old = await load(store, previous_id, work=work, kind="answer")
         if old is not None:
             old = await work.update_versioned(store.posts, old, {"$set": {"accepted": False}})
+            await expertise.recount(store, work, old, question=question)
             work.emit(envelope(AcceptanceRevoked(**post_ref(old), asker_id=question.get("author_id")), old, user.id))
         return question
 

@@ -42,3 +42,21 @@ async def test_concurrent_duplicates_create_once(client, auth, app, ask, setting
         assert a.status_code == b.status_code == 201 and a.json()["id"] == b.json()["id"], path
     events = await read_events(settings.kafka_bootstrap, topics.content, until=lambda es: len(es) >= 4)
     assert sorted(e.type for e in events) == ["AnswerPosted", "CommentPosted", "QuestionAsked", "ResourceAdded"]
+
+
+async def test_a_retried_flag_answers_the_first_flag(client, auth, ask, settings, topics):
+    q = await ask()
+    url = f"{API}/posts/{q['id']}/flags"
+    headers = {**auth("bob"), "Idempotency-Key": "flag-1"}
+    first = await client.post(url, headers=headers, json={"reason": "spam link"})
+    again = await client.post(url, headers=headers, json={"reason": "spam link"})  # e.g. after a gateway timeout
+    assert first.status_code == again.status_code == 201, again.text
+    assert again.json() == first.json() and again.headers["Idempotent-Replayed"] == "true"
+    changed = await client.post(url, headers=headers, json={"reason": "something else"})
+    assert changed.status_code == 409 and changed.json()["error"]["code"] == "idempotency_key_reused"
+    plain = await client.post(url, headers=auth("bob"), json={"reason": "spam link"})  # without a key: the rule
+    assert plain.status_code == 409 and plain.json()["error"]["code"] == "already_flagged"
+    queue = (await client.get(f"{API}/moderation/queue", headers=auth("mod", "moderator"))).json()
+    assert [len(i["flags"]) for i in queue["items"]] == [1]
+    events = await read_events(settings.kafka_bootstrap, topics.content, until=lambda es: len(es) >= 2)
+    assert [e.type for e in events].count("PostFlagged") == 1

@@ -59,7 +59,10 @@ async def test_questions_belong_to_an_online_qa_session_while_it_takes_them(clie
     assert before["event_id"] == "ama-1"
     await publish(settings, topics, (2, EventStarted(**ref)))
     await learned("live")
-    await asked("erin")  # and during it
+    during = await asked("erin")  # and during it
+    live_answer = await client.post(f"{API}/questions/{during['id']}/answers", headers=auth("dan"),
+                                    json={"body": "Answered live."})
+    assert live_answer.status_code == 201
     plain = await client.post(f"{API}/questions", headers=auth("bob"),
                               json={**ask, "title": "Unrelated question here", "event_id": None})
     assert plain.status_code == 201 and plain.json()["event_id"] is None
@@ -77,3 +80,11 @@ async def test_questions_belong_to_an_online_qa_session_while_it_takes_them(clie
                                until=lambda es: sum(e.type == "QuestionAsked" for e in es) >= 3)
     asked_events = [e for e in events if e.type == "QuestionAsked"]
     assert sorted(str(e.data.get("event_id")) for e in asked_events) == ["None", "ama-1", "ama-1"]
+    # answers say whether they came while the session was live (points' answered_during_event rule reads it)
+    events = await read_events(settings.kafka_bootstrap, topics.content,
+                               until=lambda es: sum(e.type == "AnswerPosted" for e in es) >= 2)
+    answered = {e.data["post_id"]: e.data for e in events if e.type == "AnswerPosted"}
+    assert answered[live_answer.json()["id"]]["during_event"] is True
+    assert answered[live_answer.json()["id"]]["event_id"] == "ama-1"
+    assert answered[answer.json()["id"]]["during_event"] is False  # after the session ended
+    assert answered[answer.json()["id"]]["event_id"] == "ama-1"

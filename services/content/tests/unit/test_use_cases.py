@@ -7,7 +7,7 @@ from agora_common.errors import Forbidden
 from agora_common.events import Envelope
 from agora_common.events.users import UserSuspended
 from agora_content.adapters.store import Store, ensure_indexes
-from agora_content.service import posts, votes
+from agora_content.service import expertise, posts, votes
 from agora_content.service.members import handle_users_event
 from agora_testing.fakes import FakeTransactions, memory_database
 
@@ -69,3 +69,19 @@ async def test_a_suspended_member_cannot_post(store):
     with pytest.raises(Forbidden) as err:
         await ask(store)
     assert err.value.code == "account_suspended" and store.transactions.published == []
+
+
+async def test_experts_follow_answers_acceptances_votes_and_deletions(store):
+    question = await ask(store)
+    answer, _ = await posts.post_answer(store=store, user=BOB, question_id=question["_id"], body="Use OpenEBS.",
+                                        idempotency_key=None)
+    await votes.accept_answer(store=store, user=ALICE, question_id=question["_id"], answer_id=answer["_id"])
+    await votes.cast_vote(store=store, user=ALICE, post_id=answer["_id"], value=1)
+    rows, cursor = await expertise.list_experts(store=store, tag="storage", sig=None, sort="accepted", limit=10,
+                                                cursor=None)
+    assert [(r["user_id"], r["answers"], r["accepted_answers"], r["answer_score"], r["first_answers"])
+            for r in rows] == [("bob", 1, 1, 1, 1)] and cursor is None
+    await posts.delete_post(store=store, user=BOB, post_id=answer["_id"])
+    rows, _ = await expertise.list_experts(store=store, tag="storage", sig=None, sort="accepted", limit=10,
+                                           cursor=None)
+    assert rows == []

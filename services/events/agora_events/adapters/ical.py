@@ -2,7 +2,7 @@
 
 from datetime import UTC, datetime, timedelta
 
-from icalendar import Calendar, Event
+from icalendar import Calendar, Event, vText
 
 DEFAULT_DURATION = timedelta(hours=1)
 
@@ -33,7 +33,8 @@ def calendar(name: str, docs: list[dict], base_url: str) -> bytes:
     cal.add("prodid", "-//Agora//Community events//EN")
     cal.add("version", "2.0")
     cal.add("calscale", "GREGORIAN")
-    cal.add("x-wr-calname", name)
+    # an X- property is not known to be text, so icalendar would not escape a line break in it (and refuse it)
+    cal.add("x-wr-calname", vText(name))
     for doc in docs:
         cal.add_component(_vevent(doc, base_url))
     return cal.to_ical()

@@ -18,6 +18,7 @@ ERRORS = {
     401: {"description": "no or invalid access token"},
     403: {"description": "not allowed for this user"},
     404: {"description": "no such event (drafts are visible only to their organisers)"},
-    409: {"description": "not possible in the event's current state (the message says why)"},
+    409: {"description": "not possible in the event's current state (the message says why), or an Idempotency-Key "
+                         "reused with another request"},
     422: {"description": "invalid input"},
 }

@@ -1,12 +1,12 @@
 """Request and response bodies of the events API."""
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 from zoneinfo import available_timezones
 
 from agora_common.errors import InvalidInput
 from agora_common.events.community import EventKind
-from agora_common.types import Instant
+from agora_common.types import LATEST, Instant
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -385,6 +385,14 @@ class SeriesCreate(Strict):
     hosts: list[UserId] = Field(default_factory=list, max_length=50)
 
     _known_zone = field_validator("timezone")(known_zone)
+
+    @model_validator(mode="after")
+    def _last_occurrence_in_range(self):
+        # every occurrence is an event, and an event's dates stay in the platform's range (agora_common.types)
+        last = self.first_starts_at + timedelta(weeks=self.interval_weeks * (self.occurrences - 1))
+        if last > LATEST:
+            raise ValueError(f"the last occurrence ({last.date()}) would start after {LATEST.date()}")
+        return self
 
     def spec(self) -> dict:
         data = self.model_dump(mode="python")

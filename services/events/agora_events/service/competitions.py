@@ -5,6 +5,7 @@ from datetime import UTC, datetime
 from agora_common.auth import Principal
 from agora_common.errors import Conflict, Forbidden, NotFound
 from agora_common.events.community import CompetitionRanked, Placing, SubmissionReceived, SubmissionScored
+from agora_common.idempotency import create_once
 from agora_common.ids import new_id
 from agora_common.standing import ensure_in_good_standing
 from agora_common.uow import UnitOfWork
@@ -25,8 +26,14 @@ def _is_judge(event: dict, user: Principal) -> bool:
     return user.id in event.get("judges", []) or user.has("operator")
 
 
-async def submit(*, ctx: Ctx, event_id: str, submission: dict, user: Principal) -> dict:
-    async def work(uow: UnitOfWork):
+async def submit(*, ctx: Ctx, event_id: str, submission: dict, user: Principal,
+                 idempotency_key: str | None = None) -> tuple[dict, bool]:
+    """One entry per participant. With an Idempotency-Key, a retry answers with the entry the first request made
+    instead of 409 `already_submitted`. Returns (submission, replayed)."""
+    fresh: dict | None = None
+
+    async def work(uow: UnitOfWork) -> str:
+        nonlocal fresh
         await ensure_in_good_standing(db=ctx.db, user=user, uow=uow)
         event = await load_event(ctx, event_id, user=user, session=uow.session)
         require_kind(event, "competition")
@@ -49,9 +56,18 @@ async def submit(*, ctx: Ctx, event_id: str, submission: dict, user: Principal) 
         after = await uow.bump(EVENTS, {"_id": event_id}, {}, events=1)
         uow.emit_bumped(after, [SubmissionReceived(**ref(after), submission_id=doc["_id"],
                                                             user_id=user.id)], actor=user.id)
-        return doc
+        fresh = doc
+        return doc["_id"]
 
-    return await change_event(ctx, event_id, work)
+    submission_id, replayed = await create_once(
+        db=ctx.db, run=lambda body: change_event(ctx, event_id, body), user_id=user.id,
+        scope=f"submission:{event_id}", key=idempotency_key, payload=submission, body=work)
+    if fresh is not None and not replayed:
+        return fresh, False
+    doc = await ctx.db[SUBMISSIONS].find_one({"_id": submission_id})
+    if doc is None:
+        raise NotFound(f"submission {submission_id} not found")
+    return doc, replayed
 
 
 async def list_submissions(*, ctx: Ctx, event_id: str, user: Principal) -> list[dict]:

@@ -56,18 +56,19 @@ def new_event_doc(fields: dict, *, organizer_id: str, series_id: str | None = No
     }
 
 
-async def create(*, ctx: Ctx, fields: dict, user: Principal, idempotency_key: str | None = None) -> dict:
+async def create(*, ctx: Ctx, fields: dict, user: Principal,
+                 idempotency_key: str | None = None) -> tuple[dict, bool]:
     """A new event starts as a private draft: nothing is published until `publish`. With an Idempotency-Key, a
-    retried request answers with the draft the first one made."""
+    retried request answers with the draft the first one made. Returns (event, replayed)."""
 
     async def work(uow: UnitOfWork) -> str:
         doc = new_event_doc(fields, organizer_id=user.id)
         await ctx.db[EVENTS].insert_one(doc, session=uow.session)
         return doc["_id"]
 
-    event_id, _ = await create_once(db=ctx.db, run=ctx.transactions.run, user_id=user.id, scope="event",
-                                    key=idempotency_key, payload=fields, body=work)
-    return await load_event(ctx, event_id, user=user)
+    event_id, replayed = await create_once(db=ctx.db, run=ctx.transactions.run, user_id=user.id, scope="event",
+                                           key=idempotency_key, payload=fields, body=work)
+    return await load_event(ctx, event_id, user=user), replayed
 
 
 async def get(*, ctx: Ctx, event_id: str, user: Principal | None) -> dict:
@@ -174,8 +175,14 @@ async def update(*, ctx: Ctx, event_id: str, changes: dict, user: Principal) -> 
     return await change_event(ctx, event_id, work)
 
 
-async def invite_speaker(*, ctx: Ctx, event_id: str, speaker: dict, user: Principal) -> dict:
-    async def work(uow: UnitOfWork):
+async def invite_speaker(*, ctx: Ctx, event_id: str, speaker: dict, user: Principal,
+                         idempotency_key: str | None = None) -> tuple[dict, bool]:
+    """With an Idempotency-Key, a retry answers with the event as it stands instead of 409 `already_speaker`.
+    Returns (event, replayed)."""
+    fresh: dict | None = None
+
+    async def work(uow: UnitOfWork) -> str:
+        nonlocal fresh
         doc = await load_event(ctx, event_id, user=user, session=uow.session)
         require_manager(doc, user)
         if doc["status"] not in EDITABLE:
@@ -183,9 +190,15 @@ async def invite_speaker(*, ctx: Ctx, event_id: str, speaker: dict, user: Princi
         if any(s["user_id"] == speaker["user_id"] for s in doc["speakers"]):
             raise Conflict(f"user {speaker['user_id']} is already a speaker of this event", code="already_speaker")
         entry = {**speaker, "confirmed": False, "invited_at": datetime.now(UTC)}
-        return await uow.bump(EVENTS, {"_id": event_id}, {"$push": {"speakers": entry}}, events=0)
+        fresh = await uow.bump(EVENTS, {"_id": event_id}, {"$push": {"speakers": entry}}, events=0)
+        return event_id
 
-    return await change_event(ctx, event_id, work)
+    _, replayed = await create_once(
+        db=ctx.db, run=lambda body: change_event(ctx, event_id, body), user_id=user.id,
+        scope=f"speaker:{event_id}", key=idempotency_key, payload=speaker, body=work)
+    if fresh is not None and not replayed:
+        return fresh, False
+    return await load_event(ctx, event_id, user=user), replayed
 
 
 async def confirm_speaker(*, ctx: Ctx, event_id: str, speaker_id: str, user: Principal) -> dict:

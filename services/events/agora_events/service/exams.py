@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 from agora_common.auth import Principal
 from agora_common.errors import Conflict, Forbidden, NotFound
 from agora_common.events.community import CertificateIssued, ExamFailed, ExamPassed
+from agora_common.idempotency import create_once
 from agora_common.ids import new_id
 from agora_common.standing import ensure_in_good_standing
 from agora_common.uow import UnitOfWork
@@ -52,8 +53,15 @@ def _public_question(q: dict) -> dict:
     return {k: q[k] for k in ("id", "text", "kind", "options", "points")}
 
 
-async def start_attempt(*, ctx: Ctx, event_id: str, user: Principal) -> dict:
-    async def work(uow: UnitOfWork):
+async def start_attempt(*, ctx: Ctx, event_id: str, user: Principal,
+                        idempotency_key: str | None = None) -> tuple[dict, bool]:
+    """A timed attempt with questions drawn from the bank. With an Idempotency-Key, a retry answers with the attempt
+    the first request started (same questions, same deadline) instead of 409 `attempt_in_progress`, and uses up no
+    second attempt. Returns (attempt, replayed)."""
+    fresh: dict | None = None
+
+    async def work(uow: UnitOfWork) -> str:
+        nonlocal fresh
         await ensure_in_good_standing(db=ctx.db, user=user, uow=uow)
         event = await load_event(ctx, event_id, user=user, session=uow.session)
         require_kind(event, "training")
@@ -96,9 +104,26 @@ async def start_attempt(*, ctx: Ctx, event_id: str, user: Principal) -> dict:
             "deadline": now + timedelta(seconds=exam["time_limit_seconds"]),
         }
         await ctx.db[ATTEMPTS].insert_one(attempt, session=uow.session)
-        return {**attempt, "questions": [_public_question(q) for q in drawn], "pass_mark": exam["pass_mark"]}
+        fresh = _attempt_view(attempt, exam)
+        return attempt["_id"]
 
-    return await change_event(ctx, event_id, work)
+    attempt_id, replayed = await create_once(
+        db=ctx.db, run=lambda body: change_event(ctx, event_id, body), user_id=user.id,
+        scope=f"attempt:{event_id}", key=idempotency_key, payload={}, body=work)
+    if fresh is not None and not replayed:
+        return fresh, False
+    attempt = await ctx.db[ATTEMPTS].find_one({"_id": attempt_id})
+    exam = await ctx.db[EXAMS].find_one({"_id": event_id})
+    if attempt is None or exam is None:
+        raise NotFound(f"attempt {attempt_id} not found")
+    return _attempt_view(attempt, exam), replayed
+
+
+def _attempt_view(attempt: dict, exam: dict) -> dict:
+    """The attempt as its taker sees it: the drawn questions (in the drawn order) without their answers."""
+    by_id = {q["id"]: q for q in exam["questions"]}
+    questions = [_public_question(by_id[qid]) for qid in attempt["question_ids"] if qid in by_id]
+    return {**attempt, "questions": questions, "pass_mark": exam["pass_mark"]}
 
 
 async def submit_attempt(*, ctx: Ctx, event_id: str, attempt_id: str, answers: dict, user: Principal) -> dict:

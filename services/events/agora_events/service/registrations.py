@@ -36,9 +36,11 @@ def _active_key(event_id: str, user_id: str) -> str:
     return f"{event_id}:{user_id}"
 
 
-async def register(*, ctx: Ctx, event_id: str, user: Principal, idempotency_key: str | None = None) -> dict:
+async def register(*, ctx: Ctx, event_id: str, user: Principal,
+                   idempotency_key: str | None = None) -> tuple[dict, bool]:
     """Confirmed while places last, then waitlisted. With an Idempotency-Key, a retry (say after a gateway timeout)
-    answers with the registration the first request made instead of 409 `already_registered`."""
+    answers with the registration the first request made instead of 409 `already_registered`. Returns
+    (registration, replayed)."""
 
     async def work(uow: UnitOfWork) -> str:
         await ensure_in_good_standing(db=ctx.db, user=user, uow=uow)
@@ -97,7 +99,7 @@ async def register(*, ctx: Ctx, event_id: str, user: Principal, idempotency_key:
         raise NotFound(f"registration {reg_id} not found")
     if not replayed:
         metrics.REGISTRATIONS.labels(reg["status"]).inc()
-    return {**reg, "position": await position(ctx, reg)}
+    return {**reg, "position": await position(ctx, reg)}, replayed
 
 
 async def _cancel(ctx: Ctx, uow: UnitOfWork, event: dict, reg: dict, actor: Principal) -> dict:

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 from agora_common.auth import Principal
 from agora_common.errors import NotFound
+from agora_common.idempotency import create_once
 from agora_common.ids import new_id
 from agora_common.pagination import keyset_page
 from agora_common.uow import UnitOfWork
@@ -24,7 +25,9 @@ SERIES_FIELDS = ("title", "description", "kind", "sig_id", "tags", "capacity", "
                  "stream_url", "city", "venue", "address", "hosts", "timezone")
 
 
-async def create(*, ctx: Ctx, spec: dict, user: Principal) -> dict:
+async def create(*, ctx: Ctx, spec: dict, user: Principal, idempotency_key: str | None = None) -> tuple[dict, bool]:
+    """The series and its draft occurrences, in one transaction. With an Idempotency-Key, a retried request answers
+    with the series the first one made (and creates no second set of occurrences). Returns (series, replayed)."""
     series_id = new_id()
     shared = {k: spec[k] for k in SERIES_FIELDS if k in spec}
     duration = timedelta(minutes=spec["duration_minutes"])
@@ -41,12 +44,14 @@ async def create(*, ctx: Ctx, spec: dict, user: Principal) -> dict:
         "created_at": now,
     }
 
-    async def work(uow: UnitOfWork):
+    async def work(uow: UnitOfWork) -> str:
         await ctx.db[SERIES].insert_one(series, session=uow.session)
         await ctx.db[EVENTS].insert_many(occurrences, session=uow.session)
+        return series_id
 
-    await ctx.transactions.run(work)
-    return series
+    created_id, replayed = await create_once(db=ctx.db, run=ctx.transactions.run, user_id=user.id, scope="series",
+                                             key=idempotency_key, payload=spec, body=work)
+    return (await get(ctx=ctx, series_id=created_id) if replayed else series), replayed
 
 
 async def list_series(*, ctx: Ctx, limit: int, cursor: str | None) -> tuple[list[dict], str | None]:

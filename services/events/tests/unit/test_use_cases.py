@@ -30,7 +30,7 @@ async def ctx() -> Ctx:
 
 
 async def open_meetup(ctx: Ctx, capacity: int) -> dict:
-    doc = await events.create(ctx=ctx, user=OPERATOR, fields={
+    doc, _ = await events.create(ctx=ctx, user=OPERATOR, fields={
         "kind": "meetup", "title": "Storage meetup", "city": "Shanghai", "venue": "Hub", "online": False,
         "tags": ["storage"], "capacity": capacity, "starts_at": datetime.now(UTC) + timedelta(days=7)})
     for action in (Action.PUBLISH, Action.OPEN_REGISTRATION):
@@ -40,9 +40,9 @@ async def open_meetup(ctx: Ctx, capacity: int) -> dict:
 
 async def test_a_full_event_waitlists_and_a_cancellation_promotes_the_first_in_line(ctx):
     event = await open_meetup(ctx, capacity=1)
-    first = await registrations.register(ctx=ctx, event_id=event["_id"], user=member("ada"))
-    second = await registrations.register(ctx=ctx, event_id=event["_id"], user=member("bob"))
-    third = await registrations.register(ctx=ctx, event_id=event["_id"], user=member("cy"))
+    first, _ = await registrations.register(ctx=ctx, event_id=event["_id"], user=member("ada"))
+    second, _ = await registrations.register(ctx=ctx, event_id=event["_id"], user=member("bob"))
+    third, _ = await registrations.register(ctx=ctx, event_id=event["_id"], user=member("cy"))
     assert (first["status"], second["status"], third["status"]) == ("confirmed", "waitlisted", "waitlisted")
     assert (second["position"], third["position"]) == (1, 2)
     with pytest.raises(Conflict):
@@ -58,7 +58,7 @@ async def test_a_full_event_waitlists_and_a_cancellation_promotes_the_first_in_l
 
 
 async def test_registration_is_refused_before_it_opens_and_drafts_are_invisible(ctx):
-    draft = await events.create(ctx=ctx, user=OPERATOR, fields={
+    draft, _ = await events.create(ctx=ctx, user=OPERATOR, fields={
         "kind": "training", "title": "Operators' training", "online": True,
         "starts_at": datetime.now(UTC) + timedelta(days=3)})
     with pytest.raises(NotFound):

@@ -7,7 +7,7 @@ import yaml
 from agora_common.events import EVENT_TYPES
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-DEFAULT_RULES_FILE = Path(__file__).resolve().parent.parent / "rules" / "rules-v1.yaml"
+DEFAULT_RULES_FILE = Path(__file__).resolve().parent.parent / "rules" / "rules-v2.yaml"
 
 
 class RulesError(ValueError):

@@ -2,7 +2,7 @@
 cannot read, publishes honor-title changes, and records metrics.
 
 State lives in memory (the `Engine`); it is a pure function of the event log, so start-up rebuilds it by
-reading the log (`catch_up`) before the live faust agent takes over. The API reads the same engine object
+reading the log (`catch_up`) before the live tail takes over. The API reads the same engine object
 in the same process and event loop: what an applied batch changed is visible to the next request.
 """
 

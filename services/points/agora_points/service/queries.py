@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 
 from agora_common.errors import InvalidInput, NotFound
+from agora_common.types import EARLIEST, LATEST
 
 from agora_points.adapters.leaderboards import Leaderboards, Row
 from agora_points.domain.book import Entry
@@ -93,6 +94,8 @@ def _key(window: str, now: datetime, period: str | None) -> str:
     if window == "all_time" or not _PERIOD[window].match(period):
         raise InvalidInput("period is YYYY-MM for window=monthly, YYYY-Www (ISO week) for window=weekly",
                            code="invalid_period")
+    if not EARLIEST.year <= int(period[:4]) <= LATEST.year:  # the range of every date the platform accepts
+        raise InvalidInput(f"period must be between {EARLIEST.year} and {LATEST.year}", code="invalid_period")
     return ("m" if window == "monthly" else "w") + period
 
 

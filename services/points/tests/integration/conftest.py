@@ -42,7 +42,7 @@ async def publish(env: dict, envelopes: list[Envelope]) -> None:
 def settings(env: dict, **extra) -> Settings:
     # a fresh instance (consumer group) per app: a restarted app does not wait for the old member to leave
     extra.setdefault("points_instance", f"test-{next(_instances)}")
-    return Settings(**env, points_batch_within=0.01, **extra)
+    return Settings(**env, **extra)
 
 
 _instances = itertools.count()

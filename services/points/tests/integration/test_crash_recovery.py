@@ -48,12 +48,11 @@ def stream(h, n: int) -> list[Envelope]:
 
 
 class Worker:
-    def __init__(self, env: dict, mode: str, data_dir=None) -> None:
+    def __init__(self, env: dict, data_dir=None) -> None:
         self.port = free_port()
         self.env = {**os.environ, "AGORA_KAFKA_BOOTSTRAP": env["kafka_bootstrap"],
                     "AGORA_TOPIC_PREFIX": env["topic_prefix"], "AGORA_POINTS_INSTANCE": "crash",
                     "AGORA_REDIS_URL": env["redis_url"],
-                    "AGORA_POINTS_LIVE_CONSUMER": mode,
                     **({"AGORA_DATA_DIR": str(data_dir), "AGORA_POINTS_SNAPSHOT_INTERVAL": "0.2"} if data_dir else {}),
                     "AGORA_LOG_LEVEL": "WARNING"}
         self.proc: subprocess.Popen | None = None
@@ -92,14 +91,13 @@ class Worker:
                 self.proc.wait()
 
 
-@pytest.mark.parametrize("mode,snapshots", [("faust", False), ("direct", False), ("faust", True)])
-async def test_sigkill_mid_stream_then_restart_matches_recomputation_from_the_log(agora_env, h, mode, snapshots,
-                                                                                  tmp_path):
+@pytest.mark.parametrize("snapshots", [False, True])
+async def test_sigkill_mid_stream_then_restart_matches_recomputation_from_the_log(agora_env, h, snapshots, tmp_path):
     topics = Topics(agora_env["topic_prefix"])
     await ensure_topics(agora_env["kafka_bootstrap"], topics.all())
     events = stream(h, 3000)
     publisher = EventPublisher(agora_env["kafka_bootstrap"])
-    worker = Worker(agora_env, mode, tmp_path if snapshots else None)
+    worker = Worker(agora_env, tmp_path if snapshots else None)
     try:
         await publisher.publish_many(topics.content, events[:1000])
         worker.start()

@@ -1,11 +1,8 @@
 """Liveness: a points instance whose live path is broken asks to be restarted (its state is rebuilt from the log
 on start), instead of serving figures that no longer move."""
 
-import httpx
 import pytest
-from agora_points.main import create_app
 from agora_testing.events import eventually
-from asgi_lifespan import LifespanManager
 
 pytestmark = pytest.mark.servers("kafka", "redis")
 
@@ -16,19 +13,28 @@ async def test_a_running_instance_is_live(agora_env, h):
         assert r.status_code == 200 and r.json()["status"] == "ok"
 
 
-async def test_a_live_consumer_that_cannot_start_fails_liveness(agora_env, tmp_path, h):
-    (tmp_path / "faust").write_text("a file where the live consumer's app directory should go")
-    app = create_app(h.settings(agora_env, data_dir=str(tmp_path)))
-    async with (
-        LifespanManager(app, startup_timeout=60, shutdown_timeout=30) as manager,
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=manager.app), base_url="http://test") as client,
-    ):
+async def test_a_failed_live_batch_fails_liveness_and_readiness(agora_env, h):
+    """A batch that raises may have left the state half-updated: the instance must ask for a restart (a replay)
+    rather than serve figures that no longer move. The failure is injected into the scoring step; the broker
+    and the live tail are real."""
+    running = h.Running(agora_env)
+    async with running as client:
+        await h.publish(agora_env, [h.upvote("v0", post="p0")])
+        await h.total_is(client, "alice", 10)
+        processor = running.app.state.processor
+
+        async def scoring_bug(raws, **kw):
+            raise ValueError("a bug in scoring")
+
+        processor.handle = scoring_bug
+        await h.publish(agora_env, [h.upvote("v1", post="p1")])
+
         async def not_live() -> None:
             r = await client.get("/healthz")
             assert r.status_code == 503, r.text
             error = r.json()["error"]
             assert error["code"] == "not_live"
-            assert "live consumer stopped" in error["details"]["live_path_healthy"]
+            assert "a bug in scoring" in error["details"]["live_path_healthy"]
 
         await eventually(not_live, timeout=60)
         assert (await client.get("/readyz")).status_code == 503

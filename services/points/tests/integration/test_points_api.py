@@ -33,7 +33,7 @@ async def test_default_rules_ledger_and_summary(agora_env, h):
     await h.publish(agora_env, events)
     async with h.Running(agora_env) as client:
         body = await h.total_is(client, "alice", 10 + 5 - 2 + 15 + 20)
-        assert body["rules_version"] == "v1"
+        assert body["rules_version"] == "v2"
         assert body["weekly"] == body["monthly"] == body["total"]
         await h.total_is(client, "bob", 2)
         await h.total_is(client, "carol", 5 + 30 + 20)
@@ -250,3 +250,41 @@ async def test_board_rows_carry_display_names_and_titles(agora_env, h):
             assert [n["display_name"] for n in rank["neighbours"]] == ["Alice A.", "Robert"], rank
 
         await eventually(renamed, timeout=15)
+
+
+async def test_dates_out_of_range_are_a_clear_422(agora_env, h):
+    async with h.Running(agora_env) as client:
+        for params in ({"window": "monthly", "period": "9999-12"}, {"window": "weekly", "period": "1999-W52"}):
+            r = await client.get("/api/v1/points/leaderboards", params=params)
+            assert r.status_code == 422 and r.json()["error"]["code"] == "invalid_period", r.text
+            assert "between 2000 and 2200" in r.json()["error"]["message"]
+            r = await client.get("/api/v1/points/users/alice/rank", params=params)
+            assert r.status_code == 422 and r.json()["error"]["code"] == "invalid_period", r.text
+        ok = await client.get("/api/v1/points/leaderboards", params={"window": "monthly", "period": "2200-12"})
+        assert ok.status_code == 200 and ok.json()["entries"] == []
+        for time in ("9999-12-31T00:00:00Z", "1970-01-01T00:00:00Z"):
+            r = await client.get("/api/v1/points/users/alice/as-of", params={"time": time})
+            assert r.status_code == 422 and "2200-12-31" in r.text, r.text
+
+
+async def test_what_if_shows_what_the_rule_for_answering_during_a_qa_session_gives(agora_env, h):
+    """v2 added answered_during_event: what-if with v1 against the live v2 shows exactly that rule's points."""
+    from agora_common.events.content import AnswerPosted
+    from agora_points.domain.rules import DEFAULT_RULES_FILE
+
+    def answer(author, post, during):
+        return h.wrap(AnswerPosted(post_id=post, post_type="answer", author_id=author, question_id="q1",
+                                   question_author_id="asker", body="...", created_at=h.T0, event_id="qa1",
+                                   during_event=during))
+
+    await h.publish(agora_env, [answer("alice", "a1", True), answer("bob", "a2", False)])
+    async with h.Running(agora_env) as client:
+        await h.total_is(client, "alice", 5)
+        r = await client.post("/api/v1/points/what-if", content=(DEFAULT_RULES_FILE.parent / "rules-v1.yaml").read_text(),
+                              headers={**h.auth(agora_env, "operator"), "Content-Type": "application/yaml"})
+        assert r.status_code == 200, r.text
+        diff = r.json()
+        assert diff["current_version"] == "v2" and diff["proposed_version"] == "v1"
+        assert diff["changes"] == [{"user_id": "alice", "current": 5, "proposed": 0, "delta": -5,
+                                    "titles_current": [], "titles_proposed": []}]
+        assert {"rule_id": "answered_during_event", "current": 5, "proposed": 0} in diff["by_rule"]

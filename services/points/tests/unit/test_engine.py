@@ -25,10 +25,11 @@ from agora_common.events.content import (
 from agora_common.events.users import UserDeleted, UserReinstated, UserSuspended
 from agora_points.domain.book import ranking
 from agora_points.domain.engine import Engine
-from agora_points.domain.rules import load_rules, parse_rules
+from agora_points.domain.rules import DEFAULT_RULES_FILE, load_rules, parse_rules
 from agora_points.service.decode import decode, relevant_types
 
 RULES = load_rules()
+RULES_DIR = DEFAULT_RULES_FILE.parent
 T0 = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)  # a Wednesday
 _seq = iter(range(10**9))
 
@@ -347,3 +348,30 @@ def test_no_sequence_of_votes_and_retractions_leaves_more_than_the_votes_in_effe
         fresh = run(*[vote(voter, value=value, at=at) for voter, (value, at) in current.items()]).total("alice")
         total = run(*facts).total("alice")
         assert 0 <= total <= fresh, (total, fresh, current)
+
+
+def answer(author="alice", asker="bob", post="a1", question="q1", event_id="qa1", during=True, at=0):
+    from agora_common.events.content import AnswerPosted
+
+    return ev(AnswerPosted(post_id=post, post_type="answer", author_id=author, question_id=question, tags=["k8s"],
+                           body="...", question_author_id=asker, created_at=T0, event_id=event_id,
+                           during_event=during), at=at, subject=post)
+
+
+def test_answering_during_a_live_qa_session_earns_the_rule_and_deletion_takes_it_back():
+    e = run(answer(), answer(author="carol", post="a2", during=False), answer(author="bob", post="a3"),
+            answer(author="dave", post="a4", event_id=None, during=False))
+    assert e.total("alice") == 5  # during the session
+    assert e.total("carol") == 0  # after it ended (or before it went live)
+    assert e.total("bob") == 0  # the asker answering their own question
+    assert e.total("dave") == 0  # a question of no event
+    assert [x.award.rule.id for x in e.ledgers["alice"].ordered()] == ["answered_during_event"]
+    deleted = run(answer(), ev(PostDeleted(post_id="a1", post_type="answer", author_id="alice", question_id="q1",
+                                           deleted_by="alice"), at=1, subject="a1"))
+    assert deleted.total("alice") == 0
+
+
+def test_the_rule_is_new_in_v2_and_v1_scores_no_answer():
+    v1 = parse_rules((RULES_DIR / "rules-v1.yaml").read_text())
+    assert RULES.version == "v2" and "answered_during_event" in {r.id for r in RULES.rules}
+    assert run(answer(), rules=v1).total("alice") == 0

@@ -56,6 +56,7 @@ MAPPINGS: dict[str, Any] = {
         "sig_id": {"type": "keyword"},
         "event_id": {"type": "keyword"},
         "accepted_answer_id": {"type": "keyword"},
+        "accepted_answer_author_id": {"type": "keyword"},
         "created_at": {"type": "date"},
         "updated_at": {"type": "date"},
         "score": {"type": "integer"},

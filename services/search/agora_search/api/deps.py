@@ -4,6 +4,7 @@ from elasticsearch import AsyncElasticsearch
 from fastapi import Depends, Request
 
 from agora_search.config import Settings
+from agora_search.service.demand import ZeroHitRecorder
 from agora_search.service.reindex import ReindexJob
 
 
@@ -19,6 +20,11 @@ def get_reindex_job(request: Request) -> ReindexJob:
     return request.app.state.reindex_job
 
 
+def get_zero_hits(request: Request) -> ZeroHitRecorder:
+    return request.app.state.zero_hits
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 EsDep = Annotated[AsyncElasticsearch, Depends(get_es)]
 ReindexJobDep = Annotated[ReindexJob, Depends(get_reindex_job)]
+ZeroHitsDep = Annotated[ZeroHitRecorder, Depends(get_zero_hits)]

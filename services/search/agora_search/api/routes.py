@@ -7,7 +7,8 @@ from agora_common.types import AnyInstant
 from elasticsearch import ApiError, TransportError
 from fastapi import APIRouter, Query, Response, status
 
-from agora_search.api.deps import EsDep, ReindexJobDep, SettingsDep
+from agora_search.adapters.member_names import MemberNames
+from agora_search.api.deps import EsDep, ReindexJobDep, SettingsDep, ZeroHitsDep
 from agora_search.api.schemas import ReindexRead, SearchResponse, SuggestResponse
 from agora_search.domain.query import SearchParams
 from agora_search.service import search as search_service
@@ -64,6 +65,7 @@ async def _engine(coro):
 async def search(
     es: EsDep,
     settings: SettingsDep,
+    zero_hits: ZeroHitsDep,
     q: Annotated[str | None, Query(max_length=500, description="words to find; English and Chinese; typos tolerated")] = None,
     type: Annotated[Literal["question", "article"] | None, Query()] = None,
     tags: Annotated[list[str], Query(description="every tag must be present; repeat or comma-separate")] = [],  # noqa: B006
@@ -86,9 +88,12 @@ async def search(
         answered=answered, accepted=accepted, sort=sort, size=size,
     )
     result = await _engine(search_service.search(
-        es=es, alias=settings.alias, params=params, cursor=cursor, pit_keep_alive=settings.pit_keep_alive
+        es=es, alias=settings.alias, params=params, cursor=cursor, pit_keep_alive=settings.pit_keep_alive,
+        names=MemberNames(es, settings.member_names_index),
     ))
     timing = result.pop("timing")
+    if result["total"] == 0 and cursor is None:
+        zero_hits.note(params)  # counted for the demand report (never with the user), in the background
     # serialised here, straight from the model: skips FastAPI's generic encoder (a hot path)
     response = Response(SearchResponse.model_validate(result).model_dump_json(), media_type="application/json")
     _server_timing(response, timing)

@@ -6,6 +6,16 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 
+class AcceptedAnswer(BaseModel):
+    id: str
+    author_id: str | None = Field(description="null once the author's account is deleted")
+    author_display_name: str | None = Field(
+        description="the author's display name as the users service last announced it; null if not known (yet)")
+    author_expert_tags: list[str] = Field(
+        default_factory=list, description="the question's tags the author is one of the community's experts of "
+                                          '(an honor title with the scope "tag:<tag>")')
+
+
 class SearchHit(BaseModel):
     id: str
     type: Literal["question", "article"]
@@ -16,12 +26,16 @@ class SearchHit(BaseModel):
     )
     tags: list[str]
     author_id: str | None
+    author_expert_tags: list[str] = Field(
+        default_factory=list, description="the post's tags its author is one of the community's experts of (an "
+                                          'honor title with the scope "tag:<tag>")')
     sig_id: str | None = Field(None, description="the SIG the post belongs to, if any")
     event_id: str | None = Field(None, description="the online Q&A session a question was asked in, if any")
     score: int = Field(description="net vote score")
     created_at: datetime | None
     answer_count: int | None = Field(None, description="questions only")
     has_accepted_answer: bool | None = Field(None, description="questions only")
+    accepted_answer: AcceptedAnswer | None = Field(None, description="a question's accepted answer and who wrote it")
     relevance: float | None = Field(None, description="the engine's relevance score, when sorted by relevance")
 
 

@@ -207,6 +207,8 @@ def project(doc_id: str, state: State) -> dict[str, Any]:
         "answered": bool(answers) and is_question,
         "has_accepted": accepted_id is not None and is_question,
         "accepted_answer_id": accepted_id if is_question else None,
+        "accepted_answer_author_id": state["answers"][accepted_id].get("author_id")
+        if is_question and accepted_id else None,
         "visible": is_visible(state),
         "state": state,
     }

@@ -2,16 +2,17 @@
 
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 Sort = Literal["relevance", "newest", "votes"]
 PostKind = Literal["question", "article"]
 
 FACET_SIZE = 20
 SOURCE_FIELDS = ["id", "type", "title", "summary", "tags", "author_id", "sig_id", "event_id", "score", "created_at",
-                 "answer_count", "has_accepted"]
+                 "answer_count", "has_accepted", "accepted_answer_id", "accepted_answer_author_id"]
 # Highlighted fields: each text field is analysed twice (English and CJK); the better highlight of the two is shown.
 HIGHLIGHT_FIELDS = ("title", "body", "answers_text")
 
@@ -182,8 +183,41 @@ def format_hit(hit: dict) -> dict:
         "created_at": src.get("created_at"),
         "answer_count": src.get("answer_count") if src["type"] == "question" else None,
         "has_accepted_answer": src.get("has_accepted") if src["type"] == "question" else None,
+        "author_expert_tags": [],
+        "accepted_answer": {"id": src["accepted_answer_id"], "author_id": src.get("accepted_answer_author_id"),
+                            "author_display_name": None, "author_expert_tags": []}
+        if src["type"] == "question" and src.get("accepted_answer_id") else None,
         "relevance": hit.get("_score"),
     }
+
+
+class Person(Protocol):
+    @property
+    def display_name(self) -> str | None: ...
+
+    @property
+    def expert_tags(self) -> frozenset[str]: ...
+
+
+def describe_people(hits: list[dict], people: Mapping[str, Person]) -> None:
+    """Fill in, from `people` (user id -> what the users topic said), the display names of the accepted answers'
+    authors, and for the post's author and its accepted answer's author the post's tags they are experts of."""
+    for hit in hits:
+        tags = set(hit["tags"])
+        author = people.get(hit["author_id"]) if hit["author_id"] else None
+        hit["author_expert_tags"] = sorted(tags & author.expert_tags) if author else []
+        accepted = hit.get("accepted_answer")
+        if accepted and accepted["author_id"]:
+            person = people.get(accepted["author_id"])
+            accepted["author_display_name"] = person.display_name if person else None
+            accepted["author_expert_tags"] = sorted(tags & person.expert_tags) if person else []
+
+
+def people(hits: list[dict]) -> set[str]:
+    """The members a page of hits names: the posts' authors and their accepted answers' authors."""
+    ids = {h["author_id"] for h in hits if h["author_id"]}
+    return ids | {h["accepted_answer"]["author_id"] for h in hits if h.get("accepted_answer")
+                  and h["accepted_answer"]["author_id"]}
 
 
 def _buckets(aggs: dict, name: str) -> list[dict]:

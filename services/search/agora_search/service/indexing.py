@@ -13,9 +13,18 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from agora_common.consumer_lag import ConsumerLagMonitor
 from agora_common.events import Envelope
 from agora_common.events.dispatch import EventHandlers
-from agora_common.events.users import UserDeleted
+from agora_common.events.users import (
+    HonorTitleGranted,
+    HonorTitleRevoked,
+    ProfileUpdated,
+    TagFollowed,
+    TagUnfollowed,
+    UserDeleted,
+    UserRegistered,
+)
 from agora_common.kafka import SupervisedConsumer
 from agora_common.lifecycle import cancel_and_wait
 from agora_common.retry import until_done
@@ -26,16 +35,20 @@ from elasticsearch import AsyncElasticsearch
 from agora_search import metrics
 from agora_search.adapters.consumer import low_latency_consumer
 from agora_search.adapters.deleted_authors import DeletedAuthors
+from agora_search.adapters.demand import TagFollows
 from agora_search.adapters.indexer import Indexer, IndexResult
 from agora_search.adapters.indices import IndexManager
+from agora_search.adapters.member_names import MemberNames
 from agora_search.config import Settings
 from agora_search.service.authors import forget_author
+from agora_search.service.demand import activity_log
 
 log = logging.getLogger(__name__)
 
 MAX_BACKOFF = 5.0
 WRITE_TARGETS_TTL = 1.0
 SECOND_PASS_SECONDS = 5.0
+PURGE_EVERY_SECONDS = 3600.0  # the activity log drops what is older than the retention this often
 
 
 class LiveIndexer:
@@ -45,6 +58,11 @@ class LiveIndexer:
         self.es = es
         self.deleted_authors = DeletedAuthors(es, settings.deleted_authors_index)
         self.indexer = Indexer(es, deleted_authors=self.deleted_authors)
+        self.names = MemberNames(es, settings.member_names_index)
+        # the demand report's activity log (written with each batch) and tag follows (from the users topic)
+        self.activity = activity_log(es, settings)
+        self.follows = TagFollows(es, settings.tag_follows_index)
+        self._purged_at = 0.0
         topics = Topics(settings.topic_prefix)
         self.content = SupervisedConsumer(lambda: low_latency_consumer(
             kafka=settings.kafka, topics=[topics.content], group_id=group_id(settings, "indexer"),
@@ -56,6 +74,12 @@ class LiveIndexer:
             client_id=client_id(settings, "members"), dead_letter_topic=topics.dead_letter,
             handler=self.handle_users_event, fetch_max_wait_ms=settings.fetch_max_wait_ms,
         ))
+        # the two groups' lag, asked of the broker (agora_consumer_lag_*) from the app's start on (main.py), also
+        # while the consumers wait for the index or are down
+        self.lag = ConsumerLagMonitor(settings.kafka, interval=settings.consumer_lag_interval_s,
+                                      client_id=client_id(settings, "lag"))
+        self.lag.watch(group_id(settings, "indexer"), [topics.content])
+        self.lag.watch(group_id(settings, "members"), [topics.users])
         self._followups: set[asyncio.Task] = set()
         self._refresher: asyncio.Task | None = None
         self._written: list[Envelope] = []
@@ -69,8 +93,20 @@ class LiveIndexer:
         rejected = {id(r.envelope) for r in result.rejected}
         for r in result.rejected:
             await self.content.consumer.dead_letter_envelope(r.envelope, r.reason, r.message)
-        self._written += [e for e in envelopes if id(e) not in rejected]
+        accepted = [e for e in envelopes if id(e) not in rejected]
+        self._written += accepted
         self._wrote.set()
+        await until_done(lambda: self.activity.record(accepted), what="recording activity", cap=MAX_BACKOFF)
+        await self._purge_activity()
+
+    async def _purge_activity(self) -> None:
+        if time.monotonic() - self._purged_at < PURGE_EVERY_SECONDS:
+            return
+        self._purged_at = time.monotonic()
+        try:
+            await self.activity.purge(datetime.now(UTC))
+        except Exception:
+            log.warning("could not purge the activity log (next time)", exc_info=True)
 
     async def handle_users_event(self, envelope: Envelope) -> None:
         await MEMBERS.dispatch(envelope, indexer=self)
@@ -140,14 +176,55 @@ class LiveIndexer:
     async def stop(self) -> None:
         for task in (self._refresher, *self._followups):
             await cancel_and_wait(task)
+        await self.lag.stop()
         await self.content.stop()
         await self.members.stop()
 
 
-# what search learns from the users topic: deleted accounts are anonymised in every document
+# what search learns from the users topic: deleted accounts are anonymised in every document; display names name
+# the authors of accepted answers on hits; tag follows count followers per tag for the demand report; scoped honor
+# titles ("tag:kubernetes") say which posts' authors are the community's experts of their tags
 MEMBERS: EventHandlers[Any] = EventHandlers("search.members")
 
 
 @MEMBERS.on(UserDeleted)
 async def _account_deleted(event: UserDeleted, envelope: Envelope, *, indexer: LiveIndexer) -> None:
+    await until_done(lambda: indexer.names.forget(event.user_id, envelope.version), what="forgetting a name",
+                     cap=MAX_BACKOFF)
     await indexer.forget_author(event.user_id)
+    await until_done(lambda: indexer.follows.forget(event.user_id), what="forgetting tag follows", cap=MAX_BACKOFF)
+    await until_done(lambda: indexer.activity.forget_actor(event.user_id), what="anonymising activity",
+                     cap=MAX_BACKOFF)
+
+
+@MEMBERS.on(UserRegistered, ProfileUpdated)
+async def _named(event: UserRegistered | ProfileUpdated, envelope: Envelope, *, indexer: LiveIndexer) -> None:
+    await until_done(lambda: indexer.names.record(event.user_id, event.display_name, envelope.version),
+                     what="recording a display name", cap=MAX_BACKOFF)
+
+
+@MEMBERS.on(TagFollowed, TagUnfollowed)
+async def _tag_follow(event: TagFollowed | TagUnfollowed, envelope: Envelope, *, indexer: LiveIndexer) -> None:
+    """Followers per tag, for the demand report (deleted accounts follow nothing, even if an event comes late)."""
+    following = isinstance(event, TagFollowed)
+    if following and await indexer.deleted_authors.which({event.user_id}):
+        return
+    await until_done(lambda: indexer.follows.put(event.user_id, event.tag, following=following,
+                                                 version=envelope.version),
+                     what="recording a tag follow", cap=MAX_BACKOFF)
+
+
+@MEMBERS.on(HonorTitleGranted)
+async def _title_granted(event: HonorTitleGranted, envelope: Envelope, *, indexer: LiveIndexer) -> None:
+    if event.scope:  # a title for the whole community says nothing about a post
+        scope = event.scope
+        await until_done(lambda: indexer.names.title_granted(event.user_id, event.title, scope, envelope.version),
+                         what="recording a scoped title", cap=MAX_BACKOFF)
+
+
+@MEMBERS.on(HonorTitleRevoked)
+async def _title_revoked(event: HonorTitleRevoked, envelope: Envelope, *, indexer: LiveIndexer) -> None:
+    if event.scope:
+        scope = event.scope
+        await until_done(lambda: indexer.names.title_revoked(event.user_id, event.title, scope, envelope.version),
+                         what="recording a scoped title", cap=MAX_BACKOFF)

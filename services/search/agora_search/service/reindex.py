@@ -25,6 +25,7 @@ from agora_search.adapters.event_log import read_log
 from agora_search.adapters.indexer import Indexer
 from agora_search.adapters.indices import IndexManager
 from agora_search.config import Settings
+from agora_search.service.demand import activity_log
 from agora_search.service.indexing import WRITE_TARGETS_TTL
 
 log = logging.getLogger(__name__)
@@ -73,10 +74,14 @@ async def rebuild(
         await asyncio.sleep(WRITE_TARGETS_TTL + 0.5)
         # one refresh at the end is enough; deleted accounts are dropped from the replayed events too
         indexer = Indexer(es, deleted_authors=DeletedAuthors(es, settings.deleted_authors_index))
+        # the demand report's activity log is rebuilt on the way (what is missing and within the retention window)
+        activity = activity_log(es, settings)
+        await activity.ensure()
         async for batch in read_log(settings.kafka, Topics(settings.topic_prefix).content):
             if batch.envelopes:
                 result = await indexer.index(batch.envelopes, [new])
                 status.documents_written += result.written
+                await activity.record(batch.envelopes)
             status.events_read, status.events_total = batch.read, batch.total
             if progress:
                 progress(batch.read, batch.total)

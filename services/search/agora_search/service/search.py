@@ -9,6 +9,7 @@ from agora_common.errors import InvalidInput
 from elasticsearch import AsyncElasticsearch, NotFoundError
 
 from agora_search import metrics
+from agora_search.adapters.member_names import MemberNames
 from agora_search.domain import cursor as cursors
 from agora_search.domain import query as q
 from agora_search.domain.query import SearchParams
@@ -46,7 +47,8 @@ class _Timer:
 
 
 async def search(
-    *, es: AsyncElasticsearch, alias: str, params: SearchParams, cursor: str | None, pit_keep_alive: str
+    *, es: AsyncElasticsearch, alias: str, params: SearchParams, cursor: str | None, pit_keep_alive: str,
+    names: MemberNames | None = None,
 ) -> dict:
     timer = _Timer()
     fingerprint = params.fingerprint()
@@ -81,6 +83,8 @@ async def search(
         pit_id = response.get("pit_id") or pit_id
 
     result, last_sort = q.parse_response(params, response.body)
+    if names is not None and (people := q.people(result["hits"])):
+        q.describe_people(result["hits"], await timer.call(names.members(people)))
     next_cursor = None
     if last_sort is not None:
         next_cursor = cursors.encode(cursors.Cursor(pit_id=pit_id, search_after=last_sort, fingerprint=fingerprint))

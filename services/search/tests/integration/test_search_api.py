@@ -115,6 +115,7 @@ async def test_bad_requests_are_clear_4xx(client, corpus):
         ({"sort": "random"}, 422), ({"size": 0}, 422), ({"size": 101}, 422), ({"type": "answer"}, 422),
         ({"from": "yesterday"}, 422), ({"from": "2026-02-01", "to": "2026-01-01"}, 422),
         ({"cursor": "garbage"}, 422), ({"q": "x" * 501}, 422), ({"answered": "maybe"}, 422),
+        ({"from": "9999-12-31"}, 422), ({"to": "1970-01-01T00:00:00Z"}, 422),  # dates: 2000-2200 (agora_common.types)
     ]
     for params, status in cases:
         response = await client.get("/api/v1/search", params=params)

@@ -8,6 +8,7 @@ from agora_users.api.schemas import (
     LoginRequest,
     RefreshRequest,
     RegisterRequest,
+    RegistrationAccepted,
     VerifyResponse,
     user_read,
 )
@@ -22,20 +23,31 @@ async def auth_response(store, session: accounts.Session) -> AuthResponse:
                         refresh_token=session.refresh_token, expires_at=session.expires_at)
 
 
-@router.post("/register", status_code=status.HTTP_201_CREATED, response_model=AuthResponse,
-             summary="Create an account and sign in", responses=errors(409, 422))
-async def register(body: RegisterRequest, store: StoreDep) -> AuthResponse:
-    session = await accounts.register(store=store, email=str(body.email), password=body.password,
-                                      display_name=body.display_name)
-    return await auth_response(store, session)
+def client_address(request: Request) -> str:
+    # the gateway sets X-Real-IP to the caller's address (only the gateway reaches the service: NetworkPolicy)
+    client = request.headers.get("X-Real-IP") or (request.client.host if request.client else "unknown")
+    return client[:64]
+
+
+REGISTERED = ("Registration received. If the email can be used, the account is ready: sign in with this email and "
+              "password. If it already had an account, that account is unchanged and its owner has been told.")
+
+
+@router.post("/register", status_code=status.HTTP_202_ACCEPTED, response_model=RegistrationAccepted,
+             summary="Register (then sign in); the answer never tells whether the email already had an account",
+             responses=errors(403, 422))
+async def register(body: RegisterRequest, store: StoreDep, request: Request) -> RegistrationAccepted:
+    await accounts.register(store=store, email=str(body.email), password=body.password,
+                            display_name=body.display_name, client=client_address(request),
+                            human_token=body.human_check_token)
+    return RegistrationAccepted(email=str(body.email), message=REGISTERED)
 
 
 @router.post("/login", response_model=AuthResponse, summary="Sign in with email and password",
              responses=errors(401, 403, 422, 429))
 async def login(body: LoginRequest, store: StoreDep, request: Request) -> AuthResponse:
-    # the gateway sets X-Real-IP to the caller's address (only the gateway reaches the service: NetworkPolicy)
-    client = request.headers.get("X-Real-IP") or (request.client.host if request.client else "unknown")
-    session = await accounts.login(store=store, email=body.email, password=body.password, client=client[:64])
+    session = await accounts.login(store=store, email=body.email, password=body.password,
+                                   client=client_address(request), human_token=body.human_check_token)
     return await auth_response(store, session)
 
 

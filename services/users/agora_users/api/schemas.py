@@ -21,12 +21,29 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+HumanCheckToken = Annotated[str | None, Field(
+    default=None, min_length=1, max_length=4096,
+    description="the token the human check (CAPTCHA) widget produced: needed on registration and, after failed "
+                "sign-ins, on login when the service verifies it (a 403 `human_check_required` says so and gives "
+                "the widget's `site_key` in `details`)")]
+
+
 class RegisterRequest(Strict):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
         {"email": "ada@example.org", "password": "correct horse battery", "display_name": "Ada Lovelace"}]})
     email: EmailStr = Field(max_length=254)
     password: str = Field(max_length=1024, description="at least the configured minimum length (default 10)")
     display_name: DisplayName
+    human_check_token: HumanCheckToken = None
+
+
+class RegistrationAccepted(BaseModel):
+    """The same answer whether or not the email already had an account (no account enumeration)."""
+
+    status: Literal["accepted"] = "accepted"
+    email: str = Field(description="the email as given")
+    message: str = Field(description="what to do next, for people")
+    login: str = Field(default="/api/v1/users/auth/login", description="where to sign in next")
 
 
 class LoginRequest(Strict):
@@ -34,6 +51,7 @@ class LoginRequest(Strict):
         {"email": "ada@example.org", "password": "correct horse battery"}]})
     email: str = Field(min_length=1, max_length=320)
     password: str = Field(min_length=1, max_length=1024)
+    human_check_token: HumanCheckToken = None
 
 
 class RefreshRequest(Strict):
@@ -42,6 +60,8 @@ class RefreshRequest(Strict):
 
 class TitleRead(BaseModel):
     title: str
+    scope: str | None = Field(default=None, description='"tag:<tag>": held as the community\'s expert for that '
+                                                        'tag; null: for the whole community')
     granted_at: datetime
     source: Literal["operator", "points"]
 
@@ -149,9 +169,19 @@ class Membership(BaseModel):
     joined: bool = Field(description="false when the user was already a member")
 
 
+TitleScope = Annotated[str, StringConstraints(strip_whitespace=True, min_length=5, max_length=40)]
+
+
 class TitleGrant(Strict):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"title": "Ambassador", "reason": "ran three meetups"},
+        {"title": "Expert", "scope": "tag:kubernetes", "reason": "40 accepted answers on Kubernetes"}]})
     title: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=60)]
     reason: Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)] | None = None
+    scope: TitleScope | None = Field(default=None, description='"tag:<tag>" marks the member as the community\'s '
+                                     "expert for that tag (shown on their profile, on the content service's expert "
+                                     "list of the tag and on search hits of their posts in it); omit for a title for "
+                                     "the whole community")
 
 
 class TitleInUse(BaseModel):
@@ -162,6 +192,7 @@ class TitleInUse(BaseModel):
 
 class TitleAuditEntry(BaseModel):
     title: str
+    scope: str | None = None
     action: Literal["granted", "revoked"]
     by: str
     reason: str | None = None

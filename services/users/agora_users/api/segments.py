@@ -1,5 +1,3 @@
-import csv
-import io
 from typing import Literal
 
 from agora_common.auth import Operator
@@ -9,6 +7,7 @@ from agora_common.openapi import errors
 from fastapi import APIRouter, Response
 
 from agora_users.api.deps import StoreDep
+from agora_users.api.exports import csv_download, csv_text
 from agora_users.api.schemas import SegmentExport, SegmentMember
 from agora_users.domain.segments import SEGMENTS, definitions
 from agora_users.service import activity
@@ -33,10 +32,7 @@ async def export_segment(segment: str, operator: Operator, store: StoreDep,
     rows = [SegmentMember(**r) for r in await activity.segment_members(store=store, segment=segment)]
     now = utcnow()
     if format == "csv":
-        return Response(
-            _csv(rows), media_type="text/csv; charset=utf-8",
-            headers={"Content-Disposition": f'attachment; filename="segment-{segment}-{now:%Y%m%d}.csv"'},
-        )
+        return csv_download(csv_text(CSV_COLUMNS, rows), f"segment-{segment}-{now:%Y%m%d}.csv")
     return SegmentExport(segment=segment, definition=_definitions(store)[segment], count=len(rows),
                          generated_at=now, members=rows)
 
@@ -45,22 +41,3 @@ def _definitions(store) -> dict[str, str]:
     s = store.settings
     return definitions(active_days=s.active_window_days, core_days=s.core_window_days,
                        core_min=s.core_min_contributions)
-
-
-def _cell(value) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, list):
-        value = ";".join(value)
-    text = value.isoformat() if hasattr(value, "isoformat") else str(value)
-    # spreadsheet formula injection: a display name like "=HYPERLINK(...)" must stay text
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
-
-
-def _csv(rows: list[SegmentMember]) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(CSV_COLUMNS)
-    for row in rows:
-        writer.writerow([_cell(getattr(row, col)) for col in CSV_COLUMNS])
-    return out.getvalue()

@@ -1,6 +1,7 @@
 from typing import Annotated
 
 from agora_common.auth import CurrentUser, Operator
+from agora_common.idempotency import IdempotencyKey, replayed_header
 from agora_common.openapi import errors
 from fastapi import APIRouter, Query, Response, status
 
@@ -13,9 +14,11 @@ router = APIRouter(prefix="/sigs", tags=["sigs"])
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=SigRead, responses=errors(401, 403, 409, 422),
              summary="Create a SIG (operators)")
-async def create_sig(body: SigCreate, operator: Operator, store: StoreDep) -> SigRead:
-    sig = await sigs.create(store=store, name=body.name, slug=body.slug, description=body.description,
-                            tags=body.tags, operator_id=operator.id)
+async def create_sig(body: SigCreate, operator: Operator, store: StoreDep, response: Response,
+                     idempotency_key: IdempotencyKey = None) -> SigRead:
+    sig, replayed = await sigs.create(store=store, name=body.name, slug=body.slug, description=body.description,
+                                      tags=body.tags, operator_id=operator.id, idempotency_key=idempotency_key)
+    replayed_header(response, replayed)
     return sig_read(sig)
 
 

@@ -1,6 +1,7 @@
 from typing import Annotated, Literal
 
 from agora_common.auth import Moderator, Operator
+from agora_common.idempotency import IdempotencyKey, replayed_header
 from agora_common.openapi import errors
 from agora_common.pagination import Page
 from fastapi import APIRouter, Query, Response, status
@@ -20,6 +21,7 @@ from agora_users.api.schemas import (
     moderation_result,
     public_profile,
 )
+from agora_users.domain.segments import Segment
 from agora_users.service import accounts, follows, moderation, profiles, titles
 
 router = APIRouter(tags=["users"])
@@ -39,7 +41,7 @@ async def title_catalogue(store: StoreDep) -> list[TitleInUse]:
 
 @router.get("/directory", response_model=Page[DirectoryEntry], responses=errors(401, 403, 422),
             summary="Accounts in registration order, for moderators and operators, filtered by status, role, "
-                    "industry, city, skill or honor title, a page at a time")
+                    "industry, city, skill, honor title, SIG or segment, a page at a time")
 async def directory(moderator: Moderator, store: StoreDep,
                     status: Literal["active", "suspended"] | None = None,
                     role: Literal["member", "moderator", "operator"] | None = None,
@@ -47,10 +49,13 @@ async def directory(moderator: Moderator, store: StoreDep,
                     city: Annotated[str | None, Query(max_length=100, description="any case")] = None,
                     skill: Annotated[str | None, Query(max_length=50, description="members listing this skill")] = None,
                     title: Annotated[str | None, Query(max_length=64, description="holders of this honor title")] = None,
+                    sig_id: Annotated[str | None, Query(max_length=100, description="members of this SIG")] = None,
+                    segment: Annotated[Segment | None, Query(description="members in this segment now")] = None,
                     limit: Annotated[int, Query(ge=1, le=500)] = 100,
                     cursor: Annotated[str | None, Query(max_length=500)] = None) -> Page[DirectoryEntry]:
     rows, next_cursor = await profiles.directory(store=store, status=status, role=role, industry=industry,
-                                                 city=city, skill=skill, title=title, limit=limit, cursor=cursor)
+                                                 city=city, skill=skill, title=title, sig_id=sig_id, segment=segment,
+                                                 limit=limit, cursor=cursor)
     return Page[DirectoryEntry](items=[directory_entry(u) for u in rows], next_cursor=next_cursor)
 
 
@@ -77,17 +82,23 @@ async def set_roles(user_id: str, body: RolesUpdate, operator: Operator, store: 
 
 @router.post("/{user_id}/titles", status_code=status.HTTP_201_CREATED, response_model=TitleDetail,
              responses=errors(401, 403, 404, 409, 422), summary="Grant an honor title (operators)")
-async def grant_title(user_id: str, body: TitleGrant, operator: Operator, store: StoreDep) -> TitleDetail:
-    entry = await titles.grant(store=store, user_id=user_id, title=body.title, operator_id=operator.id,
-                               reason=body.reason)
+async def grant_title(user_id: str, body: TitleGrant, operator: Operator, store: StoreDep, response: Response,
+                      idempotency_key: IdempotencyKey = None) -> TitleDetail:
+    entry, replayed = await titles.grant(store=store, user_id=user_id, title=body.title, operator_id=operator.id,
+                                         reason=body.reason, idempotency_key=idempotency_key, scope=body.scope)
+    replayed_header(response, replayed)
     return TitleDetail.model_validate(entry)
 
 
 @router.delete("/{user_id}/titles/{title}", status_code=status.HTTP_204_NO_CONTENT,
-               responses=errors(401, 403, 404), summary="Revoke an honor title (operators)")
+               responses=errors(401, 403, 404, 422), summary="Revoke an honor title (operators)")
 async def revoke_title(user_id: str, title: str, operator: Operator, store: StoreDep,
-                       reason: Annotated[str | None, Query(max_length=500)] = None) -> Response:
-    await titles.revoke(store=store, user_id=user_id, title=title, operator_id=operator.id, reason=reason)
+                       reason: Annotated[str | None, Query(max_length=500)] = None,
+                       scope: Annotated[str | None, Query(max_length=40, description="the title's scope, e.g. "
+                                                          "tag:kubernetes (omit for the unscoped title)")] = None,
+                       ) -> Response:
+    await titles.revoke(store=store, user_id=user_id, title=title, operator_id=operator.id, reason=reason,
+                        scope=scope)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 

@@ -126,8 +126,9 @@ def _participation(event: Any, envelope: Envelope) -> list[Fact]:
     return []  # the actor's action only
 
 
-# not participation: signing up alone, and the titles this service itself records
-_NOT_ACTIONS = (us.UserRegistered, us.HonorTitleGranted, us.HonorTitleRevoked)
+# not participation: signing up alone, the titles this service itself records, and an announcement's delivery
+# batches (the operator's action is the announcement: AnnouncementSent)
+_NOT_ACTIONS = (us.UserRegistered, us.HonorTitleGranted, us.HonorTitleRevoked, us.AnnouncementDelivered)
 _unhandled = [t for t in EVENT_TYPES.values() if t.source in ("content", "events", "users")
               and not RULES.handles(t.event_type) and t not in _NOT_ACTIONS]
 RULES.on(*[t for t in _unhandled if t.source == "events" and "user_id" in t.model_fields])(_member_of_community_event)

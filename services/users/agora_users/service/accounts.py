@@ -1,10 +1,14 @@
-"""Registration, login, token refresh with rotation, roles, the bootstrap operator and account deletion."""
+"""Registration (without account enumeration), login (with brute-force throttling that cannot lock a member out),
+token refresh with rotation, roles, the bootstrap operator and account deletion."""
 
+import asyncio
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import ClassVar
 
 import jwt
+from agora_common import idempotency
 from agora_common.auth import decode_token, issue_token
 from agora_common.errors import AgoraError, Conflict, Forbidden, InvalidInput, NotFound, Unauthorized
 from agora_common.events.users import RoleChanged, UserDeleted, UserRegistered
@@ -15,10 +19,12 @@ from pymongo.errors import DuplicateKeyError
 
 from agora_users.adapters import metrics
 from agora_users.adapters import store as c
+from agora_users.adapters.human_check import HumanCheckUnavailable
 from agora_users.adapters.store import Store
 from agora_users.config import Settings
 from agora_users.domain.passwords import password_problems
 from agora_users.domain.users import DELETED_DISPLAY_NAME, email_key, is_suspended, normalize_roles
+from agora_users.service import surveys
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +32,19 @@ log = logging.getLogger(__name__)
 class TooManyAttempts(AgoraError):
     status_code = 429
     code = "too_many_attempts"
+
+
+class HumanCheckRefused(AgoraError):
+    """403 `human_check_required` (no token sent) or `human_check_failed` (the verifier said no)."""
+
+    status_code = 403
+    code = "human_check_failed"
+
+
+class HumanCheckUnreachable(AgoraError):
+    status_code = 503
+    code = "unavailable"
+    headers: ClassVar[dict[str, str] | None] = {"Retry-After": "5"}
 
 
 @dataclass
@@ -62,28 +81,76 @@ async def _issue(settings: Settings, tx: UnitOfWork, user: dict, *, family: str 
     return Session(user=user, access_token=access, refresh_token=refresh, expires_at=expires)
 
 
-async def register(*, store: Store, email: str, password: str, display_name: str,
-                   roles: list[str] | None = None) -> Session:
-    check_password(store, password, email=email, display_name=display_name)
-    password_hash = await store.hasher.hash(password)
+async def require_human(store: Store, token: str | None, client: str, *, why: str) -> None:
+    """Ask the human check (the CAPTCHA port) about `token`; raise the 403 (or 503) the client must act on."""
+    try:
+        ok = await store.human_check.verify(token, client)
+    except HumanCheckUnavailable as exc:
+        log.warning("human check unavailable", extra={"error": str(exc)[:300]})
+        raise HumanCheckUnreachable("the human check cannot be verified right now; try again shortly") from exc
+    if ok:
+        return
+    details = {"site_key": store.settings.human_check_site_key, "reason": why}
+    if not token:
+        raise HumanCheckRefused(f"{why}: solve the human check and send its token as human_check_token",
+                                code="human_check_required", details=details)
+    raise HumanCheckRefused("the human check token was not accepted; solve it again", details=details)
+
+
+def _new_user(*, email: str, password_hash: str, display_name: str, roles: list[str] | None) -> dict:
     now = utcnow()
-    user = {
+    return {
         "_id": new_id(), "email": email, "email_key": email_key(email), "password_hash": password_hash,
         "display_name": display_name, "bio": None, "company": None, "industry": None, "city": None, "skills": [],
         "roles": normalize_roles(roles or ["member"]), "status": "active", "suspension": None, "titles": [],
         "version": 1, "created_at": now, "updated_at": now,
     }
 
-    async def work(tx: UnitOfWork) -> Session:
+
+async def _insert_user(store: Store, user: dict) -> None:
+    """Create the account and announce it; Conflict `email_taken` if the email has one (case-insensitive)."""
+
+    async def work(tx: UnitOfWork) -> None:
         await tx.db[c.USERS].insert_one(user, session=tx.session)
-        tx.emit(UserRegistered(user_id=user["_id"], display_name=display_name, roles=user["roles"],
-                               registered_at=now), subject=user["_id"], version=1, actor=user["_id"])
-        return await _issue(store.settings, tx, user)
+        tx.emit(UserRegistered(user_id=user["_id"], display_name=user["display_name"], roles=user["roles"],
+                               registered_at=user["created_at"]), subject=user["_id"], version=1, actor=user["_id"])
 
     try:
-        return await store.transactions.run(work)
+        await store.transactions.run(work)
     except DuplicateKeyError as exc:
         raise Conflict("an account with this email already exists", code="email_taken") from exc
+
+
+async def create_account(*, store: Store, email: str, password: str, display_name: str,
+                         roles: list[str] | None = None) -> dict:
+    """Create an account directly (the bootstrap operator; tests): Conflict `email_taken` when it exists. The
+    public registration is `register`, which never tells."""
+    check_password(store, password, email=email, display_name=display_name)
+    user = _new_user(email=email, password_hash=await store.hasher.hash(password), display_name=display_name,
+                     roles=roles)
+    await _insert_user(store, user)
+    return user
+
+
+async def register(*, store: Store, email: str, password: str, display_name: str, client: str = "unknown",
+                   human_token: str | None = None) -> None:
+    """Public registration. It answers the same whether or not the email already has an account (OWASP: no account
+    enumeration): the same checks in the same order, one password hash either way, then an insert the unique
+    email index refuses for an existing account. That account is left untouched and its owner notified instead;
+    the caller signs in next (a new account works at once)."""
+    check_password(store, password, email=email, display_name=display_name)
+    await require_human(store, human_token, client, why="registration needs the human check")
+    user = _new_user(email=email, password_hash=await store.hasher.hash(password), display_name=display_name,
+                     roles=None)
+    try:
+        await _insert_user(store, user)
+    except Conflict:
+        existing = await store[c.USERS].find_one({"email_key": user["email_key"]}, {"_id": 1})
+        if existing is not None:  # None: deleted between the insert and this read; nobody to tell
+            await store.notices.registration_attempted(user_id=existing["_id"], client=client)
+        metrics.REGISTRATIONS.labels("existing").inc()
+        return
+    metrics.REGISTRATIONS.labels("created").inc()
 
 
 def _ensure_may_sign_in(user: dict) -> None:
@@ -97,27 +164,76 @@ def _ensure_may_sign_in(user: dict) -> None:
         )
 
 
-async def login(*, store: Store, email: str, password: str, client: str = "unknown") -> Session:
-    """Sign in. Failed attempts are counted per account *and client* (the caller's address): whoever guesses a
-    member's password from one address slows down only themselves there, and cannot lock the member out; the
-    gateway's per-client rate limit covers guessing many accounts from one address."""
+@dataclass
+class _Throttle:
+    """What the failure counters say about one sign-in attempt (see Settings: brute-force protection)."""
+
+    locked_until: datetime | None = None
+    pair_failures: int = 0  # this email from this client, in the window
+    pair_locked_before: bool = False  # locked recently (strikes not yet forgotten)
+    account_failures: int = 0  # this email from every client
+    client_failures: int = 0  # this client over every email
+
+    def needs_human_check(self, s: Settings) -> bool:
+        return (self.pair_failures >= s.login_human_check_after_failures or self.pair_locked_before
+                or self.account_failures >= s.login_human_check_account_failures
+                or self.client_failures >= s.login_human_check_client_failures)
+
+
+def _failure_ids(key: str, client: str) -> tuple[str, str, str]:
+    """Counter ids in LOGIN_FAILURES: per (email, client) (the only one that locks), per email, per client."""
+    return f"pair:{key}|{client}", f"account:{key}", f"client:{client}"
+
+
+async def _throttle(store: Store, key: str, client: str, now: datetime) -> _Throttle:
+    pair_id, account_id, client_id = _failure_ids(key, client)
+    docs = {d["_id"]: d for d in await store[c.LOGIN_FAILURES].find(
+        {"_id": {"$in": [pair_id, account_id, client_id]}}).to_list()}
+    fresh_since = now - timedelta(seconds=store.settings.login_failure_window_seconds)
+
+    def count(doc: dict | None) -> int:
+        return doc["count"] if doc and doc["first_at"] >= fresh_since else 0
+
+    pair = docs.get(pair_id)
+    state = _Throttle(pair_failures=count(pair), account_failures=count(docs.get(account_id)),
+                      client_failures=count(docs.get(client_id)))
+    if pair:
+        if pair.get("locked_until") and pair["locked_until"] > now:
+            state.locked_until = pair["locked_until"]
+        state.pair_locked_before = pair.get("strikes", 0) > 0 and pair["first_at"] >= fresh_since
+    return state
+
+
+async def login(*, store: Store, email: str, password: str, client: str = "unknown",
+                human_token: str | None = None) -> Session:
+    """Sign in. Failed attempts are counted per (email, client address), per email and per client (see
+    `_record_failure`). Only the (email, client) pair is ever locked: whoever guesses a member's password from one
+    address slows down only themselves there, and cannot lock the member out. Guessing one email from many
+    addresses, or many emails from one, makes sign-in ask for the human check instead of locking anyone out; the
+    gateway's per-client rate limit caps the pace too. Unknown emails are counted and answered like known ones."""
     key = email_key(email)
-    lock_id = f"{key}|{client}"
     now = utcnow()
-    lock = await store[c.LOGIN_FAILURES].find_one({"_id": lock_id})
-    if lock and lock.get("locked_until") and lock["locked_until"] > now:
-        wait = int((lock["locked_until"] - now).total_seconds()) + 1
+    state = await _throttle(store, key, client, now)
+    if state.locked_until is not None:
+        wait = int((state.locked_until - now).total_seconds()) + 1
         metrics.LOGINS.labels("locked").inc()
         raise TooManyAttempts(f"too many failed sign-ins for this email from here; try again in {wait} s",
-                              details={"retry_after_seconds": wait})
+                              details={"retry_after_seconds": wait}, headers={"Retry-After": str(wait)})
+    if state.needs_human_check(store.settings):
+        try:
+            await require_human(store, human_token, client,
+                                why="after failed sign-ins, signing in needs the human check")
+        except HumanCheckRefused:
+            metrics.LOGINS.labels("human_check").inc()
+            raise
     user = await store[c.USERS].find_one({"email_key": key})
     ok = await store.hasher.verify(user.get("password_hash") if user else None, password)
     if not user or not ok:
-        await _record_failure(store, lock_id, now)
+        await _record_failure(store, key, client, now)
         metrics.LOGINS.labels("invalid_credentials").inc()
         raise Unauthorized("invalid email or password", code="invalid_credentials")
-    if lock:
-        await store[c.LOGIN_FAILURES].delete_one({"_id": lock_id})
+    if state.pair_failures or state.pair_locked_before:
+        await store[c.LOGIN_FAILURES].delete_one({"_id": _failure_ids(key, client)[0]})  # this client knows it
     try:
         _ensure_may_sign_in(user)
     except AgoraError:
@@ -135,24 +251,40 @@ async def login(*, store: Store, email: str, password: str, client: str = "unkno
     return session
 
 
-async def _record_failure(store: Store, key: str, now: datetime) -> None:
-    """Count failures per (email, client) in a window; at the limit, lock that pair for a while, twice as long at
-    each lock in a row (exponential back-off, up to login_lockout_seconds)."""
+async def _record_failure(store: Store, key: str, client: str, now: datetime) -> None:
+    """Count a failure on the three counters. The (email, client) pair locks at login_max_failures: for
+    login_lockout_base_seconds, twice as long at each lock in a row (exponential back-off, up to
+    login_lockout_seconds); its count restarts when the lock ends, and its strikes are forgotten after a window
+    without failures. The per-email and per-client counts never lock, they only make sign-in ask for the human
+    check (a success does not reset them: one right guess must not buy a guesser more tries)."""
     s = store.settings
-    failures = store[c.LOGIN_FAILURES]
-    doc = await failures.find_one_and_update(
-        {"_id": key}, {"$inc": {"count": 1}, "$setOnInsert": {"first_at": now, "strikes": 0}}, upsert=True,
-        return_document=ReturnDocument.AFTER,
-    )
-    if doc["first_at"] < now - timedelta(seconds=s.login_failure_window_seconds):
-        await failures.update_one({"_id": key}, {"$set": {"count": 1, "first_at": now, "locked_until": None,
-                                                          "strikes": 0}})
-    elif doc["count"] >= s.login_max_failures:
+    window = timedelta(seconds=s.login_failure_window_seconds)
+    pair_id, account_id, client_id = _failure_ids(key, client)
+    await asyncio.gather(_count(store, account_id, now, window), _count(store, client_id, now, window))
+    doc = await _count(store, pair_id, now, window)
+    if doc["count"] >= s.login_max_failures:
         strikes = doc.get("strikes", 0)
         seconds = min(s.login_lockout_base_seconds * 2 ** strikes, s.login_lockout_seconds)
+        until = now + timedelta(seconds=seconds)
         log.warning("sign-in locked after repeated failures", extra={"seconds": seconds, "strikes": strikes + 1})
-        await failures.update_one({"_id": key}, {"$set": {
-            "count": 0, "first_at": now, "locked_until": now + timedelta(seconds=seconds), "strikes": strikes + 1}})
+        await store[c.LOGIN_FAILURES].update_one({"_id": pair_id}, {"$set": {
+            "count": 0, "first_at": until, "locked_until": until, "strikes": strikes + 1,
+            "expires_at": until + window}})
+
+
+async def _count(store: Store, counter_id: str, now: datetime, window: timedelta) -> dict:
+    """One more failure on a counter within its window (a stale counter starts again at 1, strikes forgotten)."""
+    failures = store[c.LOGIN_FAILURES]
+    doc = await failures.find_one_and_update(
+        {"_id": counter_id}, {"$inc": {"count": 1}, "$setOnInsert": {"first_at": now, "strikes": 0,
+                                                                      "expires_at": now + window}},
+        upsert=True, return_document=ReturnDocument.AFTER,
+    )
+    if doc["first_at"] < now - window:
+        doc = {**doc, "count": 1, "first_at": now, "locked_until": None, "strikes": 0, "expires_at": now + window}
+        await failures.update_one({"_id": counter_id}, {"$set": {
+            k: doc[k] for k in ("count", "first_at", "locked_until", "strikes", "expires_at")}})
+    return doc
 
 
 async def refresh(*, store: Store, refresh_token: str) -> Session:
@@ -249,17 +381,39 @@ async def ensure_bootstrap_operator(store: Store) -> None:
     if await store[c.USERS].find_one({"email_key": email_key(s.bootstrap_operator_email)}, {"_id": 1}):
         return
     try:
-        await register(store=store, email=s.bootstrap_operator_email,
-                       password=s.bootstrap_operator_password.get_secret_value(),
-                       display_name=s.bootstrap_operator_name, roles=["member", "moderator", "operator"])
+        await create_account(store=store, email=s.bootstrap_operator_email,
+                             password=s.bootstrap_operator_password.get_secret_value(),
+                             display_name=s.bootstrap_operator_name, roles=["member", "moderator", "operator"])
         log.info("bootstrap operator created", extra={"email": s.bootstrap_operator_email})
     except Conflict:
         pass  # another instance created it at the same moment
 
 
+async def _erase_communications(tx: UnitOfWork, user_id: str) -> None:
+    """The deleted member's part of groups, announcements and surveys (right to erasure, GDPR art. 17):
+    - erased: their inbox (announcements, survey and answer invitations, read or not), their group mutes, the record
+      of what was mailed to them, their replies to announcements (private free text to the operators: unlike
+      posts, nothing public depends on it, and text can identify its author however it is relabelled), and their
+      Idempotency-Key records;
+    - surveys (`surveys.erase_member`): the record that they responded goes; in a survey that was not anonymous
+      their response goes too (answers and link), its choices and scale answers staying in the aggregate counts
+      only (anonymous figures) and its free-text answers leaving them. Anonymous responses were never linked to
+      them and stay as they are.
+    Announcements, groups and results keep their totals (recipients, muted, responses): counts, not people."""
+    await tx.db[c.INBOX].delete_many({"user_id": user_id}, session=tx.session)
+    await tx.db[c.GROUP_MUTES].delete_many({"user_id": user_id}, session=tx.session)
+    await tx.db[c.MAIL_DELIVERIES].delete_many({"user_id": user_id}, session=tx.session)
+    await tx.db[c.REPLIES].delete_many({"user_id": user_id}, session=tx.session)
+    await surveys.erase_member(tx, user_id)
+    # keys are "<user id>:<scope>:<key>" (kept 24 h anyway): one range of the _id index
+    await tx.db[idempotency.COLLECTION].delete_many({"_id": {"$gte": f"{user_id}:", "$lt": f"{user_id};"}},
+                                                    session=tx.session)
+
+
 async def delete_account(*, store: Store, user_id: str) -> None:
     """Erase personal data and memberships; keep a tombstone so the id is never reused. Content stays and is
-    anonymised by the content service when it sees UserDeleted."""
+    anonymised by the content service when it sees UserDeleted. What the member received and said to operators
+    goes too (`_erase_communications`)."""
     now = utcnow()
 
     async def work(tx: UnitOfWork) -> None:
@@ -285,6 +439,7 @@ async def delete_account(*, store: Store, user_id: str) -> None:
                                                      session=tx.session)
         await tx.db[c.ACTIVITY].delete_one({"_id": user_id}, session=tx.session)
         await tx.db[c.ACTIVITY_DAYS].delete_many({"user_id": user_id}, session=tx.session)
+        await _erase_communications(tx, user_id)
         tx.emit(UserDeleted(user_id=user_id), subject=user_id, version=user["version"], actor=user_id)
 
     await store.transactions.run(work)

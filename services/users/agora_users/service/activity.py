@@ -4,6 +4,7 @@ Events are applied in chunks: one transaction per chunk, with the updates of one
 
 import logging
 from collections import defaultdict
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -147,8 +148,26 @@ async def _refresh_contributor(tx: UnitOfWork, user_id: str) -> None:
                                               session=tx.session)
 
 
-async def segment_members(*, store: Store, segment: Segment) -> list[dict]:
-    """Rows for one segment, for operators: public profile fields and the activity behind the segment."""
+@dataclass
+class SegmentSets:
+    """Who is in which segment now (ordinary: every member in none of the others), and the figures behind it."""
+
+    active: set[str]
+    core: set[str]
+    contributor: set[str]
+    contributions: dict[str, int]  # contributions in the core window, per member
+    activity: dict[str, dict]  # the activity record of every active member or contributor
+
+    def users_query(self, segment: Segment) -> dict:
+        """The users-collection condition for one segment's members."""
+        if segment == "ordinary":
+            return {"_id": {"$nin": sorted(self.active | self.contributor)}}
+        return {"_id": {"$in": sorted({"active": self.active, "core": self.core,
+                                       "contributor": self.contributor}[segment])}}
+
+
+async def segment_sets(*, store: Store) -> SegmentSets:
+    """The segments as they are now, from the activity collections (also what a user group by segment is)."""
     s = store.settings
     now = utcnow()
     active_since = now - timedelta(days=s.active_window_days)
@@ -166,16 +185,16 @@ async def segment_members(*, store: Store, segment: Segment) -> list[dict]:
     active = {uid for uid, a in activity.items() if a.get("last_action_at") and a["last_action_at"] >= active_since}
     contributor = {uid for uid, a in activity.items() if a.get("contributor")}
     core = {uid for uid in active if contributions.get(uid, 0) >= s.core_min_contributions}
+    return SegmentSets(active=active, core=core, contributor=contributor, contributions=contributions,
+                       activity=activity)
 
-    users_query: dict = {"status": {"$ne": "deleted"}}
-    if segment == "active":
-        users_query["_id"] = {"$in": sorted(active)}
-    elif segment == "core":
-        users_query["_id"] = {"$in": sorted(core)}
-    elif segment == "contributor":
-        users_query["_id"] = {"$in": sorted(contributor)}
-    else:
-        users_query["_id"] = {"$nin": sorted(active | contributor)}
+
+async def segment_members(*, store: Store, segment: Segment) -> list[dict]:
+    """Rows for one segment, for operators: public profile fields and the activity behind the segment."""
+    sets = await segment_sets(store=store)
+    active, core, contributor = sets.active, sets.core, sets.contributor
+    contributions, activity = sets.contributions, sets.activity
+    users_query: dict = {"status": {"$ne": "deleted"}, **sets.users_query(segment)}
     users = await store[c.USERS].find(
         users_query, {"display_name": 1, "company": 1, "industry": 1, "city": 1, "roles": 1, "created_at": 1}
     ).sort("_id", 1).to_list()

@@ -29,4 +29,20 @@ async def my_data(*, store: Store, user_id: str) -> dict[str, Any]:
         "title_history": audit,
         "activity": {"summary": activity, "days": days},
         "active_sessions": sessions,
+        "inbox": await store[c.INBOX].find({"user_id": user_id}, {"user_id": 0}).sort("_id", 1).to_list(),
+        "muted_groups": await store[c.GROUP_MUTES].find({"user_id": user_id}, {"_id": 0, "user_id": 0}).to_list(),
+        "announcement_replies": await store[c.REPLIES].find({"user_id": user_id}, {"user_id": 0}).sort("_id", 1)
+        .to_list(),
+        "survey_responses": await _survey_responses(store, user_id),
     }
+
+
+async def _survey_responses(store: Store, user_id: str) -> list[dict[str, Any]]:
+    """The surveys the member answered; with their answers where the survey was not anonymous (an anonymous
+    survey's answers are not linked to anyone, so they cannot be given back: only that the member responded)."""
+    parts = await store[c.SURVEY_PARTICIPATIONS].find({"user_id": user_id}).sort("_id", 1).to_list()
+    ids = [p["response_id"] for p in parts if p.get("response_id")]
+    answers = {r["_id"]: r.get("answers") for r in await store[c.SURVEY_RESPONSES].find(
+        {"_id": {"$in": ids}}, {"answers": 1}).to_list()} if ids else {}
+    return [{"survey_id": p["survey_id"], "anonymous": p.get("anonymous", False),
+             "answered_at": p.get("answered_at"), "answers": answers.get(p.get("response_id"))} for p in parts]

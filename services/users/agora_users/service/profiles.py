@@ -11,6 +11,7 @@ from agora_common.uow import UnitOfWork
 from agora_users.adapters import store as c
 from agora_users.adapters.store import Store
 from agora_users.domain.titles import title_key
+from agora_users.service import activity
 
 PROFILE_FIELDS = ("display_name", "bio", "company", "industry", "city", "skills")
 
@@ -81,10 +82,10 @@ def _unique(items: list[str]) -> list[str]:
     return out
 
 
-async def directory(*, store: Store, status: str | None, role: str | None, limit: int, cursor: str | None,
-                    industry: str | None = None, city: str | None = None, skill: str | None = None,
-                    title: str | None = None) -> tuple[list[dict], str | None]:
-    """Accounts for moderators, oldest first by id (UUIDv7, so registration order), and the next page's cursor."""
+def member_query(*, status: str | None = None, role: str | None = None, industry: str | None = None,
+                 city: str | None = None, skill: str | None = None, title: str | None = None) -> dict[str, Any]:
+    """The members directory's filters as one query on the users collection (deleted accounts never match): the
+    directory lists with it, and user groups evaluate their saved filter with it when an announcement is sent."""
     query: dict[str, Any] = {"status": status} if status else {"status": {"$ne": "deleted"}}
     if role:
         query["roles"] = role
@@ -96,6 +97,29 @@ async def directory(*, store: Store, status: str | None, role: str | None, limit
         query["skills"] = skill
     if title:
         query["titles.key"] = title_key(title)
-    listing = "directory:" + ":".join(str(v) for v in (status, role, industry, city, skill, title))
+    return query
+
+
+async def matching_query(*, store: Store, sig_id: str | None = None, segment: str | None = None,
+                         **filters: str | None) -> dict[str, Any]:
+    """`member_query` plus members of a SIG and of a segment now (the segment exports' computation): what the
+    directory lists and what a user group's saved filter selects when it is used."""
+    clauses = [member_query(**filters)]
+    if sig_id:
+        members = await store[c.SIG_MEMBERS].find({"sig_id": sig_id}, {"user_id": 1}).to_list()
+        clauses.append({"_id": {"$in": sorted(m["user_id"] for m in members)}})
+    if segment:
+        clauses.append((await activity.segment_sets(store=store)).users_query(segment))
+    return clauses[0] if len(clauses) == 1 else {"$and": clauses}
+
+
+async def directory(*, store: Store, status: str | None, role: str | None, limit: int, cursor: str | None,
+                    industry: str | None = None, city: str | None = None, skill: str | None = None,
+                    title: str | None = None, sig_id: str | None = None,
+                    segment: str | None = None) -> tuple[list[dict], str | None]:
+    """Accounts for moderators, oldest first by id (UUIDv7, so registration order), and the next page's cursor."""
+    query = await matching_query(store=store, sig_id=sig_id, segment=segment, status=status, role=role,
+                                 industry=industry, city=city, skill=skill, title=title)
+    listing = "directory:" + ":".join(str(v) for v in (status, role, industry, city, skill, title, sig_id, segment))
     return await keyset_page(store[c.USERS], query, listing=listing, order=[("_id", 1)],
                              limit=limit, cursor=cursor, projection={"email": 0, "email_key": 0, "password_hash": 0})

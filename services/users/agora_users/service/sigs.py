@@ -4,6 +4,7 @@ import re
 
 from agora_common.errors import Conflict, Forbidden, InvalidInput, NotFound
 from agora_common.events.users import SigCreated, SigJoined, SigLeadAssigned, SigLeadRemoved, SigLeft
+from agora_common.idempotency import create_once
 from agora_common.ids import new_id, utcnow
 from agora_common.uow import UnitOfWork
 from pymongo.errors import DuplicateKeyError
@@ -18,7 +19,9 @@ def slugify(name: str) -> str:
 
 
 async def create(*, store: Store, name: str, slug: str | None, description: str | None, tags: list[str],
-                 operator_id: str) -> dict:
+                 operator_id: str, idempotency_key: str | None = None) -> tuple[dict, bool]:
+    """With an Idempotency-Key, a retry answers with the SIG the first request created instead of 409
+    `slug_taken`. Returns (SIG, replayed)."""
     slug = slugify(slug or name)
     if not slug:
         raise InvalidInput("the SIG needs a name or slug with letters or digits", code="invalid_slug")
@@ -27,16 +30,19 @@ async def create(*, store: Store, name: str, slug: str | None, description: str 
            "tags": sorted({normalize_tag(t) for t in tags if t.strip()}), "leads": [], "member_count": 0,
            "created_by": operator_id, "created_at": now, "updated_at": now, "version": 1}
 
-    async def work(tx: UnitOfWork) -> dict:
+    async def work(tx: UnitOfWork) -> str:
         await tx.db[c.SIGS].insert_one(sig, session=tx.session)
         tx.emit(SigCreated(sig_id=sig["_id"], name=sig["name"], slug=slug, tags=sig["tags"], created_by=operator_id),
                 subject=sig["_id"], version=1, actor=operator_id)
-        return sig
+        return sig["_id"]
 
     try:
-        return await store.transactions.run(work)
+        sig_id, replayed = await create_once(
+            db=store.db, run=store.transactions.run, user_id=operator_id, scope="sig", key=idempotency_key,
+            payload={"name": name, "slug": slug, "description": description, "tags": sig["tags"]}, body=work)
     except DuplicateKeyError as exc:
         raise Conflict(f"a SIG with the slug {slug!r} already exists", code="slug_taken") from exc
+    return (await get(store=store, sig_id=sig_id) if replayed else sig), replayed
 
 
 async def get(*, store: Store, sig_id: str) -> dict:

@@ -52,14 +52,52 @@ def moderator_headers(settings) -> dict[str, str]:
 
 @pytest.fixture
 def signup(client):
-    """Register through the API; returns the auth response plus ready-made 'headers'."""
+    """Register through the API, then sign in (registration answers 202 without tokens, whether or not the email
+    had an account); returns the login response plus ready-made 'headers'."""
 
     async def register(email: str, name: str = "Member", password: str = PASSWORD) -> dict:
-        r = await client.post("/api/v1/users/auth/register",
-                              json={"email": email, "password": password, "display_name": name})
-        assert r.status_code == 201, r.text
+        r = await client.post("/api/v1/users/auth/register", json={
+            "email": email, "password": password, "display_name": name, "human_check_token": "human"})
+        assert r.status_code == 202, r.text
+        r = await client.post("/api/v1/users/auth/login",
+                              json={"email": email, "password": password, "human_check_token": "human"})
+        assert r.status_code == 200, r.text
         body = r.json()
         body["headers"] = {"Authorization": f"Bearer {body['access_token']}"}
         return body
 
     return register
+
+
+class RecordingNotices:
+    """AccountNotices that keeps what it was asked to send."""
+
+    def __init__(self) -> None:
+        self.sent: list[dict] = []
+
+    async def registration_attempted(self, *, user_id: str, client: str) -> None:
+        self.sent.append({"user_id": user_id, "client": client})
+
+
+@pytest.fixture
+def notices(lifespan, app) -> RecordingNotices:
+    app.state.store.notices = recording = RecordingNotices()
+    return recording
+
+
+class TokenCheck:
+    """A HumanCheck that accepts only the tokens in `valid` (none: it refuses everything), and counts its calls."""
+
+    def __init__(self, *valid: str) -> None:
+        self.valid, self.calls = set(valid), 0
+
+    async def verify(self, token: str | None, client_ip: str) -> bool:
+        self.calls += 1
+        return token in self.valid
+
+
+@pytest.fixture
+def human_check(lifespan, app) -> TokenCheck:
+    """Turn the human check on for this test: only the token "human" passes."""
+    app.state.store.human_check = check = TokenCheck("human")
+    return check

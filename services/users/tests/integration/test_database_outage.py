@@ -22,7 +22,10 @@ async def test_database_outage_gives_503_and_verify_still_answers(agora_env, tmp
         ):
             r = await c.post("/api/v1/users/auth/register", json={
                 "email": "ada@example.com", "password": "correct horse battery", "display_name": "Ada"})
-            assert r.status_code == 201
+            assert r.status_code == 202
+            r = await c.post("/api/v1/users/auth/login", json={
+                "email": "ada@example.com", "password": "correct horse battery"})
+            assert r.status_code == 200
             headers = {"Authorization": f"Bearer {r.json()['access_token']}"}
             mongo.stop()
 

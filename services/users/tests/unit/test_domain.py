@@ -7,7 +7,7 @@ from agora_common.events import Envelope
 from agora_common.events import community as ev
 from agora_common.events import content as ct
 from agora_common.events.users import SigJoined, UserRegistered
-from agora_users.api.segments import _cell
+from agora_users.api.exports import cell as _cell
 from agora_users.domain.activity import Action, Evidence, facts_for
 from agora_users.domain.passwords import password_problems
 from agora_users.domain.titles import clean_title, title_key

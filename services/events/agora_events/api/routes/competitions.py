@@ -1,5 +1,6 @@
 from agora_common.auth import CurrentUser, OptionalUser
-from fastapi import APIRouter, status
+from agora_common.idempotency import IdempotencyKey, replayed_header
+from fastapi import APIRouter, Response, status
 
 from agora_events.api.convert import with_id
 from agora_events.api.deps import ERRORS, AppCtx
@@ -11,10 +12,14 @@ router = APIRouter(prefix="/{event_id}", tags=["competitions"], responses=ERRORS
 
 @router.post("/submissions", status_code=status.HTTP_201_CREATED, response_model=SubmissionRead,
              summary="Submit an entry (confirmed participants, one each)")
-async def submit(event_id: str, body: SubmissionCreate, user: CurrentUser, ctx: AppCtx) -> dict:
+async def submit(event_id: str, body: SubmissionCreate, user: CurrentUser, ctx: AppCtx, response: Response,
+                 idempotency_key: IdempotencyKey = None) -> dict:
     data = body.model_dump()
     data["url"] = str(data["url"]) if data.get("url") else None
-    return with_id(await competitions.submit(ctx=ctx, event_id=event_id, submission=data, user=user))
+    doc, replayed = await competitions.submit(ctx=ctx, event_id=event_id, submission=data, user=user,
+                                              idempotency_key=idempotency_key)
+    replayed_header(response, replayed)
+    return with_id(doc)
 
 
 @router.get("/submissions", response_model=list[SubmissionRead], summary="All entries with scores (judges, organisers)")

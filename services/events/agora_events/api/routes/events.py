@@ -3,7 +3,7 @@ from typing import Annotated
 from agora_common.auth import CurrentUser, Operator, OptionalUser
 from agora_common.errors import InvalidInput
 from agora_common.events.community import EventKind
-from agora_common.idempotency import IdempotencyKey
+from agora_common.idempotency import IdempotencyKey, replayed_header
 from agora_common.pagination import Page
 from agora_common.types import Instant
 from fastapi import APIRouter, Query, Response, status
@@ -21,9 +21,11 @@ router = APIRouter(tags=["events"], responses=ERRORS)
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=EventRead,
              summary="Create an event (operators); it starts as a draft")
-async def create_event(body: EventCreate, user: Operator, ctx: AppCtx,
+async def create_event(body: EventCreate, user: Operator, ctx: AppCtx, response: Response,
                        idempotency_key: IdempotencyKey = None) -> dict:
-    return event_read(await events.create(ctx=ctx, fields=body.fields(), user=user, idempotency_key=idempotency_key))
+    doc, replayed = await events.create(ctx=ctx, fields=body.fields(), user=user, idempotency_key=idempotency_key)
+    replayed_header(response, replayed)
+    return event_read(doc)
 
 
 @router.get("", response_model=Page[EventRead],
@@ -90,8 +92,11 @@ async def cancel_event(event_id: str, user: CurrentUser, ctx: AppCtx, body: Canc
 
 @router.post("/{event_id}/speakers", status_code=status.HTTP_201_CREATED, response_model=EventRead,
              summary="Invite a speaker (organisers)")
-async def invite_speaker(event_id: str, body: SpeakerInvite, user: CurrentUser, ctx: AppCtx) -> dict:
-    doc = await events.invite_speaker(ctx=ctx, event_id=event_id, speaker=body.model_dump(), user=user)
+async def invite_speaker(event_id: str, body: SpeakerInvite, user: CurrentUser, ctx: AppCtx, response: Response,
+                         idempotency_key: IdempotencyKey = None) -> dict:
+    doc, replayed = await events.invite_speaker(ctx=ctx, event_id=event_id, speaker=body.model_dump(), user=user,
+                                                idempotency_key=idempotency_key)
+    replayed_header(response, replayed)
     return event_read(doc)
 
 

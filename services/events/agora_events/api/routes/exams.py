@@ -1,5 +1,6 @@
 from agora_common.auth import CurrentUser
-from fastapi import APIRouter, status
+from agora_common.idempotency import IdempotencyKey, replayed_header
+from fastapi import APIRouter, Response, status
 
 from agora_events.api.deps import ERRORS, AppCtx
 from agora_events.api.schemas import AttemptRead, AttemptResult, AttemptSubmit, ExamCreate, ExamRead
@@ -22,8 +23,11 @@ async def get_exam(event_id: str, user: CurrentUser, ctx: AppCtx) -> dict:
 
 @router.post("/attempts", status_code=status.HTTP_201_CREATED, response_model=AttemptRead,
              summary="Start a timed attempt (confirmed attendees, once the training is live)")
-async def start_attempt(event_id: str, user: CurrentUser, ctx: AppCtx) -> dict:
-    attempt = await exams.start_attempt(ctx=ctx, event_id=event_id, user=user)
+async def start_attempt(event_id: str, user: CurrentUser, ctx: AppCtx, response: Response,
+                        idempotency_key: IdempotencyKey = None) -> dict:
+    attempt, replayed = await exams.start_attempt(ctx=ctx, event_id=event_id, user=user,
+                                                  idempotency_key=idempotency_key)
+    replayed_header(response, replayed)
     return {**attempt, "id": attempt["_id"]}
 
 

@@ -4,7 +4,7 @@ from typing import Literal
 
 import segno
 from agora_common.auth import CurrentUser
-from agora_common.idempotency import IdempotencyKey
+from agora_common.idempotency import IdempotencyKey, replayed_header
 from agora_common.pagination import Page
 from fastapi import APIRouter, Response, status
 
@@ -30,8 +30,11 @@ async def list_mine(user: CurrentUser, ctx: AppCtx, limit: Limit = 50, cursor: C
 
 @router.post("/registrations", status_code=status.HTTP_201_CREATED, response_model=RegistrationRead,
              summary="Register the current user: confirmed while places last, then waitlisted (FIFO)")
-async def register(event_id: str, user: CurrentUser, ctx: AppCtx, idempotency_key: IdempotencyKey = None) -> dict:
-    reg = await registrations.register(ctx=ctx, event_id=event_id, user=user, idempotency_key=idempotency_key)
+async def register(event_id: str, user: CurrentUser, ctx: AppCtx, response: Response,
+                   idempotency_key: IdempotencyKey = None) -> dict:
+    reg, replayed = await registrations.register(ctx=ctx, event_id=event_id, user=user,
+                                                 idempotency_key=idempotency_key)
+    replayed_header(response, replayed)
     return registration_read(reg, viewer=user)
 
 

@@ -1,4 +1,5 @@
 from agora_common.auth import CurrentUser, Operator
+from agora_common.idempotency import IdempotencyKey, replayed_header
 from agora_common.pagination import Page
 from fastapi import APIRouter, Response, status
 
@@ -12,8 +13,11 @@ router = APIRouter(prefix="/series", tags=["series"], responses=ERRORS)
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=SeriesRead,
              summary="Create a recurring series (e.g. a weekly live stream): one draft event per occurrence")
-async def create_series(body: SeriesCreate, user: Operator, ctx: AppCtx) -> dict:
-    return with_id(await series.create(ctx=ctx, spec=body.spec(), user=user))
+async def create_series(body: SeriesCreate, user: Operator, ctx: AppCtx, response: Response,
+                        idempotency_key: IdempotencyKey = None) -> dict:
+    doc, replayed = await series.create(ctx=ctx, spec=body.spec(), user=user, idempotency_key=idempotency_key)
+    replayed_header(response, replayed)
+    return with_id(doc)
 
 
 @router.get("", response_model=Page[SeriesRead], summary="List series, newest first, a page at a time")

@@ -1,6 +1,7 @@
-"""The alternative live path: a plain aiokafka consumer (manual assignment of every partition) that tails the
-domain topics in getmany batches, for when the faust agent's per-message overhead is the bottleneck
-(AGORA_POINTS_LIVE_CONSUMER=direct; see README "Performance"). Same processor, same idempotent engine.
+"""The live path: a plain aiokafka consumer (manual assignment of every partition) that tails the domain topics
+in getmany batches and hands each batch to the processor. The one live path since issue 11: a faust-streaming
+agent did the same at a quarter of the rate, its per-message stream machinery costing more than the scoring
+(README "Performance").
 
 It resumes at the offsets the start-up catch-up committed for the instance's group and commits what it has
 applied about once a second (those offsets only decide what is dead-lettered after a restart: the state
@@ -30,7 +31,8 @@ async def tail(processor: PointsProcessor, *, batch_max: int, poll_ms: int = 5) 
                       for p in sorted(consumer.partitions_for_topic(t) or ())]
         consumer.assign(partitions)
         for tp in partitions:
-            consumer.seek(tp, await consumer.committed(tp) or 0)
+            reached[tp] = await consumer.committed(tp) or 0
+            consumer.seek(tp, reached[tp])
         last_commit = time.monotonic()
         committing: asyncio.Task | None = None
         while True:
@@ -42,9 +44,11 @@ async def tail(processor: PointsProcessor, *, batch_max: int, poll_ms: int = 5) 
             if raws:
                 try:
                     await processor.handle(raws, live=True)
-                except Exception as exc:  # see the faust agent: a restart repairs the state
+                except Exception as exc:  # the state may be half-updated: only a restart (a replay) repairs it
                     log.exception("points batch failed; liveness fails until a restart")
                     processor.failure = f"{type(exc).__name__}: {exc}"[:300]
+            if time.monotonic() - last_commit > 1:
+                _reread_shrunk_logs(consumer, reached)
             if reached and time.monotonic() - last_commit > 1 and (committing is None or committing.done()):
                 # in the background: a commit round trip must not hold up the next batch
                 committing = asyncio.create_task(consumer.commit(dict(reached)))
@@ -55,3 +59,16 @@ async def tail(processor: PointsProcessor, *, batch_max: int, poll_ms: int = 5) 
         raise
     finally:
         await consumer.stop()
+
+
+def _reread_shrunk_logs(consumer: AIOKafkaConsumer, reached: dict[TopicPartition, int]) -> None:
+    """A partition whose end is now before what we have read lost its log (a broker that came back empty, e.g. the
+    in-memory one of `make run`): read it again from its start, or new events would wait until the new log
+    outgrew the old position. Re-reading is safe: the engine admits each event once, by id."""
+    for tp, position in list(reached.items()):
+        end = consumer.highwater(tp)
+        if end is not None and end < position:
+            log.warning("partition %s ends at %d, before the %d read here: its log was lost; reading it again "
+                        "from the start", tp, end, position)
+            consumer.seek(tp, 0)
+            reached[tp] = 0
