@@ -26,7 +26,6 @@ import argparse
 import asyncio
 import json
 import os
-import platform
 import re
 import statistics
 import subprocess
@@ -38,6 +37,7 @@ from importlib import metadata
 from pathlib import Path
 
 import httpx
+from agora_devservers.machine import describe as describe_machine
 
 ROOT = Path(__file__).resolve().parents[1]
 PY = sys.executable
@@ -80,17 +80,6 @@ class Report:
 
 # --- the machine and the servers ---------------------------------------------------------------------------
 
-def machine() -> str:
-    model, mem_kb = "unknown CPU", 0
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            model = line.split(":", 1)[1].strip()
-            break
-    for line in Path("/proc/meminfo").read_text().splitlines():
-        if line.startswith("MemTotal:"):
-            mem_kb = int(line.split()[1])
-    return (f"{len(os.sched_getaffinity(0))} CPUs (nproc), {model}, {mem_kb / 1024 / 1024:.1f} GiB RAM, "
-            f"Linux {platform.release()}, Python {platform.python_version()}")
 
 
 def servers_measured() -> str:
@@ -313,7 +302,7 @@ def print_table(report: Report, started: float, full: bool) -> None:
     print()
     print(f"Agora benchmarks ({'full' if full else 'modest'} sizes), {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
           f"{time.monotonic() - started:.0f} s")
-    print(f"machine: {machine()}")
+    print(f"machine: {describe_machine()}")
     print(f"servers: {servers_measured()}")
     widths = [max(len(getattr(r, f)) for r in report.rows) if report.rows else 10 for f in ("area", "measure", "value")]
     header = f"| {'area':<{widths[0]}} | {'measure':<{widths[1]}} | {'result':<{widths[2]}} | detail"
@@ -349,7 +338,7 @@ def main() -> int:
             report.notes.append(f"{name}: failed: {type(exc).__name__}: {str(exc)[:300]}")
     print_table(report, started, args.full)
     if args.json:
-        args.json.write_text(json.dumps({"machine": machine(), "servers": servers_measured(),
+        args.json.write_text(json.dumps({"machine": describe_machine(), "servers": servers_measured(),
                                          "rows": [r.__dict__ for r in report.rows], "notes": report.notes}, indent=2))
     return 1 if any("failed" in n or "exited" in n for n in report.notes) else 0
 

@@ -28,7 +28,6 @@ import argparse
 import asyncio
 import json
 import os
-import platform
 import shutil
 import statistics
 import sys
@@ -45,6 +44,7 @@ from agora_common.events import Envelope
 from agora_common.events.users import AnnouncementDelivered
 from agora_common.ids import new_id, utcnow
 from agora_common.uow import UnitOfWork
+from agora_devservers.machine import describe as describe_machine
 from agora_users.adapters import store as c
 from agora_users.config import Settings
 from agora_users.main import create_app
@@ -54,16 +54,6 @@ from asgi_lifespan import LifespanManager
 U = "/api/v1/users"
 
 
-def machine() -> str:
-    cpu = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{os.cpu_count()} CPUs (nproc), {cpu}, {platform.system()} {platform.release()}, Python {platform.python_version()}"
 
 
 def start_servers(stack: ExitStack) -> dict:
@@ -168,7 +158,7 @@ async def main() -> int:
     with ExitStack() as stack:
         servers = start_servers(stack)
         say("Agora announcement benchmark (users service in-process)",
-            f"  machine: {machine()}",
+            f"  machine: {describe_machine()}",
             f"  database: {servers['mongo_name']}",
             f"  kafka: {servers['kafka_name']}",
             f"  started: {datetime.now(UTC).isoformat(timespec='seconds')}")
@@ -254,7 +244,7 @@ async def main() -> int:
                 "production runs MongoDB." if "SecantusDB" in servers["mongo_name"] else "")
 
         figures = {
-            "machine": machine(), "database": servers["mongo_name"], "kafka": servers["kafka_name"],
+            "machine": describe_machine(), "database": servers["mongo_name"], "kafka": servers["kafka_name"],
             "members": args.members, "muted": len(muted), "batch_size": args.batch_size,
             "inbox_rows_written": rows, "send_seconds": round(send_s, 3), "inbox_rows_per_s": round(rows / send_s, 1),
             "events_published": len(events), "events_as_expected": events_ok,

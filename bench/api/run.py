@@ -13,7 +13,6 @@ import argparse
 import asyncio
 import json
 import os
-import platform
 import random
 import re
 import subprocess
@@ -24,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+from agora_devservers.machine import describe as describe_machine
 from tqdm import tqdm
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -35,18 +35,6 @@ APP_P99_TARGET_MS = 5.0
 # ---------------------------------------------------------------- environment: servers and services
 
 
-def machine() -> str:
-    model = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
-    return (f"{os.cpu_count()} CPUs (nproc {len(os.sched_getaffinity(0))}), {model}, Python "
-            f"{platform.python_version()}; load average {load} (1/5/15 min, at the end: the machine may be shared)")
 
 
 def package_version(name: str) -> str:
@@ -312,7 +300,7 @@ def scenarios(content_url: str, users_url: str | None, members, questions: list[
 
 def print_report(rows: list[dict], unloaded: list[dict], env_description: str) -> None:
     print()
-    print(f"machine : {machine()}")
+    print(f"machine : {describe_machine()}")
     print(f"servers : {env_description}")
     print(f"targets : p99 < {P99_TARGET_MS:.0f} ms at the target rate; app (outside the DB) p99 < "
           f"{APP_P99_TARGET_MS:.0f} ms")
@@ -391,7 +379,7 @@ def main() -> None:
             env.stop()
         print(f"service and server logs: {log_dir}")
     if args.json:
-        args.json.write_text(json.dumps({"machine": machine(), **rows}, indent=2))
+        args.json.write_text(json.dumps({"machine": describe_machine(), **rows}, indent=2))
 
 
 if __name__ == "__main__":

@@ -34,7 +34,6 @@ import argparse
 import asyncio
 import json
 import os
-import platform
 import random
 import signal
 import statistics
@@ -51,19 +50,7 @@ from agora_common.events.community import AttendeeCheckedIn
 from agora_common.events.content import AnswerAccepted, PostDeleted, PostVoted, VoteRetracted
 from agora_common.kafka import EventPublisher, ensure_topics
 from agora_common.topics import Topics
-
-
-def machine() -> str:
-    cpu = platform.processor() or "?"
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    return f"{os.cpu_count()} CPUs (nproc), {cpu}, Python {platform.python_version()}, {platform.system()}"
+from agora_devservers.machine import describe as describe_machine
 
 
 def make_events(n: int, seed: int, start: datetime, span: timedelta) -> list[tuple[str, Envelope]]:
@@ -385,12 +372,12 @@ async def main() -> None:
         redis_url = redis_server.url
     prefix = f"bench{int(time.time())}."
     topics = Topics(prefix)
-    print(f"machine: {machine()}")
+    print(f"machine: {describe_machine()}")
     print(f"broker:  {broker}")
     print(f"redis:   {'external at ' + redis_url if not redis_server else 'Debian redis-server, embedded'}")
     publisher = EventPublisher(bootstrap)
     worker = None
-    figures: dict = {"machine": machine(), "broker": broker, "events": args.events}
+    figures: dict = {"machine": describe_machine(), "broker": broker, "events": args.events}
     try:
         await ensure_topics(bootstrap, topics.all())
         now = datetime.now(UTC)

@@ -21,7 +21,6 @@ AGORA_ELASTICSEARCH_URL point at running ones, and prints which server and machi
 import argparse
 import asyncio
 import os
-import platform
 import random
 import shutil
 import sys
@@ -37,6 +36,7 @@ from agora_common.events import Envelope
 from agora_common.events import content as ev
 from agora_common.kafka import EventPublisher, ensure_topics
 from agora_common.topics import Topics
+from agora_devservers.machine import describe as describe_machine
 from agora_search.config import Settings
 from agora_search.main import create_app, make_client
 from agora_search.service.reindex import rebuild
@@ -160,16 +160,6 @@ def make_post(i: int, rng: random.Random, *, post_id: str | None = None) -> ev.C
     )
 
 
-def machine() -> str:
-    cpu = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{os.cpu_count()} CPUs (nproc), {cpu}, {platform.system()} {platform.release()}, Python {platform.python_version()}"
 
 
 async def engine_name(url: str) -> str:
@@ -439,7 +429,7 @@ async def main() -> None:
             return print(*lines, sep="\n", flush=True)
         say(
             "Agora search benchmark",
-            f"  machine: {machine()}",
+            f"  machine: {describe_machine()}",
             f"  search server: {engine}",
             f"  kafka: {servers['kafka_name']}",
             f"  started: {datetime.now(UTC).isoformat(timespec='seconds')}",
