@@ -16,6 +16,9 @@ CHECKOV="checkov==3.2.533"   # offline with --skip-download
 
 say() { printf '==> %s\n' "$*"; }
 mkdir -p "$TOOLS/bin"
+# one install at a time: the test workers (pytest-xdist) may all ask for the tools at once on a fresh clone
+exec 9>"$TOOLS/.install.lock"
+flock 9
 
 bash scripts/install-system-packages.sh
 

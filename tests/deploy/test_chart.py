@@ -19,8 +19,10 @@ HELM = ROOT / ".tools" / "bin" / "helm"
 
 @pytest.fixture(scope="module")
 def helm() -> str:
-    if not HELM.exists():  # the project's own installer, idempotent (a no-op once installed)
-        subprocess.run(["bash", str(ROOT / "deploy" / "install-tools.sh")], check=True, capture_output=True)
+    # the project's own installer: idempotent (quick once installed), and it waits for another worker's install to
+    # finish rather than race it (a helm binary that exists may still be being written)
+    done = subprocess.run(["bash", str(ROOT / "deploy" / "install-tools.sh")], capture_output=True, text=True)
+    assert done.returncode == 0, f"deploy/install-tools.sh failed:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}"
     return str(HELM)
 
 
