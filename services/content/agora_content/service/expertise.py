@@ -7,6 +7,7 @@ expert list of a tag is an index walk however many answers the tag has. Display 
 from the users topic (the `members` projection); SIG tags too (`sigs`). See domain/expertise.py for what counts.
 """
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -122,12 +123,18 @@ async def _apply(store: Store, work: UnitOfWork, user_id: str, scope: str, chang
 
 
 async def count_past_answers_for_sig(store: Store, sig_id: str, tags: list[str]) -> int:
-    """A SIG that content learns about now: count the answers posted before it (its tags' and its own), in
-    batches of one transaction each. Idempotent (a replayed SigCreated recounts to the same totals)."""
+    """A SIG that content learns about now: count the answers posted before it (its tags' and its own).
+    Idempotent (a replayed SigCreated recounts to the same totals)."""
     clauses: list[dict] = [{"sig_id": sig_id}]
     if tags:
         clauses.append({"tags": {"$in": tags}})
-    query: dict = {"type": "answer", "$or": clauses}
+    return await recount_answers(store, {"type": "answer", "$or": clauses})
+
+
+async def recount_answers(store: Store, query: dict, *, on_batch: Callable[[int], None] = lambda n: None) -> int:
+    """Recount the answers matching `query`, by id, in batches of one transaction each; `on_batch(n)` after each.
+    Idempotent: an answer already counted as it is now changes nothing. Also what an operator runs once over every
+    answer (`agora-content recount-experts`) for answers posted before the aggregates existed."""
     last: str | None = None
     counted = 0
     while True:
@@ -144,6 +151,7 @@ async def count_past_answers_for_sig(store: Store, sig_id: str, tags: list[str])
         await store.transactions.run(batch)
         counted += len(ids)
         last = ids[-1]
+        on_batch(len(ids))
 
 
 async def forget_member(store: Store, user_id: str) -> None:
