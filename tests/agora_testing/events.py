@@ -1,11 +1,31 @@
-"""Read domain events back from a real topic in tests."""
+"""Publish domain events to a real topic, and read them back, in tests."""
 
 import asyncio
 import time
 from collections.abc import Callable
 
-from agora_common.events import Envelope
+from agora_common.events import DomainEvent, Envelope
+from agora_common.kafka import EventPublisher, Kafka
 from aiokafka import AIOKafkaConsumer
+
+# the aggregate an event is about, as its producer keys it: a community event's events by the event, a post's by the
+# post (which may name its SIG), a SIG's by the SIG (joins too), a member's by the member
+_AGGREGATE_FIELDS = ("event_id", "post_id", "sig_id", "user_id")
+
+
+def aggregate_id(event: DomainEvent) -> str:
+    return next(getattr(event, name) for name in _AGGREGATE_FIELDS if getattr(event, name, None))
+
+
+async def publish_versioned(kafka: Kafka, topic: str, *events: tuple[int, DomainEvent]) -> None:
+    """Publish (aggregate version, event) pairs one by one, in order, each keyed by its aggregate, as another
+    service's outbox relay would."""
+    publisher = EventPublisher(kafka)
+    try:
+        for version, event in events:
+            await publisher.publish(topic, Envelope.wrap(event, subject=aggregate_id(event), version=version))
+    finally:
+        await publisher.stop()
 
 
 async def read_events(

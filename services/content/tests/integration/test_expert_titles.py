@@ -4,10 +4,8 @@ such on the expert lists of that tag and of the SIGs covering it, apart from the
 from datetime import UTC, datetime
 
 import pytest
-from agora_common.events import Envelope
 from agora_common.events.users import HonorTitleGranted, HonorTitleRevoked, SigCreated, UserRegistered
-from agora_common.kafka import EventPublisher
-from agora_testing.events import eventually
+from agora_testing.events import eventually, publish_versioned
 
 pytestmark = pytest.mark.servers("kafka", "mongo")
 
@@ -21,16 +19,6 @@ def settings(agora_env):
     return Settings(**agora_env, outbox_poll_interval=0.1, outbox_retry_delay=0.3, consume_users=True,
                     consume_events=False)
 
-
-async def publish_users(settings, topics, *events) -> None:
-    publisher = EventPublisher(settings.kafka_bootstrap)
-    await publisher.start()
-    try:
-        for version, event in events:
-            subject = event.sig_id if isinstance(event, SigCreated) else event.user_id
-            await publisher.publish(topics.users, Envelope.wrap(event, subject=subject, version=version))
-    finally:
-        await publisher.stop()
 
 
 async def experts(client, params: dict) -> dict:
@@ -49,7 +37,7 @@ async def test_scoped_titles_on_the_expert_lists(client, ask, answer, settings, 
     await answer(q["id"], "bob")
     await answer(q["id"], "carol")
     now = datetime.now(UTC)
-    await publish_users(settings, topics,
+    await publish_versioned(settings.kafka, topics.users,
                         (1, SigCreated(sig_id="sig-s", name="Streaming", slug="streaming", tags=["kafka"],
                                        created_by="op")),
                         (1, UserRegistered(user_id="bob", display_name="Bob", registered_at=now)),
@@ -70,7 +58,7 @@ async def test_scoped_titles_on_the_expert_lists(client, ask, answer, settings, 
     await eventually(marked, timeout=40)
 
     # revoking the scoped title leaves the unscoped one of the same name, and the reverse
-    await publish_users(settings, topics,
+    await publish_versioned(settings.kafka, topics.users,
                         (6, HonorTitleRevoked(user_id="bob", title="Expert", revoked_by="op", scope="tag:kafka")),
                         (7, HonorTitleRevoked(user_id="bob", title="Expert", revoked_by="op")),
                         (2, HonorTitleGranted(user_id="bob", title="Expert", granted_by="op", scope="tag:kafka")))

@@ -5,7 +5,6 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from agora_common.events import Envelope
 from agora_common.events.users import (
     HonorTitleGranted,
     HonorTitleRevoked,
@@ -16,8 +15,7 @@ from agora_common.events.users import (
     UserReinstated,
     UserSuspended,
 )
-from agora_common.kafka import EventPublisher
-from agora_testing.events import eventually
+from agora_testing.events import eventually, publish_versioned
 
 pytestmark = pytest.mark.servers("kafka", "mongo")
 
@@ -31,17 +29,6 @@ def settings(agora_env):
     return Settings(**agora_env, outbox_poll_interval=0.1, outbox_retry_delay=0.3, consume_users=True,
                     consume_events=False)
 
-
-async def publish(settings, topics, *events):
-    """(version, event) pairs to the users topic, keyed like the users service keys them."""
-    publisher = EventPublisher(settings.kafka_bootstrap)
-    await publisher.start()
-    try:
-        for version, event in events:
-            subject = getattr(event, "sig_id", None) if isinstance(event, SigCreated) else event.user_id
-            await publisher.publish(topics.users, Envelope.wrap(event, subject=subject, version=version))
-    finally:
-        await publisher.stop()
 
 
 async def experts(client, **params):
@@ -170,7 +157,7 @@ async def test_a_sig_counts_its_questions_and_its_tags_including_answers_before_
     before = await ask(tags=["ceph"])
     await answer(before["id"], "bob")  # before content knows the SIG
     assert (await client.get(f"{API}/experts", params={"sig": "sig-storage"})).status_code == 404
-    await publish(settings, topics, (1, SigCreated(sig_id="sig-storage", name="Storage", slug="storage",
+    await publish_versioned(settings.kafka, topics.users, (1, SigCreated(sig_id="sig-storage", name="Storage", slug="storage",
                                                    tags=["ceph", "longhorn"], created_by="op")))
 
     async def counted_before():
@@ -184,7 +171,7 @@ async def test_a_sig_counts_its_questions_and_its_tags_including_answers_before_
     await answer((await ask(tags=["kubernetes"]))["id"], "dave")  # neither: not in the SIG
     assert table(await experts(client, sig="sig-storage")) == [("carol", 2, 1, 0), ("bob", 1, 0, 0)]
     # a replayed SigCreated recounts to the same totals
-    await publish(settings, topics, (1, SigCreated(sig_id="sig-storage", name="Storage", slug="storage",
+    await publish_versioned(settings.kafka, topics.users, (1, SigCreated(sig_id="sig-storage", name="Storage", slug="storage",
                                                    tags=["ceph", "longhorn"], created_by="op")),
                   (1, SigCreated(sig_id="sig-other", name="Other", slug="other", tags=["x"], created_by="op")))
 
@@ -202,7 +189,7 @@ async def test_names_titles_suspensions_and_deletions_from_the_users_topic(
     carols = await answer(q["id"], "carol")
     await client.post(f"{API}/questions/{q['id']}/accept", headers=auth("alice"), json={"answer_id": bobs["id"]})
     now = datetime.now(UTC)
-    await publish(settings, topics,
+    await publish_versioned(settings.kafka, topics.users,
                   (1, UserRegistered(user_id="bob", display_name="Bob", registered_at=now)),
                   (1, UserRegistered(user_id="carol", display_name="Carol", registered_at=now)),
                   (2, HonorTitleGranted(user_id="bob", title="Kafka Expert", granted_by="op")),
@@ -217,7 +204,7 @@ async def test_names_titles_suspensions_and_deletions_from_the_users_topic(
 
     await eventually(named, timeout=40)
 
-    await publish(settings, topics, (5, HonorTitleRevoked(user_id="bob", title="Mentor", revoked_by="op")),
+    await publish_versioned(settings.kafka, topics.users, (5, HonorTitleRevoked(user_id="bob", title="Mentor", revoked_by="op")),
                   (6, UserSuspended(user_id="bob", moderator_id="mod", reason="spam",
                                     until=now + timedelta(days=2))))
 
@@ -225,7 +212,7 @@ async def test_names_titles_suspensions_and_deletions_from_the_users_topic(
         assert [e["user_id"] for e in (await experts(client, tag="kafka"))["items"]] == ["carol"]
 
     await eventually(suspended_left, timeout=40)
-    await publish(settings, topics, (7, UserReinstated(user_id="bob", moderator_id="mod")))
+    await publish_versioned(settings.kafka, topics.users, (7, UserReinstated(user_id="bob", moderator_id="mod")))
 
     async def back():
         page = await experts(client, tag="kafka")
@@ -233,7 +220,7 @@ async def test_names_titles_suspensions_and_deletions_from_the_users_topic(
 
     await eventually(back, timeout=40)
 
-    await publish(settings, topics, (2, UserDeleted(user_id="carol")))
+    await publish_versioned(settings.kafka, topics.users, (2, UserDeleted(user_id="carol")))
 
     async def deleted_left():
         assert [e["user_id"] for e in (await experts(client, tag="kafka"))["items"]] == ["bob"]

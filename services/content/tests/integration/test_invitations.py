@@ -5,10 +5,8 @@ and `AnswerInvited` is published for the users service (the invitee's inbox)."""
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from agora_common.events import Envelope
 from agora_common.events.users import UserDeleted, UserRegistered, UserSuspended
-from agora_common.kafka import EventPublisher
-from agora_testing.events import eventually, read_events
+from agora_testing.events import eventually, publish_versioned, read_events
 
 pytestmark = pytest.mark.servers("kafka", "mongo")
 
@@ -23,19 +21,10 @@ def settings(agora_env):
                     consume_events=False)
 
 
-async def publish_users(settings, topics, *events) -> None:
-    publisher = EventPublisher(settings.kafka_bootstrap)
-    await publisher.start()
-    try:
-        for version, event in events:
-            await publisher.publish(topics.users, Envelope.wrap(event, subject=event.user_id, version=version))
-    finally:
-        await publisher.stop()
-
 
 async def test_an_operator_invites_members_to_answer(client, auth, app, ask, answer, settings, topics):
     now = datetime.now(UTC)
-    await publish_users(settings, topics,
+    await publish_versioned(settings.kafka, topics.users,
                         *[(1, UserRegistered(user_id=u, display_name=u.title(), registered_at=now))
                           for u in ("bob", "carol", "dave", "erin")],
                         (2, UserSuspended(user_id="carol", moderator_id="mod", reason="spam",
@@ -113,7 +102,7 @@ async def test_an_operator_invites_members_to_answer(client, auth, app, ask, ans
         ["kubernetes"])
 
     # bob deletes his account: the invitation stays, without the link to him (like his answer)
-    await publish_users(settings, topics, (5, UserDeleted(user_id="bob")))
+    await publish_versioned(settings.kafka, topics.users, (5, UserDeleted(user_id="bob")))
 
     async def anonymised():
         question = (await client.get(f"{API}/questions/{q['id']}")).json()
@@ -123,7 +112,7 @@ async def test_an_operator_invites_members_to_answer(client, auth, app, ask, ans
 
 
 async def test_no_invitation_to_a_deleted_or_hidden_question(client, auth, app, ask, settings, topics):
-    await publish_users(settings, topics,
+    await publish_versioned(settings.kafka, topics.users,
                         (1, UserRegistered(user_id="bob", display_name="Bob", registered_at=datetime.now(UTC))))
 
     async def known():

@@ -3,10 +3,8 @@
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from agora_common.events import Envelope
 from agora_common.events.users import UserDeleted, UserReinstated, UserSuspended
-from agora_common.kafka import EventPublisher
-from agora_testing.events import eventually, read_events
+from agora_testing.events import eventually, publish_versioned, read_events
 
 pytestmark = pytest.mark.servers("kafka", "mongo")
 
@@ -21,21 +19,12 @@ def settings(agora_env):
     return Settings(**agora_env, outbox_poll_interval=0.1, outbox_retry_delay=0.3, consume_users=True)
 
 
-async def publish(settings, topics, *events):
-    publisher = EventPublisher(settings.kafka_bootstrap)
-    await publisher.start()
-    try:
-        for version, event in events:
-            await publisher.publish(topics.users, Envelope.wrap(event, subject=event.user_id, version=version))
-    finally:
-        await publisher.stop()
-
 
 async def test_suspension_reinstatement_and_deletion(client, auth, ask, answer, settings, topics, app):
     q = await ask("alice")
     bobs = await answer(q["id"], "bob")
     until = datetime.now(UTC) + timedelta(days=3)
-    await publish(settings, topics, (2, UserSuspended(user_id="alice", moderator_id="mod", reason="spam", until=until)))
+    await publish_versioned(settings.kafka, topics.users, (2, UserSuspended(user_id="alice", moderator_id="mod", reason="spam", until=until)))
 
     async def refused():
         r = await client.post(f"{API}/questions", headers=auth("alice"), json=QUESTION)
@@ -48,7 +37,7 @@ async def test_suspension_reinstatement_and_deletion(client, auth, ask, answer, 
     assert (await client.post(f"{API}/questions", headers=auth("bob"), json=QUESTION)).status_code == 201
 
     # a replayed, older event does not undo a newer one
-    await publish(settings, topics, (3, UserReinstated(user_id="alice", moderator_id="mod")),
+    await publish_versioned(settings.kafka, topics.users, (3, UserReinstated(user_id="alice", moderator_id="mod")),
                   (2, UserSuspended(user_id="alice", moderator_id="mod", reason="spam", until=until)))
 
     async def allowed():
@@ -56,7 +45,7 @@ async def test_suspension_reinstatement_and_deletion(client, auth, ask, answer, 
 
     await eventually(allowed, timeout=20)
 
-    await publish(settings, topics, (4, UserDeleted(user_id="bob")))
+    await publish_versioned(settings.kafka, topics.users, (4, UserDeleted(user_id="bob")))
 
     async def anonymised():
         got = (await client.get(f"{API}/answers/{bobs['id']}")).json()

@@ -4,10 +4,8 @@ listed with it, refused once it has ended; the thread stays afterwards as normal
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from agora_common.events import Envelope
 from agora_common.events.community import EventEnded, EventPublished, EventStarted
-from agora_common.kafka import EventPublisher
-from agora_testing.events import eventually, read_events
+from agora_testing.events import eventually, publish_versioned, read_events
 
 pytestmark = pytest.mark.servers("kafka", "mongo")
 
@@ -21,14 +19,6 @@ def settings(agora_env):
     return Settings(**agora_env, outbox_poll_interval=0.1, outbox_retry_delay=0.3, consume_users=False,
                     consume_events=True)
 
-
-async def publish(settings, topics, *events):
-    publisher = EventPublisher(settings.kafka_bootstrap)
-    try:
-        for version, event in events:
-            await publisher.publish(topics.events, Envelope.wrap(event, subject=event.event_id, version=version))
-    finally:
-        await publisher.stop()
 
 
 async def test_questions_belong_to_an_online_qa_session_while_it_takes_them(client, auth, settings, topics, app):
@@ -52,12 +42,12 @@ async def test_questions_belong_to_an_online_qa_session_while_it_takes_them(clie
         assert r.status_code == 201, r.text
         return r.json()
 
-    await publish(settings, topics, (1, EventPublished(**ref, title="KubeSphere AMA", starts_at=starts,
+    await publish_versioned(settings.kafka, topics.events, (1, EventPublished(**ref, title="KubeSphere AMA", starts_at=starts,
                                                        organizer_id="op")))
     await learned("published")
     before = await asked("alice")  # sent ahead of the session
     assert before["event_id"] == "ama-1"
-    await publish(settings, topics, (2, EventStarted(**ref)))
+    await publish_versioned(settings.kafka, topics.events, (2, EventStarted(**ref)))
     await learned("live")
     during = await asked("erin")  # and during it
     live_answer = await client.post(f"{API}/questions/{during['id']}/answers", headers=auth("dan"),
@@ -69,7 +59,7 @@ async def test_questions_belong_to_an_online_qa_session_while_it_takes_them(clie
     listed = (await client.get(f"{API}/questions", params={"event_id": "ama-1"})).json()["items"]
     assert len(listed) == 2 and all(q["event_id"] == "ama-1" for q in listed)
 
-    await publish(settings, topics, (3, EventEnded(**ref)))
+    await publish_versioned(settings.kafka, topics.events, (3, EventEnded(**ref)))
     await learned("ended")
     late = await client.post(f"{API}/questions", headers=auth("carol"), json={**ask, "title": "Too late to ask"})
     assert late.status_code == 409 and late.json()["error"]["code"] == "qa_event_closed", late.text

@@ -4,23 +4,13 @@ the users topic), renamed when the member is, moved with the acceptance, and dro
 from datetime import UTC, datetime
 
 import pytest
-from agora_common.events import Envelope
 from agora_common.events import content as ev
 from agora_common.events.users import ProfileUpdated, UserDeleted, UserRegistered
-from agora_common.kafka import EventPublisher
 from agora_common.topics import Topics
+from agora_testing.events import publish_versioned
 
 pytestmark = pytest.mark.servers("kafka", "elasticsearch")
 
-
-async def publish_users(settings, *events) -> None:
-    publisher = EventPublisher(settings.kafka_bootstrap)
-    try:
-        for version, event in events:
-            await publisher.publish(Topics(settings.topic_prefix).users,
-                                    Envelope.wrap(event, subject=event.user_id, version=version))
-    finally:
-        await publisher.stop()
 
 
 def accepted(result: dict) -> dict:
@@ -31,7 +21,7 @@ def accepted(result: dict) -> dict:
 
 async def test_hits_name_the_accepted_answers_author(api, content, settings):
     now = datetime.now(UTC)
-    await publish_users(settings, (1, UserRegistered(user_id="bob", display_name="Bob", registered_at=now)))
+    await publish_versioned(settings.kafka, Topics(settings.topic_prefix).users, (1, UserRegistered(user_id="bob", display_name="Bob", registered_at=now)))
     await content.ask("q1", "Tuning Kafka consumer lag", author="alice")
     await content.ask("q2", "Tuning Kafka producer batches", author="alice")
     await content.publish_article("r1", "Kafka tuning notes", author="alice")
@@ -45,10 +35,10 @@ async def test_hits_name_the_accepted_answers_author(api, content, settings):
         "q1": {"id": "a1", "author_id": "bob", "author_display_name": "Bob"}, "q2": None, "r1": None}
 
     # renamed: every hit says the new name at once; a late replay of the older name changes nothing
-    await publish_users(settings, (3, ProfileUpdated(user_id="bob", display_name="Robert")),
+    await publish_versioned(settings.kafka, Topics(settings.topic_prefix).users, (3, ProfileUpdated(user_id="bob", display_name="Robert")),
                         (1, UserRegistered(user_id="bob", display_name="Bob", registered_at=now)))
     await api.wait_for(lambda r: accepted(r)["q1"]["author_display_name"] == "Robert", q="kafka")
-    await publish_users(settings, (4, ProfileUpdated(user_id="carol", display_name="Carol")))
+    await publish_versioned(settings.kafka, Topics(settings.topic_prefix).users, (4, ProfileUpdated(user_id="carol", display_name="Carol")))
 
     # the acceptance moves to carol's answer
     await content.send(ev.AcceptanceRevoked(post_id="a1", question_id="q1", author_id="bob", asker_id="alice"))
@@ -59,9 +49,9 @@ async def test_hits_name_the_accepted_answers_author(api, content, settings):
     assert (await api.search(accepted="true"))["total"] == 1
 
     # carol deletes her account: the answer stays accepted, without naming her
-    await publish_users(settings, (5, UserDeleted(user_id="carol")))
+    await publish_versioned(settings.kafka, Topics(settings.topic_prefix).users, (5, UserDeleted(user_id="carol")))
     await api.wait_for(lambda r: accepted(r)["q1"] == {"id": "a2", "author_id": None, "author_display_name": None},
                        q="kafka")
     # nor does a late rename bring her name back
-    await publish_users(settings, (4, ProfileUpdated(user_id="carol", display_name="Carol")))
+    await publish_versioned(settings.kafka, Topics(settings.topic_prefix).users, (4, ProfileUpdated(user_id="carol", display_name="Carol")))
     await api.wait_for(lambda r: accepted(r)["q1"]["author_id"] is None, q="kafka")

@@ -6,15 +6,13 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from agora_common.auth import issue_token
-from agora_common.events import Envelope
 from agora_common.events import content as ev
 from agora_common.events.users import TagFollowed, TagUnfollowed, UserDeleted
-from agora_common.kafka import EventPublisher
 from agora_common.topics import Topics
 from agora_search.adapters.demand import ZeroHits
 from agora_search.domain.query import SearchParams
 from agora_search.service.demand import ZeroHitRecorder
-from agora_testing.events import eventually
+from agora_testing.events import eventually, publish_versioned
 from elasticsearch import AsyncElasticsearch
 
 pytestmark = pytest.mark.servers("kafka", "elasticsearch")
@@ -123,15 +121,6 @@ async def test_zero_hit_storage_is_bounded(settings, es):
     assert taken.count(True) == 2 and limited.dropped == 8
 
 
-async def publish_users(settings, *events) -> None:
-    publisher = EventPublisher(settings.kafka_bootstrap)
-    await publisher.start()
-    try:
-        await publisher.publish_many(Topics(settings.topic_prefix).users, [
-            Envelope.wrap(event, subject=event.user_id, version=version) for version, event in events])
-    finally:
-        await publisher.stop()
-
 
 async def test_the_report_is_computed_from_what_members_did(client, content, settings, operator_headers):
     now = datetime.now(UTC)
@@ -163,8 +152,7 @@ async def test_the_report_is_computed_from_what_members_did(client, content, set
     for voter in ("v1", "v2"):
         await vote_before("q4", voter)  # python was as busy before
     await vote_before("q1", "v4")
-    await publish_users(
-        settings,
+    await publish_versioned(settings.kafka, Topics(settings.topic_prefix).users,
         (1, TagFollowed(user_id="u1", tag="kafka")), (2, TagFollowed(user_id="u1", tag="storage")),
         (3, TagFollowed(user_id="u1", tag="python")),
         (1, TagFollowed(user_id="u2", tag="kafka")), (2, TagFollowed(user_id="u2", tag="storage")),

@@ -5,7 +5,6 @@ deletions take it away, late replays change nothing."""
 from datetime import UTC, datetime
 
 import pytest
-from agora_common.events import Envelope
 from agora_common.events.users import (
     HonorTitleGranted,
     HonorTitleRevoked,
@@ -13,20 +12,11 @@ from agora_common.events.users import (
     UserDeleted,
     UserRegistered,
 )
-from agora_common.kafka import EventPublisher
 from agora_common.topics import Topics
+from agora_testing.events import publish_versioned
 
 pytestmark = pytest.mark.servers("kafka", "elasticsearch")
 
-
-async def publish_users(settings, *events) -> None:
-    publisher = EventPublisher(settings.kafka_bootstrap)
-    try:
-        for version, event in events:
-            await publisher.publish(Topics(settings.topic_prefix).users,
-                                    Envelope.wrap(event, subject=event.user_id, version=version))
-    finally:
-        await publisher.stop()
 
 
 def experts(result: dict) -> dict:
@@ -38,7 +28,7 @@ def experts(result: dict) -> dict:
 
 async def test_hits_show_the_authors_expert_tags(api, content, settings):
     now = datetime.now(UTC)
-    await publish_users(settings,
+    await publish_versioned(settings.kafka, Topics(settings.topic_prefix).users,
                         (1, UserRegistered(user_id="bob", display_name="Bob", registered_at=now)),
                         (2, HonorTitleGranted(user_id="bob", title="Expert", granted_by="op", scope="tag:kafka")),
                         (3, HonorTitleGranted(user_id="bob", title="Mentor", granted_by="op", scope="tag:kafka")),
@@ -62,11 +52,11 @@ async def test_hits_show_the_authors_expert_tags(api, content, settings):
     await api.wait_for(lambda r: experts(r) == want, q="kafka")
 
     # one of bob's two kafka titles revoked: still an expert; the other one too: no longer
-    await publish_users(settings,
+    await publish_versioned(settings.kafka, Topics(settings.topic_prefix).users,
                         (7, HonorTitleRevoked(user_id="bob", title="Mentor", revoked_by="op", scope="tag:kafka")),
                         (8, HonorTitleRevoked(user_id="bob", title="Ambassador", revoked_by="op")))
     await api.wait_for(lambda r: experts(r) == want, q="kafka")
-    await publish_users(settings,
+    await publish_versioned(settings.kafka, Topics(settings.topic_prefix).users,
                         (9, HonorTitleRevoked(user_id="bob", title="Expert", revoked_by="op", scope="tag:kafka")),
                         (2, HonorTitleGranted(user_id="bob", title="Expert", granted_by="op", scope="tag:kafka")))
     want = {**want, "q1": ([], ("Robert", [])), "r1": ([], None)}
@@ -74,6 +64,6 @@ async def test_hits_show_the_authors_expert_tags(api, content, settings):
     assert result["total"] == 3
 
     # carol deletes her account: the answer stays accepted, naming nobody, expert of nothing
-    await publish_users(settings, (2, UserDeleted(user_id="carol")),
+    await publish_versioned(settings.kafka, Topics(settings.topic_prefix).users, (2, UserDeleted(user_id="carol")),
                         (1, HonorTitleGranted(user_id="carol", title="Expert", granted_by="op", scope="tag:python")))
     await api.wait_for(lambda r: experts(r)["q2"] == ([], (None, [])), q="kafka")
