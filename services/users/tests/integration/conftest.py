@@ -101,3 +101,28 @@ def human_check(lifespan, app) -> TokenCheck:
     """Turn the human check on for this test: only the token "human" passes."""
     app.state.store.human_check = check = TokenCheck("human")
     return check
+
+
+@pytest.fixture
+def member(client, signup):
+    """A member signed up and, with profile fields, with them set: `await member(email, name, city=...)`."""
+    async def make(email: str, name: str, **profile) -> dict:
+        m = await signup(email, name)
+        if profile:
+            r = await client.patch("/api/v1/users/me", headers=m["headers"], json=profile)
+            assert r.status_code == 200, r.text
+        m["id"] = m["user"]["id"]
+        return m
+
+    return make
+
+
+@pytest.fixture
+def make_group(client):
+    """An operator's group: `await make_group(operator_headers, name=..., filter={...})`."""
+    async def make(headers: dict, **body) -> dict:
+        r = await client.post("/api/v1/users/groups", headers=headers, json=body)
+        assert r.status_code == 201, r.text
+        return r.json()
+
+    return make

@@ -13,25 +13,6 @@ pytestmark = pytest.mark.servers("kafka", "mongo")
 U = "/api/v1/users"
 
 
-@pytest.fixture
-def member(client, signup):
-    async def make(email: str, name: str, **profile) -> dict:
-        m = await signup(email, name)
-        if profile:
-            r = await client.patch(f"{U}/me", headers=m["headers"], json=profile)
-            assert r.status_code == 200, r.text
-        m["id"] = m["user"]["id"]
-        return m
-
-    return make
-
-
-async def make_group(client, headers, **body) -> dict:
-    r = await client.post(f"{U}/groups", headers=headers, json=body)
-    assert r.status_code == 201, r.text
-    return r.json()
-
-
 async def member_ids(client, headers, group_id: str, limit: int = 100) -> list[str]:
     ids, cursor = [], None
     while True:
@@ -43,12 +24,12 @@ async def member_ids(client, headers, group_id: str, limit: int = 100) -> list[s
             return ids
 
 
-async def test_groups_resolve_their_members_when_used(client, member, operator_headers):
+async def test_groups_resolve_their_members_when_used(make_group, client, member, operator_headers):
     ada = await member("ada@example.com", "Ada", industry="Finance", city="Shanghai", skills=["Go", "SQL"])
     bob = await member("bob@example.com", "Bob", industry="Finance", city="beijing")
     cai = await member("cai@example.com", "Cai", industry="Retail", city="Shanghai", skills=["Go"])
 
-    finance = await make_group(client, operator_headers, name="Finance peers", filter={"industry": "Finance"})
+    finance = await make_group(operator_headers, name="Finance peers", filter={"industry": "Finance"})
     assert finance["kind"] == "filter" and finance["filter"]["industry"] == "Finance" and not finance["required"]
     assert await member_ids(client, operator_headers, finance["id"]) == [ada["id"], bob["id"]]
     # paginated in the kernel's keyset style
@@ -62,18 +43,18 @@ async def test_groups_resolve_their_members_when_used(client, member, operator_h
     assert await member_ids(client, operator_headers, finance["id"]) == [ada["id"], bob["id"], cai["id"]]
 
     # the directory's other filters: city in any case, skill, title; and combined
-    go_shanghai = await make_group(client, operator_headers, name="Go in Shanghai",
+    go_shanghai = await make_group(operator_headers, name="Go in Shanghai",
                                    filter={"city": "SHANGHAI", "skill": "Go"})
     assert await member_ids(client, operator_headers, go_shanghai["id"]) == [ada["id"], cai["id"]]
     r = await client.post(f"{U}/{bob['id']}/titles", headers=operator_headers, json={"title": "Ambassador"})
     assert r.status_code == 201
-    ambassadors = await make_group(client, operator_headers, name="Ambassadors", filter={"title": "ambassador"})
+    ambassadors = await make_group(operator_headers, name="Ambassadors", filter={"title": "ambassador"})
     assert await member_ids(client, operator_headers, ambassadors["id"]) == [bob["id"]]
 
     # by SIG, and an explicit list
     sig = (await client.post(f"{U}/sigs", headers=operator_headers, json={"name": "Storage"})).json()
     assert (await client.post(f"{U}/sigs/{sig['id']}/members", headers=cai["headers"])).status_code == 201
-    storage = await make_group(client, operator_headers, name="Storage SIG", filter={"sig_id": sig["id"]})
+    storage = await make_group(operator_headers, name="Storage SIG", filter={"sig_id": sig["id"]})
     assert await member_ids(client, operator_headers, storage["id"]) == [cai["id"]]
     # the members directory filters the same way (one query for both)
     r = await client.get(f"{U}/directory", headers=operator_headers, params={"sig_id": sig["id"]})
@@ -83,12 +64,12 @@ async def test_groups_resolve_their_members_when_used(client, member, operator_h
     assert [u["id"] for u in r.json()["items"]] == [ada["id"], bob["id"], cai["id"]]
     r = await client.get(f"{U}/directory", headers=operator_headers, params={"segment": "famous"})
     assert r.status_code == 422
-    listed = await make_group(client, operator_headers, name="Speakers", members=[cai["id"], ada["id"], ada["id"]])
+    listed = await make_group(operator_headers, name="Speakers", members=[cai["id"], ada["id"], ada["id"]])
     assert listed["kind"] == "members" and listed["explicit_members"] == 2 and listed["filter"] is None
     assert await member_ids(client, operator_headers, listed["id"]) == [ada["id"], cai["id"]]
 
     # segment: nobody has acted yet, so everybody is ordinary
-    ordinary = await make_group(client, operator_headers, name="Quiet ones", filter={"segment": "ordinary"})
+    ordinary = await make_group(operator_headers, name="Quiet ones", filter={"segment": "ordinary"})
     assert set(await member_ids(client, operator_headers, ordinary["id"])) == {ada["id"], bob["id"], cai["id"]}
 
     # listing by name, a page at a time
@@ -111,14 +92,14 @@ async def test_groups_resolve_their_members_when_used(client, member, operator_h
     assert (await client.delete(f"{U}/groups/{listed['id']}", headers=operator_headers)).status_code == 404
 
 
-async def test_groups_are_for_operators_and_refuse_bad_input(client, member, operator_headers, moderator_headers):
+async def test_groups_are_for_operators_and_refuse_bad_input(make_group, client, member, operator_headers, moderator_headers):
     ada = await member("ada@example.com", "Ada")
     body = {"name": "Everyone", "filter": {}}
     for headers in (ada["headers"], moderator_headers):
         assert (await client.post(f"{U}/groups", headers=headers, json=body)).status_code == 403
         assert (await client.get(f"{U}/groups", headers=headers)).status_code == 403
     assert (await client.post(f"{U}/groups", json=body)).status_code == 401
-    group = await make_group(client, operator_headers, **body)
+    group = await make_group(operator_headers, **body)
     for method, path, json in (("get", f"/groups/{group['id']}", None), ("patch", f"/groups/{group['id']}", {}),
                                ("delete", f"/groups/{group['id']}", None),
                                ("get", f"/groups/{group['id']}/members", None),
@@ -165,13 +146,13 @@ async def test_groups_are_for_operators_and_refuse_bad_input(client, member, ope
     assert r.status_code == 409 and r.json()["error"]["code"] == "idempotency_key_reused"
 
 
-async def test_announcement_reaches_inboxes_in_batches(client, member, operator_headers, app, settings):
+async def test_announcement_reaches_inboxes_in_batches(make_group, client, member, operator_headers, app, settings):
     app.state.store.settings.announcement_batch_size = 2
     ada = await member("ada@example.com", "Ada", industry="Finance")
     bob = await member("bob@example.com", "Bob", industry="Finance")
     cai = await member("cai@example.com", "Cai", industry="Finance")
     dan = await member("dan@example.com", "Dan", industry="Retail")
-    group = await make_group(client, operator_headers, name="Finance peers", filter={"industry": "Finance"})
+    group = await make_group(operator_headers, name="Finance peers", filter={"industry": "Finance"})
 
     body = {"title": "Peer exchange, 12 March", "body": "Compare notes on audit tooling.",
             "link": "/api/v1/events/e-1"}
@@ -237,10 +218,10 @@ async def test_announcement_reaches_inboxes_in_batches(client, member, operator_
     assert (sent.recipients, sent.muted, sent.batches, sent.group_id) == (3, 0, 2, group["id"])
 
 
-async def test_muted_members_get_nothing_unless_the_group_is_required(client, member, operator_headers):
+async def test_muted_members_get_nothing_unless_the_group_is_required(make_group, client, member, operator_headers):
     ada = await member("ada@example.com", "Ada", city="Berlin")
     bob = await member("bob@example.com", "Bob", city="Berlin")
-    group = await make_group(client, operator_headers, name="Berlin", filter={"city": "Berlin"})
+    group = await make_group(operator_headers, name="Berlin", filter={"city": "Berlin"})
     url = f"{U}/me/muted-groups/{group['id']}"
     r = await client.post(url, headers=bob["headers"])
     assert r.status_code == 200 and r.json()["group_name"] == "Berlin"
@@ -271,11 +252,11 @@ async def test_muted_members_get_nothing_unless_the_group_is_required(client, me
     assert (await client.get(f"{U}/me/muted-groups", headers=bob["headers"])).json() == []
 
 
-async def test_replies_are_read_and_exported_by_operators(client, member, operator_headers):
+async def test_replies_are_read_and_exported_by_operators(make_group, client, member, operator_headers):
     ada = await member("ada@example.com", "=HYPERLINK(\"x\")", industry="Finance")
     bob = await member("bob@example.com", "Bob", industry="Finance")
     cai = await member("cai@example.com", "Cai", industry="Retail")
-    group = await make_group(client, operator_headers, name="Finance", filter={"industry": "Finance"})
+    group = await make_group(operator_headers, name="Finance", filter={"industry": "Finance"})
     ann = (await client.post(f"{U}/groups/{group['id']}/announcements", headers=operator_headers,
                              json={"title": "What should we cover?", "body": "Tell us."})).json()
     url = f"{U}/announcements/{ann['id']}/replies"
@@ -316,10 +297,10 @@ async def test_replies_are_read_and_exported_by_operators(client, member, operat
         (ada["id"], "'=HYPERLINK(\"x\")", "Audit tooling"), (bob["id"], "Bob", "'-1, prefer\nregulation, \"quotes\"")]
 
 
-async def test_an_interrupted_delivery_resumes_on_retry(client, member, operator_headers, app, monkeypatch):
+async def test_an_interrupted_delivery_resumes_on_retry(make_group, client, member, operator_headers, app, monkeypatch):
     app.state.store.settings.announcement_batch_size = 1
     ids = [(await member(f"m{i}@example.com", f"M{i}", industry="Energy"))["id"] for i in range(3)]
-    group = await make_group(client, operator_headers, name="Energy", filter={"industry": "Energy"})
+    group = await make_group(operator_headers, name="Energy", filter={"industry": "Energy"})
     real = announcements._deliver_batch
     calls = 0
 

@@ -23,25 +23,6 @@ QUESTIONS = [
 ]
 
 
-@pytest.fixture
-def member(client, signup):
-    async def make(email: str, name: str, **profile) -> dict:
-        m = await signup(email, name)
-        if profile:
-            r = await client.patch(f"{U}/me", headers=m["headers"], json=profile)
-            assert r.status_code == 200, r.text
-        m["id"] = m["user"]["id"]
-        return m
-
-    return make
-
-
-async def make_group(client, headers, **body) -> dict:
-    r = await client.post(f"{U}/groups", headers=headers, json=body)
-    assert r.status_code == 201, r.text
-    return r.json()
-
-
 async def make_survey(client, headers, **body) -> dict:
     r = await client.post(f"{U}/surveys", headers=headers, json={"title": "Needs", "questions": QUESTIONS, **body})
     assert r.status_code == 201, r.text
@@ -59,14 +40,14 @@ async def answer(client, who: dict, survey_id: str, answers: dict, **headers):
                              json={"answers": answers})
 
 
-async def test_a_survey_is_sent_to_a_group_answered_once_and_aggregated_live(client, member, operator_headers,
+async def test_a_survey_is_sent_to_a_group_answered_once_and_aggregated_live(make_group, client, member, operator_headers,
                                                                            settings):
     ada = await member("ada@example.com", "Ada", industry="Finance")
     bob = await member("bob@example.com", "Bob", industry="Finance")
     cai = await member("cai@example.com", "Cai", industry="Finance")
     dan = await member("dan@example.com", "Dan", industry="Retail")
     eve = await member("eve@example.com", "Eve", industry="Finance")
-    group = await make_group(client, operator_headers, name="Finance peers", filter={"industry": "Finance"})
+    group = await make_group(operator_headers, name="Finance peers", filter={"industry": "Finance"})
     assert (await client.post(f"{U}/me/muted-groups/{group['id']}", headers=eve["headers"])).status_code == 200
 
     survey = await make_survey(client, operator_headers, title="Next peer exchange", description="Help us plan it.")
@@ -185,9 +166,9 @@ async def test_a_survey_is_sent_to_a_group_answered_once_and_aggregated_live(cli
     assert answered[ada["id"]].subject == receipt["response_id"] and answered[ada["id"]].version == 1
 
 
-async def test_answers_and_surveys_are_checked_with_errors_naming_the_question(client, member, operator_headers):
+async def test_answers_and_surveys_are_checked_with_errors_naming_the_question(make_group, client, member, operator_headers):
     ada = await member("ada@example.com", "Ada", city="Oslo")
-    group = await make_group(client, operator_headers, name="Oslo", filter={"city": "Oslo"})
+    group = await make_group(operator_headers, name="Oslo", filter={"city": "Oslo"})
     sid = (await make_survey(client, operator_headers))["id"]
     await send(client, operator_headers, sid, group["id"])
 
@@ -237,11 +218,11 @@ async def test_answers_and_surveys_are_checked_with_errors_naming_the_question(c
     assert r.status_code == 422
 
 
-async def test_an_anonymous_survey_stores_no_link_between_a_member_and_the_answers(client, member, operator_headers,
+async def test_an_anonymous_survey_stores_no_link_between_a_member_and_the_answers(make_group, client, member, operator_headers,
                                                                                  settings, app):
     ada = await member("ada@example.com", "Ada", city="Lyon")
     bob = await member("bob@example.com", "Bob", city="Lyon")
-    group = await make_group(client, operator_headers, name="Lyon", filter={"city": "Lyon"})
+    group = await make_group(operator_headers, name="Lyon", filter={"city": "Lyon"})
     survey = await make_survey(client, operator_headers, anonymous=True)
     sid = survey["id"]
     await send(client, operator_headers, sid, group["id"])
@@ -311,12 +292,12 @@ async def test_an_anonymous_survey_stores_no_link_between_a_member_and_the_answe
     assert data["survey_responses"] == [{"survey_id": sid, "anonymous": True, "answered_at": None, "answers": None}]
 
 
-async def test_an_interrupted_send_resumes_when_sent_again(client, member, operator_headers, app, monkeypatch):
+async def test_an_interrupted_send_resumes_when_sent_again(make_group, client, member, operator_headers, app, monkeypatch):
     from agora_users.service import announcements
 
     app.state.store.settings.announcement_batch_size = 1
     ids = [(await member(f"m{i}@example.com", f"M{i}", industry="Energy"))["id"] for i in range(3)]
-    group = await make_group(client, operator_headers, name="Energy", filter={"industry": "Energy"})
+    group = await make_group(operator_headers, name="Energy", filter={"industry": "Energy"})
     sid = (await make_survey(client, operator_headers))["id"]
     real = announcements._deliver_batch
     calls = 0
@@ -347,12 +328,12 @@ async def test_an_interrupted_send_resumes_when_sent_again(client, member, opera
     assert r.status_code == 409
 
 
-async def test_concurrent_answers_are_all_counted_and_a_double_submission_counts_once(client, member,
+async def test_concurrent_answers_are_all_counted_and_a_double_submission_counts_once(make_group, client, member,
                                                                                      operator_headers, app):
     import asyncio
 
     members = [await member(f"c{i}@example.com", f"C{i}", city="Turku") for i in range(10)]
-    group = await make_group(client, operator_headers, name="Turku", filter={"city": "Turku"})
+    group = await make_group(operator_headers, name="Turku", filter={"city": "Turku"})
     sid = (await make_survey(client, operator_headers, anonymous=True))["id"]
     await send(client, operator_headers, sid, group["id"])
 
