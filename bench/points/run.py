@@ -1,31 +1,35 @@
-"""Points benchmark: events/s through one worker against a bare consumer, publish-to-visible-leaderboard latency,
-memory, and leaderboard reads on a 100,000-member board.
+"""Points benchmark: events/s through one worker and two against a bare consumer, publish-to-visible-leaderboard
+latency, memory, cold start, failover, and leaderboard reads on a 100,000-member board.
 
     .venv/bin/python bench/points/run.py                       # 200,000 events; 2,000 events/s for 30 s
     .venv/bin/python bench/points/run.py --events 50000 --rate 2000 --duration 15 --json /tmp/points.json
 
 Starts its own Kafka broker (Tansu, embedded, in memory) unless AGORA_KAFKA_BOOTSTRAP points at one, and its own
-Redis unless AGORA_REDIS_URL does, and runs the points service as its own process exactly as `make run` does
+Redis unless AGORA_REDIS_URL does, and runs points workers as their own processes exactly as `make run` does
 (`uvicorn --factory agora_points.main:create_app`).
 
 0. The machine's limit, side by side: a bare aiokafka consumer reads the same log and only decodes each event
    (JSON -> envelope); events/s.
-
-1. Throughput, start-up replay path: --events events (votes, retractions, acceptances, deletions, check-ins over
-   60 days, 20,000 users) are published first; the worker starts, reads the log and applies it; events/s =
-   events / the replay's own time (reported by the worker: read + decode + validate + score + boards).
-2. Throughput, live path: with the worker live, --live-events more are published as fast as possible;
-   events/s = events / (time until the worker has applied the last one, from the first publish).
-3. Latency: events are published at --rate per second for --duration seconds; ten times a second one of them
-   is a marker (an upvote for a fresh user under tag bench-marker). Every 5 ms a poller asks the API for the
-   rank of each marker not seen yet on that board (GET /api/v1/points/users/{marker}/rank?scope=tag:bench-marker);
-   latency = its first 200 answer - the moment the marker was handed to the producer. Each phase ends by
-   checking that the worker applied every event it was sent.
-4. Leaderboard reads, 100,000 members: 100,000 authors get one upvote each (the global board then has
-   100,000+ members); with changes flowing at 200 events/s, the top 20 and a random member's rank with two
-   neighbours each side are read 400 times each through the API; per-read latency. Beside it, the cost of what
-   the previous design did on a read after a change (sort the whole board in the process), timed here.
-5. Memory: the worker's resident set (VmRSS) after the start-up replay ([1]), and after the whole run.
+1. First start: --events events (votes, retractions, acceptances, deletions, check-ins over 60 days, 20,000
+   users) are published first; one worker starts and scores the whole domain log through its three stages
+   (route, derive, book) into the service's own topics; seconds until it serves, and events/s.
+2. Cold start: that worker is stopped and a new one started with the same history: it restores its partitions
+   from the service's own topics; seconds until it serves (ready), and its resident set (VmRSS) then.
+3. Live, one worker: --live-events more are published as fast as possible; events/s = events / (time until
+   every stage has handled everything, from the first publish).
+4. Latency, one worker: events are published at --rate per second for --duration seconds; ten times a second one
+   of them is a marker (an upvote for a fresh user under tag bench-marker). Every 5 ms a poller asks the API
+   for the rank of each marker not seen yet on that board; latency = its first 200 answer - the moment the
+   marker was handed to the producer. The phase ends by checking that every event was applied.
+5. Leaderboard reads, 100,000 members: 100,000 authors get one upvote each; with changes flowing at 200
+   events/s, the top 20 and a random member's rank with two neighbours each side are read 400 times each
+   through the API; per-read latency. Beside it, the cost of what an earlier design did on a read after a
+   change (sort the whole board in the process), timed here.
+6. Live, two workers: a second worker joins the same groups (the partitions are shared out and the moved ones
+   restored), then --live-events more are published; events/s until both have handled everything.
+7. Failover: while events flow, the second worker is SIGKILLed; seconds until the first serves every
+   partition again (the group notices the death, hands its partitions over, the first restores them); then the
+   first's replay-check compares every total and board with a recomputation from the log.
 
 --json FILE writes the figures under the keys the scale issue names (those this bench measures).
 """
@@ -90,12 +94,15 @@ async def publish_all(publisher: EventPublisher, topics: Topics, events, chunk: 
                 await publisher.publish_many(getattr(topics, name), batch)
 
 
+JWT_SECRET = "bench-secret-" + uuid.uuid4().hex  # the workers' and the bench's: an operator token for replay-check
+
+
 class Worker:
-    def __init__(self, bootstrap: str, redis_url: str, prefix: str, instance: str) -> None:
+    def __init__(self, bootstrap: str, redis_url: str, prefix: str) -> None:
         self.port = _free_port()
         env = {**os.environ, "AGORA_KAFKA_BOOTSTRAP": bootstrap, "AGORA_TOPIC_PREFIX": prefix,
-               "AGORA_REDIS_URL": redis_url,
-               "AGORA_POINTS_INSTANCE": instance, "AGORA_LOG_LEVEL": "WARNING",
+               "AGORA_REDIS_URL": redis_url, "AGORA_POINTS_ADVERTISED_URL": f"http://127.0.0.1:{self.port}",
+               "AGORA_JWT_SECRET": JWT_SECRET, "AGORA_LOG_LEVEL": "WARNING",
                "AGORA_POINTS_PUBLISH_TITLES": os.environ.get("BENCH_PUBLISH_TITLES", "true")}
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "--factory", "agora_points.main:create_app", "--host", "127.0.0.1",
@@ -120,6 +127,15 @@ class Worker:
                 return status
             await asyncio.sleep(0.05)
         raise TimeoutError("worker did not get there in time")
+
+    async def idle(self, status: dict | None = None) -> bool:
+        """Every stage has handled every record of its partitions (by its latest fetch)."""
+        status = status or await self.status()
+        return bool(status) and all(st["behind"] == 0 and not st["restoring"] for st in status["stages"].values())
+
+    def kill(self) -> None:
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait()
 
     def rss_mib(self) -> float:
         with open(f"/proc/{self.proc.pid}/status") as f:
@@ -243,7 +259,7 @@ async def board_reads(worker: Worker, publisher: EventPublisher, topics: Topics,
                for i in range(members)]
     before = (await worker.status())["events_applied"]
     await publisher.publish_many(topics.content, authors)
-    await worker.wait(lambda s: s["events_applied"] >= before + members, timeout=600)
+    await applied([worker], before + members, timeout=600)
     board = (await worker.client.get("/api/v1/points/leaderboards", params={"limit": 1})).json()
     stop = asyncio.Event()
 
@@ -274,7 +290,7 @@ async def board_reads(worker: Worker, publisher: EventPublisher, topics: Topics,
     finally:
         stop.set()
         await flow
-    # what the previous design did on a read after a change: sort the whole board in the process
+    # what an earlier design did on a read after a change: sort the whole board in the process
     points = {f"u{i}": random.randrange(1, 5000) for i in range(board["participants"])}
     sorts = []
     for _ in range(5):
@@ -285,57 +301,159 @@ async def board_reads(worker: Worker, publisher: EventPublisher, topics: Topics,
             "rank_p50": pct(rank, 50), "rank_p99": pct(rank, 99), "sort_ms": statistics.median(sorts)}
 
 
-async def run_worker(worker: Worker, publisher: EventPublisher, topics: Topics, args, now: datetime,
-                     figures: dict, bare: float | None = None) -> None:
-    status = await worker.wait(lambda s: s["ready"])
-    cold_start = time.perf_counter() - worker.started
-    replay_rate = status["log_events_replayed_at_start"] / status["start_replay_seconds"]
-    rss = worker.rss_mib()
-    print(f"[1] start-up replay (aiokafka getmany batches -> engine), one worker: "
-          f"{status['log_events_replayed_at_start']:,} events in {status['start_replay_seconds']:.2f} s = "
-          f"{replay_rate:,.0f} events/s ({status['users']:,} users); serving {cold_start:.1f} s after the process "
-          f"started (boards written to Redis included); RSS then {rss:,.0f} MiB")
-    figures[f"cold_start_s_{_short(status['log_events_replayed_at_start'])}_events"] = round(cold_start, 1)
-    figures["replay_eps_1_worker"] = round(replay_rate)
-    figures[f"rss_mib_at_{_short(status['log_events_replayed_at_start'])}_events"] = round(rss)
+async def applied(workers: list[Worker], at_least: int, timeout: float = 900) -> None:
+    """Until the workers' stage 1 has admitted at_least events in all and every stage of every worker is idle."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        statuses = [await w.status() for w in workers]
+        if all(statuses) and sum(st["events_applied"] for st in statuses) >= at_least \
+                and all([await w.idle(st) for w, st in zip(workers, statuses, strict=True)]):
+            return
+        await asyncio.sleep(0.05)
+    raise TimeoutError(f"not all {at_least:,} events applied in time")
 
-    live = make_events(args.live_events, random.randrange(10**6), now - timedelta(days=1), timedelta(hours=23))
-    before = status["events_applied"]
+
+async def events_applied(workers: list[Worker]) -> int:
+    return sum([(await w.status())["events_applied"] for w in workers])
+
+
+async def live_rate(workers: list[Worker], publisher: EventPublisher, topics: Topics, n: int, now: datetime,
+                    others: dict[str, int]) -> float:
+    live = make_events(n, random.randrange(10**6), now - timedelta(days=1), timedelta(hours=23))
+    before = await events_applied(workers)
+    cpu = CpuShare({**{f"worker {i + 1}": w.proc.pid for i, w in enumerate(workers)}, **others})
     t = time.perf_counter()
     await publish_all(publisher, topics, live)
-    t_pub = time.perf_counter() - t
-    await worker.wait(lambda s: s["events_applied"] >= before + len(live), timeout=900)
-    elapsed = time.perf_counter() - t
-    live_eps = len(live) / elapsed
-    print(f"[2] live path (aiokafka getmany tail -> engine), one worker: {len(live):,} events "
-          f"in {elapsed:.2f} s = {live_eps:,.0f} events/s (publishing alone took {t_pub:.2f} s)"
-          + (f" = {live_eps / bare:.0%} of the bare consumer" if bare else ""))
+    await applied(workers, before + len(live))
+    rate = len(live) / (time.perf_counter() - t)
+    print(f"    cores used meanwhile: {cpu.report()}")
+    return rate
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class CpuShare:
+    """Cores each process used over a phase (the machine has few: it shows who had them)."""
+
+    def __init__(self, processes: dict[str, int]) -> None:
+        self.processes = processes
+        self.start = {name: cpu_seconds(pid) for name, pid in processes.items()}
+        self.t = time.perf_counter()
+
+    def report(self) -> str:
+        elapsed = time.perf_counter() - self.t
+        return ", ".join(f"{name} {(cpu_seconds(pid) - self.start[name]) / elapsed:.2f}"
+                         for name, pid in self.processes.items())
+
+
+def operator_token() -> str:
+    from agora_common.auth import issue_token
+    from agora_points.config import Settings
+
+    token, _ = issue_token(Settings(jwt_secret=JWT_SECRET), user_id="bench-operator", roles=["operator"],
+                           kind="access")
+    return token
+
+
+async def run(bootstrap: str, redis_url: str, prefix: str, publisher: EventPublisher, topics: Topics, args,
+              now: datetime, figures: dict, bare: float, workers: list[Worker], servers: dict[str, int]) -> None:
+    n = _short(args.events)
+    first = Worker(bootstrap, redis_url, prefix)
+    workers.append(first)
+    await first.wait(lambda s: s["ready"], timeout=3600)
+    took = time.perf_counter() - first.started
+    print(f"[1] first start, one worker: the {args.events:,} events scored through route -> derive -> book in "
+          f"{took:.1f} s = {args.events / took:,.0f} events/s ({(await first.status())['users']:,} users)")
+    figures["first_start_eps_1_worker"] = round(args.events / took)
+
+    await first.stop()
+    workers.remove(first)
+    first = Worker(bootstrap, redis_url, prefix)
+    workers.append(first)
+    status = await first.wait(lambda s: s["ready"], timeout=3600)
+    cold = time.perf_counter() - first.started
+    rss = first.rss_mib()
+    restored = {k: v["records_handled"] for k, v in status["stages"].items()}
+    print(f"[2] cold start, one worker joining with a {args.events:,}-event history: serving after {cold:.1f} s "
+          f"(restored {restored['derive']:,} facts and {restored['book']:,} award states from the service's own "
+          f"topics); RSS then {rss:,.0f} MiB")
+    figures[f"cold_start_s_{n}_events"] = round(cold, 1)
+    figures[f"rss_mib_at_{n}_events"] = round(rss)
+
+    servers = {**servers, "bench (publisher)": os.getpid()}
+    live_eps = await live_rate([first], publisher, topics, args.live_events, now, servers)
+    print(f"[3] live, one worker: {args.live_events:,} events at {live_eps:,.0f} events/s = {live_eps / bare:.0%} of the "
+          f"bare consumer")
     figures["live_eps_1_worker"] = round(live_eps)
 
-    before = (await worker.status())["events_applied"]
-    lat, missing, sent = await latency(worker, publisher, topics, args.rate, args.duration,
-                                       seed=random.randrange(10**6))
-    print(f"[3] publish -> visible on the leaderboard API at {args.rate:,} events/s for {args.duration:.0f} s: "
-          f"{len(lat)} markers, p50 {pct(lat, 50):.0f} ms, p90 {pct(lat, 90):.0f} ms, p99 {pct(lat, 99):.0f} ms, "
-          f"max {max(lat):.0f} ms"
-          + (f", not seen within 10 s: {missing}" if missing else ""))
+    before = await events_applied([first])
+    lat, missing, sent = await latency(first, publisher, topics, args.rate, args.duration, seed=random.randrange(10**6))
+    print(f"[4] publish -> visible on the leaderboard API at {args.rate:,} events/s for {args.duration:.0f} s, one "
+          f"worker: {len(lat)} markers, p50 {pct(lat, 50):.0f} ms, p90 {pct(lat, 90):.0f} ms, p99 {pct(lat, 99):.0f} ms,"
+          f" max {max(lat):.0f} ms" + (f", not seen within 10 s: {missing}" if missing else ""))
     figures[f"p99_ms_at_{args.rate}_eps"] = round(pct(lat, 99), 1)
     try:
-        status = await worker.wait(lambda s: s["events_applied"] >= before + sent, timeout=60)
-        print(f"    check: all {sent:,} events of the latency run applied; failure: {status['failure']}")
+        await applied([first], before + sent, timeout=60)
+        print(f"    check: all {sent:,} events of the latency run applied")
     except TimeoutError:
-        status = await worker.status()
-        print(f"    CHECK FAILED: {before + sent - status['events_applied']} of {sent:,} events not applied; {status}")
+        print(f"    CHECK FAILED: {before + sent - await events_applied([first])} of {sent:,} events not applied")
     if args.board_members:
-        b = await board_reads(worker, publisher, topics, members=args.board_members, reads=args.board_reads)
-        print(f"[4] leaderboard reads, global board of {b['participants']:,} members, changes flowing: top 20 "
+        b = await board_reads(first, publisher, topics, members=args.board_members, reads=args.board_reads)
+        print(f"[5] leaderboard reads, global board of {b['participants']:,} members, changes flowing: top 20 "
               f"p50 {b['top_p50']:.1f} ms, p99 {b['top_p99']:.1f} ms; a member's rank with neighbours p50 "
-              f"{b['rank_p50']:.1f} ms, p99 {b['rank_p99']:.1f} ms (through the HTTP API, Redis sorted sets); the "
-              f"previous design's sort of that board after a change: {b['sort_ms']:.0f} ms per read")
+              f"{b['rank_p50']:.1f} ms, p99 {b['rank_p99']:.1f} ms (through the HTTP API, Redis sorted sets); an "
+              f"earlier design's sort of that board after a change: {b['sort_ms']:.0f} ms per read")
         figures[f"leaderboard_read_ms_{_short(args.board_members)}_users"] = round(max(b["top_p99"], b["rank_p99"]), 1)
         figures["leaderboard_sort_ms_before"] = round(b["sort_ms"], 1)
-    figures["rss_mib_end_of_run"] = round(worker.rss_mib())
-    print(f"[5] worker RSS at the end of the run: {figures['rss_mib_end_of_run']:,} MiB")
+
+    second = Worker(bootstrap, redis_url, prefix)
+    workers.append(second)
+    t = time.perf_counter()
+    await second.wait(lambda s: s["ready"] and s["stages"]["book"]["partitions"], timeout=3600)
+    await applied([first, second], 0)
+    shares = [len((await w.status())["stages"]["book"]["partitions"]) for w in (first, second)]
+    print(f"[6] a second worker joined: partitions shared {shares[0]}:{shares[1]} and the moved ones restored in "
+          f"{time.perf_counter() - t:.1f} s")
+    live2 = await live_rate([first, second], publisher, topics, args.live_events, now, servers)
+    print(f"    live, two workers: {args.live_events:,} events at {live2:,.0f} events/s = {live2 / live_eps:.2f}x one "
+          f"worker")
+    figures["live_eps_2_workers"] = round(live2)
+
+    flow = make_events(args.rate * 20, random.randrange(10**6), now - timedelta(hours=2), timedelta(hours=1))
+    before = await events_applied([first, second])
+
+    async def keep_publishing():  # events keep flowing at --rate through the failover
+        for i in range(0, len(flow), args.rate // 10):
+            await publish_all(publisher, topics, flow[i:i + args.rate // 10])
+            await asyncio.sleep(0.1)
+
+    feeding = asyncio.create_task(keep_publishing())
+    await asyncio.sleep(2)
+    second.kill()
+    killed = time.perf_counter()
+    workers.remove(second)
+    await second.client.aclose()
+    await first.wait(lambda s: len(s["stages"]["book"]["partitions"]) == sum(shares)
+                     and not s["stages"]["book"]["restoring"], timeout=600)
+    failover = time.perf_counter() - killed
+    await feeding
+    await applied([first], 0, timeout=600)
+    check = (await first.client.post("/api/v1/points/replay-check", timeout=3600,
+                                     headers={"Authorization": f"Bearer {operator_token()}"})).json()
+    print(f"[7] failover: the second worker SIGKILLed with events flowing; the first served all {sum(shares)} "
+          f"partitions {failover:.1f} s later; replay-check against a recomputation from the log: identical "
+          f"{check['identical']} ({check['users_checked']:,} users, {check['boards_checked']:,} boards, "
+          f"{len(check['mismatches'])} mismatches, {len(check['boards_differing'])} boards differing)")
+    figures["failover_s"] = round(failover, 1)
+    figures["failover_totals_equal_recomputation"] = check["identical"]
+    figures["events_scored_in_all"] = check["events_replayed"]
+    figures["rss_mib_end_of_run"] = round(first.rss_mib())
+    print(f"    the surviving worker's RSS at the end of the run: {figures['rss_mib_end_of_run']:,} MiB")
 
 
 def _short(n: int) -> str:
@@ -376,7 +494,7 @@ async def main() -> None:
     print(f"broker:  {broker}")
     print(f"redis:   {'external at ' + redis_url if not redis_server else 'Debian redis-server, embedded'}")
     publisher = EventPublisher(bootstrap)
-    worker = None
+    workers: list[Worker] = []
     figures: dict = {"machine": describe_machine(), "broker": broker, "events": args.events}
     try:
         await ensure_topics(bootstrap, topics.all())
@@ -388,15 +506,12 @@ async def main() -> None:
         figures["bare_consumer_eps"] = round(await bare_consumer(bootstrap, topics, len(events)))
         print(f"[0] bare aiokafka consumer, decode only (the machine's limit): {figures['bare_consumer_eps']:,} events/s")
 
-        worker = Worker(bootstrap, redis_url, prefix, "bench-0")
-        try:
-            await run_worker(worker, publisher, topics, args, now, figures, bare=figures["bare_consumer_eps"])
-        finally:
-            await worker.stop()
-            worker = None
+        servers = {name: s.proc.pid for name, s in (("broker", server), ("redis", redis_server)) if s is not None}
+        await run(bootstrap, redis_url, prefix, publisher, topics, args, now, figures, figures["bare_consumer_eps"],
+                  workers, servers)
     finally:
         await publisher.stop()
-        if worker:
+        for worker in workers:
             await worker.stop()
         if server:
             server.stop()

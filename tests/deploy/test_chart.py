@@ -73,16 +73,21 @@ def test_production_values_render_pinned_images_and_an_existing_secret(helm):
     hpas = {d["metadata"]["name"]: d["spec"] for d in docs if d["kind"] == "HorizontalPodAutoscaler"}
     assert hpas["agora-points"]["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "StatefulSet",
                                                       "name": "agora-points"}
-    # production keeps snapshots on a volume per replica
-    (claim,) = statefulsets[0]["spec"]["volumeClaimTemplates"]
-    assert claim["metadata"]["name"] == "data"
+    # production: more partitions of the points topics than replicas at most
+    points_env = {e["name"]: e for e in statefulsets[0]["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert int(points_env["AGORA_POINTS_PARTITIONS"]["value"]) >= hpas["agora-points"]["maxReplicas"]
     job = next(d for d in docs if d["kind"] == "Job")
     assert job["metadata"]["annotations"]["helm.sh/hook"] == "post-install,post-upgrade"
 
 
+def hpa_max(docs: list[dict]) -> int:
+    return next(d["spec"]["maxReplicas"] for d in docs
+                if d["kind"] == "HorizontalPodAutoscaler" and d["metadata"]["name"] == "agora-points")
+
+
 def test_points_runs_as_one_statefulset_serving_the_api_and_the_processor(helm):
-    """The points API and its stream processor share one process and its in-memory state: one workload, no
-    separate worker; stable pod names give each replica a stable consumer group across restarts."""
+    """The points API and its stream processor share one process and its state: one workload, no separate worker;
+    the replicas share the partitions, and each is reachable by its stable name for reads of the users it holds."""
     docs = render(helm)
     assert not [d for d in docs if "points-processor" in d["metadata"]["name"]]
     assert not [d for d in docs if d["kind"] == "Deployment" and d["metadata"]["name"] == "agora-points"]
@@ -92,10 +97,14 @@ def test_points_runs_as_one_statefulset_serving_the_api_and_the_processor(helm):
     (c,) = sts["spec"]["template"]["spec"]["containers"]
     assert "agora_points.main:create_app" in c["command"]
     env = {e["name"]: e for e in c["env"]}
-    assert env["AGORA_POINTS_INSTANCE"]["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.name"}}
-    data_dir = env["AGORA_DATA_DIR"]["value"]
-    assert any(m["mountPath"] == data_dir for m in c["volumeMounts"])
-    # the start-up replay keeps /readyz at 503: the startup probe waits for it, with a budget of minutes
+    assert env["POD_NAME"]["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.name"}}
+    # the pod's own DNS name under the headless Service (declared after POD_NAME, so $(POD_NAME) expands)
+    names = [e["name"] for e in c["env"]]
+    assert names.index("POD_NAME") < names.index("AGORA_POINTS_ADVERTISED_URL")
+    assert env["AGORA_POINTS_ADVERTISED_URL"]["value"] == \
+        f"http://$(POD_NAME).{headless['metadata']['name']}.agora.svc:8004"  # rendered with --namespace agora
+    assert int(env["AGORA_POINTS_PARTITIONS"]["value"]) >= hpa_max(docs)
+    # a restore keeps /readyz at 503: the startup probe waits for it, with a budget of minutes
     probe = c["startupProbe"]
     assert probe["httpGet"]["path"] == "/readyz"
     assert probe["periodSeconds"] * probe["failureThreshold"] >= 600
@@ -110,7 +119,7 @@ def test_points_runs_as_one_statefulset_serving_the_api_and_the_processor(helm):
 
 @pytest.mark.parametrize("bad", ["image.tag=latest", "gateway.ratePerSecond=0", "services.search.port=80",
                                  "containerSecurityContext.allowPrivilegeEscalation=true", "typo=1",
-                                 "pointsProcessor.enabled=true", "services.points.snapshots.sizeLimit=lots"])
+                                 "pointsProcessor.enabled=true", "services.points.partitions=0"])
 def test_schema_rejects_bad_values(helm, bad):
     result = subprocess.run(
         [helm, "template", "agora", str(CHART), "--set", bad], check=False, capture_output=True, text=True

@@ -76,9 +76,10 @@ class TopicsMissing(RuntimeError):
 
 
 async def ensure_topics(kafka: Kafka, names: Iterable[str], *, partitions: int = 3, replication: int = 1,
-                        create: bool = True) -> None:
-    """Create the topics that are missing, or, with `create=False` (production: topics are code, made by the
-    setup job with their replication and retention), raise TopicsMissing until they exist."""
+                        create: bool = True, configs: dict[str, str] | None = None) -> None:
+    """Create the topics that are missing (with these topic configs, e.g. retention), or, with `create=False`
+    (production: topics are code, made by the setup job with their replication and retention), raise
+    TopicsMissing until they exist."""
     admin = AIOKafkaAdminClient(**kafka_connection(kafka).client_options())
     await admin.start()
     try:
@@ -88,7 +89,8 @@ async def ensure_topics(kafka: Kafka, names: Iterable[str], *, partitions: int =
                 raise TopicsMissing(f"waiting for topics the setup job creates: {', '.join(absent)}")
             return
         # each name once: a real broker refuses a CreateTopics request naming a topic twice (INVALID_REQUEST)
-        missing = [NewTopic(n, partitions, replication) for n in dict.fromkeys(names) if n not in existing]
+        missing = [NewTopic(n, partitions, replication, topic_configs=configs or {})
+                   for n in dict.fromkeys(names) if n not in existing]
         if missing:
             with contextlib.suppress(TopicAlreadyExistsError):  # another process created it first
                 await admin.create_topics(missing)

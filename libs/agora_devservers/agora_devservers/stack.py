@@ -67,8 +67,9 @@ class Process:
 
 
 def service_processes(ports: dict[str, int]) -> list[Process]:
-    """What runs for each service: its FastAPI app under uvicorn. The points service runs its stream
-    processor inside the same process as its query API (they share the in-memory state)."""
+    """What runs for each service: its FastAPI app under uvicorn. The points service is one worker of its
+    partitioned stream processor, in the same process as its query API (they share the state); here it is the
+    only worker, so it holds every partition."""
     py = sys.executable
     return [
         Process(name, [py, "-m", "uvicorn", "--factory", f"agora_{name}.main:create_app",
@@ -129,8 +130,7 @@ class Stack:
             "AGORA_JWT_SECRET": self.jwt_secret,
             "AGORA_BOOTSTRAP_OPERATOR_EMAIL": self.operator_email,
             "AGORA_BOOTSTRAP_OPERATOR_PASSWORD": self.operator_password,
-            "AGORA_POINTS_API_PORT": str(self.ports["points"]),
-            "AGORA_DATA_DIR": str(self.run_dir / "data" / name),
+            "AGORA_POINTS_ADVERTISED_URL": f"http://127.0.0.1:{self.ports['points']}",
             # consumer lag asked of the broker every 2 s (production: 15 s): local dashboards and the end-to-end
             # tests' "all consumers caught up" checks see it move at once
             "AGORA_CONSUMER_LAG_INTERVAL_S": "2",
@@ -168,7 +168,6 @@ class Stack:
 
     def start_process(self, process: Process) -> Process:
         process.log_path = self.log_dir / f"{process.name}.log"
-        Path(self.env_for(process.name)["AGORA_DATA_DIR"]).mkdir(parents=True, exist_ok=True)
         with open(process.log_path, "ab") as log:
             process.proc = subprocess.Popen(
                 process.argv, env=self.env_for(process.name), stdout=log, stderr=subprocess.STDOUT,

@@ -1,5 +1,3 @@
-import socket
-
 from agora_common.settings import ServiceSettings
 from pydantic import Field
 
@@ -9,18 +7,19 @@ class Settings(ServiceSettings):
 
     # The rules in force (YAML). Default: the packaged rules-v2.yaml.
     points_rules_file: str | None = None
-    # Every instance holds the WHOLE state, so each consumes every partition in its own consumer group
-    # ({topic_prefix}points-{instance}); several instances = several full read replicas.
-    points_instance: str = Field(default_factory=lambda: socket.gethostname().split(".")[0] or "0")
-    # Live batching: up to batch_max events, or whatever one fetch brought.
+    # Partitions of the points service's own topics (facts by root, award states by user): the most workers that
+    # can share the work. The service creates these topics itself, since they are named by the rules'
+    # fingerprint (whole history kept: they are the stages' changelogs), with this replication factor. Default 4:
+    # what the embedded broker gives a topic it creates on a client's request, so one that came back empty and
+    # re-created them that way keeps their layout (the chart sets more).
+    points_partitions: int = Field(default=4, ge=1, le=1000)
+    points_topic_replication: int = Field(default=1, ge=1, le=10)
+    # How other workers reach this one (http://host:port), for per-user reads of the users it owns. Unset: one
+    # worker, or reads for users another worker owns answer 503.
+    points_advertised_url: str | None = None
+    # Live batching: up to batch_max records per fetch and stage.
     points_batch_max: int = Field(default=5_000, ge=1)
-    # Catch-up (replay of the log at start-up) batch size.
-    points_replay_batch: int = Field(default=20_000, ge=1)
     points_publish_titles: bool = True  # publish HonorTitleEarned / HonorTitleLost (the users service awards titles)
-    # Where to keep engine snapshots (shortens restarts: only the log after them is replayed). Unset: no
-    # snapshots, every start replays the whole log. AGORA_DATA_DIR is what `make run` gives each service.
-    data_dir: str | None = None
-    points_snapshot_interval: float = Field(default=60.0, gt=0)  # at most one snapshot this often (seconds)
 
     # The leaderboards' sorted sets (any Redis 6+; `make run` and the tests start a local redis-server). TLS and
     # credentials in the URL: rediss://:password@host:6379/0?ssl_ca_certs=/etc/agora/redis-ca/ca.crt

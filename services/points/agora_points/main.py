@@ -1,5 +1,5 @@
-"""The points service: one process runs the stream processor (start-up catch-up, then the live tail) and
-the query API over the same in-memory state.
+"""The points service: one process is one worker of the partitioned stream processor (its three stages, each in
+a consumer group shared with the other workers) and the query API over the users it owns.
 
     AGORA_KAFKA_BOOTSTRAP=127.0.0.1:9092 uvicorn --factory agora_points.main:create_app --port 8004
 """
@@ -9,6 +9,7 @@ import gc
 import logging
 from contextlib import asynccontextmanager
 
+import httpx
 from agora_common.consumer_lag import ConsumerLagMonitor
 from agora_common.kafka import ensure_topics
 from agora_common.lifecycle import cancel_and_wait, shut_down
@@ -21,37 +22,54 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from agora_points import metrics
 from agora_points.adapters.leaderboards import Leaderboards
-from agora_points.adapters.live_tail import tail
+from agora_points.api.deps import install_owner_forwarding
 from agora_points.api.routes import router
 from agora_points.config import Settings
+from agora_points.domain.engine import rules_fingerprint
 from agora_points.domain.rules import load_rules
 from agora_points.service.board_sync import BoardSync
 from agora_points.service.processor import PointsProcessor
-from agora_points.service.snapshots import Snapshots, rules_fingerprint
 
 log = logging.getLogger(__name__)
 
 
 async def _run(app: FastAPI, settings: Settings) -> None:
-    """Start-up that survives a broker that is briefly down: retry until the catch-up is done, then go live."""
+    """Start-up that survives a broker that is briefly down, then the three stages until the worker stops. A
+    stage that fails leaves figures that only a restart repairs (its partitions restored from their topics)."""
     processor: PointsProcessor = app.state.processor
-    topics = Topics(settings.topic_prefix)
 
     async def start_up() -> None:
-        processor.reset()  # a failed try is redone from scratch: the log is the truth
-        await ensure_topics(settings.kafka, topics.all(), partitions=settings.topic_partitions,
+        await ensure_topics(settings.kafka, processor.topics.all(), partitions=settings.topic_partitions,
                             create=settings.create_topics)
-        await processor.catch_up()
+        await processor.create_topics()
 
     await until_done(start_up, what="points start-up", first=0.5, cap=10.0)
+    members = [asyncio.create_task(m.run(), name=f"points-{m.group_id}") for m in processor.members]
+    watch = asyncio.create_task(_mark_ready(processor), name="points-ready")
     try:
-        await tail(processor, batch_max=settings.points_batch_max)
+        done, _ = await asyncio.wait(members, return_when=asyncio.FIRST_EXCEPTION)
+        for task in done:
+            if task.exception() is not None:
+                raise task.exception()  # type: ignore[misc]
     except asyncio.CancelledError:
         raise
-    except Exception as exc:  # the live consumer is gone: /healthz fails, so the instance is restarted
-        log.exception("points live consumer stopped")
-        processor.failure = f"live consumer stopped: {type(exc).__name__}: {exc}"[:300]
+    except Exception as exc:  # a stage is gone: /healthz fails, so the worker is restarted
+        log.exception("a points stage stopped")
+        processor.failure = f"stage stopped: {type(exc).__name__}: {exc}"[:300]
         metrics.READY.set(0)  # AgoraPointsNotReady
+    finally:
+        for task in (*members, watch):
+            await cancel_and_wait(task)
+
+
+async def _mark_ready(processor: PointsProcessor) -> None:
+    while not processor.ready:
+        await asyncio.sleep(0.1)
+    metrics.READY.set(1)
+    # The state is millions of long-lived objects: move them out of the cyclic collector's way, or every
+    # full collection walks them all and stalls scoring and the API for hundreds of milliseconds.
+    gc.collect()
+    gc.freeze()
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -64,53 +82,53 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        app.state.processor = PointsProcessor(
-            rules=rules, kafka=settings.kafka, topics=topics,
-            group_id=f"{settings.topic_prefix}points-{settings.points_instance}",
-            publish_titles=settings.points_publish_titles, replay_batch=settings.points_replay_batch,
+        fingerprint = rules_fingerprint(rules)
+        processor = app.state.processor = PointsProcessor(
+            rules=rules, fingerprint=fingerprint, kafka=settings.kafka, topics=topics,
+            publish_titles=settings.points_publish_titles, batch_max=settings.points_batch_max,
+            partitions=settings.points_partitions, replication=settings.points_topic_replication,
         )
         # boards of other rules or another engine version live under other keys: a re-score never mixes them
         app.state.leaderboards = Leaderboards(
-            settings.redis_url, namespace=f"{settings.topic_prefix}points:{rules_fingerprint(rules)[:16]}:")
-        app.state.processor.board_sync = BoardSync(app.state.leaderboards)
-        if settings.data_dir:
-            app.state.processor.snapshots = Snapshots(
-                settings.data_dir, rules=rules, topic_prefix=settings.topic_prefix,
-                interval=settings.points_snapshot_interval)
-        # The instance's group commits what it has applied (the live tail: about once a second; the start-up
-        # catch-up: where it ended), so its lag is asked of
-        # the broker like every other group's, from the start on: it keeps growing while the replica replays,
-        # or after its live consumer stopped.
+            settings.redis_url, namespace=f"{settings.topic_prefix}points:{fingerprint[:16]}:")
+        app.state.advertised_url = settings.points_advertised_url
+        app.state.board_sync = BoardSync(app.state.leaderboards, processor.keeper,
+                                         advertised_url=settings.points_advertised_url)
+        app.state.board_sync.start()
+        app.state.owners = httpx.AsyncClient(timeout=10.0)  # per-user reads forwarded to the worker owning the user
+        # Every stage's group commits what it has handled, so its lag is asked of the broker like every other
+        # group's: it keeps growing while a stage restores its partitions, or after it stopped.
         lag = ConsumerLagMonitor(settings.kafka, interval=settings.consumer_lag_interval_s,
-                                 client_id=f"{app.state.processor.group_id}-lag")
-        lag.watch(app.state.processor.group_id, app.state.processor.input_topics)
+                                 client_id=f"{processor.groups['book']}-lag")
+        for member in processor.members:
+            lag.watch(member.group_id, member.topics)
         lag.start()
-        # the start-up replay, then the live tail
-        app.state.live = asyncio.create_task(_run(app, settings), name="points-live")
+        app.state.live = asyncio.create_task(_run(app, settings), name="points-worker")
         try:
             yield
         finally:
             await cancel_and_wait(app.state.live)
-            snapshots = app.state.processor.snapshots
             await shut_down(("consumer lag monitor", lag.stop),
-                            ("processor", app.state.processor.stop),
-                            *([("snapshot", snapshots.finish)] if snapshots is not None else []),
+                            ("leaderboards", app.state.board_sync.stop),
+                            ("processor", processor.stop),
+                            ("owner client", app.state.owners.aclose),
                             timeout=10.0, budget=settings.shutdown_budget_s)
 
     async def caught_up(app: FastAPI) -> None:
         processor = app.state.processor
         if processor.failure:
-            raise RuntimeError(f"a live batch failed: {processor.failure}")
+            raise RuntimeError(f"a stage failed: {processor.failure}")
         if not processor.ready:
-            raise RuntimeError(f"replaying the event log ({processor.caught_up_events} events so far)")
+            handled = sum(m.records_handled for m in processor.members)
+            raise RuntimeError(f"reading the stages' partitions to their end ({handled} records so far)")
 
     async def live_path_healthy(app: FastAPI) -> None:
-        # A live batch that failed, or a live consumer that stopped, is repaired only by a restart (the state is
-        # rebuilt from the log): failing liveness gets one; readiness alone would just hide the stale figures.
+        # A stage that failed is repaired only by a restart (its partitions are restored from their topics):
+        # failing liveness gets one; readiness alone would just hide the stale figures.
         if app.state.processor.failure:
             raise RuntimeError(app.state.processor.failure)
 
-    return create_base_app(
+    app = create_base_app(
         settings=settings,
         title="Agora points",
         description=(
@@ -123,3 +141,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         liveness_checks=[live_path_healthy],
         unavailable={RedisConnectionError: "leaderboard store", RedisTimeoutError: "leaderboard store"},
     )
+    install_owner_forwarding(app)
+    return app

@@ -5,27 +5,29 @@ board has: top-k is ZRANGE, a member's rank is ZCOUNT of the scores strictly bet
 ranking, "1224": tied members share a rank, the next rank counts everyone ahead), neighbours are a ZRANGE around
 ZRANK. Boards hold only members with points > 0 who are not suspended or deleted.
 
-Writes are absolute (ZADD the member's current points, ZREM at ≤ 0), never increments: writing the same value
-twice, or again after a restart, changes nothing, so the board cannot drift from the ledger. `replace` swaps in a
-whole board state at once (built under a temporary key, then RENAME), drops boards the state no longer has and
-marks the namespace complete; a Redis that comes back empty has lost the mark, and the next write says so.
+Every worker writes the cells of the users it owns (its award-state partitions), with absolute values (ZADD the
+member's current points, ZREM at ≤ 0), never increments: writing the same value twice, or again after a restart
+or a partition move, changes nothing, so the boards cannot drift from the ledgers. A partition written whole is
+marked complete; a Redis that comes back empty has lost the marks, and the next write says which are missing.
+Beside the boards: display names and titles (for the rows) and which worker serves each partition.
 """
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, cast
 
 from redis.asyncio import Redis
 
 BoardKey = tuple[str, str]  # (scope, window): ("global", "all"), ("tag:k8s", "m2026-11"), ("sig:s1", "w2026-W48")
-_CHUNK = 5_000  # members per command when a whole board is written
 
 # A batch of changed cells in one command (a pipeline costs a command per board, and a batch touches hundreds of
-# boards: global, tags, SIGs x three windows). KEYS: the completeness mark, then one key per board; ARGV, per
-# board: n_on, n_off, n_on (score, member) pairs, n_off members. Returns whether the mark is there.
+# boards: global, tags, SIGs x three windows). KEYS: the completeness marks of the writer's partitions, then one
+# key per board; ARGV: the number of marks, then per board: n_on, n_off, n_on (score, member) pairs, n_off
+# members. Returns the positions (1-based) of the marks that are missing.
 _WRITE = """
-local i = 1
-for b = 2, #KEYS do
+local marks = tonumber(ARGV[1])
+local i = 2
+for b = marks + 1, #KEYS do
   local key, n_on, n_off = KEYS[b], tonumber(ARGV[i]), tonumber(ARGV[i + 1])
   i = i + 2
   local j = 0
@@ -43,7 +45,11 @@ for b = 2, #KEYS do
   end
   i = i + n_off
 end
-return redis.call('EXISTS', KEYS[1])
+local missing = {}
+for m = 1, marks do
+  if redis.call('EXISTS', KEYS[m]) == 0 then missing[#missing + 1] = m end
+end
+return missing
 """
 
 
@@ -53,6 +59,7 @@ class Row:
     user_id: str
     points: int
     display_name: str | None = None
+    titles: tuple[str, ...] = ()
 
 
 class Leaderboards:
@@ -70,19 +77,27 @@ class Leaderboards:
         await self.redis.aclose()
 
     # ---- writes ------------------------------------------------------------------------------------
-    @property
-    def _complete(self) -> str:
-        return f"{self.namespace}complete"
+    def _mark(self, partition: int) -> str:
+        return f"{self.namespace}complete:{partition}"
 
     @property
     def _names(self) -> str:
         return f"{self.namespace}names"  # user -> display name, for the rows of a board
 
-    async def write(self, cells: Mapping[BoardKey, Mapping[str, int]]) -> bool:
-        """Set members' points (≤ 0: off the board), in one command however many boards. False if Redis no longer
-        holds the whole state (it restarted empty, or was flushed): the caller then writes it all with `replace`."""
-        keys: list[str] = [self._complete]
-        args: list[str | int] = []
+    @property
+    def _titles(self) -> str:
+        return f"{self.namespace}titles"  # user -> honor titles, tab-separated
+
+    @property
+    def _owners(self) -> str:
+        return f"{self.namespace}owners"  # award-state partition -> the URL of the worker serving it
+
+    async def write(self, cells: Mapping[BoardKey, Mapping[str, int]], partitions: Iterable[int] = ()) -> set[int]:
+        """Set members' points (≤ 0: off the board), in one command however many boards. Returns which of
+        `partitions` Redis no longer holds whole (it restarted empty, or was flushed): write those again."""
+        marks = sorted(partitions)
+        keys: list[str] = [self._mark(p) for p in marks]
+        args: list[str | int] = [len(marks)]
         for board, members in cells.items():
             on = [(user, points) for user, points in members.items() if points > 0]
             off = [user for user, points in members.items() if points <= 0]
@@ -91,51 +106,34 @@ class Leaderboards:
             for user, points in on:
                 args += [-points, user]
             args += off
-        return bool(await self._write(keys=keys, args=args))
+        missing = await self._write(keys=keys, args=args)
+        return {marks[int(m) - 1] for m in missing}
+
+    async def mark_complete(self, partition: int) -> None:
+        await self.redis.set(self._mark(partition), "1")
 
     async def write_names(self, names: Mapping[str, str | None]) -> None:
         """Display names (None: the account is gone)."""
-        known = {user: name for user, name in names.items() if name}
-        gone = [user for user, name in names.items() if not name]
+        await self._write_hash(self._names, names)
+
+    async def write_titles(self, titles: Mapping[str, set[str]]) -> None:
+        await self._write_hash(self._titles, {user: "\t".join(sorted(held)) for user, held in titles.items()})
+
+    async def _write_hash(self, key: str, values: Mapping[str, str | None]) -> None:
+        known = {user: value for user, value in values.items() if value}
+        gone = [user for user, value in values.items() if not value]
         async with self.redis.pipeline(transaction=False) as pipe:
             if known:
-                pipe.hset(self._names, mapping=cast(Any, known))  # redis-py's Mapping type is invariant
+                pipe.hset(key, mapping=cast(Any, known))  # redis-py's Mapping type is invariant
             if gone:
-                pipe.hdel(self._names, *gone)
+                pipe.hdel(key, *gone)
             await pipe.execute()
 
-    async def replace(self, boards: Iterable[tuple[BoardKey, Mapping[str, int]]],
-                      names: Mapping[str, str] | None = None) -> int:
-        """Make Redis hold exactly these boards (members with points > 0) and display names; returns how many
-        boards."""
-        kept: set[str] = set()
-        if names is not None:
-            await self._swap_in(self._names, list(names.items()), lambda pipe, key, chunk: pipe.hset(key, mapping=chunk))
-        for board, members in boards:
-            on = [(user, -points) for user, points in members.items() if points > 0]
-            if on:
-                kept.add(self.key(board))
-                await self._swap_in(self.key(board), on, lambda pipe, key, chunk: pipe.zadd(key, chunk))
-        stale = [key async for key in self.redis.scan_iter(match=f"{self.namespace}board:*", count=1_000)
-                 if key not in kept]
-        for i in range(0, len(stale), 500):
-            await self.redis.delete(*stale[i:i + 500])
-        await self.redis.set(self._complete, "1")
-        return len(kept)
+    async def set_owner(self, partition: int, url: str) -> None:
+        await self.redis.hset(self._owners, str(partition), url)
 
-    async def _swap_in(self, key: str, items: list[tuple[str, Any]], add: Callable[[Any, str, dict], Any]) -> None:
-        """Build the key's new content under a staging key, `_CHUNK` items per command, then RENAME it over the key
-        (atomic: a reader sees the old content or the new one); no items: the key is deleted."""
-        staging = f"{key}~staging"
-        async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.delete(staging)
-            for i in range(0, len(items), _CHUNK):
-                add(pipe, staging, dict(items[i:i + _CHUNK]))
-            if items:
-                pipe.rename(staging, key)
-            else:
-                pipe.delete(key)
-            await pipe.execute()
+    async def owner(self, partition: int) -> str | None:
+        return cast(str | None, await self.redis.hget(self._owners, str(partition)))
 
     # ---- reads -------------------------------------------------------------------------------------
     async def top(self, board: BoardKey, limit: int) -> tuple[int, list[Row]]:
@@ -174,8 +172,13 @@ class Leaderboards:
     async def _named(self, rows: list[Row]) -> list[Row]:
         if not rows:
             return rows
-        names = cast(list[str | None], await self.redis.hmget(self._names, [row.user_id for row in rows]))
-        return [Row(row.rank, row.user_id, row.points, name) for row, name in zip(rows, names, strict=True)]
+        users = [row.user_id for row in rows]
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.hmget(self._names, users)
+            pipe.hmget(self._titles, users)
+            names, titles = cast(list[list[str | None]], await pipe.execute())
+        return [Row(row.rank, row.user_id, row.points, name, tuple(held.split("\t")) if held else ())
+                for row, name, held in zip(rows, names, titles, strict=True)]
 
 
     async def members(self, board: BoardKey) -> dict[str, int]:

@@ -5,7 +5,7 @@ from agora_common.errors import InvalidInput
 from agora_common.types import AnyInstant
 from fastapi import APIRouter, Body, Query
 
-from agora_points.api.deps import EngineDep, LeaderboardsDep, ProcessorDep
+from agora_points.api.deps import LeaderboardsDep, OwnedBook, ProcessorDep
 from agora_points.api.schemas import (
     AsOf,
     Leaderboard,
@@ -24,60 +24,67 @@ from agora_points.service import queries, replay
 router = APIRouter(tags=["points"])
 
 _ERRORS: dict[int | str, dict[str, Any]] = {422: {"description": "Invalid input (error format of the platform)"}}
+# per-user reads are answered by the worker holding the user (forwarded there by any other)
+_OWNED: dict[int | str, dict[str, Any]] = {**_ERRORS, 503: {"description": "The user's partition is moving between "
+                                                                         "workers; retry after Retry-After"}}
 UserId = Annotated[str, "user id"]
 Scope = Annotated[str, Query(description="global, tag:<tag> or sig:<sig_id>", max_length=110)]
 Period = Annotated[str | None, Query(description="a past period instead of the current one: YYYY-MM (monthly) "
                                                  "or YYYY-Www (weekly, ISO week)", max_length=8)]
 
 
-@router.get("/users/{user_id}", response_model=UserPoints, summary="A user's points: total, this week, this month")
-async def get_user_points(user_id: str, engine: EngineDep) -> dict:
-    return queries.user_summary(engine=engine, user_id=user_id)
+@router.get("/users/{user_id}", response_model=UserPoints, responses=_OWNED,
+            summary="A user's points: total, this week, this month")
+async def get_user_points(user_id: str, book: OwnedBook) -> dict:
+    return queries.user_summary(book=book, user_id=user_id)
 
 
-@router.get("/users/{user_id}/ledger", response_model=LedgerPage, responses=_ERRORS,
+@router.get("/users/{user_id}/ledger", response_model=LedgerPage, responses=_OWNED,
             summary="A user's ledger, newest first, with the reason of every entry")
-async def get_ledger(user_id: str, engine: EngineDep, cursor: Annotated[str | None, Query(max_length=300)] = None,
+async def get_ledger(user_id: str, book: OwnedBook, cursor: Annotated[str | None, Query(max_length=300)] = None,
                      limit: Annotated[int, Query(ge=1, le=200)] = 50) -> dict:
-    return queries.ledger_page(engine=engine, user_id=user_id, cursor=cursor, limit=limit)
+    return queries.ledger_page(book=book, user_id=user_id, cursor=cursor, limit=limit)
 
 
 @router.get("/leaderboards", response_model=Leaderboard, responses=_ERRORS,
             summary="Top users by scope and event-time window (competition ranking: ties share a rank)")
-async def get_leaderboard(engine: EngineDep, leaderboards: LeaderboardsDep, processor: ProcessorDep,
+async def get_leaderboard(leaderboards: LeaderboardsDep, processor: ProcessorDep,
                           scope: Scope = "global", window: Window = "all_time",
                           limit: Annotated[int, Query(ge=1, le=500)] = 20, period: Period = None) -> dict:
-    return await queries.leaderboard(engine=engine, leaderboards=leaderboards, scope=scope, window=window,
-                                     limit=limit, period=period, titles=processor.titles.held)
+    return await queries.leaderboard(rules_version=processor.rules.version, leaderboards=leaderboards, scope=scope,
+                                     window=window, limit=limit, period=period)
 
 
 @router.get("/users/{user_id}/rank", response_model=UserRank,
-            responses={**_ERRORS, 404: {"description": "The user has no rank on this board"}},
+            responses={**_OWNED, 404: {"description": "The user has no rank on this board"}},
             summary="A user's rank on a board, with the people around them")
-async def get_rank(user_id: str, engine: EngineDep, leaderboards: LeaderboardsDep, processor: ProcessorDep,
+async def get_rank(user_id: str, book: OwnedBook, leaderboards: LeaderboardsDep,
                    scope: Scope = "global", window: Window = "all_time",
                    around: Annotated[int, Query(ge=0, le=50)] = 2, period: Period = None) -> dict:
-    return await queries.user_rank(engine=engine, leaderboards=leaderboards, user_id=user_id, scope=scope,
-                                   window=window, around=around, period=period, titles=processor.titles.held)
+    return await queries.user_rank(book=book, leaderboards=leaderboards, user_id=user_id, scope=scope,
+                                   window=window, around=around, period=period)
 
 
-@router.get("/users/{user_id}/as-of", response_model=AsOf, responses=_ERRORS,
+@router.get("/users/{user_id}/as-of", response_model=AsOf, responses=_OWNED,
             summary="A user's total as it stood at a past time (event time)")
-async def get_as_of(user_id: str, engine: EngineDep,
+async def get_as_of(user_id: str, book: OwnedBook,
                     time: Annotated[AnyInstant, Query(description="ISO 8601 with timezone")]) -> dict:
     if time.tzinfo is None:
         raise InvalidInput("time must carry a timezone, e.g. 2026-11-25T12:00:00Z", code="invalid_time")
-    return queries.as_of(engine=engine, user_id=user_id, time=time)
+    return queries.as_of(book=book, user_id=user_id, time=time)
 
 
-@router.get("/status", response_model=Status, summary="The processor: readiness, events applied, start-up replay")
+@router.get("/status", response_model=Status,
+            summary="This worker: readiness, its partitions per stage, what it has applied")
 async def get_status(processor: ProcessorDep) -> dict:
     return {
         "ready": processor.ready, "failure": processor.failure, "rules_version": processor.rules.version,
-        "events_applied": len(processor.engine.seen), "log_events_replayed_at_start": processor.caught_up_events,
-        "events_from_snapshot": processor.events_from_snapshot,
-        "snapshots_saved": processor.snapshots.saved if processor.snapshots else 0,
-        "start_replay_seconds": processor.catch_up_seconds, "users": len(processor.engine.ledgers),
+        "events_applied": processor.deriver.events_applied, "users": processor.keeper.users,
+        "stages": {
+            stage: {"group": m.group_id, "partitions": sorted(f"{tp.topic}/{tp.partition}" for tp in m.owned),
+                    "restoring": sorted(f"{tp.topic}/{tp.partition}" for tp in m.restoring),
+                    "records_handled": m.records_handled, "behind": m.behind_by(), "caught_up": m.caught_up}
+            for stage, m in zip(("route", "derive", "book"), processor.members, strict=True)},
         "last_applied_at": processor.last_applied_at,
     }
 
@@ -104,6 +111,6 @@ async def post_what_if(
 
 @router.post("/replay-check", response_model=ReplayCheck,
              responses={401: {"description": "Not signed in"}, 403: {"description": "Not an operator"}},
-             summary="Rebuild every total from the event log and compare with the live figures")
-async def post_replay_check(_: Operator, processor: ProcessorDep) -> dict:
-    return await replay.verify_replay(processor=processor)
+             summary="Rebuild every total from the event log and compare with this worker's users and every board")
+async def post_replay_check(_: Operator, processor: ProcessorDep, leaderboards: LeaderboardsDep) -> dict:
+    return await replay.verify_replay(processor=processor, leaderboards=leaderboards)

@@ -117,9 +117,10 @@ class Mismatch(BaseModel):
 class ReplayCheck(BaseModel):
     identical: bool
     events_in_log: int
-    events_applied_live: int
     events_replayed: int
     users: int
+    users_checked: int = Field(description="users held by this worker, compared one by one (every worker holds "
+                                           "some: ask each for all of them)")
     mismatches: list[Mismatch]
     boards_checked: int = Field(description="leaderboards (scope x window) compared with Redis")
     boards_differing: list[str] = Field(description="boards whose Redis members differ from the rebuild, as scope|window")
@@ -135,14 +136,20 @@ class RulesInfo(BaseModel):
     titles: list[dict]
 
 
+class StageStatus(BaseModel):
+    group: str = Field(description="the consumer group every worker of this stage joins")
+    partitions: list[str] = Field(description="the partitions this worker has, as topic/partition")
+    restoring: list[str] = Field(description="partitions being read from their start to rebuild their state")
+    records_handled: int
+    behind: int | None = Field(description="records of its partitions not handled yet (None: not known yet)")
+    caught_up: bool = Field(description="its partitions were once read to their end (after the stage before it)")
+
+
 class Status(BaseModel):
     ready: bool
     failure: str | None
     rules_version: str
-    events_applied: int
-    log_events_replayed_at_start: int
-    events_from_snapshot: int
-    snapshots_saved: int
-    start_replay_seconds: float | None
-    users: int
+    events_applied: int = Field(description="distinct domain events in this worker's stage-1 partitions")
+    users: int = Field(description="users in this worker's stage-2 partitions")
+    stages: dict[str, StageStatus] = Field(description="route (stage 0), derive (stage 1), book (stage 2)")
     last_applied_at: datetime | None

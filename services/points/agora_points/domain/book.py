@@ -127,6 +127,25 @@ class Book:
         self.names: dict[str, tuple[tuple, str | None]] = {}  # user -> (order of the latest, display name)
         self.touched_names: set[str] = set()
 
+    @classmethod
+    def merged(cls, books: Sequence["Book"]) -> "Book":
+        """One book holding the users of all these (disjoint) books: what a worker keeps when the partitioning
+        under its books changed (a broker that came back empty and re-created the topic with another count)."""
+        out = cls(books[0].rules)
+        for book in books:
+            out.awards.update(book.awards)
+            out.ledgers.update(book.ledgers)
+            out.status_events.update(book.status_events)
+            out.excluded |= book.excluded
+            out.names.update(book.names)
+            for key, board in book.boards.items():
+                out.boards.setdefault(key, Board()).points.update(board.points)
+            out.tracking = out.tracking or book.tracking
+            out.touched_cells |= book.touched_cells
+            out.touched_status |= book.touched_status
+            out.touched_names |= book.touched_names
+        return out
+
     def apply(self, states: list[AwardState], statuses: list[StatusFact], result: BatchResult,
               names: Sequence[NameFact] = ()) -> None:
         for status in statuses:
@@ -260,11 +279,8 @@ class Book:
             self.touched_cells.add((cell, user))
         for board in boards:
             points = board.points
-            value = points.get(user, 0) + delta
-            if value:
-                points[user] = value
-            else:
-                del points[user]
+            # a cell that falls to 0 stays: a partition written whole to Redis then also removes it there
+            points[user] = points.get(user, 0) + delta
 
     # ---- boards ------------------------------------------------------------------------------------
     def board_keys(self, scopes: tuple[str, ...], day: int) -> list[tuple[str, str]]:
@@ -296,14 +312,21 @@ class Book:
         self.touched_names = set()
         return out
 
-    def name_state(self) -> dict[str, str]:
-        return {user: name for user, (_, name) in self.names.items() if name}
+    def name_state(self, *, with_deleted: bool = False) -> dict[str, str | None]:
+        return {user: name for user, (_, name) in self.names.items() if name or with_deleted}
+
+    def partition_cells(self) -> list[tuple[tuple[str, str], dict[str, int]]]:
+        """Every cell (board, user) this book has ever had, with what Redis should hold (0 = off the board: no
+        points, or an excluded user)."""
+        excluded = self.excluded
+        return [(key, {u: (0 if u in excluded else p) for u, p in board.points.items()})
+                for key, board in self.boards.items()]
 
     def board_state(self):
-        """Every board's members as they should appear (excluded users left out): (key, {user: points})."""
+        """Every board's members as Redis should hold them (points > 0, not excluded): (key, {user: points})."""
         excluded = self.excluded
         for key, board in self.boards.items():
-            yield key, ({u: p for u, p in board.points.items() if u not in excluded} if excluded else board.points)
+            yield key, {u: p for u, p in board.points.items() if p > 0 and u not in excluded}
 
     # ---- queries ------------------------------------------------------------------------------------
     def total(self, user: str) -> int:

@@ -63,7 +63,7 @@ class Award:
     chain: tuple | None
     toggles: tuple[tuple, ...]
     once: tuple | None
-    revision: int = 0
+    revision: int = 0  # the clock when its state was last derived
     emitted: tuple[EntrySpec, ...] = ()
 
 
@@ -85,6 +85,30 @@ class Derivation:
         self._condition_fields = {t: tuple(sorted({c[0] for _, cs in ms for c in cs}))
                                   for t, ms in self._matchers.items()}
         self._match_cache: dict[tuple, list[Rule]] = {}
+        # Facts admitted so far, duplicates included: an award's revision is this count when its state was derived,
+        # so a stage 1 restored from the same facts (in any batch sizes) stamps the same revisions as the one it
+        # replaces, and stage 2 can tell a newer state from an older one across workers.
+        self.clock = 0
+
+    @classmethod
+    def merged(cls, derivations: "list[Derivation]") -> "Derivation":
+        """One derivation holding the roots of all these (disjoint) ones: what a worker keeps when the
+        partitioning under them changed (a broker that came back empty and re-created the topic with another
+        count). Its clock is past every revision any of them stamped."""
+        out = cls(derivations[0].rules)
+        for d in derivations:
+            out.seen |= d.seen
+            pairs: tuple[tuple[dict[tuple, list], dict[tuple, list]], ...] = (
+                (out.chain_events, d.chain_events), (out.chain_awards, d.chain_awards),
+                (out.toggle_events, d.toggle_events), (out.toggle_awards, d.toggle_awards),
+                (out.once_groups, d.once_groups))
+            for mine, theirs in pairs:
+                for key, items in theirs.items():
+                    mine.setdefault(key, []).extend(items)
+            out.clock += d.clock
+        for events in (*out.chain_events.values(), *out.toggle_events.values()):
+            events.sort()
+        return out
 
     def admit(self, facts: list[Fact], result: BatchResult
               ) -> tuple[list[AwardState], list[StatusFact], list[NameFact]]:
@@ -93,6 +117,7 @@ class Derivation:
         touched: dict[int, Award] = {}
         statuses: list[StatusFact] = []
         names: list[NameFact] = []
+        self.clock += len(facts)
         for f in facts:
             if f.id in self.seen:
                 result.duplicates += 1
@@ -273,7 +298,7 @@ class Derivation:
             if specs == a.emitted:
                 return None
         a.emitted = specs
-        a.revision += 1
+        a.revision = self.clock
         return AwardState(a.user, a.event_id, a.event_type, rule_id, a.rule.cap_exempt, a.scopes, a.revision, specs)
 
 

@@ -13,15 +13,24 @@ from the same events. The stages meet only through `AwardState`s and `StatusFact
 split by root and stage 2 by user (a test runs them split and compares).
 """
 
+import hashlib
+
 from agora_points.domain.book import Board, Book, Entry, Ledger
 from agora_points.domain.derivation import Derivation
 from agora_points.domain.model import BatchResult, Fact
 from agora_points.domain.rules import RuleSet
 
-# Raised when the engine's semantics or state layout change: snapshots of an older engine are not used.
+# Raised when the engine's semantics or state layout change: its topics, groups and boards are then new ones.
 # 2: moderation toggles, question switches on answers' awards, floor debt. 3: boards without a sorted view.
-# 4: two stages (derivation by root, book by user). 5: display names for the boards.
-ENGINE_VERSION = 5
+# 4: two stages (derivation by root, book by user). 5: display names for the boards. 6: revisions from the
+# stage-1 clock (partitioned workers).
+ENGINE_VERSION = 6
+
+
+def rules_fingerprint(rules: RuleSet) -> str:
+    """The rules and the engine version: what the boards' namespace and the internal topics are named by, so
+    figures under other rules or another engine never mix."""
+    return hashlib.sha256(f"engine {ENGINE_VERSION}\n{rules.model_dump_json()}".encode()).hexdigest()
 
 
 class Engine:
@@ -86,5 +95,5 @@ class Engine:
     def take_name_changes(self) -> dict[str, str | None]:
         return self.book.take_name_changes()
 
-    def name_state(self) -> dict[str, str]:
+    def name_state(self) -> dict[str, str | None]:
         return self.book.name_state()

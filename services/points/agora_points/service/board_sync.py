@@ -1,11 +1,11 @@
-"""Keeps the Redis leaderboards equal to the engine's boards.
+"""Keeps the Redis leaderboards equal to the boards of the users this worker owns.
 
-After the start-up replay the whole board state is written at once (`rebuild`); after each live batch the cells
-(board, user) it touched are written with their current values by a background task, retried while Redis is
-down, so a slow or absent Redis never holds up scoring (the ledger and totals stay current; boards catch up).
-Values are absolute, so a cell written twice, or once more after a restart, cannot drift. A Redis that comes
-back empty (restarted without persistence, failed over to an empty replica) is noticed at the next write and
-gets the whole state again.
+A partition that starts serving here (restored, or taken over) is written whole: every cell (board, user) of its
+users with its current value, zero included, so a value the previous owner wrote and this one no longer has is
+removed; its display names and titles too; then it is marked complete. After each batch, the cells it touched are
+written with their current values. All of it by a background task, retried while Redis is down, so a slow or
+absent Redis never holds up scoring (the ledgers and totals stay current; boards catch up). A Redis that comes
+back empty has lost the marks, which the next write notices: those partitions are written whole again.
 """
 
 import asyncio
@@ -17,53 +17,42 @@ from agora_common.retry import until_done
 
 from agora_points import metrics
 from agora_points.adapters.leaderboards import BoardKey, Leaderboards
-from agora_points.domain.engine import Engine
+from agora_points.service.stages import Keeper
 
 log = logging.getLogger(__name__)
 
+_CELLS_PER_WRITE = 20_000  # a partition written whole goes in commands of about this many cells
+
 
 class BoardSync:
-    def __init__(self, leaderboards: Leaderboards) -> None:
+    def __init__(self, leaderboards: Leaderboards, keeper: Keeper, *, advertised_url: str | None = None) -> None:
         self.leaderboards = leaderboards
+        self.advertised_url = advertised_url  # registered as the partitions' owner, for the other workers
+        self.keeper = keeper
         self._pending: dict[BoardKey, dict[str, int]] = {}  # cells a failed write did not get to Redis
         self._pending_names: dict[str, str | None] = {}  # and display names
+        self._pending_titles: dict[str, set[str]] = {}
+        self._whole: set[int] = set()  # partitions to write whole
         self._wake = asyncio.Event()
         self._task: asyncio.Task | None = None
-        self._engine: Engine | None = None
-        self._needs_replace = False  # Redis must get the whole state (start-up, or it came back empty)
+        keeper.on_partition_ready = self.partition_ready
+        keeper.on_changed = self.changed
+        keeper.on_titles = self.titles_changed
 
-    def rebuild(self, engine: Engine) -> None:
-        """Follow this engine: its whole board state goes to Redis first (start-up), then its changes. In the
-        background, like every write: the service serves totals and ledgers even if Redis is not there yet."""
-        self._engine = engine
-        engine.tracking = True
-        self._needs_replace = True
-        if self._task is None:
-            self._task = asyncio.create_task(self._run(), name="points-boards")
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="points-boards")
+
+    def partition_ready(self, partition: int) -> None:
+        self._whole.add(partition)
         self._wake.set()
 
-    @property
-    def engine(self) -> Engine:
-        if self._engine is None:
-            raise RuntimeError("BoardSync.rebuild() comes first")
-        return self._engine
-
-    async def _replace(self) -> None:
-        # One consistent copy, taken without yielding: batches applied while it is written are queued as changes
-        # and written after it.
-        state = [(key, dict(members)) for key, members in self.engine.board_state()]
-        names = self.engine.name_state()
-        self.engine.take_board_changes()
-        self.engine.take_name_changes()
-        self._pending, self._pending_names = {}, {}
-        started = time.perf_counter()
-        boards = await self.leaderboards.replace(state, names)
-        self._needs_replace = False
-        log.info("leaderboards written", extra={"boards": boards, "seconds": round(time.perf_counter() - started, 3)})
-
     def changed(self) -> None:
-        """A batch changed the boards. The writer takes the engine's touched cells when it runs, so while one
-        write is in flight, the changes of several batches merge into the next (a cell once, at its latest)."""
+        """A batch changed the boards. The writer takes the touched cells when it runs, so while one write is in
+        flight, the changes of several batches merge into the next (a cell once, at its latest)."""
+        self._wake.set()
+
+    def titles_changed(self, titles: dict[str, set[str]]) -> None:
+        self._pending_titles.update(titles)
         self._wake.set()
 
     async def _run(self) -> None:
@@ -73,42 +62,74 @@ class BoardSync:
             await until_done(self._flush, what="writing leaderboard changes to Redis", cap=5.0)
 
     async def _flush(self) -> None:
-        if self._needs_replace:
-            await self._replace()
-            return
+        for partition in sorted(self._whole):
+            await self._write_whole(partition)
         cells, self._pending = self._pending, {}  # what a failed write left
-        for board, members in self.engine.take_board_changes().items():
-            cells.setdefault(board, {}).update(members)  # newer values win
         names, self._pending_names = self._pending_names, {}
-        names.update(self.engine.take_name_changes())
-        if names:
-            try:
-                await self.leaderboards.write_names(names)
-            except BaseException:
-                self._pending_names = names
-                self._pending = cells
-                raise
-        if not cells:
-            return
-        metrics.BOARD_CELLS_PENDING.set(sum(map(len, cells.values())))
-        started = time.perf_counter()
+        titles, self._pending_titles = self._pending_titles, {}
+        for partition, book in self.keeper.books.items():
+            if partition not in self.keeper.serving:
+                continue
+            for board, members in book.take_board_changes().items():
+                cells.setdefault(board, {}).update(members)  # newer values win
+            names.update(book.take_name_changes())
         try:
-            complete = await self.leaderboards.write(cells)
+            if names:
+                await self.leaderboards.write_names(names)
+            if titles:
+                await self.leaderboards.write_titles(titles)
+            metrics.BOARD_CELLS_PENDING.set(sum(map(len, cells.values())))
+            started = time.perf_counter()
+            missing = await self.leaderboards.write(cells, self.keeper.serving)
         except BaseException:
-            self._pending = cells  # kept for the next try; cells changed meanwhile are taken again, newer
+            self._pending, self._pending_names, self._pending_titles = cells, names, titles  # for the next try
             raise
-        if not complete:
-            log.warning("the leaderboard store lost its boards (restarted empty?): writing them all again")
-            self._needs_replace = True
-            await self._replace()
-        metrics.BOARD_WRITE.observe(time.perf_counter() - started)
-        metrics.BOARD_CELLS_PENDING.set(sum(map(len, self._pending.values())))
+        if cells:
+            metrics.BOARD_WRITE.observe(time.perf_counter() - started)
+        metrics.BOARD_CELLS_PENDING.set(0)
+        if missing:
+            log.warning("the leaderboard store lost partitions %s (restarted empty?): writing them again",
+                        sorted(missing))
+            self._whole |= missing
+            self._wake.set()
+
+    async def _write_whole(self, partition: int) -> None:
+        book = self.keeper.books.get(partition)
+        if book is None or partition not in self.keeper.serving:
+            self._whole.discard(partition)  # moved on meanwhile: its new owner writes it
+            return
+        if self.advertised_url:
+            await self.leaderboards.set_owner(partition, self.advertised_url)
+        # One consistent copy, taken without yielding: batches applied while it is written are tracked as
+        # changes and written after it.
+        started = time.perf_counter()
+        state = book.partition_cells()
+        names = book.name_state(with_deleted=True)
+        titles = {user: self.keeper.titles.held.get(user, set()) for user in book.ledgers}
+        book.take_board_changes()
+        book.take_name_changes()
+        chunk: dict[BoardKey, dict[str, int]] = {}
+        size = 0
+        for board, members in state:
+            chunk[board] = members
+            size += len(members)
+            if size >= _CELLS_PER_WRITE:
+                await self.leaderboards.write(chunk)
+                chunk, size = {}, 0
+        if chunk:
+            await self.leaderboards.write(chunk)
+        await self.leaderboards.write_names(names)
+        await self.leaderboards.write_titles(titles)
+        await self.leaderboards.mark_complete(partition)
+        self._whole.discard(partition)
+        log.info("leaderboards of a partition written", extra={
+            "partition": partition, "users": len(book.ledgers), "seconds": round(time.perf_counter() - started, 3)})
 
     async def stop(self, timeout: float = 5.0) -> None:
         await cancel_and_wait(self._task)
-        if self._engine is not None and not self._needs_replace:
+        if not self._whole:
             try:
                 await asyncio.wait_for(self._flush(), timeout)
-            except Exception:  # noqa: BLE001 - the next start-up rebuilds the boards from the log anyway
-                log.warning("leaderboard changes left unwritten at shutdown; the next start-up rewrites the boards")
+            except Exception:  # noqa: BLE001 - the partitions' next owner writes them whole anyway
+                log.warning("leaderboard changes left unwritten at shutdown; the next owner rewrites them")
         await self.leaderboards.close()

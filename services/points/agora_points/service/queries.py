@@ -1,16 +1,14 @@
-"""Read-side use cases: ledgers and totals from the engine, ranked boards from Redis."""
+"""Read-side use cases: ledgers and totals from the book holding the user (stage 2), ranked boards from Redis."""
 
 import re
 from bisect import bisect_left
-from collections.abc import Mapping
 from datetime import UTC, datetime
 
 from agora_common.errors import InvalidInput, NotFound
 from agora_common.types import EARLIEST, LATEST
 
 from agora_points.adapters.leaderboards import Leaderboards, Row
-from agora_points.domain.book import Entry
-from agora_points.domain.engine import Engine
+from agora_points.domain.book import Book, Entry
 from agora_points.domain.periods import from_us, to_us, window_key
 
 WINDOWS = ("all_time", "monthly", "weekly")
@@ -23,23 +21,23 @@ def check_scope(scope: str) -> str:
     return scope
 
 
-def user_summary(*, engine: Engine, user_id: str, now: datetime | None = None) -> dict:
+def user_summary(*, book: Book, user_id: str, now: datetime | None = None) -> dict:
     now = now or datetime.now(UTC)
-    ledger = engine.ledgers.get(user_id)
+    ledger = book.ledgers.get(user_id)
     return {
         "user_id": user_id,
-        "total": engine.total(user_id),
-        "weekly": engine.window_points(user_id, "global", window_key("weekly", now)),
-        "monthly": engine.window_points(user_id, "global", window_key("monthly", now)),
+        "total": book.total(user_id),
+        "weekly": book.window_points(user_id, "global", window_key("weekly", now)),
+        "monthly": book.window_points(user_id, "global", window_key("monthly", now)),
         "week": window_key("weekly", now)[1:],
         "month": window_key("monthly", now)[1:],
         "entries": len(ledger.entries) if ledger else 0,
-        "excluded_from_leaderboards": user_id in engine.excluded,
-        "rules_version": engine.rules.version,
+        "excluded_from_leaderboards": user_id in book.excluded,
+        "rules_version": book.rules.version,
     }
 
 
-def entry_view(engine: Engine, e: Entry) -> dict:
+def entry_view(book: Book, e: Entry) -> dict:
     rule = e.award.rule
     return {
         "id": e.id,
@@ -52,7 +50,7 @@ def entry_view(engine: Engine, e: Entry) -> dict:
         "time": from_us(e.time_us),
         "rule_id": rule.id,
         "rule_description": rule.description,
-        "rules_version": engine.rules.version,
+        "rules_version": book.rules.version,
         "source_event_type": e.source_event_type,
         "source_event_id": e.source_event_id,
         "awarding_event_id": e.award.event_id,
@@ -62,9 +60,9 @@ def entry_view(engine: Engine, e: Entry) -> dict:
     }
 
 
-def ledger_page(*, engine: Engine, user_id: str, cursor: str | None, limit: int) -> dict:
+def ledger_page(*, book: Book, user_id: str, cursor: str | None, limit: int) -> dict:
     """Newest first. The cursor is the id of the last entry of the previous page."""
-    ledger = engine.ledgers.get(user_id)
+    ledger = book.ledgers.get(user_id)
     if ledger is None:
         if cursor:
             raise InvalidInput("unknown cursor", code="invalid_cursor")
@@ -80,7 +78,7 @@ def ledger_page(*, engine: Engine, user_id: str, cursor: str | None, limit: int)
     page = [ledger.by_sk[k] for k in ledger.keys[start:end]][::-1]
     return {
         "user_id": user_id,
-        "entries": [entry_view(engine, e) for e in page],
+        "entries": [entry_view(book, e) for e in page],
         "next_cursor": page[-1].id if page and start > 0 else None,
     }
 
@@ -99,43 +97,39 @@ def _key(window: str, now: datetime, period: str | None) -> str:
     return ("m" if window == "monthly" else "w") + period
 
 
-def _row(row: Row, titles: Mapping[str, set[str]]) -> dict:
+def _row(row: Row) -> dict:
     return {"rank": row.rank, "user_id": row.user_id, "points": row.points, "display_name": row.display_name,
-            "titles": sorted(titles.get(row.user_id, ()))}
+            "titles": sorted(row.titles)}
 
 
-async def leaderboard(*, engine: Engine, leaderboards: Leaderboards, scope: str, window: str, limit: int,
-                      now: datetime | None = None, period: str | None = None,
-                      titles: Mapping[str, set[str]] | None = None) -> dict:
-    titles = titles or {}
+async def leaderboard(*, rules_version: str, leaderboards: Leaderboards, scope: str, window: str, limit: int,
+                      now: datetime | None = None, period: str | None = None) -> dict:
     now = now or datetime.now(UTC)
     key = _key(window, now, period)
     participants, rows = await leaderboards.top((check_scope(scope), key), limit)
     return {
         "scope": scope, "window": window, "period": None if key == "all" else key[1:],
-        "rules_version": engine.rules.version, "participants": participants,
-        "entries": [_row(r, titles) for r in rows],
+        "rules_version": rules_version, "participants": participants,
+        "entries": [_row(r) for r in rows],
     }
 
 
-async def user_rank(*, engine: Engine, leaderboards: Leaderboards, user_id: str, scope: str, window: str,
-                    around: int, now: datetime | None = None, period: str | None = None,
-                    titles: Mapping[str, set[str]] | None = None) -> dict:
-    titles = titles or {}
+async def user_rank(*, book: Book, leaderboards: Leaderboards, user_id: str, scope: str, window: str,
+                    around: int, now: datetime | None = None, period: str | None = None) -> dict:
     now = now or datetime.now(UTC)
     found = await leaderboards.around((check_scope(scope), _key(window, now, period)), user_id, around)
     if found is None:
-        reason = "is excluded from leaderboards" if user_id in engine.excluded else "has no points here"
+        reason = "is excluded from leaderboards" if user_id in book.excluded else "has no points here"
         raise NotFound(f"user {user_id} {reason} ({scope}, {window})", code="not_ranked")
     me, participants, rows = found
     return {
         "user_id": user_id, "scope": scope, "window": window, "rank": me.rank, "points": me.points,
         "participants": participants,
-        "neighbours": [_row(r, titles) for r in rows],
+        "neighbours": [_row(r) for r in rows],
     }
 
 
-def as_of(*, engine: Engine, user_id: str, time: datetime) -> dict:
-    total, entries = engine.as_of(user_id, to_us(time))
+def as_of(*, book: Book, user_id: str, time: datetime) -> dict:
+    total, entries = book.as_of(user_id, to_us(time))
     return {"user_id": user_id, "time": time, "total": total, "entries_counted": len(entries),
-            "rules_version": engine.rules.version}
+            "rules_version": book.rules.version}

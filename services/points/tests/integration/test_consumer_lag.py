@@ -23,8 +23,8 @@ def _lag(metrics: str, name: str, group: str) -> dict[str, float]:
 
 async def test_the_lag_is_zero_once_scored_and_grows_after_the_live_consumer_stopped(agora_env, h):
     running = h.Running(agora_env, consumer_lag_interval_s=0.2)
-    group = f"{agora_env['topic_prefix']}points-{running.settings.points_instance}"
     async with running as client:
+        group = running.app.state.processor.groups["route"]  # stage 0: the one reading the domain topics
         await h.publish(agora_env, [h.upvote(f"v{i}", post=f"p{i}") for i in range(6)])
         await h.total_is(client, "alice", 60)
 
@@ -34,7 +34,7 @@ async def test_the_lag_is_zero_once_scored_and_grows_after_the_live_consumer_sto
 
         await eventually(caught_up, timeout=30)
 
-        await cancel_and_wait(running.app.state.live)  # the live consumer is gone; the service runs on
+        await cancel_and_wait(running.app.state.live)  # the stages are gone; the service runs on
         await h.publish(agora_env, [h.upvote(f"w{i}", post=f"q{i}") for i in range(5)])
 
         async def behind() -> dict[str, float]:

@@ -1,5 +1,5 @@
-"""Liveness: a points instance whose live path is broken asks to be restarted (its state is rebuilt from the log
-on start), instead of serving figures that no longer move."""
+"""Liveness: a points worker whose stage is broken asks to be restarted (its partitions are restored from their
+topics on start), instead of serving figures that no longer move."""
 
 import pytest
 from agora_testing.events import eventually
@@ -14,19 +14,19 @@ async def test_a_running_instance_is_live(agora_env, h):
 
 
 async def test_a_failed_live_batch_fails_liveness_and_readiness(agora_env, h):
-    """A batch that raises may have left the state half-updated: the instance must ask for a restart (a replay)
-    rather than serve figures that no longer move. The failure is injected into the scoring step; the broker
-    and the live tail are real."""
+    """A batch that raises may have left the state half-updated: the worker must ask for a restart (a restore)
+    rather than serve figures that no longer move. The failure is injected into stage 1's scoring step; the
+    broker and the consumer groups are real."""
     running = h.Running(agora_env)
     async with running as client:
         await h.publish(agora_env, [h.upvote("v0", post="p0")])
         await h.total_is(client, "alice", 10)
         processor = running.app.state.processor
 
-        async def scoring_bug(raws, **kw):
+        async def scoring_bug(batches):
             raise ValueError("a bug in scoring")
 
-        processor.handle = scoring_bug
+        processor.deriver.handle = scoring_bug
         await h.publish(agora_env, [h.upvote("v1", post="p1")])
 
         async def not_live() -> None:

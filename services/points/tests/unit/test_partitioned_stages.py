@@ -17,6 +17,7 @@ from agora_common.events.content import (
     VoteRetracted,
 )
 from agora_common.events.users import UserReinstated, UserSuspended
+from agora_points.adapters.wire import decode_batch, decode_fact, decode_stage, encode_batch, encode_fact, encode_stage
 from agora_points.domain.book import Book
 from agora_points.domain.derivation import Derivation
 from agora_points.domain.engine import Engine
@@ -174,3 +175,55 @@ def test_an_older_award_state_never_replaces_a_newer_one():
     for s in reversed(states):  # newest first: every older state that follows is ignored
         backward.apply([s], [], BatchResult())
     assert forward.totals() == backward.totals() and sum(forward.totals().values()) > 0
+
+
+def _through_the_wire(states, statuses, names) -> list:
+    """What stage 2 reads back from the award-state topic."""
+    return [(kind, decode_stage(item)) for kind, ms in (("status", statuses), ("name", names), ("state", states))
+            for item in decode_batch(encode_batch([encode_stage(m) for m in ms]))]
+
+
+def test_a_moved_stage_1_partition_restored_from_its_facts_goes_on_where_the_old_owner_stopped():
+    """A worker that takes a stage-1 partition over replays its facts in one batch, without sending (the old owner
+    sent those states), then goes on. The states it sends next must be ones stage 2 takes as newer: revisions are
+    the stage's fact count, the same however the facts were batched. Facts and states go through the wire."""
+    for seed in range(4):
+        rng = random.Random(seed)
+        facts = [decode_fact(item) for item in decode_batch(encode_batch([encode_fact(f) for f in community(rng, 600)]))]
+        cut = 350
+        old, book = Derivation(RULES), Book(RULES)
+        for i in range(0, cut, 7):  # the old owner: small live batches
+            _deliver(book, _through_the_wire(*old.admit(facts[i:i + 7], BatchResult())))
+        new = Derivation(RULES)
+        new.admit(facts[:cut], BatchResult())  # the restore
+        assert new.clock == old.clock
+        for i in range(cut, len(facts), 11):
+            _deliver(book, _through_the_wire(*new.admit(facts[i:i + 11], BatchResult())))
+        whole = Engine(RULES)
+        whole.apply(facts)
+        assert book.totals() == whole.totals() and sum(whole.totals().values()) > 0, seed
+        assert book.excluded == whole.excluded
+
+
+def test_state_kept_whole_when_the_partitioning_changes_goes_on_exactly():
+    """A broker that came back empty may create the service's topics with another partition count: the worker
+    then merges what it holds per partition into one derivation and one book and goes on. The result must be what
+    the one-process engine gives, and the merged clock must stamp revisions stage 2 takes as newer."""
+    rng = random.Random(11)
+    facts = community(rng, 500)
+    cut = 300
+    roots = [Derivation(RULES) for _ in range(3)]
+    books = [Book(RULES) for _ in range(2)]
+    for i in range(0, cut, 9):
+        for f in facts[i:i + 9]:
+            d = roots[zlib.crc32(root_of(f).encode()) % 3]
+            for kind, m in _through_the_wire(*d.admit([f], BatchResult())):
+                _deliver(books[zlib.crc32(m.user.encode()) % 2], [(kind, m)])
+    derivation, book = Derivation.merged(roots), Book.merged(books)
+    for i in range(cut, len(facts), 9):
+        _deliver(book, _through_the_wire(*derivation.admit(facts[i:i + 9], BatchResult())))
+    whole = Engine(RULES)
+    whole.apply(facts)
+    assert book.totals() == whole.totals() and sum(whole.totals().values()) > 0
+    assert book.excluded == whole.excluded
+    assert {k: m for k, m in book.board_state() if m} == {k: m for k, m in whole.board_state() if m}

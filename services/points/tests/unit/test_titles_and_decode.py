@@ -1,14 +1,15 @@
 """Honor-title decisions (earned once, lost on reversal, deterministic ids) and the decoder's verdicts."""
 
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 
 import pytest
 from agora_common.events import BadEvent, Envelope
 from agora_common.events.content import PostDeleted, PostVoted, QuestionAsked, QuestionEdited
-from agora_common.topics import Topics
+from agora_points.domain.engine import Engine
 from agora_points.domain.rules import load_rules
 from agora_points.service.decode import decode, relevant_types
-from agora_points.service.processor import PointsProcessor
+from agora_points.service.stages import Keeper
 
 RULES = load_rules()
 REL = relevant_types(RULES)
@@ -20,14 +21,20 @@ def upvote(i: int, post: str = "p") -> Envelope:
                                    value=1, score=1), subject=f"{post}{i}", version=1, time=T0 + timedelta(days=i))
 
 
-def processor() -> PointsProcessor:
-    return PointsProcessor(rules=RULES, kafka="127.0.0.1:1", topics=Topics("unit."), group_id="g")
+def keeper_over(engine: Engine) -> Keeper:
+    """A stage-2 keeper holding one partition, whose book is the engine's."""
+    keeper = Keeper(rules=RULES, publisher=None, points_topic="unit.points", topic_prefix="unit.",  # type: ignore[arg-type]
+                    publish_titles=True, read_titles=None, group_id="g")  # type: ignore[arg-type]
+    keeper.partition_count = 1
+    keeper.books[0] = engine.book
+    return keeper
 
 
 async def test_title_earned_once_then_lost_after_a_reversal():
-    p = processor()
-    p.engine.apply([decode(upvote(i).to_bytes(), REL) for i in range(50)])
-    assert p.engine.total("alice") == 500
+    engine = Engine(RULES)
+    p = keeper_over(engine)
+    engine.apply([decode(upvote(i).to_bytes(), REL) for i in range(50)])
+    assert p.total("alice") == 500
     earned = p.title_changes({"alice"})
     assert [(e.type, e.data["title"], e.data["total_points"]) for e in earned] == [
         ("HonorTitleEarned", "Contributor", 500)]
@@ -37,7 +44,7 @@ async def test_title_earned_once_then_lost_after_a_reversal():
     assert p.title_changes({"alice"}) == []
     deleted = Envelope.wrap(PostDeleted(post_id="p0", post_type="answer", author_id="alice", deleted_by="m"),
                             subject="p0", version=2, time=T0 + timedelta(days=60))
-    p.engine.apply([decode(deleted.to_bytes(), REL)])
+    engine.apply([decode(deleted.to_bytes(), REL)])
     lost = p.title_changes({"alice"})
     assert [(e.type, e.data["title"], e.data["total_points"]) for e in lost] == [("HonorTitleLost", "Contributor", 490)]
     assert lost[0].version == earned[0].version + 1
@@ -74,15 +81,16 @@ def test_an_older_schema_version_is_upcast_on_the_way_in():
 
 async def test_honor_titles_the_broker_did_not_acknowledge_are_sent_again():
     """Defect: the title pump treated a failed publish as sent and dropped the batch."""
-    p = processor()
+    engine = Engine(RULES)
+    p = keeper_over(engine)
     sent: list[list[str]] = []
 
     async def publish_many(topic: str, envelopes: list[Envelope]) -> list[bool]:
         sent.append([e.id for e in envelopes])
         return [len(sent) > 1] * len(envelopes)  # the first try is not acknowledged (broker down)
 
-    p.publisher.publish_many = publish_many
-    p.engine.apply([decode(upvote(i).to_bytes(), REL) for i in range(50)])
+    p.publisher = SimpleNamespace(publish_many=publish_many)  # type: ignore[assignment]
+    engine.apply([decode(upvote(i).to_bytes(), REL) for i in range(50)])
     await p.sync_titles({"alice"})
     await p.flush_titles(timeout=5)
     assert len(sent) == 2 and sent[0] == sent[1]  # the same events, with the same ids, once more
