@@ -9,6 +9,7 @@ partition's items in the same order either way.
 Tuples travel as arrays and come back as tuples: the engine compares and hashes its keys.
 """
 
+from sys import intern
 from typing import Any, TypeAlias
 
 import orjson
@@ -29,6 +30,10 @@ def decode_batch(raw: bytes) -> list[list[Any]]:
 
 def encode_fact(fact: Fact) -> list[Any]:
     return [fact.id, fact.type, fact.source, fact.time_us, fact.version, fact.data]
+
+
+def _ids(values: list) -> tuple:
+    return tuple(intern(v) if isinstance(v, str) else v for v in values)
 
 
 def _plain(value: Any) -> Any:
@@ -59,9 +64,14 @@ def encode_stage(message: StageMessage) -> list[Any]:
 def decode_stage(doc: list[Any]) -> StageMessage:
     kind = doc[0]
     if kind == "a":
+        # Each id appears several times in a state (key, sort key, source): one string object for all of them,
+        # as in the process that derived it, or stage 2 would hold a copy per appearance.
         _, user, event_id, event_type, rule_id, exempt, scopes, revision, entries = doc
-        return AwardState(user, event_id, event_type, rule_id, exempt, tuple(scopes), revision, tuple(
-            EntrySpec(tuple(key), tuple(sk), k, base, t, sid, stype, tuple(rev) if rev else None, reversed_)
+        event_id, rule_id = intern(event_id), intern(rule_id)
+        return AwardState(intern(user), event_id, intern(event_type), rule_id, exempt,
+                          tuple(intern(scope) for scope in scopes), revision, tuple(
+            EntrySpec(_ids(key), _ids(sk), intern(k), base, t, intern(sid), intern(stype), _ids(rev) if rev else None,
+                      reversed_)
             for key, sk, k, base, t, sid, stype, rev, reversed_ in entries))
     if kind == "s":
         return StatusFact(doc[1], tuple(doc[2]), doc[3])

@@ -10,6 +10,7 @@ topic stage 2's), so no worker ever holds more than its partitions.
 """
 
 import asyncio
+import gc
 import logging
 import uuid
 from collections import Counter
@@ -139,8 +140,10 @@ class Deriver:
             return set()
         self.partition_count = partition_count or self.partition_count
         wanted = {tp.partition for tp in partitions}
-        for p in [p for p in self.derivations if p not in wanted]:
-            del self.derivations[p]
+        if dropped := [p for p in self.derivations if p not in wanted]:
+            for p in dropped:
+                del self.derivations[p]
+            _release()
         fresh = {tp for tp in partitions if tp.partition not in self.derivations}
         for tp in fresh:
             self.derivations[tp.partition] = Derivation(self.rules)
@@ -259,8 +262,10 @@ class Keeper:
             return set()
         self.partition_count = partition_count or self.partition_count
         wanted = {tp.partition for tp in partitions}
-        for p in [p for p in self.books if p not in wanted]:
-            del self.books[p]
+        if dropped := [p for p in self.books if p not in wanted]:
+            for p in dropped:
+                del self.books[p]
+            _release()
         self.serving &= wanted
         fresh = {tp for tp in partitions if tp.partition not in self.books}
         for tp in fresh:
@@ -392,6 +397,15 @@ def _repartitioned(before: int | None, now: int, held: dict) -> bool:
         return False
     log.warning("the points topic now has %d partitions, not %d: keeping this worker's state whole", now, before)
     return True
+
+
+def _release() -> None:
+    """Free the state of partitions this worker no longer has. It is full of reference cycles (entries and their
+    awards), and once the worker was ready its state was frozen out of the cyclic collector's way (main.py): without
+    unfreezing, a partition moved away would stay in memory for good."""
+    gc.unfreeze()
+    gc.collect()
+    gc.freeze()
 
 
 def _distinct(held: dict) -> list:
