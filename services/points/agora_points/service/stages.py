@@ -143,7 +143,7 @@ class Deriver:
         if dropped := [p for p in self.derivations if p not in wanted]:
             for p in dropped:
                 del self.derivations[p]
-            _release()
+            asyncio.get_running_loop().call_soon(_release)  # after the rebalance callback: it takes a while
         fresh = {tp for tp in partitions if tp.partition not in self.derivations}
         for tp in fresh:
             self.derivations[tp.partition] = Derivation(self.rules)
@@ -265,7 +265,7 @@ class Keeper:
         if dropped := [p for p in self.books if p not in wanted]:
             for p in dropped:
                 del self.books[p]
-            _release()
+            asyncio.get_running_loop().call_soon(_release)  # after the rebalance callback: it takes a while
         self.serving &= wanted
         fresh = {tp for tp in partitions if tp.partition not in self.books}
         for tp in fresh:
