@@ -138,6 +138,7 @@ class GroupMember:
                             tp, end, self.reached[tp])
                 self._consumer.seek(tp, 0)
                 self.reached[tp] = self.committed[tp] = 0
+                self.replay_below.pop(tp, None)  # nothing in the new log was handled before
 
     async def commit(self) -> None:
         consumer = self._consumer
