@@ -17,6 +17,7 @@ from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import TypeVar
 
 from agora_common import metrics as common_metrics
 from agora_common.events import BadEvent, Envelope
@@ -36,6 +37,7 @@ from agora_points.domain.rules import RuleSet
 from agora_points.service.decode import Decoder
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 _TITLE_NS = uuid.UUID("7d0c3f52-8c1e-4b8e-9c52-5a1f0e6b7a10")
 _EVENT_TIME = "x-agora-event-us"  # the oldest event time in the batch a state came from: processing lag
@@ -133,20 +135,9 @@ class Deriver:
         self.partition_count: int | None = None
 
     def assign(self, partitions: set[TopicPartition], partition_count: int) -> set[TopicPartition]:
-        if _repartitioned(self.partition_count, partition_count, self.derivations):
-            merged = Derivation.merged(_distinct(self.derivations))
-            self.derivations = {tp.partition: merged for tp in partitions}
-            self.partition_count = partition_count
-            return set()
+        self.derivations, fresh, _ = _reassign(self.derivations, partitions, self.partition_count, partition_count,
+                                               make=lambda: Derivation(self.rules), merge=Derivation.merged)
         self.partition_count = partition_count or self.partition_count
-        wanted = {tp.partition for tp in partitions}
-        if dropped := [p for p in self.derivations if p not in wanted]:
-            for p in dropped:
-                del self.derivations[p]
-            asyncio.get_running_loop().call_soon(_release)  # after the rebalance callback: it takes a while
-        fresh = {tp for tp in partitions if tp.partition not in self.derivations}
-        for tp in fresh:
-            self.derivations[tp.partition] = Derivation(self.rules)
         return fresh
 
     async def restored(self, partition: TopicPartition) -> None:
@@ -252,24 +243,17 @@ class Keeper:
 
     # ---- the group gives and takes partitions ---------------------------------------------------------
     def assign(self, partitions: set[TopicPartition], partition_count: int) -> set[TopicPartition]:
-        if _repartitioned(self.partition_count, partition_count, self.books):
-            merged = Book.merged(_distinct(self.books))
-            self.books = {tp.partition: merged for tp in partitions}
+        # a new book has tracking off: its boards are written whole once it is restored
+        self.books, fresh, merged = _reassign(self.books, partitions, self.partition_count, partition_count,
+                                              make=lambda: Book(self.rules), merge=Book.merged)
+        self.partition_count = partition_count or self.partition_count
+        if merged:  # the merged book serves every partition given, and its boards are written whole again
             self.serving = set(self.books)
-            self.partition_count = partition_count
             for p in self.serving:
                 self.on_partition_ready(p)
-            return set()
-        self.partition_count = partition_count or self.partition_count
-        wanted = {tp.partition for tp in partitions}
-        if dropped := [p for p in self.books if p not in wanted]:
-            for p in dropped:
-                del self.books[p]
-            asyncio.get_running_loop().call_soon(_release)  # after the rebalance callback: it takes a while
-        self.serving &= wanted
-        fresh = {tp for tp in partitions if tp.partition not in self.books}
-        for tp in fresh:
-            self.books[tp.partition] = Book(self.rules)  # tracking off: boards are written whole once restored
+        else:
+            self.serving &= set(self.books)
+        if fresh:
             self._titles_stale = True
         return fresh
 
@@ -386,6 +370,24 @@ class Keeper:
             except TimeoutError:
                 log.warning("honor-title events left unsent at shutdown; the next owner of the users sends them")
             self._title_pump.cancel()
+
+
+def _reassign(held: dict[int, T], partitions: set[TopicPartition], before: int | None, now: int, *,
+              make: Callable[[], T], merge: Callable[[list[T]], T]) -> tuple[dict[int, T], set[TopicPartition], bool]:
+    """A stateful stage's per-partition state after an assignment: (the state, the partitions given without state,
+    whether it was merged because the partitioning changed). The state of partitions taken away is dropped."""
+    if _repartitioned(before, now, held):
+        merged = merge(_distinct(held))
+        return {tp.partition: merged for tp in partitions}, set(), True
+    wanted = {tp.partition for tp in partitions}
+    if dropped := [p for p in held if p not in wanted]:
+        for p in dropped:
+            del held[p]
+        asyncio.get_running_loop().call_soon(_release)  # after the rebalance callback: it takes a while
+    fresh = {tp for tp in partitions if tp.partition not in held}
+    for tp in fresh:
+        held[tp.partition] = make()
+    return held, fresh, False
 
 
 def _repartitioned(before: int | None, now: int, held: dict) -> bool:
