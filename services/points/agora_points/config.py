@@ -1,3 +1,6 @@
+import tempfile
+from pathlib import Path
+
 from agora_common.settings import ServiceSettings
 from pydantic import Field
 
@@ -19,8 +22,20 @@ class Settings(ServiceSettings):
     points_advertised_url: str | None = None
     # Live batching: up to batch_max records per fetch and stage.
     points_batch_max: int = Field(default=5_000, ge=1)
+    # Where a worker keeps its partitions' state (RocksDB; wiped at start, since the service's topics are the
+    # changelogs it is restored from). Unset: a new temporary directory per process. The chart mounts an emptyDir.
+    points_state_dir: str | None = None
+    # Memory for the state used last, decoded (roots of stage 1, ledgers of stage 2, estimated at ~1.5 KB per
+    # event they hold); the rest is on disk. A worker's memory grows with this and with its members (display names,
+    # statuses), not with the history: their board cells are kept with their ledgers.
+    points_state_cache_mib: float = Field(default=128, ge=1)
     points_publish_titles: bool = True  # publish HonorTitleEarned / HonorTitleLost (the users service awards titles)
 
     # The leaderboards' sorted sets (any Redis 6+; `make run` and the tests start a local redis-server). TLS and
     # credentials in the URL: rediss://:password@host:6379/0?ssl_ca_certs=/etc/agora/redis-ca/ca.crt
     redis_url: str = "redis://127.0.0.1:6379/0"
+
+    def state_dir(self) -> Path:
+        if self.points_state_dir:
+            return Path(self.points_state_dir) / "points-state"
+        return Path(tempfile.mkdtemp(prefix="agora-points-state-"))

@@ -66,16 +66,12 @@ async def _mark_ready(processor: PointsProcessor) -> None:
     while not processor.ready:
         await asyncio.sleep(0.1)
     metrics.READY.set(1)
-    # The state is millions of long-lived objects: move them out of the cyclic collector's way, or every
-    # full collection walks them all and stalls scoring and the API for hundreds of milliseconds.
-    gc.collect()
-    gc.freeze()
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
-    # Far fewer young-generation collections: scoring allocates many small objects that live on (ledger
-    # entries), and each collection of a big heap is a pause in scoring and in the API.
+    # Far fewer young-generation collections: scoring allocates many small objects that live on in the state
+    # cache (roots, ledgers), and each collection of a big heap is a pause in scoring and in the API.
     gc.set_threshold(50_000, 20, 100)
     rules = load_rules(settings.points_rules_file)
     topics = Topics(settings.topic_prefix)
@@ -87,6 +83,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             rules=rules, fingerprint=fingerprint, kafka=settings.kafka, topics=topics,
             publish_titles=settings.points_publish_titles, batch_max=settings.points_batch_max,
             partitions=settings.points_partitions, replication=settings.points_topic_replication,
+            state_dir=settings.state_dir(), state_cache_mib=settings.points_state_cache_mib,
         )
         # boards of other rules or another engine version live under other keys: a re-score never mixes them
         app.state.leaderboards = Leaderboards(

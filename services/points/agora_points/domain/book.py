@@ -13,9 +13,11 @@ from bisect import bisect_left, insort
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from agora_points.domain.model import REVERSAL, AwardState, BatchResult, NameFact, StatusFact
+from agora_points.domain.model import REVERSAL, AwardState, BatchResult, InMemory, NameFact, StateMap, StatusFact
 from agora_points.domain.periods import DAY_US, windows_of_day
 from agora_points.domain.rules import Rule, RuleSet
+
+_MEMO_MAX = 20_000
 
 
 @dataclass(slots=True, eq=False)
@@ -57,12 +59,17 @@ class Entry:
 
 
 class Ledger:
-    """One user's entries in event-time order, with running totals."""
+    """Everything stage 2 keeps of one user: their awards, the entries in event-time order, the running totals.
+    One value of the book's state map (on disk in a worker, see model.StateMap)."""
 
-    __slots__ = ("by_sk", "entries", "keys", "total", "user")
+    __slots__ = ("awards", "by_sk", "cells", "entries", "keys", "total", "user")
 
     def __init__(self, user: str) -> None:
         self.user = user
+        self.awards: dict[tuple[str, str], BookAward] = {}  # (awarding event, rule)
+        # the user's points on each board (scope, window) they ever were on: kept with the ledger, not per board,
+        # so a worker's memory does not grow with the windows of the history
+        self.cells: dict[tuple[str, str], int] = {}
         self.entries: dict[tuple, Entry] = {}
         self.keys: list[tuple] = []  # sort keys, ascending; new entries almost always go at the end
         self.by_sk: dict[tuple, Entry] = {}
@@ -86,16 +93,6 @@ class Ledger:
         return [self.by_sk[k] for k in self.keys]
 
 
-class Board:
-    """Points per user for one (scope, window). Ranked reads are served from Redis (adapters/leaderboards.py),
-    which the processor keeps equal to these figures."""
-
-    __slots__ = ("points",)
-
-    def __init__(self) -> None:
-        self.points: dict[str, int] = {}
-
-
 def ranking(points: dict[str, int], excluded: set[str]) -> list[tuple[int, str, int]]:
     """The definition of a board's order: [(rank, user, points)] for users with points > 0 and not excluded, best
     first, ties by user id; competition ranks ("1224"): 1 + the number of users with more points."""
@@ -109,15 +106,12 @@ def ranking(points: dict[str, int], excluded: set[str]) -> list[tuple[int, str, 
 
 
 class Book:
-    def __init__(self, rules: RuleSet) -> None:
+    def __init__(self, rules: RuleSet, ledgers: StateMap[Ledger] | None = None) -> None:
         self.rules = rules
-        self._rules_by_id = {r.id: r for r in rules.rules}
-        self.awards: dict[tuple, BookAward] = {}
-        self.ledgers: dict[str, Ledger] = {}
+        self.rules_by_id = {r.id: r for r in rules.rules}
+        self.ledgers: StateMap[Ledger] = ledgers if ledgers is not None else InMemory()
         self.status_events: dict[str, list[tuple]] = {}
         self.excluded: set[str] = set()
-        self.boards: dict[tuple[str, str], Board] = {}
-        self._board_lists: dict[tuple, list[Board]] = {}
         self._board_keys: dict[tuple, list[tuple[str, str]]] = {}
         # What changed on the boards since the last take_board_changes(): ((scopes, day), user), and users whose
         # exclusion from boards may have flipped. Only the live engine tracks them (replays and what-ifs do not).
@@ -128,18 +122,17 @@ class Book:
         self.touched_names: set[str] = set()
 
     @classmethod
-    def merged(cls, books: Sequence["Book"]) -> "Book":
+    def merged(cls, books: Sequence["Book"], ledgers: StateMap[Ledger] | None = None) -> "Book":
         """One book holding the users of all these (disjoint) books: what a worker keeps when the partitioning
         under its books changed (a broker that came back empty and re-created the topic with another count)."""
-        out = cls(books[0].rules)
+        out = cls(books[0].rules, ledgers)
         for book in books:
-            out.awards.update(book.awards)
-            out.ledgers.update(book.ledgers)
+            for user, ledger in book.ledgers.items():
+                out.ledgers[user] = ledger
+                out.ledgers.settle()
             out.status_events.update(book.status_events)
             out.excluded |= book.excluded
             out.names.update(book.names)
-            for key, board in book.boards.items():
-                out.boards.setdefault(key, Board()).points.update(board.points)
             out.tracking = out.tracking or book.tracking
             out.touched_cells |= book.touched_cells
             out.touched_status |= book.touched_status
@@ -162,21 +155,23 @@ class Book:
         for user, from_sk in dirty.items():
             self._recompute(self.ledgers[user], from_sk, result)
             result.changed_users.add(user)
+        self.ledgers.settle()
 
     def _replace(self, state: AwardState, dirty: dict[str, tuple], result: BatchResult) -> None:
         """Make the award's entries those of `state` (a state older than the one applied is ignored)."""
-        award_id = state.award_id
-        a = self.awards.get(award_id)
-        if a is None:
-            a = self.awards[award_id] = BookAward(state.user, self._rules_by_id[state.rule_id], state.scopes,
-                                                  state.event_id, state.event_type, state.exempt)
-        elif state.revision <= a.revision:
-            return
-        a.revision = state.revision
         user = state.user
         ledger = self.ledgers.get(user)
         if ledger is None:
-            ledger = self.ledgers[user] = Ledger(user)
+            ledger = Ledger(user)
+            self.ledgers[user] = ledger
+        award_id = (state.event_id, state.rule_id)
+        a = ledger.awards.get(award_id)
+        if a is None:
+            a = ledger.awards[award_id] = BookAward(user, self.rules_by_id[state.rule_id], state.scopes,
+                                                    state.event_id, state.event_type, state.exempt)
+        elif state.revision <= a.revision:
+            return
+        a.revision = state.revision
         entries = a.entries
         if entries:
             wanted = {spec.key: spec for spec in state.entries}
@@ -187,7 +182,7 @@ class Book:
                     ledger.remove(old)
                     del entries[key]
                     if old.points:
-                        self._bump(a, old, -old.points)
+                        self._bump(ledger, a, old, -old.points)
                     _mark(dirty, user, old.sk)
         for spec in state.entries:
             entry = entries.get(spec.key)
@@ -261,31 +256,27 @@ class Book:
             running += pts
             if pts != e.points:
                 if bump is not None:
-                    bump(e.award, e, pts - e.points)
+                    bump(ledger, e.award, e, pts - e.points)
                 e.points = pts
             e.capped, e.used_after, e.total_after, e.debt_after = capped, used, running, debt
         ledger.total = running if len(keys) else 0
 
-    def _bump(self, a: BookAward, e: Entry, delta: int) -> None:
+    def _bump(self, ledger: Ledger, a: BookAward, e: Entry, delta: int) -> None:
         """Add delta to every board the entry counts on: each scope x (all-time, its month, its week)."""
         day = e.time_us // DAY_US
-        cell = (a.scopes, day)
-        boards = self._board_lists.get(cell)
-        if boards is None:
-            boards = [self.boards.setdefault(key, Board()) for key in self.board_keys(a.scopes, day)]
-            self._board_lists[cell] = boards
-        user = a.user
         if self.tracking:
-            self.touched_cells.add((cell, user))
-        for board in boards:
-            points = board.points
+            self.touched_cells.add(((a.scopes, day), ledger.user))
+        cells = ledger.cells
+        for key in self.board_keys(a.scopes, day):
             # a cell that falls to 0 stays: a partition written whole to Redis then also removes it there
-            points[user] = points.get(user, 0) + delta
+            cells[key] = cells.get(key, 0) + delta
 
     # ---- boards ------------------------------------------------------------------------------------
     def board_keys(self, scopes: tuple[str, ...], day: int) -> list[tuple[str, str]]:
         keys = self._board_keys.get((scopes, day))
         if keys is None:
+            if len(self._board_keys) >= _MEMO_MAX:
+                self._board_keys.clear()
             month, week = windows_of_day(day)
             keys = self._board_keys[(scopes, day)] = [(s, w) for s in scopes for w in ("all", month, week)]
         return keys
@@ -294,15 +285,17 @@ class Book:
         """The current points of every (board, user) touched since the last call (0 = off the board, also for
         excluded users), and forget them."""
         out: dict[tuple[str, str], dict[str, int]] = {}
-        boards, excluded = self.boards, self.excluded
+        excluded = self.excluded
         for (scopes, day), user in self.touched_cells:
+            ledger = self.ledgers.peek(user)
+            cells = ledger.cells if ledger is not None else {}
             for key in self.board_keys(scopes, day):
-                out.setdefault(key, {})[user] = 0 if user in excluded else boards[key].points.get(user, 0)
+                out.setdefault(key, {})[user] = 0 if user in excluded else cells.get(key, 0)
         for user in self.touched_status:  # rare: every board the user is on
             off = user in excluded
-            for key, board in boards.items():
-                if user in board.points:
-                    out.setdefault(key, {})[user] = 0 if off else board.points[user]
+            ledger = self.ledgers.peek(user)
+            for key, points in (ledger.cells.items() if ledger is not None else ()):
+                out.setdefault(key, {})[user] = 0 if off else points
         self.touched_cells, self.touched_status = set(), set()
         return out
 
@@ -315,34 +308,42 @@ class Book:
     def name_state(self, *, with_deleted: bool = False) -> dict[str, str | None]:
         return {user: name for user, (_, name) in self.names.items() if name or with_deleted}
 
+    def boards(self) -> dict[tuple[str, str], dict[str, int]]:
+        """Every board's cells, (scope, window) -> {user: points}, zeros included: gathered from every ledger."""
+        out: dict[tuple[str, str], dict[str, int]] = {}
+        for user, ledger in self.ledgers.items():
+            for key, points in ledger.cells.items():
+                out.setdefault(key, {})[user] = points
+        return out
+
     def partition_cells(self) -> list[tuple[tuple[str, str], dict[str, int]]]:
         """Every cell (board, user) this book has ever had, with what Redis should hold (0 = off the board: no
         points, or an excluded user)."""
         excluded = self.excluded
-        return [(key, {u: (0 if u in excluded else p) for u, p in board.points.items()})
-                for key, board in self.boards.items()]
+        return [(key, {u: (0 if u in excluded else p) for u, p in cells.items()})
+                for key, cells in self.boards().items()]
 
     def board_state(self):
         """Every board's members as Redis should hold them (points > 0, not excluded): (key, {user: points})."""
         excluded = self.excluded
-        for key, board in self.boards.items():
-            yield key, {u: p for u, p in board.points.items() if p > 0 and u not in excluded}
+        for key, cells in self.boards().items():
+            yield key, {u: p for u, p in cells.items() if p > 0 and u not in excluded}
 
     # ---- queries ------------------------------------------------------------------------------------
     def total(self, user: str) -> int:
-        ledger = self.ledgers.get(user)
+        ledger = self.ledgers.peek(user)
         return ledger.total if ledger else 0
 
     def window_points(self, user: str, scope: str, window_key: str) -> int:
-        board = self.boards.get((scope, window_key))
-        return board.points.get(user, 0) if board else 0
+        ledger = self.ledgers.peek(user)
+        return ledger.cells.get((scope, window_key), 0) if ledger is not None else 0
 
     def totals(self) -> dict[str, int]:
         return {user: ledger.total for user, ledger in self.ledgers.items() if ledger.entries}
 
     def as_of(self, user: str, t_us: int) -> tuple[int, list[Entry]]:
         """The user's total counting only entries up to t_us (so also only reversals up to then)."""
-        ledger = self.ledgers.get(user)
+        ledger = self.ledgers.peek(user)
         if ledger is None:
             return 0, []
         subset = [e for e in ledger.ordered() if e.time_us <= t_us]

@@ -8,7 +8,7 @@ one stage-1 partition holding the root sees all of it.
 """
 
 from bisect import insort
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from agora_points.domain.model import (
@@ -19,8 +19,11 @@ from agora_points.domain.model import (
     BatchResult,
     EntrySpec,
     Fact,
+    InMemory,
     NameFact,
+    StateMap,
     StatusFact,
+    root_of,
 )
 from agora_points.domain.rules import Rule, RuleSet
 
@@ -67,19 +70,30 @@ class Award:
     emitted: tuple[EntrySpec, ...] = ()
 
 
+@dataclass(slots=True, eq=False)
+class Root:
+    """Everything stage 1 knows about one root: the events admitted (by id), the chains and switches with their
+    events in order, the once-per groups, and the awards hanging on each. One value of the derivation's state
+    map (on disk in a worker, see model.StateMap)."""
+
+    seen: set[str] = field(default_factory=set)
+    chain_events: dict[tuple, list[tuple]] = field(default_factory=dict)
+    chain_awards: dict[tuple, list[Award]] = field(default_factory=dict)
+    toggle_events: dict[tuple, list[tuple]] = field(default_factory=dict)
+    toggle_awards: dict[tuple, list[Award]] = field(default_factory=dict)
+    once_groups: dict[tuple, list[Award]] = field(default_factory=dict)
+
+
 def _order(f: Fact) -> tuple:
     return (f.time_us, f.version, f.id)
 
 
 class Derivation:
-    def __init__(self, rules: RuleSet) -> None:
+    def __init__(self, rules: RuleSet, roots: StateMap[Root] | None = None) -> None:
         self.rules = rules
-        self.seen: set[str] = set()
-        self.chain_events: dict[tuple, list[tuple]] = {}
-        self.chain_awards: dict[tuple, list[Award]] = {}
-        self.toggle_events: dict[tuple, list[tuple]] = {}
-        self.toggle_awards: dict[tuple, list[Award]] = {}
-        self.once_groups: dict[tuple, list[Award]] = {}
+        self.rules_by_id = {r.id: r for r in rules.rules}
+        self.roots: StateMap[Root] = roots if roots is not None else InMemory()
+        self.admitted = 0  # events admitted (duplicates not counted)
         self._scopes: dict[tuple, tuple[str, ...]] = {}
         self._matchers = {t: [(r, _conditions(r)) for r in rs] for t, rs in rules.by_event().items()}
         self._condition_fields = {t: tuple(sorted({c[0] for _, cs in ms for c in cs}))
@@ -91,38 +105,39 @@ class Derivation:
         self.clock = 0
 
     @classmethod
-    def merged(cls, derivations: "list[Derivation]") -> "Derivation":
+    def merged(cls, derivations: "list[Derivation]", roots: StateMap[Root] | None = None) -> "Derivation":
         """One derivation holding the roots of all these (disjoint) ones: what a worker keeps when the
         partitioning under them changed (a broker that came back empty and re-created the topic with another
         count). Its clock is past every revision any of them stamped."""
-        out = cls(derivations[0].rules)
+        out = cls(derivations[0].rules, roots)
         for d in derivations:
-            out.seen |= d.seen
-            pairs: tuple[tuple[dict[tuple, list], dict[tuple, list]], ...] = (
-                (out.chain_events, d.chain_events), (out.chain_awards, d.chain_awards),
-                (out.toggle_events, d.toggle_events), (out.toggle_awards, d.toggle_awards),
-                (out.once_groups, d.once_groups))
-            for mine, theirs in pairs:
-                for key, items in theirs.items():
-                    mine.setdefault(key, []).extend(items)
+            for key, root in d.roots.items():
+                out.roots[key] = root
+                out.roots.settle()
             out.clock += d.clock
-        for events in (*out.chain_events.values(), *out.toggle_events.values()):
-            events.sort()
+            out.admitted += d.admitted
         return out
 
     def admit(self, facts: list[Fact], result: BatchResult
               ) -> tuple[list[AwardState], list[StatusFact], list[NameFact]]:
         """New facts (duplicates by id are counted and skipped) -> the states of every award they changed, and
         the user status and display name changes among them."""
-        touched: dict[int, Award] = {}
+        touched: dict[int, tuple[Award, Root]] = {}
         statuses: list[StatusFact] = []
         names: list[NameFact] = []
+        roots = self.roots
         self.clock += len(facts)
         for f in facts:
-            if f.id in self.seen:
+            key = root_of(f)
+            root = roots.get(key)
+            if root is None:
+                root = Root()
+                roots[key] = root
+            if f.id in root.seen:
                 result.duplicates += 1
                 continue
-            self.seen.add(f.id)
+            root.seen.add(f.id)
+            self.admitted += 1
             result.admitted += 1
             result.by_type[f.type] += 1
             result.applied_times_us.append(f.time_us)
@@ -131,15 +146,16 @@ class Derivation:
                 statuses.append(StatusFact(f.data["user_id"], _order(f), status))
             if f.type in USER_NAMES:
                 names.append(NameFact(f.data["user_id"], _order(f), f.data.get("display_name")))
-            self._admit(f, touched)
+            self._admit(f, root, touched)
         states = []
-        for award in touched.values():
-            state = self._derive(award)
+        for award, root in touched.values():
+            state = self._derive(award, root)
             if state is not None:
                 states.append(state)
+        roots.settle()
         return states, statuses, names
 
-    def _admit(self, f: Fact, touched: dict[int, Award]) -> None:
+    def _admit(self, f: Fact, root: Root, touched: dict[int, tuple[Award, Root]]) -> None:
         data = f.data
         chain = CHAINS.get(f.type)
         chain_key: tuple | None = None
@@ -147,23 +163,23 @@ class Derivation:
             fields = chain[1]
             chain_key = (chain[0], data.get(fields[0])) if len(fields) == 1 else \
                 (chain[0], data.get(fields[0]), data.get(fields[1]))
-            events = self.chain_events.get(chain_key)
+            events = root.chain_events.get(chain_key)
             item = (f.time_us, f.version, f.id, f.type)
             if events is None:
-                self.chain_events[chain_key] = [item]
+                root.chain_events[chain_key] = [item]
             else:
                 insort(events, item)
-                for a in self.chain_awards.get(chain_key, ()):
-                    touched[id(a)] = a
+                for a in root.chain_awards.get(chain_key, ()):
+                    touched[id(a)] = (a, root)
         toggle = TOGGLES.get(f.type)
         if toggle:
             tkey = (toggle[0], data.get(toggle[1]))
-            insort(self.toggle_events.setdefault(tkey, []), (*_order(f), toggle[2], f.type))
-            for a in self.toggle_awards.get(tkey, ()):
-                touched[id(a)] = a
+            insort(root.toggle_events.setdefault(tkey, []), (*_order(f), toggle[2], f.type))
+            for a in root.toggle_awards.get(tkey, ()):
+                touched[id(a)] = (a, root)
         for rule in self._matching(f.type, data):
             for user, base in self._recipients(rule, data):
-                self._add_award(f, rule, user, base, chain_key, touched)
+                self._add_award(f, rule, user, base, chain_key, root, touched)
 
     def _matching(self, event_type: str, data: dict) -> list[Rule]:
         """The rules whose conditions hold; memoised on the values of the fields the conditions read."""
@@ -199,7 +215,8 @@ class Derivation:
             return []
         return [(user, rule.points)]
 
-    def _add_award(self, f: Fact, rule: Rule, user: str, base: int, chain_key, touched: dict[int, Award]) -> None:
+    def _add_award(self, f: Fact, rule: Rule, user: str, base: int, chain_key, root: Root,
+                   touched: dict[int, tuple[Award, Root]]) -> None:
         data = f.data
         toggles = []
         for post in (data.get("post_id"), data.get("question_id")):
@@ -211,6 +228,8 @@ class Derivation:
         scope_key = (tuple(tags) if tags else (), sig)
         scopes = self._scopes.get(scope_key)
         if scopes is None:
+            if len(self._scopes) >= 20_000:  # a memo (one tuple shared by the awards of a tag set): keep it small
+                self._scopes.clear()
             names = ["global", *(f"tag:{t}" for t in dict.fromkeys(scope_key[0]))]
             if sig:
                 names.append(f"sig:{sig}")
@@ -218,26 +237,27 @@ class Derivation:
         once = (rule.id, *(str(data.get(k)) for k in rule.once_per)) if rule.once_per else None
         award = Award(f.id, f.type, rule, user, base, f.time_us, scopes, chain_key, tuple(toggles), once)
         if chain_key:
-            self.chain_awards.setdefault(chain_key, []).append(award)
+            root.chain_awards.setdefault(chain_key, []).append(award)
         for t in toggles:
-            self.toggle_awards.setdefault(t, []).append(award)
+            root.toggle_awards.setdefault(t, []).append(award)
         if once:
-            group = self.once_groups.setdefault(once, [])
+            group = root.once_groups.setdefault(once, [])
             group.append(award)
             for a in group:  # the earliest of the group wins; a late earlier one replaces the winner
-                touched[id(a)] = a
-        touched[id(award)] = award
+                touched[id(a)] = (a, root)
+        touched[id(award)] = (award, root)
 
     # ---- the entries of one award ---------------------------------------------------------------------
-    def _timeline(self, a: Award) -> list[tuple[str, tuple, str]]:
+    @staticmethod
+    def _timeline(a: Award, root: Root) -> list[tuple[str, tuple, str]]:
         """[(kind, (time_us, version, event_id), event type)]: the award's transitions in event-time order."""
-        if a.once and min(self.once_groups[a.once], key=lambda x: (x.time_us, x.event_id)) is not a:
+        if a.once and min(root.once_groups[a.once], key=lambda x: (x.time_us, x.event_id)) is not a:
             return []
         start = (a.time_us, 0, a.event_id)
         end = None
         if a.chain:
             found = False
-            for item in self.chain_events[a.chain]:
+            for item in root.chain_events[a.chain]:
                 if item[2] == a.event_id:
                     start, found = item[:3], True
                 elif found:
@@ -246,7 +266,7 @@ class Derivation:
         state = {}
         changes = []
         for t in a.toggles:
-            for item in self.toggle_events.get(t, ()):
+            for item in root.toggle_events.get(t, ()):
                 if item[:3] <= start:
                     state[t] = item[3]
                 elif end is None or item[:3] < end[:3]:
@@ -263,25 +283,26 @@ class Derivation:
             out.append((REVERSAL, end[:3], end[3]))
         return out
 
-    def _simple(self, a: Award) -> bool:
-        if a.once and len(self.once_groups[a.once]) > 1:
+    @staticmethod
+    def _simple(a: Award, root: Root) -> bool:
+        if a.once and len(root.once_groups[a.once]) > 1:
             return False
-        if a.chain and self.chain_events[a.chain][-1][2] != a.event_id:
+        if a.chain and root.chain_events[a.chain][-1][2] != a.event_id:
             return False
-        toggle_events = self.toggle_events
+        toggle_events = root.toggle_events
         return all(t not in toggle_events for t in a.toggles)
 
-    def _derive(self, a: Award) -> AwardState | None:
+    def _derive(self, a: Award, root: Root) -> AwardState | None:
         """The award's state if its entries changed since it was last emitted, else None."""
         rule_id = a.rule.id
-        if not a.emitted and self._simple(a):
+        if not a.emitted and self._simple(a, root):
             # the common case: a new award, last of its chain, nothing toggled: one plain award entry
             specs = (EntrySpec((a.event_id, rule_id), (a.time_us, 1, a.event_id, rule_id, a.event_id), AWARD,
                                a.base, a.time_us, a.event_id, a.event_type, None, False),)
         else:
             wanted: list[tuple] = []
             last_on = None
-            for kind, (time_us, _v, event_id), event_type in self._timeline(a):
+            for kind, (time_us, _v, event_id), event_type in self._timeline(a, root):
                 key = (a.event_id, rule_id) if kind == AWARD else (event_id, rule_id, a.event_id)
                 # at one instant, undo the old before applying the new; never sort before the reversed entry
                 rank = 1 if kind != REVERSAL else (0 if time_us > a.time_us else 2)

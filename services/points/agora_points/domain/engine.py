@@ -15,9 +15,9 @@ split by root and stage 2 by user (a test runs them split and compares).
 
 import hashlib
 
-from agora_points.domain.book import Board, Book, Entry, Ledger
-from agora_points.domain.derivation import Derivation
-from agora_points.domain.model import BatchResult, Fact
+from agora_points.domain.book import Book, Entry, Ledger
+from agora_points.domain.derivation import Derivation, Root
+from agora_points.domain.model import BatchResult, Fact, StateMap
 from agora_points.domain.rules import RuleSet
 
 # Raised when the engine's semantics or state layout change: its topics, groups and boards are then new ones.
@@ -36,10 +36,11 @@ def rules_fingerprint(rules: RuleSet) -> str:
 class Engine:
     """Both stages in one process, over all roots and all users."""
 
-    def __init__(self, rules: RuleSet) -> None:
+    def __init__(self, rules: RuleSet, roots: StateMap[Root] | None = None,
+                 ledgers: StateMap[Ledger] | None = None) -> None:
         self.rules = rules
-        self.derivation = Derivation(rules)
-        self.book = Book(rules)
+        self.derivation = Derivation(rules, roots)
+        self.book = Book(rules, ledgers)
         self.events_applied = 0
 
     def apply(self, facts: list[Fact]) -> BatchResult:
@@ -51,16 +52,11 @@ class Engine:
 
     # ---- what the processor and the queries read -----------------------------------------------------
     @property
-    def seen(self) -> set[str]:
-        return self.derivation.seen
-
-    @property
-    def ledgers(self) -> dict[str, Ledger]:
+    def ledgers(self) -> StateMap[Ledger]:
         return self.book.ledgers
 
-    @property
-    def boards(self) -> dict[tuple[str, str], Board]:
-        return self.book.boards
+    def boards(self) -> dict[tuple[str, str], dict[str, int]]:
+        return self.book.boards()
 
     @property
     def excluded(self) -> set[str]:

@@ -9,8 +9,9 @@ state delivered twice, or again after a restart, changes nothing; `revision` ord
 """
 
 from collections import Counter
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 AWARD, REVERSAL, REGRANT = "award", "reversal", "regrant"
 
@@ -96,3 +97,45 @@ class BatchResult:
     cap_hits: int = 0
     changed_users: set[str] = field(default_factory=set)
     applied_times_us: list[int] = field(default_factory=list)
+
+
+V = TypeVar("V")
+
+
+class StateMap(Protocol[V]):
+    """A stage's state by key (stage 1: per root, stage 2: per user), changed in place by the engine. A worker's
+    is on disk with the recently used part in memory (adapters/state_store.py); `settle()` after each batch lets
+    it move what was used least recently out of memory, so no value is held across it."""
+
+    def get(self, key: str) -> V | None: ...
+
+    def peek(self, key: str) -> V | None:
+        """get() for a read: the value is not kept in memory for it."""
+
+    def __getitem__(self, key: str) -> V: ...
+
+    def __setitem__(self, key: str, value: V) -> None: ...
+
+    def __contains__(self, key: object) -> bool: ...
+
+    def __len__(self) -> int: ...
+
+    def __iter__(self) -> Iterator[str]: ...
+
+    def items(self) -> Iterable[tuple[str, V]]: ...
+
+    def values(self) -> Iterable[V]: ...
+
+    def settle(self) -> None: ...
+
+    def clear(self) -> None: ...
+
+
+class InMemory(dict[str, V]):
+    """A StateMap that is a plain dict: the engine run whole in one process (what-if, replay-check, tests)."""
+
+    def peek(self, key: str) -> V | None:
+        return self.get(key)
+
+    def settle(self) -> None:
+        return None

@@ -10,6 +10,7 @@ rules version is scored from the domain log into topics of its own, never mixed 
 
 import logging
 from datetime import datetime
+from pathlib import Path
 
 from agora_common.events import BadEvent, Envelope
 from agora_common.kafka import DeadLetters, EventPublisher, Kafka, ensure_topics, kafka_connection
@@ -18,6 +19,7 @@ from agora_common.topics import Topics
 from agora_points import metrics
 from agora_points.adapters.group_member import GroupMember
 from agora_points.adapters.log_reader import read_log
+from agora_points.adapters.state_store import StateStore
 from agora_points.domain.rules import RuleSet
 from agora_points.service.decode import Decoder, relevant_types
 from agora_points.service.stages import Deriver, Keeper, Producer, Router, TitleBook
@@ -28,8 +30,9 @@ log = logging.getLogger(__name__)
 class PointsProcessor:
     def __init__(self, *, rules: RuleSet, fingerprint: str, kafka: Kafka, topics: Topics,
                  publish_titles: bool = True, batch_max: int = 5_000, partitions: int = 6,
-                 replication: int = 1) -> None:
+                 replication: int = 1, state_dir: Path, state_cache_mib: float = 128) -> None:
         self.rules = rules
+        self.store = StateStore(state_dir, cache_mib=state_cache_mib)
         self.kafka = kafka_connection(kafka)
         self.topics = topics
         self.partitions, self.replication = partitions, replication
@@ -42,10 +45,10 @@ class PointsProcessor:
                                         client_id=self.groups["route"])
         self.router = Router(decode=Decoder(relevant_types(rules)), producer=producer, facts_topic=self.facts_topic,
                              dead_letters=self.dead_letters, group_id=self.groups["route"])
-        self.deriver = Deriver(rules=rules, producer=producer, states_topic=self.states_topic)
+        self.deriver = Deriver(rules=rules, producer=producer, states_topic=self.states_topic, store=self.store)
         self.keeper = Keeper(rules=rules, publisher=self.publisher, points_topic=topics.points,
                              topic_prefix=topics.prefix, publish_titles=publish_titles, read_titles=self.read_titles,
-                             group_id=self.groups["book"])
+                             group_id=self.groups["book"], store=self.store)
         route = GroupMember(self.kafka, group_id=self.groups["route"], topics=self.input_topics, stage=self.router,
                             batch_max=batch_max)
         derive = GroupMember(self.kafka, group_id=self.groups["derive"], topics=[self.facts_topic],
@@ -93,3 +96,4 @@ class PointsProcessor:
         await self.keeper.flush_titles()
         await self.publisher.stop()
         await self.dead_letters.stop()
+        self.store.close()

@@ -23,7 +23,7 @@ def check_scope(scope: str) -> str:
 
 def user_summary(*, book: Book, user_id: str, now: datetime | None = None) -> dict:
     now = now or datetime.now(UTC)
-    ledger = book.ledgers.get(user_id)
+    ledger = book.ledgers.peek(user_id)
     return {
         "user_id": user_id,
         "total": book.total(user_id),
@@ -62,7 +62,7 @@ def entry_view(book: Book, e: Entry) -> dict:
 
 def ledger_page(*, book: Book, user_id: str, cursor: str | None, limit: int) -> dict:
     """Newest first. The cursor is the id of the last entry of the previous page."""
-    ledger = book.ledgers.get(user_id)
+    ledger = book.ledgers.peek(user_id)
     if ledger is None:
         if cursor:
             raise InvalidInput("unknown cursor", code="invalid_cursor")

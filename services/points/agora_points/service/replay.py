@@ -1,21 +1,43 @@
 """Replay and what-if: score the whole event log again in fresh engines, never touching the live one."""
 
 import asyncio
+import tempfile
 import time
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 from agora_common.events import BadEvent
 
 from agora_points.adapters.leaderboards import Leaderboards
 from agora_points.adapters.log_reader import read_log
+from agora_points.adapters.state_codec import ledger_codec, root_codec
+from agora_points.adapters.state_store import StateStore
 from agora_points.domain.engine import Engine
 from agora_points.domain.rules import RuleSet
 from agora_points.service.decode import Decoder, relevant_types
 from agora_points.service.processor import PointsProcessor
 
 
-async def score_log(processor: PointsProcessor, rule_sets: list[RuleSet]) -> tuple[list[Engine], int]:
-    engines = [Engine(r) for r in rule_sets]
+@contextmanager
+def scratch_store(processor: PointsProcessor) -> Iterator[StateStore]:
+    """A state store of its own for scratch engines: the whole history does not fit in memory either, and the live
+    state keeps its cache."""
+    store = StateStore(Path(tempfile.mkdtemp(prefix="agora-points-scratch-")), cache_mib=processor.store.cache_mib)
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+async def score_log(processor: PointsProcessor, rule_sets: list[RuleSet], store: StateStore
+                    ) -> tuple[list[Engine], int]:
+    engines = []
+    for i, rules in enumerate(rule_sets):
+        rules_by_id = {r.id: r for r in rules.rules}
+        engines.append(Engine(rules, store.map(f"derive:{i}", root_codec(rules_by_id)),
+                              store.map(f"book:{i}", ledger_codec(rules_by_id))))
     decode = Decoder(frozenset().union(*(relevant_types(r) for r in rule_sets)))
     events = 0
     # small chunks: scoring runs in the API's event loop, so it yields between them to live batches and requests
@@ -50,7 +72,13 @@ def _titles(engine: Engine, user: str) -> list[str]:
 
 async def what_if(*, processor: PointsProcessor, proposed: RuleSet, limit: int) -> dict:
     started = time.perf_counter()
-    (current, candidate), events = await score_log(processor, [processor.rules, proposed])
+    with scratch_store(processor) as store:
+        return await _what_if(processor, proposed, limit, store, started)
+
+
+async def _what_if(processor: PointsProcessor, proposed: RuleSet, limit: int, store: StateStore,
+                   started: float) -> dict:
+    (current, candidate), events = await score_log(processor, [processor.rules, proposed], store)
     users = set(current.ledgers) | set(candidate.ledgers)
     changes = []
     for user in users:
@@ -80,7 +108,13 @@ async def verify_replay(*, processor: PointsProcessor, leaderboards: Leaderboard
     """Rebuild from the log with the live rules in a scratch engine and compare with the users this worker
     serves, and with every Redis board (written by all the workers)."""
     started = time.perf_counter()
-    (rebuilt,), events = await score_log(processor, [processor.rules])
+    with scratch_store(processor) as store:
+        return await _verify_replay(processor, leaderboards, wait, store, started)
+
+
+async def _verify_replay(processor: PointsProcessor, leaderboards: Leaderboards, wait: float, store: StateStore,
+                         started: float) -> dict:
+    (rebuilt,), events = await score_log(processor, [processor.rules], store)
     keeper = processor.keeper
     rebuilt_totals = rebuilt.totals()
 
@@ -91,9 +125,11 @@ async def verify_replay(*, processor: PointsProcessor, leaderboards: Leaderboard
         return [{"user_id": u, "live": keeper.total(u), "replayed": rebuilt_totals.get(u, 0)}
                 for u in sorted(mine) if keeper.total(u) != rebuilt_totals.get(u, 0)]
 
+    rebuilt_boards = list(rebuilt.board_state())
+
     async def differing_boards() -> list[str]:
         out = []
-        for key, members in rebuilt.board_state():
+        for key, members in rebuilt_boards:
             if await leaderboards.members(key) != members:
                 out.append(f"{key[0]}|{key[1]}")
         return out
@@ -108,10 +144,10 @@ async def verify_replay(*, processor: PointsProcessor, leaderboards: Leaderboard
     users_checked = sum(1 for u in rebuilt_totals if keeper.book_of(u) is not None)
     return {
         "identical": not mismatches and not boards_differing,
-        "boards_checked": len(rebuilt.boards),
+        "boards_checked": len(rebuilt_boards),
         "boards_differing": boards_differing[:100],
         "events_in_log": events,
-        "events_replayed": len(rebuilt.seen),
+        "events_replayed": rebuilt.events_applied,
         "users": len(rebuilt_totals),
         "users_checked": users_checked,
         "mismatches": mismatches[:100],

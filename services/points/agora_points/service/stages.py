@@ -10,7 +10,6 @@ topic stage 2's), so no worker ever holds more than its partitions.
 """
 
 import asyncio
-import gc
 import logging
 import uuid
 from collections import Counter
@@ -29,10 +28,12 @@ from aiokafka.partitioner import DefaultPartitioner
 
 from agora_points import metrics
 from agora_points.adapters.group_member import Batch
+from agora_points.adapters.state_codec import ledger_codec, root_codec
+from agora_points.adapters.state_store import StateStore
 from agora_points.adapters.wire import decode_batch, decode_fact, decode_stage, encode_batch, encode_fact, encode_stage
-from agora_points.domain.book import Book
-from agora_points.domain.derivation import Derivation
-from agora_points.domain.model import AwardState, BatchResult, NameFact, StatusFact, root_of
+from agora_points.domain.book import Book, Ledger
+from agora_points.domain.derivation import Derivation, Root
+from agora_points.domain.model import AwardState, BatchResult, NameFact, StateMap, StatusFact, root_of
 from agora_points.domain.rules import RuleSet
 from agora_points.service.decode import Decoder
 
@@ -127,16 +128,24 @@ class Deriver:
 
     stateful = True
 
-    def __init__(self, *, rules: RuleSet, producer: Producer, states_topic: str) -> None:
+    def __init__(self, *, rules: RuleSet, producer: Producer, states_topic: str, store: StateStore) -> None:
         self.rules = rules
         self.producer = producer
         self.states_topic = states_topic
+        self.store = store
         self.derivations: dict[int, Derivation] = {}
         self.partition_count: int | None = None
+        self._codec = root_codec(Derivation(rules).rules_by_id)
+
+    def _roots(self, name: str) -> StateMap[Root]:
+        return self.store.map(f"derive:{name}", self._codec)
 
     def assign(self, partitions: set[TopicPartition], partition_count: int) -> set[TopicPartition]:
-        self.derivations, fresh, _ = _reassign(self.derivations, partitions, self.partition_count, partition_count,
-                                               make=lambda: Derivation(self.rules), merge=Derivation.merged)
+        self.derivations, fresh, _ = _reassign(
+            self.derivations, partitions, self.partition_count, partition_count,
+            make=lambda p: Derivation(self.rules, self._roots(str(p))),
+            merge=lambda held: Derivation.merged(held, self._roots("merged")),
+            drop=lambda d: d.roots.clear())
         self.partition_count = partition_count or self.partition_count
         return fresh
 
@@ -145,7 +154,7 @@ class Deriver:
 
     @property
     def events_applied(self) -> int:
-        return sum(len(d.seen) for d in _distinct(self.derivations))
+        return sum(d.admitted for d in _distinct(self.derivations))
 
     async def handle(self, batches: dict[TopicPartition, Batch]) -> None:
         out: list[tuple[bytes, list]] = []
@@ -202,8 +211,11 @@ class Keeper:
     stateful = True
 
     def __init__(self, *, rules: RuleSet, publisher: EventPublisher, points_topic: str, topic_prefix: str,
-                 publish_titles: bool, read_titles: Callable[[], Awaitable[TitleBook]], group_id: str) -> None:
+                 publish_titles: bool, read_titles: Callable[[], Awaitable[TitleBook]], group_id: str,
+                 store: StateStore) -> None:
         self.rules = rules
+        self.store = store
+        self._codec = ledger_codec(Book(rules).rules_by_id)
         self.group_id = group_id
         self.publisher = publisher
         self.points_topic = points_topic
@@ -241,11 +253,17 @@ class Keeper:
     def users(self) -> int:
         return sum(len(b.ledgers) for b in _distinct(self.books))
 
+    def _ledgers(self, name: str) -> StateMap[Ledger]:
+        return self.store.map(f"book:{name}", self._codec)
+
     # ---- the group gives and takes partitions ---------------------------------------------------------
     def assign(self, partitions: set[TopicPartition], partition_count: int) -> set[TopicPartition]:
         # a new book has tracking off: its boards are written whole once it is restored
-        self.books, fresh, merged = _reassign(self.books, partitions, self.partition_count, partition_count,
-                                              make=lambda: Book(self.rules), merge=Book.merged)
+        self.books, fresh, merged = _reassign(
+            self.books, partitions, self.partition_count, partition_count,
+            make=lambda p: Book(self.rules, self._ledgers(str(p))),
+            merge=lambda held: Book.merged(held, self._ledgers("merged")),
+            drop=lambda b: b.ledgers.clear())
         self.partition_count = partition_count or self.partition_count
         if merged:  # the merged book serves every partition given, and its boards are written whole again
             self.serving = set(self.books)
@@ -373,20 +391,23 @@ class Keeper:
 
 
 def _reassign(held: dict[int, T], partitions: set[TopicPartition], before: int | None, now: int, *,
-              make: Callable[[], T], merge: Callable[[list[T]], T]) -> tuple[dict[int, T], set[TopicPartition], bool]:
+              make: Callable[[int], T], merge: Callable[[list[T]], T], drop: Callable[[T], None]
+              ) -> tuple[dict[int, T], set[TopicPartition], bool]:
     """A stateful stage's per-partition state after an assignment: (the state, the partitions given without state,
     whether it was merged because the partitioning changed). The state of partitions taken away is dropped."""
     if _repartitioned(before, now, held):
-        merged = merge(_distinct(held))
+        parts = _distinct(held)
+        merged = merge(parts)
+        for part in parts:
+            drop(part)
         return {tp.partition: merged for tp in partitions}, set(), True
     wanted = {tp.partition for tp in partitions}
     if dropped := [p for p in held if p not in wanted]:
         for p in dropped:
-            del held[p]
-        asyncio.get_running_loop().call_soon(_release)  # after the rebalance callback: it takes a while
+            drop(held.pop(p))
     fresh = {tp for tp in partitions if tp.partition not in held}
     for tp in fresh:
-        held[tp.partition] = make()
+        held[tp.partition] = make(tp.partition)
     return held, fresh, False
 
 
@@ -399,15 +420,6 @@ def _repartitioned(before: int | None, now: int, held: dict) -> bool:
         return False
     log.warning("the points topic now has %d partitions, not %d: keeping this worker's state whole", now, before)
     return True
-
-
-def _release() -> None:
-    """Free the state of partitions this worker no longer has. It is full of reference cycles (entries and their
-    awards), and once the worker was ready its state was frozen out of the cyclic collector's way (main.py): without
-    unfreezing, a partition moved away would stay in memory for good."""
-    gc.unfreeze()
-    gc.collect()
-    gc.freeze()
 
 
 def _distinct(held: dict) -> list:

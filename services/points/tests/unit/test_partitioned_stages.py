@@ -5,6 +5,7 @@ repeated and in any order between partitions. They must give exactly what the on
 import random
 import zlib
 
+import pytest
 from agora_common.events.community import AttendeeCheckedIn, CompetitionRanked, EventCancelled, Placing
 from agora_common.events.content import (
     AcceptanceRevoked,
@@ -17,6 +18,8 @@ from agora_common.events.content import (
     VoteRetracted,
 )
 from agora_common.events.users import UserReinstated, UserSuspended
+from agora_points.adapters.state_codec import ledger_codec, root_codec
+from agora_points.adapters.state_store import StateStore
 from agora_points.adapters.wire import decode_batch, decode_fact, decode_stage, encode_batch, encode_fact, encode_stage
 from agora_points.domain.book import Book
 from agora_points.domain.derivation import Derivation
@@ -97,11 +100,13 @@ def _now():
     return datetime(2026, 11, 2, tzinfo=UTC)
 
 
-def run_split(facts: list, rng: random.Random, *, roots: int, users: int, batch: int) -> list[Book]:
+def run_split(facts: list, rng: random.Random, *, roots: int, users: int, batch: int,
+              store: StateStore | None = None) -> list[Book]:
     """Stage-1 partitions by root, stage-2 partitions by user; what stage 1 emits reaches stage 2 in a random
-    interleaving of partitions (order kept within a partition, as Kafka keeps it), some of it twice."""
-    derivations = [Derivation(RULES) for _ in range(roots)]
-    books = [Book(RULES) for _ in range(users)]
+    interleaving of partitions (order kept within a partition, as Kafka keeps it), some of it twice. With a store,
+    each partition's state is a map of it, as in a worker."""
+    derivations = [Derivation(RULES, _map(store, f"derive:{p}", root_codec)) for p in range(roots)]
+    books = [Book(RULES, _map(store, f"book:{p}", ledger_codec)) for p in range(users)]
     inbound: list[list] = [[] for _ in range(users)]  # per stage-2 partition, in order
 
     def to_book(user: str):
@@ -132,19 +137,36 @@ def run_split(facts: list, rng: random.Random, *, roots: int, users: int, batch:
     return books
 
 
+def _map(store: StateStore | None, name: str, codec):
+    return None if store is None else store.map(name, codec(Book(RULES).rules_by_id))
+
+
 def _deliver(book: Book, messages: list) -> None:
     book.apply([m for k, m in messages if k == "state"], [m for k, m in messages if k == "status"], BatchResult(),
                [m for k, m in messages if k == "name"])
 
 
 def test_split_by_root_and_by_user_equals_the_one_process_engine():
+    _split_equals_the_one_process_engine(None)
+
+
+def test_split_with_the_state_on_disk_and_a_few_values_in_memory_equals_the_one_process_engine(tmp_path):
+    """A worker's state map: RocksDB, and only the values used last decoded in memory. With room for 3 events,
+    nearly every root and ledger a batch needs was evicted and is decoded again, across partitions sharing the
+    one store."""
+    store = StateStore(tmp_path / "state", cache_mib=0.005)  # 3 events' worth
+    _split_equals_the_one_process_engine(store)
+    assert store.evictions > 1000
+
+
+def _split_equals_the_one_process_engine(store: StateStore | None) -> None:
     for seed in range(8):
         rng = random.Random(seed)
         facts = community(rng, 400)
         whole = Engine(RULES)
         whole.apply(facts)
         books = run_split(facts, rng, roots=rng.choice([2, 3, 5]), users=rng.choice([2, 4]),
-                          batch=rng.choice([1, 7, 50]))
+                          batch=rng.choice([1, 7, 50]), store=store)
         totals = {}
         for book in books:
             assert not set(totals) & set(book.totals())  # each user lives in one stage-2 partition
@@ -205,21 +227,30 @@ def test_a_moved_stage_1_partition_restored_from_its_facts_goes_on_where_the_old
         assert book.excluded == whole.excluded
 
 
-def test_state_kept_whole_when_the_partitioning_changes_goes_on_exactly():
+@pytest.mark.parametrize("on_disk", [False, True])
+def test_state_kept_whole_when_the_partitioning_changes_goes_on_exactly(on_disk, tmp_path):
     """A broker that came back empty may create the service's topics with another partition count: the worker
     then merges what it holds per partition into one derivation and one book and goes on. The result must be what
     the one-process engine gives, and the merged clock must stamp revisions stage 2 takes as newer."""
+    store = StateStore(tmp_path / "state", cache_mib=0.005) if on_disk else None
     rng = random.Random(11)
     facts = community(rng, 500)
     cut = 300
-    roots = [Derivation(RULES) for _ in range(3)]
-    books = [Book(RULES) for _ in range(2)]
+    roots = [Derivation(RULES, _map(store, f"derive:{p}", root_codec)) for p in range(3)]
+    books = [Book(RULES, _map(store, f"book:{p}", ledger_codec)) for p in range(2)]
     for i in range(0, cut, 9):
         for f in facts[i:i + 9]:
             d = roots[zlib.crc32(root_of(f).encode()) % 3]
             for kind, m in _through_the_wire(*d.admit([f], BatchResult())):
                 _deliver(books[zlib.crc32(m.user.encode()) % 2], [(kind, m)])
-    derivation, book = Derivation.merged(roots), Book.merged(books)
+    derivation = Derivation.merged(roots, _map(store, "derive:merged", root_codec))
+    book = Book.merged(books, _map(store, "book:merged", ledger_codec))
+    if store is not None:  # what was merged from is dropped
+        for old in (*roots, *books):
+            old_map = old.roots if isinstance(old, Derivation) else old.ledgers
+            old_map.clear()
+        assert {k.split(b"\x00")[0] for k in store.db.keys()} == {  # noqa: SIM118 - an Rdict, not a dict
+            b"derive:merged", b"book:merged"}
     for i in range(cut, len(facts), 9):
         _deliver(book, _through_the_wire(*derivation.admit(facts[i:i + 9], BatchResult())))
     whole = Engine(RULES)

@@ -22,9 +22,9 @@ def upvote(i: int, post: str = "p") -> Envelope:
 
 
 def keeper_over(engine: Engine) -> Keeper:
-    """A stage-2 keeper holding one partition, whose book is the engine's."""
+    """A stage-2 keeper holding one partition, whose book is the engine's (so its store stays unused)."""
     keeper = Keeper(rules=RULES, publisher=None, points_topic="unit.points", topic_prefix="unit.",  # type: ignore[arg-type]
-                    publish_titles=True, read_titles=None, group_id="g")  # type: ignore[arg-type]
+                    publish_titles=True, read_titles=None, group_id="g", store=None)  # type: ignore[arg-type]
     keeper.partition_count = 1
     keeper.books[0] = engine.book
     return keeper

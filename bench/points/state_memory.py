@@ -1,0 +1,153 @@
+"""Points state memory: what one worker's two stateful stages hold as the history grows, side by side in one run:
+the state in the heap (as the workers held it before the state store) against the worker's state store (RocksDB
+on local disk, the values used last decoded in memory, `AGORA_POINTS_STATE_CACHE_MIB`).
+
+    .venv/bin/python bench/points/state_memory.py                      # 1,000,000 events
+    .venv/bin/python bench/points/state_memory.py --events 400000 --json /tmp/state.json
+
+Each mode runs in a process of its own: the stages (Derivation, Book) are fed the events of bench/points/run.py
+in batches of 5,000 through the same wire format as between workers, without a broker (the embedded broker
+cannot take a million events through the pipeline on this machine: points README). It prints the resident set
+(VmRSS, after a collection) at 200,000 events and at the end, the live Python blocks, the rate of each stage,
+and the bytes on disk. The goal of the scale issue: RAM grows < 100 MB per million events of history.
+"""
+
+import argparse
+import gc
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import orjson
+from tqdm import tqdm
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+
+def rss_mib() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def measure(mode: str, events: int, cache_mib: float) -> dict:
+    """Run in a process of its own: the figures of one mode."""
+    from agora_points.adapters.state_codec import ledger_codec, root_codec
+    from agora_points.adapters.state_store import StateStore
+    from agora_points.adapters.wire import (
+        decode_batch,
+        decode_fact,
+        decode_stage,
+        encode_batch,
+        encode_fact,
+        encode_stage,
+    )
+    from agora_points.domain.book import Book
+    from agora_points.domain.derivation import Derivation
+    from agora_points.domain.model import AwardState, BatchResult
+    from agora_points.domain.rules import load_rules
+    from agora_points.service.decode import Decoder, relevant_types
+    from run import make_events
+
+    gc.set_threshold(50_000, 20, 100)  # as the worker (main.py)
+    rules = load_rules()
+    decode = Decoder(relevant_types(rules))
+    by_id = {r.id: r for r in rules.rules}
+    store = None
+    if mode == "store":
+        store = StateStore(Path(tempfile.mkdtemp(prefix="agora-bench-state-")) / "state", cache_mib=cache_mib)
+    derivation = Derivation(rules, store.map("derive:0", root_codec(by_id)) if store else None)
+    book = Book(rules, store.map("book:0", ledger_codec(by_id)) if store else None)
+    start = rss_mib()
+    figures: dict = {"mode": mode, "rss_mib_start": round(start)}
+    stage1 = stage2 = 0.0
+    chunk = 50_000
+    origin = datetime(2026, 9, 1, tzinfo=UTC)
+    with tqdm(total=events, desc=mode, unit="ev", file=sys.stderr, mininterval=2) as bar:
+        for first in range(0, events, chunk):
+            n = min(chunk, events - first)
+            span = timedelta(days=60 * n / events)
+            generated = make_events(n, first + 1, origin + timedelta(days=60 * first / events), span)
+            wire = [encode_batch([encode_fact(decode(orjson.dumps(e.model_dump(mode="json")))) for _, e in
+                                  generated[i:i + 5000]]) for i in range(0, n, 5000)]
+            del generated
+            for message in wire:
+                t = time.perf_counter()
+                states, statuses, names = derivation.admit([decode_fact(x) for x in decode_batch(message)],
+                                                           BatchResult())
+                out = encode_batch([encode_stage(m) for m in [*statuses, *names, *states]])
+                t2 = time.perf_counter()
+                decoded = [decode_stage(x) for x in decode_batch(out)]
+                book.apply([m for m in decoded if isinstance(m, AwardState)], [], BatchResult(), [])
+                stage1 += t2 - t
+                stage2 += time.perf_counter() - t2
+            done = first + n
+            bar.update(n)
+            if done == 200_000 or done == events:
+                gc.collect()
+                figures[f"rss_mib_at_{done}"] = round(rss_mib())
+                figures[f"python_blocks_at_{done}"] = sys.getallocatedblocks()
+    figures["stage1_eps"] = round(events / stage1)
+    figures["stage2_eps"] = round(events / stage2)
+    figures["users"] = len(book.ledgers)
+    if store is not None:
+        figures["disk_mib"] = round(int(store.db.property_value("rocksdb.total-sst-files-size") or 0) / 2**20
+                                    + int(store.db.property_value("rocksdb.cur-size-all-mem-tables") or 0) / 2**20)
+        figures["cached_mib_estimate"] = round(store.cached_mib)
+        figures["evictions"] = store.evictions
+        store.close()
+    return figures
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--cache-mib", type=float, default=128, help="the store's cache (the worker's default)")
+    parser.add_argument("--json", help="write the figures here")
+    parser.add_argument("--mode", help=argparse.SUPPRESS)  # one mode, in this process
+    args = parser.parse_args()
+    if args.mode:
+        print(json.dumps(measure(args.mode, args.events, args.cache_mib)))
+        return
+
+    from agora_devservers.machine import describe as describe_machine
+
+    print(f"machine: {describe_machine()}")
+    print(f"{args.events:,} events (bench/points/run.py's mix, 20,000 users, 60 days), stages fed in-process")
+    results = {}
+    for mode in ("heap", "store"):
+        out = subprocess.run([sys.executable, __file__, "--mode", mode, "--events", str(args.events),
+                              "--cache-mib", str(args.cache_mib)], check=True, capture_output=False,
+                             stdout=subprocess.PIPE, text=True).stdout
+        results[mode] = json.loads(out.strip().splitlines()[-1])
+    end = args.events
+    print(f"{'':34} {'heap (before)':>15} {'state store':>15}")
+    rows = [("RSS at 200k events, MiB", "rss_mib_at_200000"), (f"RSS at {end:,} events, MiB", f"rss_mib_at_{end}"),
+            ("live Python blocks at the end", f"python_blocks_at_{end}"), ("stage 1 events/s", "stage1_eps"),
+            ("stage 2 events/s", "stage2_eps")]
+    for label, key in rows:
+        print(f"{label:34} {results['heap'].get(key, '-'):>15,} {results['store'].get(key, '-'):>15,}")
+    figures: dict = {"machine": describe_machine(), "events": end, "cache_mib": args.cache_mib, **{
+        f"{mode}_{k}": v for mode, r in results.items() for k, v in r.items() if k != "mode"}}
+    if end > 200_000:
+        for mode in ("heap", "store"):
+            r = results[mode]
+            growth = (r[f"rss_mib_at_{end}"] - r["rss_mib_at_200000"]) / ((end - 200_000) / 1e6)
+            figures[f"{mode}_rss_growth_mib_per_1m_events"] = round(growth)
+            print(f"RSS growth per million events, {mode}: {growth:,.0f} MiB (goal < 100 MB)")
+    print(f"state store: {results['store'].get('disk_mib')} MiB on disk, {results['store'].get('evictions'):,} "
+          f"evictions, cache estimate {results['store'].get('cached_mib_estimate')} MiB")
+    figures["rss_mib_at_200k_events"] = results["store"]["rss_mib_at_200000"]
+    if end == 1_000_000:
+        figures["rss_mib_at_1m_events"] = results["store"][f"rss_mib_at_{end}"]
+    if args.json:
+        Path(args.json).write_text(json.dumps(figures, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,221 @@
+"""Where a worker keeps its partitions' state: RocksDB on local disk, with the recently used part decoded in memory.
+
+Stage 1 keeps one value per root (a question thread, a community event, a user) and stage 2 one per user (the
+ledger). A worker holds its partitions' whole history, which grows with every event, so it cannot live in the
+heap: each value is encoded into one RocksDB database per worker (`rocksdict`), and only the values used last
+stay decoded, up to a budget (`cache_mib`). A value's size is estimated from what it holds (`size`: a root's
+events, a ledger's entries, about 1.5 KB each decoded, measured), since a member's ledger grows with their
+history. What one batch touches stays in memory until the batch is done (`settle()`), so the engine never
+holds an object that was evicted and decoded again.
+
+The disk is not the truth: the service's own topics are the changelogs a partition is restored from, so the
+database is wiped when the worker starts, written without a write-ahead log, and a partition's keys are deleted
+when the partition moves away.
+"""
+
+import shutil
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Generic, TypeVar
+
+from rocksdict import (
+    BlockBasedOptions,
+    Cache,
+    DBCompressionType,
+    Options,
+    Rdict,
+    WriteBatch,
+    WriteOptions,
+)
+
+if TYPE_CHECKING:
+    from agora_points.adapters.state_codec import Codec
+
+V = TypeVar("V")
+
+_BLOCK_CACHE_BYTES = 32 << 20  # RocksDB's own cache of disk blocks (the decoded values are ours, below)
+_WRITE_BUFFER_BYTES = 16 << 20
+BYTES_PER_UNIT = 1_500  # a decoded event of a root, or entry of a ledger, with its share of the objects around it
+
+
+class StateStore:
+    """One RocksDB database for all the state of one worker, and the decoded values used last (an LRU shared by
+    every map of the store, up to `cache_mib` as estimated)."""
+
+    def __init__(self, path: Path, *, cache_mib: float) -> None:
+        self.path = path
+        shutil.rmtree(path, ignore_errors=True)  # the changelogs are the truth: never trust a previous run's disk
+        path.mkdir(parents=True, exist_ok=True)
+        options = Options(raw_mode=True)
+        options.create_if_missing(True)
+        options.set_write_buffer_size(_WRITE_BUFFER_BYTES)
+        options.set_max_write_buffer_number(2)
+        options.set_compression_type(DBCompressionType.lz4())
+        table = BlockBasedOptions()
+        table.set_block_cache(Cache(_BLOCK_CACHE_BYTES))
+        options.set_block_based_table_factory(table)
+        self.db = Rdict(str(path), options)
+        write = WriteOptions()
+        write.disable_wal = True  # type: ignore[method-assign,assignment]  # a property; the stub says method
+        self.db.set_write_options(write)
+        self.cache_mib = cache_mib
+        self.budget = int(cache_mib * 2**20 / BYTES_PER_UNIT)  # in units of `size`
+        # full key -> (its map, the decoded value, its size when last measured)
+        self._cache: OrderedDict[bytes, tuple[StateMap, object, int]] = OrderedDict()
+        self._used = 0  # the sizes in the cache, as last measured
+        self._touched: set[bytes] = set()  # used since the last settle(): measured again then
+        self.evictions = 0
+
+    def map(self, name: str, codec: "Codec") -> "StateMap":
+        """An empty map of its own (whatever an earlier map of the same name left is deleted)."""
+        state_map: StateMap = StateMap(self, name.encode() + b"\x00", codec)
+        state_map.clear()
+        return state_map
+
+    @property
+    def cached_mib(self) -> float:
+        return self._used * BYTES_PER_UNIT / 2**20
+
+    def _keep(self, full_key: bytes, owner: "StateMap", value: object) -> None:
+        old = self._cache.get(full_key)
+        if old is not None:
+            self._used -= old[2]
+        self._cache[full_key] = (owner, value, 0)
+        self._touched.add(full_key)
+
+    def _forget(self, full_key: bytes) -> None:
+        _, _, size = self._cache.pop(full_key)
+        self._used -= size
+        self._touched.discard(full_key)
+
+    def settle(self) -> None:
+        """Measure what was used since the last call, then write the values used least recently to disk until
+        the rest fits the budget."""
+        cache = self._cache
+        for full_key in self._touched:
+            hit = cache.get(full_key)
+            if hit is not None:
+                owner, value, size = hit
+                now = owner.codec.size(value) + 1
+                cache[full_key] = (owner, value, now)
+                self._used += now - size
+        self._touched = set()
+        if self._used <= self.budget:
+            return
+        batch = WriteBatch(raw_mode=True)
+        while self._used > self.budget and cache:
+            full_key, (owner, value, size) = cache.popitem(last=False)
+            self._used -= size
+            batch.put(full_key, owner.codec.encode(value))
+            owner.codec.release(value)
+            self.evictions += 1
+        self.db.write(batch)
+
+    def close(self) -> None:
+        self._cache.clear()
+        self.db.close()
+        shutil.rmtree(self.path, ignore_errors=True)
+
+
+class StateMap(Generic[V]):
+    """The values of one partition of one stage, by key (a root, a user): what the engine reads and changes in
+    place. `settle()` after a batch moves what was used least recently out of memory."""
+
+    def __init__(self, store: StateStore, prefix: bytes, codec: "Codec") -> None:
+        self.store = store
+        self.prefix = prefix
+        self.end = prefix[:-1] + b"\x01"  # the first key after every key of this map
+        self.codec = codec
+        self.decode: Callable[[bytes], V] = codec.decode
+        self._count = 0
+
+    def get(self, key: str) -> V | None:
+        full_key = self.prefix + key.encode()
+        cache = self.store._cache
+        hit = cache.get(full_key)
+        if hit is not None:
+            cache.move_to_end(full_key)
+            self.store._touched.add(full_key)
+            return hit[1]  # type: ignore[return-value]
+        raw = self.store.db.get(full_key)
+        if raw is None:
+            return None
+        value = self.decode(raw)
+        self.store._keep(full_key, self, value)
+        return value
+
+    def peek(self, key: str) -> V | None:
+        """get() for a read (an API request, a title decision): not kept decoded for it."""
+        hit = self.store._cache.get(self.prefix + key.encode())
+        if hit is not None:
+            return hit[1]  # type: ignore[return-value]
+        raw = self.store.db.get(self.prefix + key.encode())
+        return None if raw is None else self.decode(raw)
+
+    def __getitem__(self, key: str) -> V:
+        value = self.get(key)
+        if value is None:
+            raise KeyError(key)
+        return value
+
+    def __setitem__(self, key: str, value: V) -> None:
+        """Only for a key that has no value yet (the engine creates a root's or a user's state once)."""
+        full_key = self.prefix + key.encode()
+        if full_key not in self.store._cache and self.store.db.get(full_key) is None:
+            self._count += 1
+        self.store._keep(full_key, self, value)
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str) and (
+            self.prefix + key.encode() in self.store._cache or self.store.db.get(self.prefix + key.encode()) is not None)
+
+    def __len__(self) -> int:
+        return self._count
+
+    def settle(self) -> None:
+        self.store.settle()
+
+    def _cached(self) -> dict[bytes, V]:
+        prefix = self.prefix
+        return {k: v for k, (owner, v, _) in self.store._cache.items()  # type: ignore[misc]
+                if owner is self and k.startswith(prefix)}
+
+    def _on_disk(self) -> Iterator[tuple[bytes, bytes]]:
+        for full_key, raw in self.store.db.items(from_key=self.prefix):
+            assert isinstance(full_key, bytes)  # raw mode: keys and values are bytes
+            if not full_key.startswith(self.prefix):
+                return
+            yield full_key, raw
+
+    def items(self) -> Iterator[tuple[str, V]]:
+        """Every value, those on disk decoded one at a time (not kept in memory)."""
+        cached = self._cached()
+        n = len(self.prefix)
+        for full_key, value in cached.items():
+            yield full_key[n:].decode(), value
+        for full_key, raw in self._on_disk():
+            if full_key not in cached:
+                yield full_key[n:].decode(), self.decode(raw)
+
+    def __iter__(self) -> Iterator[str]:
+        cached = self._cached()
+        n = len(self.prefix)
+        yield from (k[n:].decode() for k in cached)
+        for full_key, _ in self._on_disk():
+            if full_key not in cached:
+                yield full_key[n:].decode()
+
+    def keys(self) -> Iterator[str]:
+        return iter(self)
+
+    def values(self) -> Iterator[V]:
+        return (v for _, v in self.items())
+
+    def clear(self) -> None:
+        """Forget every value (a partition that moved away)."""
+        cache, prefix = self.store._cache, self.prefix
+        for full_key in [k for k in cache if k.startswith(prefix)]:  # an earlier map of this name's too
+            self.store._forget(full_key)
+        self.store.db.delete_range(self.prefix, self.end)
+        self._count = 0
