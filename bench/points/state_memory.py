@@ -57,12 +57,11 @@ def measure(mode: str, events: int, cache_mib: float) -> dict:
     gc.set_threshold(50_000, 20, 100)  # as the worker (main.py)
     rules = load_rules()
     decode = Decoder(relevant_types(rules))
-    by_id = {r.id: r for r in rules.rules}
     store = None
     if mode == "store":
         store = StateStore(Path(tempfile.mkdtemp(prefix="agora-bench-state-")) / "state", cache_mib=cache_mib)
-    derivation = Derivation(rules, store.map("derive:0", root_codec(by_id)) if store else None)
-    book = Book(rules, store.map("book:0", ledger_codec(by_id)) if store else None)
+    derivation = Derivation(rules, store.map("derive:0", root_codec(rules)) if store else None)
+    book = Book(rules, store.map("book:0", ledger_codec(rules)) if store else None)
     start = rss_mib()
     figures: dict = {"mode": mode, "rss_mib_start": round(start)}
     stage1 = stage2 = 0.0

@@ -14,7 +14,7 @@ import orjson
 from agora_points.domain.book import BookAward, Entry, Ledger
 from agora_points.domain.derivation import Award, Root
 from agora_points.domain.model import EntrySpec
-from agora_points.domain.rules import Rule
+from agora_points.domain.rules import RuleSet
 
 
 class Codec(NamedTuple):
@@ -28,7 +28,9 @@ def _opt(value: list | None) -> tuple | None:
     return tuple(value) if value else None
 
 
-def ledger_codec(rules_by_id: dict[str, Rule]) -> Codec:
+def ledger_codec(rules: RuleSet) -> Codec:
+    rules_by_id = rules.by_id()
+
     def encode(ledger: Ledger) -> bytes:
         return orjson.dumps([ledger.user, ledger.total, [[*key, points] for key, points in ledger.cells.items()], [
             [a.event_id, a.event_type, a.rule.id, a.scopes, a.exempt, a.revision,
@@ -68,7 +70,9 @@ def ledger_codec(rules_by_id: dict[str, Rule]) -> Codec:
     return Codec(encode, decode, size, release)
 
 
-def root_codec(rules_by_id: dict[str, Rule]) -> Codec:
+def root_codec(rules: RuleSet) -> Codec:
+    rules_by_id = rules.by_id()
+
     def encode(root: Root) -> bytes:
         index: dict[int, int] = {}
         awards: list[Award] = []

@@ -108,7 +108,7 @@ def ranking(points: dict[str, int], excluded: set[str]) -> list[tuple[int, str, 
 class Book:
     def __init__(self, rules: RuleSet, ledgers: StateMap[Ledger] | None = None) -> None:
         self.rules = rules
-        self.rules_by_id = {r.id: r for r in rules.rules}
+        self._rules_by_id = rules.by_id()
         self.ledgers: StateMap[Ledger] = ledgers if ledgers is not None else InMemory()
         self.status_events: dict[str, list[tuple]] = {}
         self.excluded: set[str] = set()
@@ -167,7 +167,7 @@ class Book:
         award_id = (state.event_id, state.rule_id)
         a = ledger.awards.get(award_id)
         if a is None:
-            a = ledger.awards[award_id] = BookAward(user, self.rules_by_id[state.rule_id], state.scopes,
+            a = ledger.awards[award_id] = BookAward(user, self._rules_by_id[state.rule_id], state.scopes,
                                                     state.event_id, state.event_type, state.exempt)
         elif state.revision <= a.revision:
             return

@@ -91,7 +91,6 @@ def _order(f: Fact) -> tuple:
 class Derivation:
     def __init__(self, rules: RuleSet, roots: StateMap[Root] | None = None) -> None:
         self.rules = rules
-        self.rules_by_id = {r.id: r for r in rules.rules}
         self.roots: StateMap[Root] = roots if roots is not None else InMemory()
         self.admitted = 0  # events admitted (duplicates not counted)
         self._scopes: dict[tuple, tuple[str, ...]] = {}

@@ -80,6 +80,9 @@ class RuleSet(BaseModel):
             raise ValueError("title names must be unique")
         return self
 
+    def by_id(self) -> dict[str, Rule]:
+        return {rule.id: rule for rule in self.rules}
+
     def by_event(self) -> dict[str, list[Rule]]:
         out: dict[str, list[Rule]] = {}
         for rule in self.rules:

@@ -35,9 +35,8 @@ async def score_log(processor: PointsProcessor, rule_sets: list[RuleSet], store:
                     ) -> tuple[list[Engine], int]:
     engines = []
     for i, rules in enumerate(rule_sets):
-        rules_by_id = {r.id: r for r in rules.rules}
-        engines.append(Engine(rules, store.map(f"derive:{i}", root_codec(rules_by_id)),
-                              store.map(f"book:{i}", ledger_codec(rules_by_id))))
+        engines.append(Engine(rules, store.map(f"derive:{i}", root_codec(rules)),
+                              store.map(f"book:{i}", ledger_codec(rules))))
     decode = Decoder(frozenset().union(*(relevant_types(r) for r in rule_sets)))
     events = 0
     # small chunks: scoring runs in the API's event loop, so it yields between them to live batches and requests

@@ -135,7 +135,7 @@ class Deriver:
         self.store = store
         self.derivations: dict[int, Derivation] = {}
         self.partition_count: int | None = None
-        self._codec = root_codec(Derivation(rules).rules_by_id)
+        self._codec = root_codec(rules)
 
     def _roots(self, name: str) -> StateMap[Root]:
         return self.store.map(f"derive:{name}", self._codec)
@@ -215,7 +215,7 @@ class Keeper:
                  store: StateStore) -> None:
         self.rules = rules
         self.store = store
-        self._codec = ledger_codec(Book(rules).rules_by_id)
+        self._codec = ledger_codec(rules)
         self.group_id = group_id
         self.publisher = publisher
         self.points_topic = points_topic

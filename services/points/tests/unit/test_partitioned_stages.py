@@ -138,7 +138,7 @@ def run_split(facts: list, rng: random.Random, *, roots: int, users: int, batch:
 
 
 def _map(store: StateStore | None, name: str, codec):
-    return None if store is None else store.map(name, codec(Book(RULES).rules_by_id))
+    return None if store is None else store.map(name, codec(RULES))
 
 
 def _deliver(book: Book, messages: list) -> None:
