@@ -160,11 +160,10 @@ class StateMap(Generic[V]):
         return value
 
     def __setitem__(self, key: str, value: V) -> None:
-        """Only for a key that has no value yet (the engine creates a root's or a user's state once)."""
-        full_key = self.prefix + key.encode()
-        if full_key not in self.store._cache and self.store.db.get(full_key) is None:
-            self._count += 1
-        self.store._keep(full_key, self, value)
+        """Only for a key that has no value yet: the engine creates a root's or a user's state once, after get()
+        found none (so it is not looked up on disk a second time here)."""
+        self._count += 1
+        self.store._keep(self.prefix + key.encode(), self, value)
 
     def __contains__(self, key: object) -> bool:
         return isinstance(key, str) and (
