@@ -64,9 +64,8 @@ def _by_rule(engine: Engine) -> Counter:
     return out
 
 
-def _titles(engine: Engine, user: str) -> list[str]:
-    total = engine.total(user)
-    return [t.title for t in engine.rules.titles if total >= t.threshold]
+def _titles(rules: RuleSet, total: int) -> list[str]:
+    return [t.title for t in rules.titles if total >= t.threshold]
 
 
 async def what_if(*, processor: PointsProcessor, proposed: RuleSet, limit: int) -> dict:
@@ -79,10 +78,12 @@ async def _what_if(processor: PointsProcessor, proposed: RuleSet, limit: int, st
                    started: float) -> dict:
     (current, candidate), events = await score_log(processor, [processor.rules, proposed], store)
     users = set(current.ledgers) | set(candidate.ledgers)
+    # each ledger is read from the scratch store once here, not once per question asked of it
+    totals_a, totals_b = current.totals(), candidate.totals()
     changes = []
     for user in users:
-        a, b = current.total(user), candidate.total(user)
-        ta, tb = _titles(current, user), _titles(candidate, user)
+        a, b = totals_a.get(user, 0), totals_b.get(user, 0)
+        ta, tb = _titles(current.rules, a), _titles(candidate.rules, b)
         if a != b or ta != tb:
             changes.append({"user_id": user, "current": a, "proposed": b, "delta": b - a,
                             "titles_current": ta, "titles_proposed": tb})
@@ -94,8 +95,8 @@ async def _what_if(processor: PointsProcessor, proposed: RuleSet, limit: int, st
         "events_scored": events,
         "users": len(users),
         "users_changed": len(changes),
-        "total_current": sum(current.totals().values()),
-        "total_proposed": sum(candidate.totals().values()),
+        "total_current": sum(totals_a.values()),
+        "total_proposed": sum(totals_b.values()),
         "by_rule": [{"rule_id": r, "current": rules_a.get(r, 0), "proposed": rules_b.get(r, 0)}
                     for r in sorted(set(rules_a) | set(rules_b))],
         "changes": changes[:limit],
