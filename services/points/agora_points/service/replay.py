@@ -119,11 +119,12 @@ async def _verify_replay(processor: PointsProcessor, leaderboards: Leaderboards,
     rebuilt_totals = rebuilt.totals()
 
     def compare() -> list[dict]:
-        mine = {u for u in rebuilt_totals if keeper.book_of(u) is not None}
+        live: dict[str, int] = {}  # every ledger held is read once per comparison (from the state store)
         for p in keeper.serving:
-            mine |= {u for u, ledger in keeper.books[p].ledgers.items() if ledger.entries}
-        return [{"user_id": u, "live": keeper.total(u), "replayed": rebuilt_totals.get(u, 0)}
-                for u in sorted(mine) if keeper.total(u) != rebuilt_totals.get(u, 0)]
+            live |= keeper.books[p].totals()
+        mine = {u for u in rebuilt_totals if keeper.book_of(u) is not None} | set(live)
+        return [{"user_id": u, "live": live.get(u, 0), "replayed": rebuilt_totals.get(u, 0)}
+                for u in sorted(mine) if live.get(u, 0) != rebuilt_totals.get(u, 0)]
 
     rebuilt_boards = list(rebuilt.board_state())
 
