@@ -1,5 +1,5 @@
 """A stage's per-key state as bytes for the worker's state store (state_store.py): stage 1's `Root`, stage 2's
-`Ledger`. JSON arrays (orjson), like the service's topics (wire.py); tuples come back as tuples, since the engine
+`Ledger` heads and `BookAward`s. JSON arrays (orjson), like the service's topics (wire.py); tuples come back as tuples, since the engine
 compares and hashes its keys, and an award shared by several of a root's lists comes back as one object.
 
 Only a worker's own disk reads these, and it is wiped when the worker starts, so the layout can change with
@@ -11,7 +11,8 @@ from typing import Any, NamedTuple
 
 import orjson
 
-from agora_points.domain.book import BookAward, Entry, Ledger
+from agora_points.adapters.state_store import StateStore
+from agora_points.domain.book import BookAward, BookState, Entry, Ledger
 from agora_points.domain.derivation import Award, Root
 from agora_points.domain.model import EntrySpec
 from agora_points.domain.rules import RuleSet
@@ -29,45 +30,63 @@ def _opt(value: list | None) -> tuple | None:
 
 
 def ledger_codec(rules: RuleSet) -> Codec:
-    rules_by_id = rules.by_id()
+    """A ledger's head (book.Ledger): total, count, tail."""
 
     def encode(ledger: Ledger) -> bytes:
-        return orjson.dumps([ledger.user, ledger.total, [[*key, points] for key, points in ledger.cells.items()], [
-            [a.event_id, a.event_type, a.rule.id, a.scopes, a.exempt, a.revision,
-             [[e.key, e.sk, e.kind, e.base, e.time_us, e.source_event_id, e.source_event_type, e.reverses, e.reversed,
-               e.capped, e.points, e.used_after, e.total_after, e.debt_after] for e in a.entries.values()]]
-            for a in ledger.awards.values()]])
+        return orjson.dumps([ledger.user, ledger.total, ledger.count, ledger.tail])
 
     def decode(raw: bytes) -> Ledger:
-        user, total, cells, awards = orjson.loads(raw)
+        user, total, count, tail = orjson.loads(raw)
         ledger = Ledger(user)
-        ledger.total = total
-        ledger.cells = {(scope, window): points for scope, window, points in cells}
-        by_sk = ledger.by_sk
-        for event_id, event_type, rule_id, scopes, exempt, revision, entries in awards:
-            a = BookAward(user, rules_by_id[rule_id], tuple(scopes), event_id, event_type, exempt, revision)
-            ledger.awards[(event_id, rule_id)] = a
-            for (key, sk, kind, base, time_us, sid, stype, rev, reversed_, capped, points, used_after, total_after,
-                 debt_after) in entries:
-                key, sk = tuple(key), tuple(sk)
-                e = Entry(key, sk, kind, a, base, time_us, sid, stype, _opt(rev), reversed_, exempt, capped, points,
-                          used_after, total_after, debt_after)
-                a.entries[key] = e
-                ledger.entries[key] = e
-                by_sk[sk] = e
-        ledger.keys = sorted(by_sk)
+        ledger.total, ledger.count = total, count
+        if tail is not None:
+            ledger.tail = (tuple(tail[0]), *tail[1:])
         return ledger
 
-    def size(ledger: Ledger) -> int:
-        return len(ledger.entries)
+    return Codec(encode, decode, lambda ledger: 0, lambda ledger: None)
 
-    def release(ledger: Ledger) -> None:
-        # entries point at their award and awards at their entries: without this, an evicted ledger waits for a
+
+def cells_codec() -> Codec:
+    """One user's points on the boards of one window, by scope."""
+    return Codec(orjson.dumps, orjson.loads, lambda cells: len(cells) // 6, lambda cells: None)
+
+
+def award_codec(rules: RuleSet) -> Codec:
+    """One award of one user with its entries (book.BookAward)."""
+    rules_by_id = rules.by_id()
+
+    def encode(a: BookAward) -> bytes:
+        return orjson.dumps([
+            a.user, a.event_id, a.event_type, a.rule.id, a.scopes, a.exempt, a.revision,
+            [[e.key, e.sk, e.kind, e.base, e.time_us, e.source_event_id, e.source_event_type, e.reverses, e.reversed,
+              e.capped, e.points, e.used_after, e.total_after, e.debt_after] for e in a.entries.values()]])
+
+    def decode(raw: bytes) -> BookAward:
+        user, event_id, event_type, rule_id, scopes, exempt, revision, entries = orjson.loads(raw)
+        a = BookAward(user, rules_by_id[rule_id], tuple(scopes), event_id, event_type, exempt, revision)
+        for (key, sk, kind, base, time_us, sid, stype, rev, reversed_, capped, points, used_after, total_after,
+             debt_after) in entries:
+            key = tuple(key)
+            a.entries[key] = Entry(key, tuple(sk), kind, a, base, time_us, sid, stype, _opt(rev), reversed_, exempt,
+                                   capped, points, used_after, total_after, debt_after)
+        return a
+
+    def size(a: BookAward) -> int:
+        return len(a.entries)
+
+    def release(a: BookAward) -> None:
+        # entries point at their award and the award at its entries: without this, an evicted award waits for a
         # full collection, and memory grows by gigabytes meanwhile (measured)
-        for a in ledger.awards.values():
-            a.entries.clear()
+        a.entries.clear()
 
     return Codec(encode, decode, size, release)
+
+
+def book_state(store: StateStore, name: str, rules: RuleSet) -> BookState:
+    """A book's maps in a worker's store: heads, awards, the order of entries (each emptied first)."""
+    return BookState(store.map(name, ledger_codec(rules)), store.map(f"{name}:awards", award_codec(rules), keep=False),
+                     store.index(f"{name}:order"), store.map(f"{name}:cells", cells_codec()),
+                     store.index(f"{name}:windows"))
 
 
 def root_codec(rules: RuleSet) -> Codec:

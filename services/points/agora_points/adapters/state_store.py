@@ -14,11 +14,13 @@ when the partition moves away.
 """
 
 import shutil
+import struct
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Generic, TypeVar
 
+import orjson
 from rocksdict import (
     BlockBasedOptions,
     Cache,
@@ -54,6 +56,7 @@ class StateStore:
         options.set_compression_type(DBCompressionType.lz4())
         table = BlockBasedOptions()
         table.set_block_cache(Cache(_BLOCK_CACHE_BYTES))
+        table.set_bloom_filter(10, False)  # most reads ask for a key never written (a new award, a new root)
         options.set_block_based_table_factory(table)
         self.db = Rdict(str(path), options)
         write = WriteOptions()
@@ -67,9 +70,17 @@ class StateStore:
         self._touched: set[bytes] = set()  # used since the last settle(): measured again then
         self.evictions = 0
 
-    def map(self, name: str, codec: "Codec") -> "StateMap":
-        """An empty map of its own (whatever an earlier map of the same name left is deleted)."""
-        state_map: StateMap = StateMap(self, name.encode() + b"\x00", codec)
+    def index(self, name: str) -> "DiskIndex":
+        """An empty index of its own (whatever an earlier index of the same name left is deleted)."""
+        index = DiskIndex(self, name.encode() + b"\x00")
+        index.clear()
+        return index
+
+    def map(self, name: str, codec: "Codec", *, keep: bool = True) -> "StateMap":
+        """An empty map of its own (whatever an earlier map of the same name left is deleted). keep=False: its
+        values go to disk when the batch that used them is done, for values rarely used twice (a ledger's awards,
+        read again only when one is reversed), so they never push out the ones that are."""
+        state_map: StateMap = StateMap(self, name.encode() + b"\x00", codec, keep)
         state_map.clear()
         return state_map
 
@@ -93,24 +104,30 @@ class StateStore:
         """Measure what was used since the last call, then write the values used least recently to disk until
         the rest fits the budget."""
         cache = self._cache
+        batch = WriteBatch(raw_mode=True)
         for full_key in self._touched:
             hit = cache.get(full_key)
-            if hit is not None:
-                owner, value, size = hit
+            if hit is None:
+                continue
+            owner, value, size = hit
+            if owner.keep:
                 now = owner.codec.size(value) + 1
                 cache[full_key] = (owner, value, now)
                 self._used += now - size
+            else:
+                del cache[full_key]
+                self._used -= size
+                batch.put(full_key, owner.codec.encode(value))
+                owner.codec.release(value)
         self._touched = set()
-        if self._used <= self.budget:
-            return
-        batch = WriteBatch(raw_mode=True)
         while self._used > self.budget and cache:
             full_key, (owner, value, size) = cache.popitem(last=False)
             self._used -= size
             batch.put(full_key, owner.codec.encode(value))
             owner.codec.release(value)
             self.evictions += 1
-        self.db.write(batch)
+        if len(batch):
+            self.db.write(batch)
 
     def close(self) -> None:
         self._cache.clear()
@@ -122,8 +139,9 @@ class StateMap(Generic[V]):
     """The values of one partition of one stage, by key (a root, a user): what the engine reads and changes in
     place. `settle()` after a batch moves what was used least recently out of memory."""
 
-    def __init__(self, store: StateStore, prefix: bytes, codec: "Codec") -> None:
+    def __init__(self, store: StateStore, prefix: bytes, codec: "Codec", keep: bool) -> None:
         self.store = store
+        self.keep = keep
         self.prefix = prefix
         self.end = prefix[:-1] + b"\x01"  # the first key after every key of this map
         self.codec = codec
@@ -218,3 +236,70 @@ class StateMap(Generic[V]):
             self.store._forget(full_key)
         self.store.db.delete_range(self.prefix, self.end)
         self._count = 0
+
+
+_INT = struct.Struct(">Q")
+
+
+def sortable(sk: tuple) -> bytes:
+    """A sort key as bytes that sort as the tuple does: ints at a fixed width, offset so negatives come first;
+    strings (ids, which never hold NUL) in UTF-8 (code point order), each ended by NUL so a prefix sorts first."""
+    out = bytearray()
+    for part in sk:
+        if isinstance(part, int):
+            out += b"\x01" + _INT.pack(part + (1 << 63))
+        else:
+            out += b"\x02" + part.encode() + b"\x00"
+    return bytes(out)
+
+
+class DiskIndex:
+    """model.SortedIndex in the worker's RocksDB, written through (no cache): (user, sort key) -> entry key. A
+    user's keys are contiguous, so an index read is one seek and a walk."""
+
+    def __init__(self, store: StateStore, prefix: bytes) -> None:
+        self.db = store.db
+        self.prefix = prefix
+        self.end = prefix[:-1] + b"\x01"
+
+    def _user(self, user: str) -> bytes:
+        return self.prefix + user.encode() + b"\x00"
+
+    def put(self, user: str, sk: tuple, key: tuple) -> None:
+        self.db.put(self._user(user) + sortable(sk), orjson.dumps(key))
+
+    def delete(self, user: str, sk: tuple) -> None:
+        self.db.delete(self._user(user) + sortable(sk))
+
+    def before(self, user: str, sk: tuple) -> tuple | None:
+        mine = self._user(user)
+        target = mine + sortable(sk)
+        it = self.db.iter()
+        it.seek_for_prev(target)
+        if it.valid() and it.key() == target:
+            it.prev()
+        if it.valid() and it.key().startswith(mine):
+            return tuple(orjson.loads(it.value()))
+        return None
+
+    def scan(self, user: str, start: tuple | None = None, end: tuple | None = None, *,
+             reverse: bool = False) -> Iterator[tuple]:
+        mine = self._user(user)
+        lower = mine + sortable(start) if start is not None else mine
+        upper = mine + sortable(end) if end is not None else mine[:-1] + b"\x01"
+        it = self.db.iter()
+        if reverse:
+            it.seek_for_prev(upper)
+            if it.valid() and it.key() == upper:
+                it.prev()
+            while it.valid() and it.key() >= lower:
+                yield tuple(orjson.loads(it.value()))
+                it.prev()
+        else:
+            it.seek(lower)
+            while it.valid() and it.key() < upper:
+                yield tuple(orjson.loads(it.value()))
+                it.next()
+
+    def clear(self) -> None:
+        self.db.delete_range(self.prefix, self.end)

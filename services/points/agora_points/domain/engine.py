@@ -15,7 +15,7 @@ split by root and stage 2 by user (a test runs them split and compares).
 
 import hashlib
 
-from agora_points.domain.book import Book, Entry, Ledger
+from agora_points.domain.book import Book, BookState, Entry, Ledger
 from agora_points.domain.derivation import Derivation, Root
 from agora_points.domain.model import BatchResult, Fact, StateMap
 from agora_points.domain.rules import RuleSet
@@ -37,10 +37,10 @@ class Engine:
     """Both stages in one process, over all roots and all users."""
 
     def __init__(self, rules: RuleSet, roots: StateMap[Root] | None = None,
-                 ledgers: StateMap[Ledger] | None = None) -> None:
+                 book: BookState | None = None) -> None:
         self.rules = rules
         self.derivation = Derivation(rules, roots)
-        self.book = Book(rules, ledgers)
+        self.book = Book(rules, book)
         self.events_applied = 0
 
     def apply(self, facts: list[Fact]) -> BatchResult:
@@ -78,6 +78,9 @@ class Engine:
 
     def totals(self) -> dict[str, int]:
         return self.book.totals()
+
+    def ordered(self, user: str) -> list[Entry]:
+        return self.book.ordered(user)
 
     def as_of(self, user: str, t_us: int) -> tuple[int, list[Entry]]:
         return self.book.as_of(user, t_us)

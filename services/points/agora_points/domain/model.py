@@ -8,6 +8,7 @@ current entries of one award of one user, which replaces what stage 2 had for it
 state delivered twice, or again after a restart, changes nothing; `revision` orders the states of one award.
 """
 
+from bisect import bisect_left, insort
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -139,3 +140,63 @@ class InMemory(dict[str, V]):
 
     def settle(self) -> None:
         return None
+
+
+class SortedIndex(Protocol):
+    """Each user's ledger entries in event-time order: (user, sort key) -> entry key. Stage 2 reads a ledger in
+    order only from where a change lands (mostly the end), and a page of the ledger API from where it stops, so
+    neither needs the user's whole history in memory. A worker's is on disk (adapters/state_store.py)."""
+
+    def put(self, user: str, sk: tuple, key: tuple) -> None: ...
+
+    def delete(self, user: str, sk: tuple) -> None: ...
+
+    def before(self, user: str, sk: tuple) -> tuple | None:
+        """The key of the user's last entry sorting before sk."""
+
+    def scan(self, user: str, start: tuple | None = None, end: tuple | None = None, *,
+             reverse: bool = False) -> Iterator[tuple]:
+        """The keys of the user's entries with start <= sort key < end, in order (newest first if reverse)."""
+
+    def clear(self) -> None: ...
+
+
+class InMemoryIndex:
+    """A SortedIndex in plain dicts and lists (the engine run whole in one process)."""
+
+    def __init__(self) -> None:
+        self._sks: dict[str, list[tuple]] = {}
+        self._keys: dict[str, dict[tuple, tuple]] = {}
+
+    def put(self, user: str, sk: tuple, key: tuple) -> None:
+        keys = self._keys.setdefault(user, {})
+        if sk not in keys:
+            sks = self._sks.setdefault(user, [])
+            if not sks or sks[-1] < sk:
+                sks.append(sk)
+            else:
+                insort(sks, sk)
+        keys[sk] = key
+
+    def delete(self, user: str, sk: tuple) -> None:
+        if self._keys.get(user, {}).pop(sk, None) is not None:
+            sks = self._sks[user]
+            del sks[bisect_left(sks, sk)]
+
+    def before(self, user: str, sk: tuple) -> tuple | None:
+        sks = self._sks.get(user, [])
+        i = bisect_left(sks, sk)
+        return self._keys[user][sks[i - 1]] if i else None
+
+    def scan(self, user: str, start: tuple | None = None, end: tuple | None = None, *,
+             reverse: bool = False) -> Iterator[tuple]:
+        sks = self._sks.get(user, [])
+        lo = bisect_left(sks, start) if start is not None else 0
+        hi = bisect_left(sks, end) if end is not None else len(sks)
+        keys = self._keys.get(user, {})
+        chosen = sks[lo:hi]
+        return iter([keys[sk] for sk in (reversed(chosen) if reverse else chosen)])
+
+    def clear(self) -> None:
+        self._sks.clear()
+        self._keys.clear()

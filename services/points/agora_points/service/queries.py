@@ -1,8 +1,8 @@
 """Read-side use cases: ledgers and totals from the book holding the user (stage 2), ranked boards from Redis."""
 
 import re
-from bisect import bisect_left
 from datetime import UTC, datetime
+from itertools import islice
 
 from agora_common.errors import InvalidInput, NotFound
 from agora_common.types import EARLIEST, LATEST
@@ -31,7 +31,7 @@ def user_summary(*, book: Book, user_id: str, now: datetime | None = None) -> di
         "monthly": book.window_points(user_id, "global", window_key("monthly", now)),
         "week": window_key("weekly", now)[1:],
         "month": window_key("monthly", now)[1:],
-        "entries": len(ledger.entries) if ledger else 0,
+        "entries": ledger.count if ledger else 0,
         "excluded_from_leaderboards": user_id in book.excluded,
         "rules_version": book.rules.version,
     }
@@ -62,24 +62,21 @@ def entry_view(book: Book, e: Entry) -> dict:
 
 def ledger_page(*, book: Book, user_id: str, cursor: str | None, limit: int) -> dict:
     """Newest first. The cursor is the id of the last entry of the previous page."""
-    ledger = book.ledgers.peek(user_id)
-    if ledger is None:
-        if cursor:
-            raise InvalidInput("unknown cursor", code="invalid_cursor")
-        return {"user_id": user_id, "entries": [], "next_cursor": None}
-    end = len(ledger.keys)
+    end = None
     if cursor:
-        entry = ledger.entries.get(tuple(cursor.split(":")))
+        key = tuple(cursor.split(":"))
+        entry = book.entry(user_id, key) if len(key) in (2, 3) else None
         if entry is None:
             raise InvalidInput("unknown cursor (the entry no longer exists); start again without one",
                                code="invalid_cursor")
-        end = bisect_left(ledger.keys, entry.sk)
-    start = max(end - limit, 0)
-    page = [ledger.by_sk[k] for k in ledger.keys[start:end]][::-1]
+        end = entry.sk
+    page = list(islice(book.entries(user_id, end=end, reverse=True), limit + 1))  # one more: is there a next page
+    more = len(page) > limit
+    page = page[:limit]
     return {
         "user_id": user_id,
         "entries": [entry_view(book, e) for e in page],
-        "next_cursor": page[-1].id if page and start > 0 else None,
+        "next_cursor": page[-1].id if page and more else None,
     }
 
 

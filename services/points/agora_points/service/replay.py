@@ -12,7 +12,7 @@ from agora_common.events import BadEvent
 
 from agora_points.adapters.leaderboards import Leaderboards
 from agora_points.adapters.log_reader import read_log
-from agora_points.adapters.state_codec import ledger_codec, root_codec
+from agora_points.adapters.state_codec import book_state, root_codec
 from agora_points.adapters.state_store import StateStore
 from agora_points.domain.engine import Engine
 from agora_points.domain.rules import RuleSet
@@ -36,7 +36,7 @@ async def score_log(processor: PointsProcessor, rule_sets: list[RuleSet], store:
     engines = []
     for i, rules in enumerate(rule_sets):
         engines.append(Engine(rules, store.map(f"derive:{i}", root_codec(rules)),
-                              store.map(f"book:{i}", ledger_codec(rules))))
+                              book_state(store, f"book:{i}", rules)))
     decode = Decoder(frozenset().union(*(relevant_types(r) for r in rule_sets)))
     events = 0
     # small chunks: scoring runs in the API's event loop, so it yields between them to live batches and requests
@@ -58,9 +58,8 @@ async def score_log(processor: PointsProcessor, rule_sets: list[RuleSet], store:
 
 def _by_rule(engine: Engine) -> Counter:
     out: Counter = Counter()
-    for ledger in engine.ledgers.values():
-        for e in ledger.entries.values():
-            out[e.award.rule.id] += e.points
+    for award in engine.book.awards.values():
+        out[award.rule.id] += sum(e.points for e in award.entries.values())
     return out
 
 

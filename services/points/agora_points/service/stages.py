@@ -28,10 +28,10 @@ from aiokafka.partitioner import DefaultPartitioner
 
 from agora_points import metrics
 from agora_points.adapters.group_member import Batch
-from agora_points.adapters.state_codec import ledger_codec, root_codec
+from agora_points.adapters.state_codec import book_state, root_codec
 from agora_points.adapters.state_store import StateStore
 from agora_points.adapters.wire import decode_batch, decode_fact, decode_stage, encode_batch, encode_fact, encode_stage
-from agora_points.domain.book import Book, Ledger
+from agora_points.domain.book import Book, BookState
 from agora_points.domain.derivation import Derivation, Root
 from agora_points.domain.model import AwardState, BatchResult, NameFact, StateMap, StatusFact, root_of
 from agora_points.domain.rules import RuleSet
@@ -215,7 +215,6 @@ class Keeper:
                  store: StateStore) -> None:
         self.rules = rules
         self.store = store
-        self._codec = ledger_codec(rules)
         self.group_id = group_id
         self.publisher = publisher
         self.points_topic = points_topic
@@ -253,17 +252,17 @@ class Keeper:
     def users(self) -> int:
         return sum(len(b.ledgers) for b in _distinct(self.books))
 
-    def _ledgers(self, name: str) -> StateMap[Ledger]:
-        return self.store.map(f"book:{name}", self._codec)
+    def _state(self, name: str) -> BookState:
+        return book_state(self.store, f"book:{name}", self.rules)
 
     # ---- the group gives and takes partitions ---------------------------------------------------------
     def assign(self, partitions: set[TopicPartition], partition_count: int) -> set[TopicPartition]:
         # a new book has tracking off: its boards are written whole once it is restored
         self.books, fresh, merged = _reassign(
             self.books, partitions, self.partition_count, partition_count,
-            make=lambda p: Book(self.rules, self._ledgers(str(p))),
-            merge=lambda held: Book.merged(held, self._ledgers("merged")),
-            drop=lambda b: b.ledgers.clear())
+            make=lambda p: Book(self.rules, self._state(str(p))),
+            merge=lambda held: Book.merged(held, self._state("merged")),
+            drop=lambda b: b.clear())
         self.partition_count = partition_count or self.partition_count
         if merged:  # the merged book serves every partition given, and its boards are written whole again
             self.serving = set(self.books)
