@@ -37,7 +37,7 @@ def rss_mib() -> float:
 
 def measure(mode: str, events: int, cache_mib: float) -> dict:
     """Run in a process of its own: the figures of one mode."""
-    from agora_points.adapters.state_codec import book_state, root_codec
+    from agora_points.adapters.state_codec import book_state, derivation_state
     from agora_points.adapters.state_store import StateStore
     from agora_points.adapters.wire import (
         decode_batch,
@@ -60,7 +60,7 @@ def measure(mode: str, events: int, cache_mib: float) -> dict:
     store = None
     if mode == "store":
         store = StateStore(Path(tempfile.mkdtemp(prefix="agora-bench-state-")) / "state", cache_mib=cache_mib)
-    derivation = Derivation(rules, store.map("derive:0", root_codec(rules)) if store else None)
+    derivation = Derivation(rules, derivation_state(store, "derive:0", rules) if store else None)
     book = Book(rules, book_state(store, "book:0", rules) if store else None)
     start = rss_mib()
     figures: dict = {"mode": mode, "rss_mib_start": round(start)}

@@ -13,7 +13,7 @@ import orjson
 
 from agora_points.adapters.state_store import StateStore
 from agora_points.domain.book import BookAward, BookState, Entry, Ledger
-from agora_points.domain.derivation import Award, Root
+from agora_points.domain.derivation import Award, Chain, DerivationState, Root
 from agora_points.domain.model import EntrySpec
 from agora_points.domain.rules import RuleSet
 
@@ -46,9 +46,7 @@ def ledger_codec(rules: RuleSet) -> Codec:
     return Codec(encode, decode, lambda ledger: 0, lambda ledger: None)
 
 
-def cells_codec() -> Codec:
-    """One user's points on the boards of one window, by scope."""
-    return Codec(orjson.dumps, orjson.loads, lambda cells: len(cells) // 6, lambda cells: None)
+
 
 
 def award_codec(rules: RuleSet) -> Codec:
@@ -85,58 +83,64 @@ def award_codec(rules: RuleSet) -> Codec:
 def book_state(store: StateStore, name: str, rules: RuleSet) -> BookState:
     """A book's maps in a worker's store: heads, awards, the order of entries (each emptied first)."""
     return BookState(store.map(name, ledger_codec(rules)), store.map(f"{name}:awards", award_codec(rules), keep=False),
-                     store.index(f"{name}:order"), store.map(f"{name}:cells", cells_codec()),
+                     store.index(f"{name}:order"), store.map(f"{name}:cells", _json_codec(lambda cells: len(cells) // 6)),
                      store.index(f"{name}:windows"))
 
 
-def root_codec(rules: RuleSet) -> Codec:
-    rules_by_id = rules.by_id()
+def root_codec() -> Codec:
+    """A switched root's switch events (derivation.Root)."""
 
     def encode(root: Root) -> bytes:
-        index: dict[int, int] = {}
-        awards: list[Award] = []
-
-        def refs(groups: dict[tuple, list[Award]]) -> list:
-            out = []
-            for key, group in groups.items():
-                ids = []
-                for a in group:
-                    i = index.get(id(a))
-                    if i is None:
-                        i = index[id(a)] = len(awards)
-                        awards.append(a)
-                    ids.append(i)
-                out.append([key, ids])
-            return out
-
-        chain_awards, toggle_awards, once_groups = (
-            refs(root.chain_awards), refs(root.toggle_awards), refs(root.once_groups))
-        return orjson.dumps([
-            list(root.seen), list(root.chain_events.items()), list(root.toggle_events.items()),
-            chain_awards, toggle_awards, once_groups,
-            [[a.event_id, a.event_type, a.rule.id, a.user, a.base, a.time_us, a.scopes, a.chain, a.toggles, a.once,
-              a.revision, [[s.key, s.sk, s.kind, s.base, s.time_us, s.source_event_id, s.source_event_type,
-                            s.reverses, s.reversed] for s in a.emitted]] for a in awards]])
+        return orjson.dumps(list(root.toggle_events.items()))
 
     def decode(raw: bytes) -> Root:
-        seen, chain_events, toggle_events, chain_awards, toggle_awards, once_groups, awards_doc = orjson.loads(raw)
-        awards = [
-            Award(event_id, event_type, rules_by_id[rule_id], user, base, time_us, tuple(scopes), _opt(chain),
-                  tuple(tuple(t) for t in toggles), _opt(once), revision, tuple(
-                      EntrySpec(tuple(key), tuple(sk), kind, sbase, stime, sid, stype, _opt(rev), reversed_)
-                      for key, sk, kind, sbase, stime, sid, stype, rev, reversed_ in emitted))
-            for (event_id, event_type, rule_id, user, base, time_us, scopes, chain, toggles, once, revision, emitted)
-            in awards_doc]
-        return Root(
-            set(seen),
-            {tuple(key): [tuple(item) for item in items] for key, items in chain_events},
-            {tuple(key): [awards[i] for i in ids] for key, ids in chain_awards},
-            {tuple(key): [tuple(item) for item in items] for key, items in toggle_events},
-            {tuple(key): [awards[i] for i in ids] for key, ids in toggle_awards},
-            {tuple(key): [awards[i] for i in ids] for key, ids in once_groups},
-        )
+        return Root({tuple(key): [tuple(item) for item in items] for key, items in orjson.loads(raw)})
 
-    def size(root: Root) -> int:
-        return len(root.seen)
+    return Codec(encode, decode, lambda root: sum(map(len, root.toggle_events.values())), lambda root: None)
 
-    return Codec(encode, decode, size, lambda root: None)  # a root has no reference cycles
+
+def chain_codec() -> Codec:
+    def encode(chain: Chain) -> bytes:
+        return orjson.dumps([chain.events, chain.awards])
+
+    def decode(raw: bytes) -> Chain:
+        events, awards = orjson.loads(raw)
+        return Chain([tuple(item) for item in events], awards)
+
+    return Codec(encode, decode, lambda chain: len(chain.events), lambda chain: None)
+
+
+def stage1_award_codec(rules: RuleSet) -> Codec:
+    """One award as stage 1 derives it (derivation.Award), with the entries it last emitted."""
+    rules_by_id = rules.by_id()
+
+    def encode(a: Award) -> bytes:
+        return orjson.dumps([
+            a.event_id, a.event_type, a.rule.id, a.user, a.base, a.time_us, a.scopes, a.root, a.chain, a.toggles,
+            a.once, a.revision, [[s.key, s.sk, s.kind, s.base, s.time_us, s.source_event_id, s.source_event_type,
+                                  s.reverses, s.reversed] for s in a.emitted]])
+
+    def decode(raw: bytes) -> Award:
+        (event_id, event_type, rule_id, user, base, time_us, scopes, root, chain, toggles, once, revision,
+         emitted) = orjson.loads(raw)
+        return Award(event_id, event_type, rules_by_id[rule_id], user, base, time_us, tuple(scopes), root,
+                     _opt(chain), tuple(tuple(t) for t in toggles), _opt(once), revision, tuple(
+                         EntrySpec(tuple(key), tuple(sk), kind, sbase, stime, sid, stype, _opt(rev), reversed_)
+                         for key, sk, kind, sbase, stime, sid, stype, rev, reversed_ in emitted))
+
+    return Codec(encode, decode, lambda a: len(a.emitted), lambda a: None)
+
+
+def _json_codec(size: Callable[[Any], int]) -> Codec:
+    """Plain JSON values: a window's cells ({scope: points}), a once-per group (award keys), a seen mark (1)."""
+    return Codec(orjson.dumps, orjson.loads, size, lambda value: None)
+
+
+def derivation_state(store: StateStore, name: str, rules: RuleSet) -> DerivationState:
+    """A derivation's maps in a worker's store (each emptied first). Awards and seen marks go to disk after
+    their batch: an award is read again only when its chain moves or a switch flips, an id only if it comes
+    again."""
+    return DerivationState(
+        store.map(name, root_codec()), store.map(f"{name}:seen", _json_codec(lambda mark: 0), keep=False),
+        store.map(f"{name}:chains", chain_codec()), store.map(f"{name}:awards", stage1_award_codec(rules), keep=False),
+        store.index(f"{name}:switched"), store.map(f"{name}:once", _json_codec(len)))

@@ -9,7 +9,7 @@ one stage-1 partition holding the root sees all of it.
 
 from bisect import insort
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from agora_points.domain.model import (
     AWARD,
@@ -20,7 +20,9 @@ from agora_points.domain.model import (
     EntrySpec,
     Fact,
     InMemory,
+    InMemoryIndex,
     NameFact,
+    SortedIndex,
     StateMap,
     StatusFact,
     root_of,
@@ -63,25 +65,55 @@ class Award:
     base: int
     time_us: int
     scopes: tuple[str, ...]
+    root: str
     chain: tuple | None
     toggles: tuple[tuple, ...]
     once: tuple | None
     revision: int = 0  # the clock when its state was last derived
     emitted: tuple[EntrySpec, ...] = ()
 
+    @property
+    def key(self) -> str:
+        return f"{self.event_id}\x00{self.rule.id}\x00{self.user}"
+
 
 @dataclass(slots=True, eq=False)
 class Root:
-    """Everything stage 1 knows about one root: the events admitted (by id), the chains and switches with their
-    events in order, the once-per groups, and the awards hanging on each. One value of the derivation's state
-    map (on disk in a worker, see model.StateMap)."""
+    """What stage 1 keeps of a root itself: the events of its switches, in order (few: deletions, moderation).
+    A root that was never switched has none stored."""
 
-    seen: set[str] = field(default_factory=set)
-    chain_events: dict[tuple, list[tuple]] = field(default_factory=dict)
-    chain_awards: dict[tuple, list[Award]] = field(default_factory=dict)
     toggle_events: dict[tuple, list[tuple]] = field(default_factory=dict)
-    toggle_awards: dict[tuple, list[Award]] = field(default_factory=dict)
-    once_groups: dict[tuple, list[Award]] = field(default_factory=dict)
+
+
+@dataclass(slots=True, eq=False)
+class Chain:
+    """The events of one chain in order (a voter's votes on a post, a post's acceptances), and its awards."""
+
+    events: list[tuple]  # (time_us, version, event id, event type)
+    awards: list[str]  # Award.key
+
+
+def joined(key: tuple) -> str:
+    """A chain, switch or once-per key as one string, for the state maps."""
+    return "\x00".join(map(str, key))
+
+
+class DerivationState(NamedTuple):
+    """Where stage 1 keeps what it knows, each by its own key, so that an event reads only what it is about,
+    not its whole thread: the switched roots, the ids admitted (for duplicates), the chains, the awards (by
+    Award.key), the awards hanging on each switch (an index: a deleted post's awards are read when it is
+    deleted, never before), and the once-per groups (award keys)."""
+
+    roots: StateMap[Root]
+    seen: StateMap[int]
+    chains: StateMap[Chain]
+    awards: StateMap[Award]
+    switched: SortedIndex  # (joined switch key, (award key,)) -> (award key,)
+    once: StateMap[list[str]]
+
+    @classmethod
+    def in_memory(cls) -> "DerivationState":
+        return cls(InMemory(), InMemory(), InMemory(), InMemory(), InMemoryIndex(), InMemory())
 
 
 def _order(f: Fact) -> tuple:
@@ -89,9 +121,10 @@ def _order(f: Fact) -> tuple:
 
 
 class Derivation:
-    def __init__(self, rules: RuleSet, roots: StateMap[Root] | None = None) -> None:
+    def __init__(self, rules: RuleSet, state: DerivationState | None = None) -> None:
         self.rules = rules
-        self.roots: StateMap[Root] = roots if roots is not None else InMemory()
+        self.state = state if state is not None else DerivationState.in_memory()
+        self.roots, self.seen, self.chains, self.awards, self.switched, self.once = self.state
         self.admitted = 0  # events admitted (duplicates not counted)
         self._scopes: dict[tuple, tuple[str, ...]] = {}
         self._matchers = {t: [(r, _conditions(r)) for r in rs] for t, rs in rules.by_event().items()}
@@ -104,38 +137,47 @@ class Derivation:
         self.clock = 0
 
     @classmethod
-    def merged(cls, derivations: "list[Derivation]", roots: StateMap[Root] | None = None) -> "Derivation":
+    def merged(cls, derivations: "list[Derivation]", state: DerivationState | None = None) -> "Derivation":
         """One derivation holding the roots of all these (disjoint) ones: what a worker keeps when the
         partitioning under them changed (a broker that came back empty and re-created the topic with another
         count). Its clock is past every revision any of them stamped."""
-        out = cls(derivations[0].rules, roots)
+        out = cls(derivations[0].rules, state)
         for d in derivations:
-            for key, root in d.roots.items():
-                out.roots[key] = root
-                out.roots.settle()
+            for source, target in ((d.roots, out.roots), (d.seen, out.seen), (d.chains, out.chains),
+                                   (d.once, out.once), (d.awards, out.awards)):
+                for key, value in source.items():
+                    target[key] = value
+                    out._settle()
+            for award in d.awards.values():
+                for t in award.toggles:
+                    out.switched.put(joined(t), (award.key,), (award.key,))
             out.clock += d.clock
             out.admitted += d.admitted
         return out
+
+    def clear(self) -> None:
+        """Forget every root (a partition that moved away)."""
+        for state_map in (self.roots, self.seen, self.chains, self.awards, self.switched, self.once):
+            state_map.clear()
+
+    def _settle(self) -> None:
+        for state_map in (self.roots, self.seen, self.chains, self.awards, self.once):
+            state_map.settle()
 
     def admit(self, facts: list[Fact], result: BatchResult
               ) -> tuple[list[AwardState], list[StatusFact], list[NameFact]]:
         """New facts (duplicates by id are counted and skipped) -> the states of every award they changed, and
         the user status and display name changes among them."""
-        touched: dict[int, tuple[Award, Root]] = {}
+        touched: dict[str, Award] = {}
         statuses: list[StatusFact] = []
         names: list[NameFact] = []
-        roots = self.roots
+        seen = self.seen
         self.clock += len(facts)
         for f in facts:
-            key = root_of(f)
-            root = roots.get(key)
-            if root is None:
-                root = Root()
-                roots[key] = root
-            if f.id in root.seen:
+            if seen.get(f.id) is not None:
                 result.duplicates += 1
                 continue
-            root.seen.add(f.id)
+            seen[f.id] = 1
             self.admitted += 1
             result.admitted += 1
             result.by_type[f.type] += 1
@@ -145,16 +187,21 @@ class Derivation:
                 statuses.append(StatusFact(f.data["user_id"], _order(f), status))
             if f.type in USER_NAMES:
                 names.append(NameFact(f.data["user_id"], _order(f), f.data.get("display_name")))
-            self._admit(f, root, touched)
+            self._admit(f, touched)
         states = []
-        for award, root in touched.values():
-            state = self._derive(award, root)
+        for award in touched.values():
+            state = self._derive(award)
             if state is not None:
                 states.append(state)
-        roots.settle()
+        self._settle()
         return states, statuses, names
 
-    def _admit(self, f: Fact, root: Root, touched: dict[int, tuple[Award, Root]]) -> None:
+    def _award(self, key: str) -> Award:
+        award = self.awards.get(key)
+        assert award is not None, key  # every key in a chain, switch or group was stored with its award
+        return award
+
+    def _admit(self, f: Fact, touched: dict[str, Award]) -> None:
         data = f.data
         chain = CHAINS.get(f.type)
         chain_key: tuple | None = None
@@ -162,23 +209,27 @@ class Derivation:
             fields = chain[1]
             chain_key = (chain[0], data.get(fields[0])) if len(fields) == 1 else \
                 (chain[0], data.get(fields[0]), data.get(fields[1]))
-            events = root.chain_events.get(chain_key)
             item = (f.time_us, f.version, f.id, f.type)
-            if events is None:
-                root.chain_events[chain_key] = [item]
+            found = self.chains.get(joined(chain_key))
+            if found is None:
+                self.chains[joined(chain_key)] = Chain([item], [])
             else:
-                insort(events, item)
-                for a in root.chain_awards.get(chain_key, ()):
-                    touched[id(a)] = (a, root)
+                insort(found.events, item)
+                for key in found.awards:
+                    touched[key] = self._award(key)
+        root_key = root_of(f)
         toggle = TOGGLES.get(f.type)
         if toggle:
             tkey = (toggle[0], data.get(toggle[1]))
+            root = self.roots.get(root_key)
+            if root is None:
+                root = self.roots[root_key] = Root()
             insort(root.toggle_events.setdefault(tkey, []), (*_order(f), toggle[2], f.type))
-            for a in root.toggle_awards.get(tkey, ()):
-                touched[id(a)] = (a, root)
+            for (key,) in self.switched.scan(joined(tkey)):
+                touched[key] = self._award(key)
         for rule in self._matching(f.type, data):
             for user, base in self._recipients(rule, data):
-                self._add_award(f, rule, user, base, chain_key, root, touched)
+                self._add_award(f, rule, user, base, chain_key, root_key, touched)
 
     def _matching(self, event_type: str, data: dict) -> list[Rule]:
         """The rules whose conditions hold; memoised on the values of the fields the conditions read."""
@@ -214,8 +265,8 @@ class Derivation:
             return []
         return [(user, rule.points)]
 
-    def _add_award(self, f: Fact, rule: Rule, user: str, base: int, chain_key, root: Root,
-                   touched: dict[int, tuple[Award, Root]]) -> None:
+    def _add_award(self, f: Fact, rule: Rule, user: str, base: int, chain_key: tuple | None, root_key: str,
+                   touched: dict[str, Award]) -> None:
         data = f.data
         toggles = []
         for post in (data.get("post_id"), data.get("question_id")):
@@ -234,29 +285,50 @@ class Derivation:
                 names.append(f"sig:{sig}")
             scopes = self._scopes[scope_key] = tuple(names)
         once = (rule.id, *(str(data.get(k)) for k in rule.once_per)) if rule.once_per else None
-        award = Award(f.id, f.type, rule, user, base, f.time_us, scopes, chain_key, tuple(toggles), once)
+        award = Award(f.id, f.type, rule, user, base, f.time_us, scopes, root_key, chain_key, tuple(toggles), once)
+        key = award.key
+        if key in touched:
+            return  # one event gives one award per rule and user (a ranking naming a user twice: the first)
+        self.awards[key] = award
+        touched[key] = award
         if chain_key:
-            root.chain_awards.setdefault(chain_key, []).append(award)
+            self._chain(award).awards.append(key)
         for t in toggles:
-            root.toggle_awards.setdefault(t, []).append(award)
+            self.switched.put(joined(t), (key,), (key,))
         if once:
-            group = root.once_groups.setdefault(once, [])
-            group.append(award)
-            for a in group:  # the earliest of the group wins; a late earlier one replaces the winner
-                touched[id(a)] = (a, root)
-        touched[id(award)] = (award, root)
+            group = self.once.get(joined(once))
+            if group is None:
+                group = self.once[joined(once)] = []
+            group.append(key)
+            for other in group:  # the earliest of the group wins; a late earlier one replaces the winner
+                touched[other] = self._award(other)
 
     # ---- the entries of one award ---------------------------------------------------------------------
-    @staticmethod
-    def _timeline(a: Award, root: Root) -> list[tuple[str, tuple, str]]:
+    def _chain(self, a: Award) -> Chain:
+        chain = self.chains.get(joined(a.chain))  # type: ignore[arg-type]
+        assert chain is not None, a.chain  # stored when its first event was admitted
+        return chain
+
+    def _switches(self, a: Award) -> dict[tuple, list[tuple]]:
+        root = self.roots.get(a.root)
+        return root.toggle_events if root is not None else {}
+
+    def _winner(self, a: Award) -> bool:
+        """Of its once-per group, the earliest (by time, then event id) wins."""
+        group = self.once.get(joined(a.once))  # type: ignore[arg-type]
+        assert group is not None, a.once
+        best = min((self._award(key) for key in group), key=lambda x: (x.time_us, x.event_id))
+        return best.key == a.key
+
+    def _timeline(self, a: Award) -> list[tuple[str, tuple, str]]:
         """[(kind, (time_us, version, event_id), event type)]: the award's transitions in event-time order."""
-        if a.once and min(root.once_groups[a.once], key=lambda x: (x.time_us, x.event_id)) is not a:
+        if a.once and not self._winner(a):
             return []
         start = (a.time_us, 0, a.event_id)
         end = None
         if a.chain:
             found = False
-            for item in root.chain_events[a.chain]:
+            for item in self._chain(a).events:
                 if item[2] == a.event_id:
                     start, found = item[:3], True
                 elif found:
@@ -264,8 +336,9 @@ class Derivation:
                     break
         state = {}
         changes = []
+        switches = self._switches(a)
         for t in a.toggles:
-            for item in root.toggle_events.get(t, ()):
+            for item in switches.get(t, ()):
                 if item[:3] <= start:
                     state[t] = item[3]
                 elif end is None or item[:3] < end[:3]:
@@ -282,26 +355,25 @@ class Derivation:
             out.append((REVERSAL, end[:3], end[3]))
         return out
 
-    @staticmethod
-    def _simple(a: Award, root: Root) -> bool:
-        if a.once and len(root.once_groups[a.once]) > 1:
+    def _simple(self, a: Award) -> bool:
+        if a.once and len(self.once.get(joined(a.once)) or ()) > 1:
             return False
-        if a.chain and root.chain_events[a.chain][-1][2] != a.event_id:
+        if a.chain and self._chain(a).events[-1][2] != a.event_id:
             return False
-        toggle_events = root.toggle_events
-        return all(t not in toggle_events for t in a.toggles)
+        switches = self._switches(a)
+        return all(t not in switches for t in a.toggles)
 
-    def _derive(self, a: Award, root: Root) -> AwardState | None:
+    def _derive(self, a: Award) -> AwardState | None:
         """The award's state if its entries changed since it was last emitted, else None."""
         rule_id = a.rule.id
-        if not a.emitted and self._simple(a, root):
+        if not a.emitted and self._simple(a):
             # the common case: a new award, last of its chain, nothing toggled: one plain award entry
             specs = (EntrySpec((a.event_id, rule_id), (a.time_us, 1, a.event_id, rule_id, a.event_id), AWARD,
                                a.base, a.time_us, a.event_id, a.event_type, None, False),)
         else:
             wanted: list[tuple] = []
             last_on = None
-            for kind, (time_us, _v, event_id), event_type in self._timeline(a, root):
+            for kind, (time_us, _v, event_id), event_type in self._timeline(a):
                 key = (a.event_id, rule_id) if kind == AWARD else (event_id, rule_id, a.event_id)
                 # at one instant, undo the old before applying the new; never sort before the reversed entry
                 rank = 1 if kind != REVERSAL else (0 if time_us > a.time_us else 2)

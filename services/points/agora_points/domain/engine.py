@@ -16,7 +16,7 @@ split by root and stage 2 by user (a test runs them split and compares).
 import hashlib
 
 from agora_points.domain.book import Book, BookState, Entry, Ledger
-from agora_points.domain.derivation import Derivation, Root
+from agora_points.domain.derivation import Derivation, DerivationState
 from agora_points.domain.model import BatchResult, Fact, StateMap
 from agora_points.domain.rules import RuleSet
 
@@ -36,10 +36,10 @@ def rules_fingerprint(rules: RuleSet) -> str:
 class Engine:
     """Both stages in one process, over all roots and all users."""
 
-    def __init__(self, rules: RuleSet, roots: StateMap[Root] | None = None,
+    def __init__(self, rules: RuleSet, derivation: DerivationState | None = None,
                  book: BookState | None = None) -> None:
         self.rules = rules
-        self.derivation = Derivation(rules, roots)
+        self.derivation = Derivation(rules, derivation)
         self.book = Book(rules, book)
         self.events_applied = 0
 

@@ -12,7 +12,7 @@ from agora_common.events import BadEvent
 
 from agora_points.adapters.leaderboards import Leaderboards
 from agora_points.adapters.log_reader import read_log
-from agora_points.adapters.state_codec import book_state, root_codec
+from agora_points.adapters.state_codec import book_state, derivation_state
 from agora_points.adapters.state_store import StateStore
 from agora_points.domain.engine import Engine
 from agora_points.domain.rules import RuleSet
@@ -35,7 +35,7 @@ async def score_log(processor: PointsProcessor, rule_sets: list[RuleSet], store:
                     ) -> tuple[list[Engine], int]:
     engines = []
     for i, rules in enumerate(rule_sets):
-        engines.append(Engine(rules, store.map(f"derive:{i}", root_codec(rules)),
+        engines.append(Engine(rules, derivation_state(store, f"derive:{i}", rules),
                               book_state(store, f"book:{i}", rules)))
     decode = Decoder(frozenset().union(*(relevant_types(r) for r in rule_sets)))
     events = 0

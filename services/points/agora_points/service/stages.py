@@ -28,12 +28,12 @@ from aiokafka.partitioner import DefaultPartitioner
 
 from agora_points import metrics
 from agora_points.adapters.group_member import Batch
-from agora_points.adapters.state_codec import book_state, root_codec
+from agora_points.adapters.state_codec import book_state, derivation_state
 from agora_points.adapters.state_store import StateStore
 from agora_points.adapters.wire import decode_batch, decode_fact, decode_stage, encode_batch, encode_fact, encode_stage
 from agora_points.domain.book import Book, BookState
-from agora_points.domain.derivation import Derivation, Root
-from agora_points.domain.model import AwardState, BatchResult, NameFact, StateMap, StatusFact, root_of
+from agora_points.domain.derivation import Derivation, DerivationState
+from agora_points.domain.model import AwardState, BatchResult, NameFact, StatusFact, root_of
 from agora_points.domain.rules import RuleSet
 from agora_points.service.decode import Decoder
 
@@ -135,17 +135,16 @@ class Deriver:
         self.store = store
         self.derivations: dict[int, Derivation] = {}
         self.partition_count: int | None = None
-        self._codec = root_codec(rules)
 
-    def _roots(self, name: str) -> StateMap[Root]:
-        return self.store.map(f"derive:{name}", self._codec)
+    def _state(self, name: str) -> DerivationState:
+        return derivation_state(self.store, f"derive:{name}", self.rules)
 
     def assign(self, partitions: set[TopicPartition], partition_count: int) -> set[TopicPartition]:
         self.derivations, fresh, _ = _reassign(
             self.derivations, partitions, self.partition_count, partition_count,
-            make=lambda p: Derivation(self.rules, self._roots(str(p))),
-            merge=lambda held: Derivation.merged(held, self._roots("merged")),
-            drop=lambda d: d.roots.clear())
+            make=lambda p: Derivation(self.rules, self._state(str(p))),
+            merge=lambda held: Derivation.merged(held, self._state("merged")),
+            drop=lambda d: d.clear())
         self.partition_count = partition_count or self.partition_count
         return fresh
 
