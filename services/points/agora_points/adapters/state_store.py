@@ -1,12 +1,14 @@
 """Where a worker keeps its partitions' state: RocksDB on local disk, with the recently used part decoded in memory.
 
-Stage 1 keeps one value per root (a question thread, a community event, a user) and stage 2 one per user (the
-ledger). A worker holds its partitions' whole history, which grows with every event, so it cannot live in the
-heap: each value is encoded into one RocksDB database per worker (`rocksdict`), and only the values used last
-stay decoded, up to a budget (`cache_mib`). A value's size is estimated from what it holds (`size`: a root's
-events, a ledger's entries, about 1.5 KB each decoded, measured), since a member's ledger grows with their
-history. What one batch touches stays in memory until the batch is done (`settle()`), so the engine never
-holds an object that was evicted and decoded again.
+A worker holds its partitions' whole history, which grows with every event, so it cannot live in the heap. Each
+stage keeps it in small values by key (`StateMap`: a chain, an award, a ledger head, a user's cells of one
+window; see derivation.DerivationState and book.BookState), so an event reads and writes only what it is
+about, and in-order indexes (`DiskIndex`: a user's entries by event time, a switch's awards), read only from
+where a change lands. Everything is encoded into one RocksDB database per worker (`rocksdict`); only the values
+used last stay decoded, up to a budget (`cache_mib`, the size of each estimated from what it holds, about
+1.5 KB an event or entry decoded, measured). Values rarely used twice (awards, ids seen) go to disk when their
+batch is done (`keep=False`), so they never push out those that are. What one batch touches stays in memory
+until the batch is done (`settle()`), so the engine never holds an object that was evicted and decoded again.
 
 The disk is not the truth: the service's own topics are the changelogs a partition is restored from, so the
 database is wiped when the worker starts, written without a write-ahead log, and a partition's keys are deleted

@@ -104,9 +104,9 @@ V = TypeVar("V")
 
 
 class StateMap(Protocol[V]):
-    """A stage's state by key (stage 1: per root, stage 2: per user), changed in place by the engine. A worker's
-    is on disk with the recently used part in memory (adapters/state_store.py); `settle()` after each batch lets
-    it move what was used least recently out of memory, so no value is held across it."""
+    """A stage's state by key (a chain, an award, a user's ledger head...), changed in place by the engine. A
+    worker's is on disk with the recently used part in memory (adapters/state_store.py); `settle()` after each
+    batch lets it move what was used least recently out of memory, so no value is held across it."""
 
     def get(self, key: str) -> V | None: ...
 
