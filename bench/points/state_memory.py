@@ -87,10 +87,12 @@ def measure(mode: str, events: int, cache_mib: float) -> dict:
                 stage2 += time.perf_counter() - t2
             done = first + n
             bar.update(n)
-            if done == 200_000 or done == events:
+            if done % 200_000 == 0 or done == events:
                 gc.collect()
                 figures[f"rss_mib_at_{done}"] = round(rss_mib())
                 figures[f"python_blocks_at_{done}"] = sys.getallocatedblocks()
+                if store is not None:  # how full the cache is: growth until it is full is not history's
+                    figures[f"cached_mib_estimate_at_{done}"] = round(store.cached_mib)
     figures["stage1_eps"] = round(events / stage1)
     figures["stage2_eps"] = round(events / stage2)
     figures["users"] = len(book.ledgers)
@@ -126,7 +128,8 @@ def main() -> None:
         results[mode] = json.loads(out.strip().splitlines()[-1])
     end = args.events
     print(f"{'':34} {'heap (before)':>15} {'state store':>15}")
-    rows = [("RSS at 200k events, MiB", "rss_mib_at_200000"), (f"RSS at {end:,} events, MiB", f"rss_mib_at_{end}"),
+    rows = [*((f"RSS at {n:,} events, MiB", f"rss_mib_at_{n}") for n in range(200_000, end + 1, 200_000)),
+            *([] if end % 200_000 == 0 else [(f"RSS at {end:,} events, MiB", f"rss_mib_at_{end}")]),
             ("live Python blocks at the end", f"python_blocks_at_{end}"), ("stage 1 events/s", "stage1_eps"),
             ("stage 2 events/s", "stage2_eps")]
     for label, key in rows:
@@ -141,6 +144,8 @@ def main() -> None:
             print(f"RSS growth per million events, {mode}: {growth:,.0f} MiB (goal < 100 MB)")
     print(f"state store: {results['store'].get('disk_mib')} MiB on disk, {results['store'].get('evictions'):,} "
           f"evictions, cache estimate {results['store'].get('cached_mib_estimate')} MiB")
+    fill = [f"{n // 1000:,}k: {results['store'][f'cached_mib_estimate_at_{n}']}" for n in range(200_000, end + 1, 200_000)]
+    print(f"state store cache estimate, MiB, at {', '.join(fill)}")
     figures["rss_mib_at_200k_events"] = results["store"]["rss_mib_at_200000"]
     if end == 1_000_000:
         figures["rss_mib_at_1m_events"] = results["store"][f"rss_mib_at_{end}"]
