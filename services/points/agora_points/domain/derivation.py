@@ -98,6 +98,13 @@ def joined(key: tuple) -> str:
     return "\x00".join(map(str, key))
 
 
+def switch_subject(toggle: tuple) -> str:
+    """What a switch flips on, the key of the switch index: a post (deleted or hidden: an award on a post has
+    both switches, so one index entry serves both) or a community event."""
+    kind, subject = toggle
+    return joined(("cevent" if kind == "cevent" else "post", subject))
+
+
 class DerivationState(NamedTuple):
     """Where stage 1 keeps what it knows, each by its own key, so that an event reads only what it is about,
     not its whole thread: the switched roots, the ids admitted (for duplicates), the chains, the awards (by
@@ -108,7 +115,7 @@ class DerivationState(NamedTuple):
     seen: StateMap[int]
     chains: StateMap[Chain]
     awards: StateMap[Award]
-    switched: SortedIndex  # (joined switch key, (award key,)) -> (award key,)
+    switched: SortedIndex  # (switch_subject, (award key,)) -> (award key,)
     once: StateMap[list[str]]
 
     @classmethod
@@ -149,8 +156,8 @@ class Derivation:
                     target[key] = value
                     out._settle()
             for award in d.awards.values():
-                for t in award.toggles:
-                    out.switched.put(joined(t), (award.key,), (award.key,))
+                for subject in {switch_subject(t) for t in award.toggles}:
+                    out.switched.put(subject, (award.key,), (award.key,))
             out.clock += d.clock
             out.admitted += d.admitted
         return out
@@ -225,7 +232,7 @@ class Derivation:
             if root is None:
                 root = self.roots[root_key] = Root()
             insort(root.toggle_events.setdefault(tkey, []), (*_order(f), toggle[2], f.type))
-            for (key,) in self.switched.scan(joined(tkey)):
+            for (key,) in self.switched.scan(switch_subject(tkey)):
                 touched[key] = self._award(key)
         for rule in self._matching(f.type, data):
             for user, base in self._recipients(rule, data):
@@ -293,8 +300,8 @@ class Derivation:
         touched[key] = award
         if chain_key:
             self._chain(award).awards.append(key)
-        for t in toggles:
-            self.switched.put(joined(t), (key,), (key,))
+        for subject in {switch_subject(t) for t in toggles}:
+            self.switched.put(subject, (key,), (key,))
         if once:
             group = self.once.get(joined(once))
             if group is None:
