@@ -5,11 +5,11 @@ on local disk, the values used last decoded in memory, `AGORA_POINTS_STATE_CACHE
     .venv/bin/python bench/points/state_memory.py                      # 1,000,000 events
     .venv/bin/python bench/points/state_memory.py --events 400000 --json /tmp/state.json
 
-Each mode runs in a process of its own: the stages (Derivation, Book) are fed the events of bench/points/run.py
-in batches of 5,000 through the same wire format as between workers, without a broker (the embedded broker
-cannot take a million events through the pipeline on this machine: points README). It prints the resident set
-(VmRSS, after a collection) at 200,000 events and at the end, the live Python blocks, the rate of each stage,
-and the bytes on disk. The goal of the scale issue: RAM grows < 100 MB per million events of history.
+The events of bench/points/run.py are generated once, as the stages' wire batches of 5,000, into a file; each mode
+runs in a process of its own that reads it and feeds the stages (Derivation, Book) through the same wire format
+as between workers, without a broker (the embedded broker cannot take a million events through the pipeline on
+this machine: points README). It prints the resident set (VmRSS, after a collection) every 200,000 events, the
+live Python blocks, the rate of each stage, and the bytes on disk. The goal of the scale issue: RAM grows < 100 MB per million events of history.
 """
 
 import argparse
@@ -35,28 +35,49 @@ def rss_mib() -> float:
     return 0.0
 
 
-def measure(mode: str, events: int, cache_mib: float) -> dict:
-    """Run in a process of its own: the figures of one mode."""
-    from agora_points.adapters.state_codec import book_state, derivation_state
-    from agora_points.adapters.state_store import StateStore
-    from agora_points.adapters.wire import (
-        decode_batch,
-        decode_fact,
-        decode_stage,
-        encode_batch,
-        encode_fact,
-        encode_stage,
-    )
-    from agora_points.domain.book import Book
-    from agora_points.domain.derivation import Derivation
-    from agora_points.domain.model import AwardState, BatchResult
+def rocksdb_memory(db) -> int:
+    """What RocksDB says it holds in memory: memtables, table readers (indexes and filters outside the block
+    cache), and the block cache (indexes and filters inside it included)."""
+    names = ("rocksdb.cur-size-all-mem-tables", "rocksdb.estimate-table-readers-mem", "rocksdb.block-cache-usage")
+    return sum(int(db.property_value(name) or 0) for name in names)
+
+
+def generate(events: int, path: Path) -> None:
+    """The events as the stages' wire batches of 5,000 facts, one per line: made once, by the parent, so that the
+    measured processes hold nothing of the generator (which alone grows a process by ~80 MiB per million events:
+    allocator residue of building them, measured)."""
+    from agora_points.adapters.wire import encode_batch, encode_fact
     from agora_points.domain.rules import load_rules
     from agora_points.service.decode import Decoder, relevant_types
     from run import make_events
 
+    decode = Decoder(relevant_types(load_rules()))
+    chunk = 50_000
+    origin = datetime(2026, 9, 1, tzinfo=UTC)
+    with path.open("wb") as out, tqdm(total=events, desc="generating", unit="ev", file=sys.stderr,
+                                      mininterval=2) as bar:
+        for first in range(0, events, chunk):
+            n = min(chunk, events - first)
+            span = timedelta(days=60 * n / events)
+            generated = make_events(n, first + 1, origin + timedelta(days=60 * first / events), span)
+            for i in range(0, n, 5000):
+                out.write(encode_batch([encode_fact(decode(orjson.dumps(e.model_dump(mode="json"))))
+                                        for _, e in generated[i:i + 5000]]) + b"\n")
+            bar.update(n)
+
+
+def measure(mode: str, events: int, cache_mib: float, path: Path) -> dict:
+    """Run in a process of its own: the figures of one mode."""
+    from agora_points.adapters.state_codec import book_state, derivation_state
+    from agora_points.adapters.state_store import StateStore
+    from agora_points.adapters.wire import decode_batch, decode_fact, decode_stage, encode_batch, encode_stage
+    from agora_points.domain.book import Book
+    from agora_points.domain.derivation import Derivation
+    from agora_points.domain.model import AwardState, BatchResult
+    from agora_points.domain.rules import load_rules
+
     gc.set_threshold(50_000, 20, 100)  # as the worker (main.py)
     rules = load_rules()
-    decode = Decoder(relevant_types(rules))
     store = None
     if mode == "store":
         store = StateStore(Path(tempfile.mkdtemp(prefix="agora-bench-state-")) / "state", cache_mib=cache_mib)
@@ -65,34 +86,27 @@ def measure(mode: str, events: int, cache_mib: float) -> dict:
     start = rss_mib()
     figures: dict = {"mode": mode, "rss_mib_start": round(start)}
     stage1 = stage2 = 0.0
-    chunk = 50_000
-    origin = datetime(2026, 9, 1, tzinfo=UTC)
-    with tqdm(total=events, desc=mode, unit="ev", file=sys.stderr, mininterval=2) as bar:
-        for first in range(0, events, chunk):
-            n = min(chunk, events - first)
-            span = timedelta(days=60 * n / events)
-            generated = make_events(n, first + 1, origin + timedelta(days=60 * first / events), span)
-            wire = [encode_batch([encode_fact(decode(orjson.dumps(e.model_dump(mode="json")))) for _, e in
-                                  generated[i:i + 5000]]) for i in range(0, n, 5000)]
-            del generated
-            for message in wire:
-                t = time.perf_counter()
-                states, statuses, names = derivation.admit([decode_fact(x) for x in decode_batch(message)],
-                                                           BatchResult())
-                out = encode_batch([encode_stage(m) for m in [*statuses, *names, *states]])
-                t2 = time.perf_counter()
-                decoded = [decode_stage(x) for x in decode_batch(out)]
-                book.apply([m for m in decoded if isinstance(m, AwardState)], [], BatchResult(), [])
-                stage1 += t2 - t
-                stage2 += time.perf_counter() - t2
-            done = first + n
-            bar.update(n)
+    done = 0
+    with tqdm(total=events, desc=mode, unit="ev", file=sys.stderr, mininterval=2) as bar, path.open("rb") as lines:
+        for message in lines:
+            t = time.perf_counter()
+            facts = [decode_fact(x) for x in decode_batch(message)]
+            states, statuses, names = derivation.admit(facts, BatchResult())
+            out = encode_batch([encode_stage(m) for m in [*statuses, *names, *states]])
+            t2 = time.perf_counter()
+            decoded = [decode_stage(x) for x in decode_batch(out)]
+            book.apply([m for m in decoded if isinstance(m, AwardState)], [], BatchResult(), [])
+            stage1 += t2 - t
+            stage2 += time.perf_counter() - t2
+            done += len(facts)
+            bar.update(len(facts))
             if done % 200_000 == 0 or done == events:
                 gc.collect()
                 figures[f"rss_mib_at_{done}"] = round(rss_mib())
                 figures[f"python_blocks_at_{done}"] = sys.getallocatedblocks()
                 if store is not None:  # how full the cache is: growth until it is full is not history's
                     figures[f"cached_mib_estimate_at_{done}"] = round(store.cached_mib)
+                    figures[f"rocksdb_mib_at_{done}"] = round(rocksdb_memory(store.db) / 2**20)
     figures["stage1_eps"] = round(events / stage1)
     figures["stage2_eps"] = round(events / stage2)
     figures["users"] = len(book.ledgers)
@@ -111,9 +125,10 @@ def main() -> None:
     parser.add_argument("--cache-mib", type=float, default=128, help="the store's cache (the worker's default)")
     parser.add_argument("--json", help="write the figures here")
     parser.add_argument("--mode", help=argparse.SUPPRESS)  # one mode, in this process
+    parser.add_argument("--events-file", help=argparse.SUPPRESS)  # the generated events, for --mode
     args = parser.parse_args()
     if args.mode:
-        print(json.dumps(measure(args.mode, args.events, args.cache_mib)))
+        print(json.dumps(measure(args.mode, args.events, args.cache_mib, Path(args.events_file))))
         return
 
     from agora_devservers.machine import describe as describe_machine
@@ -121,11 +136,14 @@ def main() -> None:
     print(f"machine: {describe_machine()}")
     print(f"{args.events:,} events (bench/points/run.py's mix, 20,000 users, 60 days), stages fed in-process")
     results = {}
-    for mode in ("heap", "store"):
-        out = subprocess.run([sys.executable, __file__, "--mode", mode, "--events", str(args.events),
-                              "--cache-mib", str(args.cache_mib)], check=True, capture_output=False,
-                             stdout=subprocess.PIPE, text=True).stdout
-        results[mode] = json.loads(out.strip().splitlines()[-1])
+    with tempfile.TemporaryDirectory(prefix="agora-bench-events-") as scratch:
+        events_file = Path(scratch) / "events.jsonl"
+        generate(args.events, events_file)
+        for mode in ("heap", "store"):
+            out = subprocess.run([sys.executable, __file__, "--mode", mode, "--events", str(args.events),
+                                  "--cache-mib", str(args.cache_mib), "--events-file", str(events_file)],
+                                 check=True, capture_output=False, stdout=subprocess.PIPE, text=True).stdout
+            results[mode] = json.loads(out.strip().splitlines()[-1])
     end = args.events
     print(f"{'':34} {'heap (before)':>15} {'state store':>15}")
     rows = [*((f"RSS at {n:,} events, MiB", f"rss_mib_at_{n}") for n in range(200_000, end + 1, 200_000)),
@@ -144,8 +162,9 @@ def main() -> None:
             print(f"RSS growth per million events, {mode}: {growth:,.0f} MiB (goal < 100 MB)")
     print(f"state store: {results['store'].get('disk_mib')} MiB on disk, {results['store'].get('evictions'):,} "
           f"evictions, cache estimate {results['store'].get('cached_mib_estimate')} MiB")
-    fill = [f"{n // 1000:,}k: {results['store'][f'cached_mib_estimate_at_{n}']}" for n in range(200_000, end + 1, 200_000)]
-    print(f"state store cache estimate, MiB, at {', '.join(fill)}")
+    for label, name in (("cache estimate", "cached_mib_estimate"), ("RocksDB's memory", "rocksdb_mib")):
+        at = [f"{n // 1000:,}k: {results['store'][f'{name}_at_{n}']}" for n in range(200_000, end + 1, 200_000)]
+        print(f"state store {label}, MiB, at {', '.join(at)}")
     figures["rss_mib_at_200k_events"] = results["store"]["rss_mib_at_200000"]
     if end == 1_000_000:
         figures["rss_mib_at_1m_events"] = results["store"][f"rss_mib_at_{end}"]

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Generic, TypeVar
 
 import orjson
 from rocksdict import (
+    BlockBasedIndexType,
     BlockBasedOptions,
     Cache,
     DBCompressionType,
@@ -59,6 +60,12 @@ class StateStore:
         table = BlockBasedOptions()
         table.set_block_cache(Cache(_BLOCK_CACHE_BYTES))
         table.set_bloom_filter(10, False)  # most reads ask for a key never written (a new award, a new root)
+        # the files' indexes and filters in partitions in that cache too: outside it, they grow with the data
+        table.set_index_type(BlockBasedIndexType.two_level_index_search())
+        table.set_partition_filters(True)
+        table.set_cache_index_and_filter_blocks(True)
+        table.set_pin_top_level_index_and_filter(True)
+        table.set_pin_l0_filter_and_index_blocks_in_cache(True)
         options.set_block_based_table_factory(table)
         self.db = Rdict(str(path), options)
         write = WriteOptions()
