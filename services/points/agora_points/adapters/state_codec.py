@@ -1,6 +1,7 @@
-"""A stage's per-key state as bytes for the worker's state store (state_store.py): stage 1's `Root`, stage 2's
-`Ledger` heads and `BookAward`s. JSON arrays (orjson), like the service's topics (wire.py); tuples come back as tuples, since the engine
-compares and hashes its keys, and an award shared by several of a root's lists comes back as one object.
+"""The stages' values as bytes for the worker's state store (state_store.py): stage 1's switched roots, chains,
+awards and once-per groups, stage 2's ledger heads, awards and cells (see derivation.DerivationState and
+book.BookState). JSON (orjson), like the service's topics (wire.py); tuples come back as tuples, since the engine
+compares and hashes its keys.
 
 Only a worker's own disk reads these, and it is wiped when the worker starts, so the layout can change with
 the code.
@@ -29,7 +30,7 @@ def _opt(value: list | None) -> tuple | None:
     return tuple(value) if value else None
 
 
-def ledger_codec(rules: RuleSet) -> Codec:
+def ledger_codec() -> Codec:
     """A ledger's head (book.Ledger): total, count, tail."""
 
     def encode(ledger: Ledger) -> bytes:
@@ -81,10 +82,12 @@ def award_codec(rules: RuleSet) -> Codec:
 
 
 def book_state(store: StateStore, name: str, rules: RuleSet) -> BookState:
-    """A book's maps in a worker's store: heads, awards, the order of entries (each emptied first)."""
-    return BookState(store.map(name, ledger_codec(rules)), store.map(f"{name}:awards", award_codec(rules), keep=False),
-                     store.index(f"{name}:order"), store.map(f"{name}:cells", _json_codec(lambda cells: len(cells) // 6)),
-                     store.index(f"{name}:windows"))
+    """A book's maps in a worker's store (each emptied first). Awards go to disk after their batch: one is read
+    again only when it is reversed or a change lands before it."""
+    return BookState(
+        store.map(name, ledger_codec()), store.map(f"{name}:awards", award_codec(rules), keep=False),
+        store.index(f"{name}:order"), store.map(f"{name}:cells", _json_codec(lambda cells: len(cells) // 6)),
+        store.index(f"{name}:windows"))
 
 
 def root_codec() -> Codec:

@@ -41,7 +41,7 @@ V = TypeVar("V")
 
 _BLOCK_CACHE_BYTES = 32 << 20  # RocksDB's own cache of disk blocks (the decoded values are ours, below)
 _WRITE_BUFFER_BYTES = 16 << 20
-BYTES_PER_UNIT = 1_500  # a decoded event of a root, or entry of a ledger, with its share of the objects around it
+BYTES_PER_UNIT = 1_500  # a decoded event of a chain, entry of an award or value itself, with the objects around it
 
 
 class StateStore:
