@@ -25,9 +25,9 @@ class Settings(ServiceSettings):
     # Where a worker keeps its partitions' state (RocksDB; wiped at start, since the service's topics are the
     # changelogs it is restored from). Unset: a new temporary directory per process. The chart mounts an emptyDir.
     points_state_dir: str | None = None
-    # Memory for the state used last, decoded (roots of stage 1, ledgers of stage 2, estimated at ~1.5 KB per
-    # event they hold); the rest is on disk. A worker's memory grows with this and with its members (display names,
-    # statuses), not with the history: their board cells are kept with their ledgers.
+    # Memory for the state used last, decoded (chains, switches and once-per groups of stage 1; ledger heads and
+    # board cells of stage 2; estimated at ~1.5 KB per event or entry they hold); the rest is on disk. A worker's
+    # memory grows with this and with its members (display names, statuses), not with the history.
     points_state_cache_mib: float = Field(default=128, ge=1)
     points_publish_titles: bool = True  # publish HonorTitleEarned / HonorTitleLost (the users service awards titles)
 

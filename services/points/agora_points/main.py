@@ -71,7 +71,8 @@ async def _mark_ready(processor: PointsProcessor) -> None:
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     # Far fewer young-generation collections: scoring allocates many small objects that live on in the state
-    # cache (roots, ledgers), and each collection of a big heap is a pause in scoring and in the API.
+    # cache (chains, ledger heads, board cells), and each collection of a big heap is a pause in scoring and in the
+    # API.
     gc.set_threshold(50_000, 20, 100)
     rules = load_rules(settings.points_rules_file)
     topics = Topics(settings.topic_prefix)
