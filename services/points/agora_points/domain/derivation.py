@@ -217,9 +217,10 @@ class Derivation:
             chain_key = (chain[0], data.get(fields[0])) if len(fields) == 1 else \
                 (chain[0], data.get(fields[0]), data.get(fields[1]))
             item = (f.time_us, f.version, f.id, f.type)
-            found = self.chains.get(joined(chain_key))
+            chain_id = joined(chain_key)
+            found = self.chains.get(chain_id)
             if found is None:
-                self.chains[joined(chain_key)] = Chain([item], [])
+                self.chains[chain_id] = Chain([item], [])
             else:
                 insort(found.events, item)
                 for key in found.awards:
@@ -303,9 +304,10 @@ class Derivation:
         for subject in {switch_subject(t) for t in toggles}:
             self.switched.put(subject, (key,), (key,))
         if once:
-            group = self.once.get(joined(once))
+            once_id = joined(once)
+            group = self.once.get(once_id)
             if group is None:
-                group = self.once[joined(once)] = []
+                group = self.once[once_id] = []
             group.append(key)
             for other in group:  # the earliest of the group wins; a late earlier one replaces the winner
                 touched[other] = self._award(other)
