@@ -30,6 +30,11 @@ Redis unless AGORA_REDIS_URL does, and runs points workers as their own processe
 7. Failover: while events flow, the second worker is SIGKILLed; seconds until the first serves every
    partition again (the group notices the death, hands its partitions over, the first restores them); then the
    first's replay-check compares every total and board with a recomputation from the log.
+8. quixstreams, side by side (--no-quixstreams skips it): the service's worker stops, and the same pipeline on
+   quixstreams (bench/points/quixstreams_worker.py: the same scoring code and state store, quixstreams moving
+   the events) reads the whole domain log from nothing as in 1, then live events as in 3, then the latency run
+   as in 4 (the markers read from Redis: that worker has no API). quixstreams is installed by the bench into
+   .run/bench/quixstreams (bench/points/quixstreams-requirements.txt).
 
 --json FILE writes the figures under the keys the scale issue names (those this bench measures).
 """
@@ -138,11 +143,7 @@ class Worker:
         self.proc.wait()
 
     def rss_mib(self) -> float:
-        with open(f"/proc/{self.proc.pid}/status") as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) / 1024
-        return float("nan")
+        return rss_mib(self.proc.pid)
 
     async def stop(self) -> None:
         await self.client.aclose()
@@ -152,6 +153,14 @@ class Worker:
                 self.proc.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
+
+
+def rss_mib(pid: int) -> float:
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
 
 
 def _free_port() -> int:
@@ -167,8 +176,18 @@ def pct(values: list[float], p: float) -> float:
     return values[min(len(values) - 1, round(p / 100 * (len(values) - 1)))]
 
 
-async def latency(worker: Worker, publisher: EventPublisher, topics: Topics, rate: int, duration: float, *,
-                  seed: int):
+async def api_visible(worker: Worker, user: str) -> bool:
+    """The marker's rank, through the worker's API (as a client reads it)."""
+    try:
+        r = await worker.client.get(f"/api/v1/points/users/{user}/rank",
+                                    params={"scope": "tag:bench-marker", "around": 0})
+    except httpx.HTTPError:
+        return False
+    return r.status_code == 200
+
+
+async def latency(visible, publisher: EventPublisher, topics: Topics, rate: int, duration: float, *, seed: int):
+    """visible(user): whether the marker for `user` is on its board yet."""
     now = datetime.now(UTC)
     background = make_events(int(rate * duration) + rate, seed, now - timedelta(hours=1), timedelta(hours=1))
     published: dict[str, float] = {}
@@ -180,13 +199,8 @@ async def latency(worker: Worker, publisher: EventPublisher, topics: Topics, rat
         # ask only about markers not seen yet (usually one): the probe must not become the load it measures
         while not stop.is_set() or len(seen) < len(published):
             for user in [u for u in published if u not in seen]:
-                try:
-                    r = await worker.client.get(f"/api/v1/points/users/{user}/rank",
-                                                params={"scope": "tag:bench-marker", "around": 0})
-                    if r.status_code == 200:
-                        seen[user] = time.perf_counter()
-                except httpx.HTTPError:
-                    pass
+                if await visible(user):
+                    seen[user] = time.perf_counter()
             if stop.is_set() and time.perf_counter() - stop_time[0] > 10:
                 break
             await asyncio.sleep(0.005)
@@ -392,7 +406,8 @@ async def run(bootstrap: str, redis_url: str, prefix: str, publisher: EventPubli
     figures["live_eps_1_worker"] = round(live_eps)
 
     before = await events_applied([first])
-    lat, missing, sent = await latency(first, publisher, topics, args.rate, args.duration, seed=random.randrange(10**6))
+    lat, missing, sent = await latency(lambda user: api_visible(first, user), publisher, topics, args.rate,
+                                       args.duration, seed=random.randrange(10**6))
     print(f"[4] publish -> visible on the leaderboard API at {args.rate:,} events/s for {args.duration:.0f} s, one "
           f"worker: {len(lat)} markers, p50 {pct(lat, 50):.0f} ms, p90 {pct(lat, 90):.0f} ms, p99 {pct(lat, 99):.0f} ms,"
           f" max {max(lat):.0f} ms" + (f", not seen within 10 s: {missing}" if missing else ""))
@@ -454,6 +469,140 @@ async def run(bootstrap: str, redis_url: str, prefix: str, publisher: EventPubli
     figures["events_scored_in_all"] = check["events_replayed"]
     figures["rss_mib_end_of_run"] = round(first.rss_mib())
     print(f"    the surviving worker's RSS at the end of the run: {figures['rss_mib_end_of_run']:,} MiB")
+    if args.quixstreams:
+        await first.stop()  # the machine to quixstreams alone, as it was to the service's worker in [1], [3], [4]
+        workers.remove(first)
+        await quixstreams_side(bootstrap, redis_url, prefix, publisher, topics, args, now, figures, servers)
+
+
+QUIXSTREAMS_DIR = Path(__file__).resolve().parents[2] / ".run" / "bench" / "quixstreams"
+
+
+def install_quixstreams() -> Path:
+    """quixstreams in a directory of its own (its pins conflict with the service's lock: see the requirements)."""
+    requirements = Path(__file__).with_name("quixstreams-requirements.txt")
+    done = QUIXSTREAMS_DIR / ".installed-from"
+    if not done.exists() or done.read_text() != requirements.read_text():
+        print(f"    installing quixstreams ({requirements.name}) into {QUIXSTREAMS_DIR}")
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--upgrade", "--target",
+                        str(QUIXSTREAMS_DIR), "-r", str(requirements)], check=True)
+        done.write_text(requirements.read_text())
+    return QUIXSTREAMS_DIR
+
+
+class QuixstreamsWorker:
+    """bench/points/quixstreams_worker.py as a process; its progress comes from the status file it writes."""
+
+    def __init__(self, bootstrap: str, redis_url: str, prefix: str, workdir: Path) -> None:
+        self.status_file = workdir / "status.json"
+        path = [str(install_quixstreams()), *filter(None, [os.environ.get("PYTHONPATH")])]
+        self.log = open(workdir / "worker.log", "wb")  # noqa: SIM115 - closed in stop()
+        self.proc = subprocess.Popen(
+            [sys.executable, str(Path(__file__).with_name("quixstreams_worker.py")), bootstrap, redis_url, prefix,
+             str(self.status_file), str(workdir / "state")],
+            env={**os.environ, "PYTHONPATH": os.pathsep.join(path)}, stdout=self.log, stderr=self.log,
+            start_new_session=True)
+
+    def status(self) -> dict:
+        if self.proc.poll() is not None:
+            raise RuntimeError(f"the quixstreams worker exited: see {self.log.name}")
+        try:
+            return json.loads(self.status_file.read_text())
+        except (FileNotFoundError, json.JSONDecodeError):
+            return {"read": 0, "admitted": 0, "sent": 0, "kept": 0, "boards_pending": True}
+
+    async def settled(self, *, read: int = 0, admitted: int = 0, timeout: float = 900) -> dict:
+        """Until it has read and admitted that many events and stage 2 and the boards have caught up."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            st = self.status()
+            if st["read"] >= read and st["admitted"] >= admitted and st["kept"] == st["sent"] \
+                    and not st["boards_pending"]:
+                return st
+            await asyncio.sleep(0.05)
+        raise TimeoutError("the quixstreams worker did not get there in time")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+        self.log.close()
+
+
+async def domain_log_size(bootstrap: str, topics: Topics) -> int:
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
+    await consumer.start()
+    try:
+        parts = [TopicPartition(t, p) for t in (topics.content, topics.events)
+                 for p in consumer.partitions_for_topic(t) or await _partitions(consumer, t)]
+        return sum((await consumer.end_offsets(parts)).values())
+    finally:
+        await consumer.stop()
+
+
+async def _partitions(consumer, topic: str) -> set[int]:
+    await consumer._client.force_metadata_update()
+    return consumer.partitions_for_topic(topic) or set()
+
+
+async def quixstreams_side(bootstrap: str, redis_url: str, prefix: str, publisher: EventPublisher, topics: Topics,
+                           args, now: datetime, figures: dict, servers: dict[str, int]) -> None:
+    """[8] The same pipeline on quixstreams (bench/points/quixstreams_worker.py), after the service's workers
+    have stopped: the whole domain log from nothing, then live events, then the latency run, as in [1], [3], [4]."""
+    import tempfile
+
+    from agora_points.adapters.leaderboards import Leaderboards
+
+    history = await domain_log_size(bootstrap, topics)
+    with tempfile.TemporaryDirectory(prefix="bench-quixstreams-") as workdir:
+        worker = QuixstreamsWorker(bootstrap, redis_url, prefix, Path(workdir))
+        boards = Leaderboards(redis_url, namespace=f"{prefix}quix:")
+        try:
+            started = time.perf_counter()
+            while worker.status()["read"] == 0:
+                await asyncio.sleep(0.05)
+            joined = time.perf_counter()
+            await worker.settled(read=history, timeout=3600)
+            took = time.perf_counter() - joined
+            print(f"[8] quixstreams, one worker, the same pipeline (decode -> group_by(root) -> stage 1 -> topic keyed "
+                  f"by user -> stage 2 -> Redis boards; the same scoring code and state store): first events after "
+                  f"{joined - started:.1f} s (group join), then the whole domain log of {history:,} events in "
+                  f"{took:.1f} s = {history / took:,.0f} events/s; RSS then {rss_mib(worker.proc.pid):,.0f} MiB")
+            figures["quixstreams_first_start_eps_1_worker"] = round(history / took)
+
+            live = make_events(args.live_events, random.randrange(10**6), now - timedelta(days=1),
+                               timedelta(hours=23))
+            before = worker.status()["admitted"]
+            cpu = CpuShare({"quixstreams worker": worker.proc.pid, **servers})
+            t = time.perf_counter()
+            await publish_all(publisher, topics, live)
+            await worker.settled(admitted=before + len(live))
+            rate = len(live) / (time.perf_counter() - t)
+            print(f"    cores used meanwhile: {cpu.report()}")
+            print(f"    live: {len(live):,} events at {rate:,.0f} events/s "
+                  f"({rate / figures['live_eps_1_worker']:.2f}x the service's worker in [3])")
+            figures["quixstreams_live_eps_1_worker"] = round(rate)
+
+            async def visible(user: str) -> bool:  # straight from Redis: no API in front of this worker
+                return await boards.around(("tag:bench-marker", "all"), user, 0) is not None
+
+            before = worker.status()["admitted"]
+            lat, missing, sent = await latency(visible, publisher, topics, args.rate, args.duration,
+                                               seed=random.randrange(10**6))
+            print(f"    publish -> on the board in Redis at {args.rate:,} events/s for {args.duration:.0f} s: "
+                  f"{len(lat)} markers, p50 {pct(lat, 50):.0f} ms, p90 {pct(lat, 90):.0f} ms, p99 {pct(lat, 99):.0f} "
+                  f"ms, max {max(lat):.0f} ms" + (f", not seen within 10 s: {missing}" if missing else ""))
+            figures[f"quixstreams_p99_ms_at_{args.rate}_eps"] = round(pct(lat, 99), 1)
+            await worker.settled(admitted=before + sent, timeout=60)
+            print(f"    check: all {sent:,} events of the latency run applied")
+        finally:
+            worker.stop()
+            await boards.close()
 
 
 def _short(n: int) -> str:
@@ -469,6 +618,8 @@ async def main() -> None:
     parser.add_argument("--duration", type=float, default=30)
     parser.add_argument("--board-members", type=int, default=100_000, help="0: skip the leaderboard reads")
     parser.add_argument("--board-reads", type=int, default=400)
+    parser.add_argument("--no-quixstreams", dest="quixstreams", action="store_false",
+                        help="skip [8], the same pipeline on quixstreams")
     parser.add_argument("--json", help="write the figures here")
     args = parser.parse_args()
 
