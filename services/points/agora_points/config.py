@@ -30,6 +30,11 @@ class Settings(ServiceSettings):
     # memory grows with this and with its members (display names, statuses), not with the history.
     points_state_cache_mib: float = Field(default=128, ge=1)
     points_publish_titles: bool = True  # publish HonorTitleEarned / HonorTitleLost (the users service awards titles)
+    # Standby replicas: each partition's state also kept warm by one other worker (named by the group's assignor),
+    # so that when its owner dies the partition moves to that worker and is served after reading only what the
+    # copy had not reached, not the whole history. Costs each worker the CPU and disk of the copies it keeps
+    # (about as much again as its own partitions); nothing with one worker.
+    points_standby_replicas: bool = True
 
     # The leaderboards' sorted sets (any Redis 6+; `make run` and the tests start a local redis-server). TLS and
     # credentials in the URL: rediss://:password@host:6379/0?ssl_ca_certs=/etc/agora/redis-ca/ca.crt

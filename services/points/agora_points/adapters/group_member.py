@@ -7,18 +7,28 @@ sent by the previous owner), later ones are handled as new. A partition it still
 it back, or a broker that lost the group) keeps its state and goes on from where this worker was. Offsets are
 committed only after a batch's outputs were acknowledged, so a crash redoes at most what was not committed,
 and every stage ignores what it has already seen.
+
+Standby replicas (Kafka Streams' idea): the group's assignor (`StandbyAssignor`) also names, for every partition,
+one other member that keeps a warm copy of its state, fed by a `StandbyReader` up to the owner's committed
+offset. When the owner dies, the assignor gives the partition to the member holding the copy, whose restore
+then reads only what the copy had not yet reached, not the whole history. The assignor is sticky too: members
+keep the partitions they have, so a rebalance moves only what it must.
 """
 
 import asyncio
+import json
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
 from agora_common.kafka import CONSUMER_TIMEOUTS, Kafka, kafka_connection
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
+from aiokafka.cluster import ClusterMetadata
+from aiokafka.coordinator.assignors.abstract import AbstractPartitionAssignor
 from aiokafka.coordinator.assignors.roundrobin import RoundRobinPartitionAssignor
+from aiokafka.coordinator.protocol import ConsumerProtocolMemberAssignment, ConsumerProtocolMemberMetadata
 from aiokafka.errors import KafkaError
 
 log = logging.getLogger(__name__)
@@ -33,9 +43,18 @@ class Batch:
 class Stage(Protocol):
     stateful: bool
 
-    def assign(self, partitions: set[TopicPartition], partition_count: int) -> set[TopicPartition]:
-        """The partitions this worker now has (of a topic with partition_count partitions): drop the state of any
-        other, return those without state."""
+    def assign(self, partitions: set[TopicPartition], partition_count: int,
+               reached: Mapping[TopicPartition, int]) -> dict[TopicPartition, int]:
+        """The partitions this worker now has (of a topic with partition_count partitions). Return those to
+        restore, each with the offset its state has reached (0: no state; more: a standby copy taken over). The
+        state of a partition taken away (handled up to `reached`) is kept as a standby copy or dropped."""
+
+    def keep_standbys(self, partitions: set[TopicPartition]) -> dict[TopicPartition, int]:
+        """Stateful stages: keep warm copies of exactly these partitions (drop any other); return each one's next
+        offset."""
+
+    def apply_standby(self, partition: TopicPartition, records: list[ConsumerRecord]) -> None:
+        """Stateful stages: apply records (below the owner's committed offset) to a warm copy, sending nothing."""
 
     async def handle(self, batches: dict[TopicPartition, Batch]) -> None:
         """Apply one fetch; return once its outputs are acknowledged (then its offsets are committed)."""
@@ -44,9 +63,90 @@ class Stage(Protocol):
         """A partition given without state has been read up to the end it had: it serves from now on."""
 
 
+class StandbyAssignor(AbstractPartitionAssignor):
+    """Sticky, balanced, standby-aware. Each member says in its join metadata which partitions it owns and which
+    it keeps warm copies of. The leader then (1) lets every member keep what it owns, up to an even share; (2)
+    gives each remaining partition to a member under its share that has a warm copy of it (a standby, or an
+    owner that had to give it up), else to the member with the fewest; (3) names, when there are two members or
+    more, one other member per partition to keep a standby (the one with a copy already, else the one with the
+    fewest). The standbys travel in each member's assignment user data."""
+
+    name = "agora-sticky-standby"
+    version = 0
+
+    def __init__(self, member: "GroupMember") -> None:
+        self.member = member
+
+    def metadata(self, topics: Iterable[str]) -> ConsumerProtocolMemberMetadata:
+        held = {"owned": _pairs(self.member.owned), "standbys": _pairs(self.member.standbys)}
+        return ConsumerProtocolMemberMetadata(self.version, sorted(topics), json.dumps(held).encode())
+
+    def assign(self, cluster: ClusterMetadata, members: Mapping[str, ConsumerProtocolMemberMetadata]
+               ) -> dict[str, ConsumerProtocolMemberAssignment]:
+        topics = sorted({t for m in members.values() for t in m.subscription})
+        partitions = [TopicPartition(t, p) for t in topics for p in sorted(cluster.partitions_for_topic(t) or ())]
+        held = {member: _held(m.user_data) for member, m in members.items()}
+        owners, standbys = plan_assignment(partitions, held)
+        out = {}
+        for member in members:
+            mine = [tp for tp in partitions if owners[tp] == member]
+            user_data = json.dumps({"standbys": _pairs(tp for tp, m in standbys.items() if m == member)}).encode()
+            out[member] = ConsumerProtocolMemberAssignment(
+                self.version, [(t, [tp.partition for tp in mine if tp.topic == t]) for t in topics], user_data)
+        return out
+
+    def on_assignment(self, assignment: ConsumerProtocolMemberAssignment) -> None:
+        self.member.standbys = {TopicPartition(t, p) for t, p in _held(assignment.user_data).get("standbys", ())}
+
+
+def plan_assignment(partitions: list[TopicPartition], held: Mapping[str, dict[str, list]]
+                    ) -> tuple[dict[TopicPartition, str], dict[TopicPartition, str]]:
+    """(owner of each partition, the member keeping its standby copy) for members that say what they hold."""
+    members = sorted(held)
+    owned = {m: {TopicPartition(t, p) for t, p in held[m].get("owned", ())} for m in members}
+    warm = {m: owned[m] | {TopicPartition(t, p) for t, p in held[m].get("standbys", ())} for m in members}
+    share, extra = divmod(len(partitions), len(members))
+    quota = {m: share + (1 if i < extra else 0) for i, m in enumerate(members)}  # sorted: every leader agrees
+    owners: dict[TopicPartition, str] = {}
+    count = dict.fromkeys(members, 0)
+    for m in members:  # (1) sticky
+        for tp in sorted(owned[m]):
+            if tp in partitions and tp not in owners and count[m] < quota[m]:
+                owners[tp], count[m] = m, count[m] + 1
+    for tp in partitions:  # (2) the rest: to a warm copy if one has room, else to the emptiest
+        if tp in owners:
+            continue
+        room = [m for m in members if count[m] < quota[m]]
+        m = next((m for m in room if tp in warm[m]), None) or min(room, key=lambda m: (count[m], m))
+        owners[tp], count[m] = m, count[m] + 1
+    standbys: dict[TopicPartition, str] = {}
+    if len(members) > 1:  # (3)
+        load = dict.fromkeys(members, 0)
+        for tp in partitions:
+            others = [m for m in members if m != owners[tp]]
+            m = next((m for m in others if tp in warm[m]), None) or min(others, key=lambda m: (load[m], m))
+            standbys[tp], load[m] = m, load[m] + 1
+    return owners, standbys
+
+
+def _pairs(partitions: Iterable[TopicPartition]) -> list[list]:
+    return sorted([tp.topic, tp.partition] for tp in partitions)
+
+
+def _held(user_data: bytes) -> dict[str, list]:
+    """A member's metadata or assignment user data; empty from a member of an older version or another
+    assignor, which the plan reads as holding nothing."""
+    try:
+        data = json.loads(user_data or b"{}")
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
 class GroupMember:
     def __init__(self, kafka: Kafka, *, group_id: str, topics: Iterable[str], stage: Stage, batch_max: int,
-                 upstream: "GroupMember | None" = None, poll_ms: int = 5, commit_interval: float = 1.0) -> None:
+                 upstream: "GroupMember | None" = None, poll_ms: int = 5, commit_interval: float = 1.0,
+                 standby_replicas: bool = False) -> None:
         self.kafka = kafka_connection(kafka)
         self.group_id = group_id
         self.topics = list(topics)
@@ -60,9 +160,15 @@ class GroupMember:
         self.committed: dict[TopicPartition, int] = {}
         self.restoring: set[TopicPartition] = set()
         self.replay_below: dict[TopicPartition, int] = {}
+        self.standby_replicas = standby_replicas and stage.stateful
+        self.standbys: set[TopicPartition] = set()  # what the assignor asked this worker to keep warm copies of
+        self.standby_positions: dict[TopicPartition, int] = {}  # the copies kept since the last assignment
+        self.generation = 0  # assignments so far: the standby reader follows each
+        self.standby_reader = StandbyReader(self) if self.standby_replicas else None
         self.assigned_once = False
         self.caught_up = False  # every partition it had was, once, read to its end (after the upstream stage)
         self.records_handled = 0
+        self.records_replayed = 0  # read again by restores (below the group's committed offset)
         self._consumer: AIOKafkaConsumer | None = None
 
     async def run(self) -> None:
@@ -70,11 +176,17 @@ class GroupMember:
             **self.kafka.client_options(), group_id=self.group_id, client_id=self.group_id,
             enable_auto_commit=False, auto_offset_reset="earliest", fetch_max_wait_ms=self.poll_ms,
             max_partition_fetch_bytes=8 * 1024 * 1024, fetch_max_bytes=64 * 1024 * 1024,
-            partition_assignment_strategy=(RoundRobinPartitionAssignor,), **CONSUMER_TIMEOUTS,
+            # sticky and standby-aware for the stateful stages; round robin still listed, so that a group whose
+            # members do not all know the first yet (a rolling upgrade) agrees on the second
+            partition_assignment_strategy=(
+                *([StandbyAssignor(self)] if self.stage.stateful else []), RoundRobinPartitionAssignor),
+            **CONSUMER_TIMEOUTS,
             metadata_max_age_ms=5_000,  # a topic created again (a broker that came back empty) is seen soon
         )
         consumer.subscribe(self.topics, listener=_Rebalance(self))
         await consumer.start()
+        standby = asyncio.create_task(self.standby_reader.run(), name=f"{self.group_id}-standby") \
+            if self.standby_reader else None
         try:
             last_commit = time.monotonic()
             while True:
@@ -86,7 +198,11 @@ class GroupMember:
                     for tp, batch in batches.items():
                         self.reached[tp] = batch.records[-1].offset + 1
                         self.records_handled += len(batch.records)
+                        if batch.replay_below:
+                            self.records_replayed += sum(r.offset < batch.replay_below for r in batch.records)
                 await self._check_restored()
+                if standby is not None and standby.done():
+                    standby.result()  # its failure is the stage's: raise it here
                 if time.monotonic() - last_commit > self.commit_interval:
                     self._reread_shrunk_logs()
                     await self.commit()
@@ -95,6 +211,9 @@ class GroupMember:
             await asyncio.shield(self.commit())
             raise
         finally:
+            if standby is not None:
+                standby.cancel()
+                await asyncio.gather(standby, return_exceptions=True)
             self._consumer = None
             await consumer.stop()
 
@@ -159,27 +278,89 @@ class GroupMember:
         # state of its partitions is kept (and served) meanwhile, not dropped, or the history would be lost.
         gone = {tp for tp in self.owned if not consumer.partitions_for_topic(tp.topic)}
         self.owned = set(partitions)
+        self.restoring &= self.owned
+        count = len(consumer.partitions_for_topic(self.topics[0]) or ())
+        fresh = self.stage.assign(self.owned | gone, count, self.reached)
         for tp in [tp for tp in self.reached if tp not in self.owned | gone]:
             del self.reached[tp]
-        self.restoring &= self.owned
-        fresh = self.stage.assign(self.owned | gone, len(consumer.partitions_for_topic(self.topics[0]) or ()))
         for tp in self.owned:
             self.committed[tp] = await consumer.committed(tp) or 0
             if not self.stage.stateful:
                 self.reached[tp] = await consumer.position(tp)
-            elif tp in fresh:  # restore: read it from the start, replaying what was already handled
+            elif tp in fresh:  # restore: read it from where its state is (the start, or a standby copy's offset),
+                # replaying what was already handled
                 self.replay_below[tp] = self.committed[tp]
-                self.reached[tp] = 0
+                self.reached[tp] = fresh[tp]
                 self.restoring.add(tp)
-                consumer.seek(tp, 0)
+                consumer.seek(tp, fresh[tp])
             else:  # kept: go on from where this worker and the group both were (everything if the broker lost
                 # the group's offsets, e.g. one that came back empty): what is read again is ignored as seen
                 self.reached[tp] = min(self.reached.get(tp, 0), self.committed[tp])
                 consumer.seek(tp, self.reached[tp])
+        if self.stage.stateful:  # without standby replicas this drops the state of every partition taken away
+            self.standby_positions = self.stage.keep_standbys(
+                self.standbys - self.owned if self.standby_replicas else set())
+        self.generation += 1
         self.assigned_once = True
         log.info("points partitions assigned", extra={
             "group": self.group_id, "partitions": sorted(f"{tp.topic}/{tp.partition}" for tp in self.owned),
-            "restoring": len(self.restoring)})
+            "restoring": {f"{tp.topic}/{tp.partition}": fresh[tp] for tp in sorted(fresh)},
+            "standbys": sorted(f"{tp.topic}/{tp.partition}" for tp in self.standbys)})
+
+
+class StandbyReader:
+    """Feeds the warm copies the assignor gave this worker: reads their partitions (without joining the group)
+    and applies each record below the owner's committed offset, so a copy never holds what the owner has not
+    yet acknowledged downstream (its takeover replays up to that offset and sends the rest itself)."""
+
+    def __init__(self, member: GroupMember, *, refresh_s: float = 1.0) -> None:
+        self.member = member
+        self.refresh_s = refresh_s
+        self.applied: dict[TopicPartition, int] = {}  # next offset per copy
+        self.records_applied = 0
+
+    async def run(self) -> None:
+        member = self.member
+        # the group's id to read its committed offsets; manually assigned, so never a member of it
+        consumer = AIOKafkaConsumer(
+            **member.kafka.client_options(), group_id=member.group_id, client_id=f"{member.group_id}-standby",
+            enable_auto_commit=False, auto_offset_reset="earliest", fetch_max_wait_ms=member.poll_ms * 20,
+            max_partition_fetch_bytes=8 * 1024 * 1024, fetch_max_bytes=64 * 1024 * 1024)
+        await consumer.start()
+        try:
+            generation = 0
+            assigned: set[TopicPartition] = set()
+            limits: dict[TopicPartition, int] = {}
+            refreshed = 0.0
+            while True:
+                if member.generation != generation:  # the copies the last assignment left this worker
+                    generation = member.generation
+                    self.applied = dict(member.standby_positions)
+                    assigned, limits, refreshed = set(self.applied), {}, 0.0
+                    consumer.assign(sorted(assigned))
+                    for tp, offset in self.applied.items():
+                        consumer.seek(tp, offset)
+                if not assigned:
+                    await asyncio.sleep(self.refresh_s)
+                    continue
+                if time.monotonic() - refreshed > self.refresh_s:
+                    limits = {tp: await consumer.committed(tp) or 0 for tp in assigned}
+                    refreshed = time.monotonic()
+                    consumer.resume(*[tp for tp in assigned if self.applied.get(tp, 0) < limits[tp]])
+                got = await consumer.getmany(timeout_ms=member.poll_ms * 20, max_records=member.batch_max)
+                for tp, records in got.items():
+                    if tp not in assigned or member.generation != generation:
+                        continue  # reassigned meanwhile (a copy taken over is restored from its own offset)
+                    below = [r for r in records if r.offset < limits.get(tp, 0)]
+                    if below:
+                        member.stage.apply_standby(tp, below)
+                        self.applied[tp] = below[-1].offset + 1
+                        self.records_applied += len(below)
+                    if len(below) < len(records):  # at the owner's commit: wait for it to move on
+                        consumer.seek(tp, self.applied.get(tp, 0))
+                        consumer.pause(tp)
+        finally:
+            await consumer.stop()
 
 
 class _Rebalance(ConsumerRebalanceListener):

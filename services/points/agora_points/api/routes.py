@@ -83,7 +83,10 @@ async def get_status(processor: ProcessorDep) -> dict:
         "stages": {
             stage: {"group": m.group_id, "partitions": sorted(f"{tp.topic}/{tp.partition}" for tp in m.owned),
                     "restoring": sorted(f"{tp.topic}/{tp.partition}" for tp in m.restoring),
-                    "records_handled": m.records_handled, "behind": m.behind_by(), "caught_up": m.caught_up}
+                    "standbys": {f"{tp.topic}/{tp.partition}": offset for tp, offset in sorted(
+                        m.standby_reader.applied.items() if m.standby_reader else ())},
+                    "records_handled": m.records_handled, "records_replayed": m.records_replayed,
+                    "behind": m.behind_by(), "caught_up": m.caught_up}
             for stage, m in zip(("route", "derive", "book"), processor.members, strict=True)},
         "last_applied_at": processor.last_applied_at,
     }

@@ -30,7 +30,8 @@ log = logging.getLogger(__name__)
 class PointsProcessor:
     def __init__(self, *, rules: RuleSet, fingerprint: str, kafka: Kafka, topics: Topics,
                  publish_titles: bool = True, batch_max: int = 5_000, partitions: int = 6,
-                 replication: int = 1, state_dir: Path, state_cache_mib: float = 128) -> None:
+                 replication: int = 1, state_dir: Path, state_cache_mib: float = 128,
+                 standby_replicas: bool = True) -> None:
         self.rules = rules
         self.store = StateStore(state_dir, cache_mib=state_cache_mib)
         self.kafka = kafka_connection(kafka)
@@ -52,9 +53,9 @@ class PointsProcessor:
         route = GroupMember(self.kafka, group_id=self.groups["route"], topics=self.input_topics, stage=self.router,
                             batch_max=batch_max)
         derive = GroupMember(self.kafka, group_id=self.groups["derive"], topics=[self.facts_topic],
-                             stage=self.deriver, batch_max=batch_max, upstream=route)
+                             stage=self.deriver, batch_max=batch_max, upstream=route, standby_replicas=standby_replicas)
         book = GroupMember(self.kafka, group_id=self.groups["book"], topics=[self.states_topic], stage=self.keeper,
-                           batch_max=batch_max, upstream=derive)
+                           batch_max=batch_max, upstream=derive, standby_replicas=standby_replicas)
         self.members = (route, derive, book)
         self.failure: str | None = None
         metrics.READY.set(0)

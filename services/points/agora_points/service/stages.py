@@ -13,17 +13,17 @@ import asyncio
 import logging
 import uuid
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TypeVar
+from typing import Generic, TypeVar
 
 from agora_common import metrics as common_metrics
 from agora_common.events import BadEvent, Envelope
 from agora_common.events.points import HonorTitleEarned, HonorTitleLost
 from agora_common.kafka import DeadLetters, EventPublisher
 from agora_common.retry import until_done
-from aiokafka import TopicPartition
+from aiokafka import ConsumerRecord, TopicPartition
 from aiokafka.partitioner import DefaultPartitioner
 
 from agora_points import metrics
@@ -97,8 +97,15 @@ class Router:
         self.dead_letters = dead_letters
         self.group_id = group_id
 
-    def assign(self, partitions: set[TopicPartition], partition_count: int) -> set[TopicPartition]:
-        return set()
+    def assign(self, partitions: set[TopicPartition], partition_count: int,
+               reached: Mapping[TopicPartition, int]) -> dict[TopicPartition, int]:
+        return {}
+
+    def keep_standbys(self, partitions: set[TopicPartition]) -> dict[TopicPartition, int]:
+        raise TypeError("the router keeps no state: no standby copies")
+
+    def apply_standby(self, partition: TopicPartition, records: list[ConsumerRecord]) -> None:
+        raise TypeError("the router keeps no state: no standby copies")
 
     async def restored(self, partition: TopicPartition) -> None:
         return None
@@ -134,19 +141,28 @@ class Deriver:
         self.states_topic = states_topic
         self.store = store
         self.derivations: dict[int, Derivation] = {}
+        self.standbys = Standbys[Derivation](make=lambda p: Derivation(self.rules, self._state(str(p))),
+                                             drop=lambda d: d.clear())
         self.partition_count: int | None = None
 
     def _state(self, name: str) -> DerivationState:
         return derivation_state(self.store, f"derive:{name}", self.rules)
 
-    def assign(self, partitions: set[TopicPartition], partition_count: int) -> set[TopicPartition]:
+    def assign(self, partitions: set[TopicPartition], partition_count: int,
+               reached: Mapping[TopicPartition, int]) -> dict[TopicPartition, int]:
         self.derivations, fresh, _ = _reassign(
-            self.derivations, partitions, self.partition_count, partition_count,
-            make=lambda p: Derivation(self.rules, self._state(str(p))),
-            merge=lambda held: Derivation.merged(held, self._state("merged")),
-            drop=lambda d: d.clear())
+            self.derivations, partitions, self.partition_count, partition_count, reached, self.standbys,
+            merge=lambda held: Derivation.merged(held, self._state("merged")))
         self.partition_count = partition_count or self.partition_count
         return fresh
+
+    def keep_standbys(self, partitions: set[TopicPartition]) -> dict[TopicPartition, int]:
+        return self.standbys.keep(partitions)
+
+    def apply_standby(self, partition: TopicPartition, records: list[ConsumerRecord]) -> None:
+        derivation = self.standbys.advance(partition, records)
+        if derivation is not None:
+            derivation.admit([decode_fact(item) for r in records for item in decode_batch(r.value)], BatchResult())
 
     async def restored(self, partition: TopicPartition) -> None:
         return None
@@ -221,6 +237,7 @@ class Keeper:
         self.publish_titles = publish_titles
         self.read_titles = read_titles
         self.books: dict[int, Book] = {}
+        self.standbys = Standbys[Book](make=lambda p: Book(self.rules, self._state(str(p))), drop=lambda b: b.clear())
         self.serving: set[int] = set()
         self.partition_count: int | None = None  # of the award-state topic: which partition holds a user
         self.titles = TitleBook()
@@ -255,13 +272,14 @@ class Keeper:
         return book_state(self.store, f"book:{name}", self.rules)
 
     # ---- the group gives and takes partitions ---------------------------------------------------------
-    def assign(self, partitions: set[TopicPartition], partition_count: int) -> set[TopicPartition]:
-        # a new book has tracking off: its boards are written whole once it is restored
+    def assign(self, partitions: set[TopicPartition], partition_count: int,
+               reached: Mapping[TopicPartition, int]) -> dict[TopicPartition, int]:
+        # a new or standby book has tracking off: its boards are written whole once it is restored
+        for p in set(self.books) - {tp.partition for tp in partitions}:
+            self.books[p].tracking = False  # taken away: a standby copy now, or dropped
         self.books, fresh, merged = _reassign(
-            self.books, partitions, self.partition_count, partition_count,
-            make=lambda p: Book(self.rules, self._state(str(p))),
-            merge=lambda held: Book.merged(held, self._state("merged")),
-            drop=lambda b: b.clear())
+            self.books, partitions, self.partition_count, partition_count, reached, self.standbys,
+            merge=lambda held: Book.merged(held, self._state("merged")))
         self.partition_count = partition_count or self.partition_count
         if merged:  # the merged book serves every partition given, and its boards are written whole again
             self.serving = set(self.books)
@@ -272,6 +290,15 @@ class Keeper:
         if fresh:
             self._titles_stale = True
         return fresh
+
+    def keep_standbys(self, partitions: set[TopicPartition]) -> dict[TopicPartition, int]:
+        return self.standbys.keep(partitions)
+
+    def apply_standby(self, partition: TopicPartition, records: list[ConsumerRecord]) -> None:
+        book = self.standbys.advance(partition, records)
+        if book is not None:
+            states, statuses, names = _stage_messages(records)
+            book.apply(states, statuses, BatchResult(), names)
 
     async def restored(self, partition: TopicPartition) -> None:
         p = partition.partition
@@ -292,18 +319,7 @@ class Keeper:
         now = datetime.now(UTC)
         for tp, batch in batches.items():
             book = self.books[tp.partition]
-            states: list[AwardState] = []
-            statuses: list[StatusFact] = []
-            names: list[NameFact] = []
-            for r in batch.records:
-                for item in decode_batch(r.value):
-                    m = decode_stage(item)
-                    if isinstance(m, AwardState):
-                        states.append(m)
-                    elif isinstance(m, StatusFact):
-                        statuses.append(m)
-                    else:
-                        names.append(m)
+            states, statuses, names = _stage_messages(batch.records)
             result = BatchResult()
             book.apply(states, statuses, result, names)
             metrics.ENTRIES.inc(result.new_entries)
@@ -388,24 +404,84 @@ class Keeper:
             self._title_pump.cancel()
 
 
-def _reassign(held: dict[int, T], partitions: set[TopicPartition], before: int | None, now: int, *,
-              make: Callable[[int], T], merge: Callable[[list[T]], T], drop: Callable[[T], None]
-              ) -> tuple[dict[int, T], set[TopicPartition], bool]:
-    """A stateful stage's per-partition state after an assignment: (the state, the partitions given without state,
-    whether it was merged because the partitioning changed). The state of partitions taken away is dropped."""
+def _stage_messages(records: list[ConsumerRecord]) -> tuple[list[AwardState], list[StatusFact], list[NameFact]]:
+    states: list[AwardState] = []
+    statuses: list[StatusFact] = []
+    names: list[NameFact] = []
+    for r in records:
+        for item in decode_batch(r.value):
+            m = decode_stage(item)
+            if isinstance(m, AwardState):
+                states.append(m)
+            elif isinstance(m, StatusFact):
+                statuses.append(m)
+            else:
+                names.append(m)
+    return states, statuses, names
+
+
+class Standbys(Generic[T]):
+    """A stage's warm copies of partitions other workers own (adapters/group_member.py: StandbyReader), each
+    with the next offset it has applied. A copy becomes the partition's state when the group gives this worker
+    the partition; a partition taken away from this worker becomes a copy, in case the group asks for one."""
+
+    def __init__(self, *, make: Callable[[int], T], drop: Callable[[T], None]) -> None:
+        self.make, self.drop = make, drop
+        self.copies: dict[int, tuple[T, int]] = {}
+
+    def keep(self, partitions: set[TopicPartition]) -> dict[TopicPartition, int]:
+        wanted = {tp.partition for tp in partitions}
+        for p in [p for p in self.copies if p not in wanted]:
+            self.drop(self.copies.pop(p)[0])
+        for p in wanted - set(self.copies):
+            self.copies[p] = (self.make(p), 0)
+        return {tp: self.copies[tp.partition][1] for tp in partitions}
+
+    def advance(self, partition: TopicPartition, records: list[ConsumerRecord]) -> T | None:
+        """The copy to apply these records to (None: no longer held), its offset moved past them."""
+        copy = self.copies.get(partition.partition)
+        if copy is None:
+            return None
+        self.copies[partition.partition] = (copy[0], records[-1].offset + 1)
+        return copy[0]
+
+    def take(self, partition: int) -> tuple[T, int] | None:
+        return self.copies.pop(partition, None)
+
+    def put(self, partition: int, state: T, offset: int) -> None:
+        self.copies[partition] = (state, offset)
+
+    def clear(self) -> None:
+        for state, _ in self.copies.values():
+            self.drop(state)
+        self.copies.clear()
+
+
+def _reassign(held: dict[int, T], partitions: set[TopicPartition], before: int | None, now: int,
+              reached: Mapping[TopicPartition, int], standbys: Standbys[T], *, merge: Callable[[list[T]], T]
+              ) -> tuple[dict[int, T], dict[TopicPartition, int], bool]:
+    """A stateful stage's per-partition state after an assignment: (the state, the partitions to restore with the
+    offset their state has reached, whether it was merged because the partitioning changed). A partition taken
+    away becomes a standby copy (dropped by the next `Standbys.keep` unless the group wants one); a partition
+    given starts from its standby copy if there is one, else from nothing."""
     if _repartitioned(before, now, held):
+        standbys.clear()
         parts = _distinct(held)
         merged = merge(parts)
         for part in parts:
-            drop(part)
-        return {tp.partition: merged for tp in partitions}, set(), True
+            standbys.drop(part)
+        return {tp.partition: merged for tp in partitions}, {}, True
     wanted = {tp.partition for tp in partitions}
-    if dropped := [p for p in held if p not in wanted]:
-        for p in dropped:
-            drop(held.pop(p))
-    fresh = {tp for tp in partitions if tp.partition not in held}
-    for tp in fresh:
-        held[tp.partition] = make(tp.partition)
+    for tp in [tp for tp in reached if tp.partition in held and tp.partition not in wanted]:
+        standbys.put(tp.partition, held.pop(tp.partition), reached[tp])
+    for p in [p for p in held if p not in wanted]:  # taken away without a position (never read): nothing to keep
+        standbys.drop(held.pop(p))
+    fresh: dict[TopicPartition, int] = {}
+    for tp in partitions:
+        if tp.partition in held:
+            continue
+        copy = standbys.take(tp.partition)
+        held[tp.partition], fresh[tp] = copy if copy is not None else (standbys.make(tp.partition), 0)
     return held, fresh, False
 
 

@@ -164,8 +164,9 @@ async def test_sigkill_mid_stream_then_restart_matches_recomputation_from_the_lo
 
 async def test_two_workers_share_the_partitions_and_one_takes_over_when_the_other_is_killed(agora_env, h):
     """Two workers in the same consumer groups: each holds part of the users, and a read on either is answered
-    by the one holding the user. One is SIGKILLed mid-stream; the other takes its partitions over, restores them
-    from the service's own topics, and every total, board and ledger equals a recomputation from the log."""
+    by the one holding the user; each keeps a standby copy of the other's partitions. One is SIGKILLed
+    mid-stream; the other takes its partitions over, restores them from its copies and the service's own topics,
+    and every total, board and ledger equals a recomputation from the log."""
     topics = Topics(agora_env["topic_prefix"])
     await ensure_topics(agora_env["kafka_bootstrap"], topics.all())
     events = stream(h, 3000)
@@ -196,6 +197,21 @@ async def test_two_workers_share_the_partitions_and_one_takes_over_when_the_othe
 
         await eventually(both_answer_for_everyone, timeout=60)
 
+        async def standbys_warm() -> dict[str, int]:
+            """Each worker keeps a warm copy of the other's stateful partitions, fed up to the owner's commits."""
+            a, b = await first.status(), await second.status()
+            copied = {}
+            for stage in ("derive", "book"):
+                for mine, other in ((a, b), (b, a)):
+                    copies = mine["stages"][stage]["standbys"]
+                    assert set(copies) == set(other["stages"][stage]["partitions"]), (stage, mine, other)
+                    assert all(offset > 0 for offset in copies.values()), (stage, copies)
+                copied[stage] = sum(a["stages"][stage]["standbys"].values())
+            return copied
+
+        copied = await eventually(standbys_warm, timeout=60)
+        replayed = {stage: st["records_replayed"] for stage, st in (await first.status())["stages"].items()}
+
         for i in range(1000, 2000, 100):  # both are consuming this when one dies
             await publisher.publish_many(topics.content, events[i:i + 100])
             await asyncio.sleep(0.02)
@@ -209,6 +225,12 @@ async def test_two_workers_share_the_partitions_and_one_takes_over_when_the_othe
             assert status["stages"]["book"]["restoring"] == [] and status["stages"]["derive"]["restoring"] == []
 
         await eventually(taken_over, timeout=90)
+        # The takeover started from the copies: it read again only what they had not reached (what the dead worker
+        # handled after its copies were last fed), not the records the copies already held.
+        status = await first.status()
+        for stage in ("derive", "book"):
+            again = status["stages"][stage]["records_replayed"] - replayed[stage]
+            assert again < copied[stage], (stage, again, copied[stage])
         totals, events_in_log = await expected_totals(agora_env)
         assert events_in_log == 3000 and sum(totals.values()) > 0
 
