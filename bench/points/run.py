@@ -239,6 +239,14 @@ async def latency(visible, publisher: EventPublisher, topics: Topics, rate: int,
     return [(seen[u] - t) * 1000 for u, t in published.items() if u in seen], missing, i + len(published)
 
 
+def unseen(missing: list[str], markers: int) -> str:
+    """The markers not on the board 10 s after the last was published: the pipeline fell behind the rate."""
+    if not missing:
+        return ""
+    return (f"; {len(missing)} of {markers} markers not seen within 10 s of the end (the pipeline fell behind the "
+            f"rate; the percentiles are of those seen), e.g. {missing[:3]}")
+
+
 async def bare_consumer(bootstrap: str, topics: Topics, expected: int) -> float:
     """The machine's limit for reading this log: aiokafka getmany + decoding each event, nothing else."""
     from agora_common.events import Envelope as Env
@@ -410,8 +418,9 @@ async def run(bootstrap: str, redis_url: str, prefix: str, publisher: EventPubli
                                        args.duration, seed=random.randrange(10**6))
     print(f"[4] publish -> visible on the leaderboard API at {args.rate:,} events/s for {args.duration:.0f} s, one "
           f"worker: {len(lat)} markers, p50 {pct(lat, 50):.0f} ms, p90 {pct(lat, 90):.0f} ms, p99 {pct(lat, 99):.0f} ms,"
-          f" max {max(lat):.0f} ms" + (f", not seen within 10 s: {missing}" if missing else ""))
-    figures[f"p99_ms_at_{args.rate}_eps"] = round(pct(lat, 99), 1)
+          f" max {max(lat):.0f} ms" + unseen(missing, len(lat) + len(missing)))
+    # markers never seen count as slower than any seen: with more than 1% of them, the p99 is not known
+    figures[f"p99_ms_at_{args.rate}_eps"] = round(pct(lat, 99), 1) if len(missing) <= len(lat) // 100 else None
     try:
         await applied([first], before + sent, timeout=60)
         print(f"    check: all {sent:,} events of the latency run applied")
@@ -596,8 +605,10 @@ async def quixstreams_side(bootstrap: str, redis_url: str, prefix: str, publishe
                                                seed=random.randrange(10**6))
             print(f"    publish -> on the board in Redis at {args.rate:,} events/s for {args.duration:.0f} s: "
                   f"{len(lat)} markers, p50 {pct(lat, 50):.0f} ms, p90 {pct(lat, 90):.0f} ms, p99 {pct(lat, 99):.0f} "
-                  f"ms, max {max(lat):.0f} ms" + (f", not seen within 10 s: {missing}" if missing else ""))
-            figures[f"quixstreams_p99_ms_at_{args.rate}_eps"] = round(pct(lat, 99), 1)
+                  f"ms, max {max(lat):.0f} ms" + unseen(missing, len(lat) + len(missing)))
+            figures[f"quixstreams_p99_ms_at_{args.rate}_eps"] = \
+                round(pct(lat, 99), 1) if len(missing) <= len(lat) // 100 else None
+            figures["quixstreams_markers_not_seen"] = len(missing)
             await worker.settled(admitted=before + sent, timeout=60)
             print(f"    check: all {sent:,} events of the latency run applied")
         finally:
