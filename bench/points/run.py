@@ -32,8 +32,8 @@ Redis unless AGORA_REDIS_URL does, and runs points workers as their own processe
    first's replay-check compares every total and board with a recomputation from the log.
 8. quixstreams, side by side (--no-quixstreams skips it): the service's worker stops, and the same pipeline on
    quixstreams (bench/points/quixstreams_worker.py: the same scoring code and state store, quixstreams moving
-   the events) reads the whole domain log from nothing as in 1, then live events as in 3, then the latency run
-   as in 4 (the markers read from Redis: that worker has no API). quixstreams is installed by the bench into
+   the events) reads the same --events log (published again, to topics of its own) from nothing as in 1, then
+   live events as in 3, then the latency run as in 4 (the markers read from Redis: that worker has no API). quixstreams is installed by the bench into
    .run/bench/quixstreams (bench/points/quixstreams-requirements.txt).
 
 --json FILE writes the figures under the keys the scale issue names (those this bench measures).
@@ -541,33 +541,19 @@ class QuixstreamsWorker:
         self.log.close()
 
 
-async def domain_log_size(bootstrap: str, topics: Topics) -> int:
-    from aiokafka import AIOKafkaConsumer, TopicPartition
-
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
-    await consumer.start()
-    try:
-        parts = [TopicPartition(t, p) for t in (topics.content, topics.events)
-                 for p in consumer.partitions_for_topic(t) or await _partitions(consumer, t)]
-        return sum((await consumer.end_offsets(parts)).values())
-    finally:
-        await consumer.stop()
-
-
-async def _partitions(consumer, topic: str) -> set[int]:
-    await consumer._client.force_metadata_update()
-    return consumer.partitions_for_topic(topic) or set()
-
-
 async def quixstreams_side(bootstrap: str, redis_url: str, prefix: str, publisher: EventPublisher, topics: Topics,
                            args, now: datetime, figures: dict, servers: dict[str, int]) -> None:
     """[8] The same pipeline on quixstreams (bench/points/quixstreams_worker.py), after the service's workers
-    have stopped: the whole domain log from nothing, then live events, then the latency run, as in [1], [3], [4]."""
+    have stopped: the same --events log from nothing (published again, to domain topics of its own, so that both
+    start from the same history), then live events, then the latency run, as in [1], [3], [4]."""
     import tempfile
 
     from agora_points.adapters.leaderboards import Leaderboards
 
-    history = await domain_log_size(bootstrap, topics)
+    prefix, topics = f"{prefix}quix.", Topics(f"{prefix}quix.")
+    await ensure_topics(bootstrap, topics.all())
+    history = args.events
+    await publish_all(publisher, topics, make_events(history, 1, now - timedelta(days=60), timedelta(days=59)))
     with tempfile.TemporaryDirectory(prefix="bench-quixstreams-") as workdir:
         worker = QuixstreamsWorker(bootstrap, redis_url, prefix, Path(workdir))
         boards = Leaderboards(redis_url, namespace=f"{prefix}quix:")
@@ -580,7 +566,7 @@ async def quixstreams_side(bootstrap: str, redis_url: str, prefix: str, publishe
             took = time.perf_counter() - joined
             print(f"[8] quixstreams, one worker, the same pipeline (decode -> group_by(root) -> stage 1 -> topic keyed "
                   f"by user -> stage 2 -> Redis boards; the same scoring code and state store): first events after "
-                  f"{joined - started:.1f} s (group join), then the whole domain log of {history:,} events in "
+                  f"{joined - started:.1f} s (group join), then the same log of {history:,} events in "
                   f"{took:.1f} s = {history / took:,.0f} events/s; RSS then {rss_mib(worker.proc.pid):,.0f} MiB")
             figures["quixstreams_first_start_eps_1_worker"] = round(history / took)
 

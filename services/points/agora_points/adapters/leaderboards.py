@@ -53,6 +53,20 @@ return missing
 """
 
 
+# A member's place and neighbours, read in one step: with writes between separate reads, the member could move
+# out of the window read around its old place. KEYS: the board; ARGV: member, how many places each side.
+# Returns nil (not on the board) or {participants, index of the window's first, its competition rank, the
+# window as member, score, member, score, ...}.
+_AROUND = """
+local index = redis.call('ZRANK', KEYS[1], ARGV[1])
+if not index then return nil end
+local start = math.max(index - tonumber(ARGV[2]), 0)
+local window = redis.call('ZRANGE', KEYS[1], start, index + tonumber(ARGV[2]), 'WITHSCORES')
+local ahead = redis.call('ZCOUNT', KEYS[1], '-inf', '(' .. window[2])
+return {redis.call('ZCARD', KEYS[1]), start, ahead + 1, window}
+"""
+
+
 @dataclass(frozen=True, slots=True)
 class Row:
     rank: int
@@ -69,6 +83,7 @@ class Leaderboards:
         # may touch them all
         self.namespace = f"{{{namespace}}}"
         self._write = self.redis.register_script(_WRITE)
+        self._around = self.redis.register_script(_AROUND)
 
     def key(self, board: BoardKey) -> str:
         return f"{self.namespace}board:{board[0]}|{board[1]}"
@@ -148,23 +163,11 @@ class Leaderboards:
     async def around(self, board: BoardKey, user: str, around: int) -> tuple[Row, int, list[Row]] | None:
         """(the member's row, participants, rows from `around` places above to `around` below); None if the
         member is not on the board."""
-        key = self.key(board)
-        async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.zscore(key, user)
-            pipe.zrank(key, user)
-            pipe.zcard(key)
-            score, index, participants = await pipe.execute()
-        if score is None or index is None:
+        found = await self._around(keys=[self.key(board)], args=[user, around])
+        if found is None:
             return None
-        start = max(index - around, 0)
-        async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.zrange(key, start, index + around, withscores=True)
-            pipe.zcount(key, "-inf", f"({score}")  # members strictly ahead of the member
-            members, ahead = await pipe.execute()
-        first_score = members[0][1]
-        first_rank = ahead + 1 if first_score == score else None
-        if first_rank is None:
-            first_rank = await self.redis.zcount(key, "-inf", f"({first_score}") + 1
+        participants, start, first_rank, flat = found
+        members = [(flat[i], float(flat[i + 1])) for i in range(0, len(flat), 2)]
         rows = await self._named(_ranked(members, first_index=start, first_rank=first_rank))
         me = next(row for row in rows if row.user_id == user)
         return me, participants, rows
