@@ -11,7 +11,8 @@ What runs, in this order (one at a time: the machine is small):
    refusing it). `bench/api/run.py --base-url <that gateway>` measures reads and writes through nginx, and
    this script measures search queries and leaderboard reads through it. Then the peak memory (VmHWM, from
    /proc/<pid>/status) of every process of the platform;
-2. `bench/points/run.py` (its own broker and points worker): events/s and publish-to-leaderboard latency;
+2. `bench/points/run.py` (its own broker, Redis and points workers): events/s, publish-to-leaderboard latency,
+   failover, and (--full) the same pipeline on quixstreams side by side;
 3. `bench/search/run.py` (its own broker and search server): indexing throughput, event-to-searchable lag,
    query latency;
 4. `services/events/bench/bench_registrations.py` (its own database and broker): concurrent registrations;
@@ -44,7 +45,7 @@ PY = sys.executable
 
 MODEST = {
     "api": ["--rate", "100", "--duration", "5", "--unloaded", "30", "--pause", "1"],
-    "points": ["--events", "20000", "--live-events", "5000", "--rate", "500", "--duration", "10"],
+    "points": ["--events", "20000", "--live-events", "5000", "--rate", "500", "--duration", "10", "--no-quixstreams"],
     "search": ["--docs", "5000", "--rate", "100", "--duration", "10", "--queries", "100", "--query-docs", "1000",
                "--large-queries", "3"],
     "events": ["--users", "200", "--places", "50"],
@@ -53,7 +54,7 @@ MODEST = {
 }
 FULL = {
     "api": [],  # its defaults: 200 req/s per endpoint for 10 s
-    "points": [],  # 200,000 events, 50,000 live, 2,000 events/s for 30 s
+    "points": [],  # 200,000 events, 50,000 live, 2,000 events/s for 30 s, and quixstreams side by side
     "search": [],  # 100,000 documents, 200 events/s for 20 s, 300 queries
     "events": ["--users", "200", "--places", "50"],
     "announcements": ["--members", "10000"],
@@ -247,12 +248,17 @@ async def gateway_reads(url: str, n: int) -> dict[str, tuple[float, float, float
 
 def points_bench(report: Report, sizes: dict) -> None:
     out = run_bench("points", [str(ROOT / "bench/points/run.py"), *sizes["points"]], report, timeout=3600)
-    report.add("points", "events/s, start-up replay", grab(r"\[1\].*?= ([\d,]+ events/s)", out),
-               grab(r"\[1\].*?: ([\d,]+ events in [\d.]+ s)", out))
-    report.add("points", "events/s, live path", grab(r"\[2\].*?= ([\d,]+ events/s)", out),
-               grab(r"\[2\].*?: ([\d,]+ events in [\d.]+ s)", out))
-    report.add("points", "publish -> leaderboard latency", grab(r"\[3\].*?(p99 \d+ ms)", out),
-               grab(r"\[3\] (.*?):", out) + "; " + grab(r"\[3\].*?markers, (p50 \d+ ms)", out))
+    report.add("points", "events/s, first start (whole log)", grab(r"\[1\].*?= ([\d,]+ events/s)", out),
+               grab(r"\[1\].*?the ([\d,]+ events) scored", out) + " through route -> derive -> book")
+    report.add("points", "events/s, live path, one worker", grab(r"\[3\].*? at ([\d,]+ events/s)", out),
+               grab(r"\[3\].*?= (\d+% of the bare consumer)", out))
+    report.add("points", "publish -> leaderboard latency", grab(r"\[4\].*?(p99 \d+ ms)", out),
+               grab(r"\[4\] (.*?):", out) + "; " + grab(r"\[4\].*?markers, (p50 \d+ ms)", out))
+    report.add("points", "failover (a worker SIGKILLed)", grab(r"\[7\].*?partitions ([\d.]+ s) later", out),
+               "replay-check identical: " + grab(r"\[7\].*?identical (\w+)", out))
+    if "--no-quixstreams" not in sizes["points"]:
+        report.add("points", "events/s, live path, quixstreams", grab(r"\[8\][\s\S]*?live: .*? at ([\d,]+ events/s)", out),
+                   "the same pipeline on quixstreams: " + grab(r"\[8\][\s\S]*?live: .*?\((.*?)\)", out))
 
 
 def search_bench(report: Report, sizes: dict) -> None:
