@@ -2,6 +2,7 @@
 cancellation."""
 
 import asyncio
+import gc
 
 import pytest
 from agora_common.retry import until_done
@@ -45,3 +46,20 @@ async def test_a_cancelled_task_stops_at_once():
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
+
+
+async def test_a_call_that_succeeds_at_once_leaves_no_cyclic_garbage():
+    """The policy's objects are built only after a failure: on a hot path they were reference cycles left for the
+    garbage collector on every call (~35 objects each), whose collections paused the process."""
+
+    async def fine() -> int:
+        return 1
+
+    gc.collect()
+    gc.disable()  # count all of it, not what an automatic collection left
+    try:
+        for _ in range(100):
+            assert await until_done(fine, what="fine") == 1
+        assert gc.collect() < 100  # ~3,500 when each call built a retrying object
+    finally:
+        gc.enable()
