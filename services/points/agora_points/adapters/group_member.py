@@ -78,7 +78,7 @@ class StandbyAssignor(AbstractPartitionAssignor):
         self.member = member
 
     def metadata(self, topics: Iterable[str]) -> ConsumerProtocolMemberMetadata:
-        held = {"owned": _pairs(self.member.owned), "standbys": _pairs(self.member.standbys)}
+        held = {"owned": _pairs(self.member.owned), "standbys": _pairs(self.member.standby_positions)}  # kept
         return ConsumerProtocolMemberMetadata(self.version, sorted(topics), json.dumps(held).encode())
 
     def assign(self, cluster: ClusterMetadata, members: Mapping[str, ConsumerProtocolMemberMetadata]
