@@ -348,9 +348,13 @@ class StandbyReader:
                     await asyncio.sleep(self.refresh_s)
                     continue
                 if time.monotonic() - refreshed > self.refresh_s:
-                    limits = {tp: await consumer.committed(tp) or 0 for tp in assigned}
                     refreshed = time.monotonic()
-                    consumer.resume(*[tp for tp in assigned if self.applied.get(tp, 0) < limits[tp]])
+                    try:
+                        limits = {tp: await consumer.committed(tp) or 0 for tp in assigned}
+                    except KafkaError as exc:  # the broker away: the copies wait, as the owners do
+                        log.warning("standby copies: committed offsets not read",
+                                    extra={"group": member.group_id, "error": repr(exc)})
+                    consumer.resume(*[tp for tp in assigned if self.applied.get(tp, 0) < limits.get(tp, 0)])
                 got = await consumer.getmany(timeout_ms=member.poll_ms * 4, max_records=member.batch_max)
                 for tp, records in got.items():
                     if tp not in assigned or member.generation != generation:
