@@ -275,8 +275,10 @@ class Keeper:
     def assign(self, partitions: set[TopicPartition], partition_count: int,
                reached: Mapping[TopicPartition, int]) -> dict[TopicPartition, int]:
         # a new or standby book has tracking off: its boards are written whole once it is restored
-        for p in set(self.books) - {tp.partition for tp in partitions}:
-            self.books[p].tracking = False  # taken away: a standby copy now, or dropped
+        staying = {id(self.books[tp.partition]) for tp in partitions if tp.partition in self.books}
+        for book in self.books.values():
+            if id(book) not in staying:
+                book.tracking = False  # taken away: a standby copy now, or dropped
         self.books, fresh, merged = _reassign(
             self.books, partitions, self.partition_count, partition_count, reached, self.standbys,
             merge=lambda held: Book.merged(held, self._state("merged")))
@@ -472,10 +474,18 @@ def _reassign(held: dict[int, T], partitions: set[TopicPartition], before: int |
             standbys.drop(part)
         return {tp.partition: merged for tp in partitions}, {}, True
     wanted = {tp.partition for tp in partitions}
-    for tp in [tp for tp in reached if tp.partition in held and tp.partition not in wanted]:
-        standbys.put(tp.partition, held.pop(tp.partition), reached[tp])
-    for p in [p for p in held if p not in wanted]:  # taken away without a position (never read): nothing to keep
-        standbys.drop(held.pop(p))
+    positions = {tp.partition: offset for tp, offset in reached.items()}
+    staying = {id(held[p]) for p in held if p in wanted}
+    owners = Counter(id(state) for state in held.values())
+    for p in [p for p in held if p not in wanted]:
+        state = held.pop(p)
+        if id(state) in staying:  # a merged state (see _repartitioned) that still serves other partitions
+            continue
+        if p in positions and owners[id(state)] == 1:
+            standbys.put(p, state, positions[p])
+        elif owners[id(state)] > 0:  # never read here, or merged and taken away whole: nothing to keep, once
+            owners[id(state)] = 0
+            standbys.drop(state)
     fresh: dict[TopicPartition, int] = {}
     for tp in partitions:
         if tp.partition in held:

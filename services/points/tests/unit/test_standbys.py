@@ -77,3 +77,15 @@ def test_a_partition_taken_away_becomes_a_copy_and_a_copy_given_back_is_restored
     held_, fresh, _ = _reassign(held_, set(P[:3]), 4, 4, {}, standbys, merge=lambda parts: "")
     assert fresh == {P[2]: 42} and held_[2] == "state2"  # restored from where the copy had got to
     assert standbys.advance(P[2], [record(42)]) is None  # no longer a copy: the reader's late records are ignored
+
+
+def test_a_merged_state_is_neither_copied_nor_dropped_while_it_still_serves_a_partition():
+    """One state shared by all the partitions (kept whole after the partitioning changed, see _repartitioned):
+    taking some partitions away must not clear it under the others, and taking all away drops it once."""
+    dropped: list[str] = []
+    standbys = Standbys[str](make=lambda p: f"state{p}", drop=dropped.append)
+    held = dict.fromkeys(range(4), "merged")
+    held, fresh, _ = _reassign(held, set(P[:2]), 4, 4, {P[2]: 10, P[3]: 10}, standbys, merge=lambda parts: "")
+    assert held == {0: "merged", 1: "merged"} and fresh == {} and dropped == [] and standbys.copies == {}
+    held, fresh, _ = _reassign(held, set(), 4, 4, {P[0]: 10, P[1]: 10}, standbys, merge=lambda parts: "")
+    assert held == {} and dropped == ["merged"] and standbys.copies == {}
