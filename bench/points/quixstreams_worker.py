@@ -4,20 +4,22 @@ The issue behind the partitioned workers asks for quixstreams to be measured on 
 engine is chosen. This runs the same three steps the service's workers run, with quixstreams carrying the
 events:
 
-    domain topics ─▶ decode ─group_by(root)─▶ stage 1 (Derivation per partition) ─to_topic(key=user)─▶ stage 2
-    (Book per partition) ─▶ the Redis boards
+    domain topics ─▶ decode ─group_by(root)─▶ stage 1 (Derivation per partition)
+                  ─to_topic(key=user)─▶ stage 2 (Book per partition) ─▶ the Redis boards
 
 The scoring, its state (the same RocksDB state store) and the board writes are the service's own code; what
-differs is what moves the events: quixstreams' per-message dataframe, its repartition topic (`group_by`), a topic keyed by user
-and its librdkafka consumer and producer, against the service's batches on aiokafka. quixstreams' own state
-(`State`, changelog topics) is not used: the stages' state is in many keys per root and per user, not one value
-per message key, so the same store serves both and the comparison is of the transport alone.
+differs is what moves the events: quixstreams' per-message dataframe, its repartition topic (`group_by`), a
+topic keyed by user and its librdkafka consumer and producer, against the service's batches on aiokafka.
+quixstreams' own state (`State`, changelog topics) is not used: the stages' state is in many keys per root and
+per user, not one value per message key, so the same store serves both and the comparison is of the transport
+alone.
 
     python bench/points/quixstreams_worker.py BOOTSTRAP REDIS_URL PREFIX STATUS_FILE STATE_DIR
 
-It writes its progress to STATUS_FILE every 50 ms (domain events read, facts admitted by stage 1, stage messages sent and applied,
-board writes pending) and runs until SIGTERM. quixstreams comes from a directory of its own (run.py installs it
-there): its pins (pydantic < 2.14, pydantic-settings < 2.16) conflict with the service's lock.
+It writes its progress to STATUS_FILE every 50 ms (domain events read, facts admitted by stage 1, stage
+messages sent and applied, board writes pending) and runs until SIGTERM. quixstreams comes from a directory of
+its own (run.py installs it there): its pins (pydantic < 2.14, pydantic-settings < 2.16) conflict with the
+service's lock.
 """
 
 import asyncio
@@ -34,12 +36,13 @@ from agora_common.topics import Topics
 from agora_points.adapters.leaderboards import Leaderboards
 from agora_points.adapters.state_codec import book_state, derivation_state
 from agora_points.adapters.state_store import StateStore
-from agora_points.adapters.wire import decode_fact, decode_stage, encode_batch, encode_fact, encode_stage
+from agora_points.adapters.wire import decode_fact, encode_batch, encode_fact, encode_stage
 from agora_points.domain.book import Book
 from agora_points.domain.derivation import Derivation
-from agora_points.domain.model import AwardState, BatchResult, StatusFact, root_of
+from agora_points.domain.model import BatchResult, root_of
 from agora_points.domain.rules import load_rules
 from agora_points.service.decode import Decoder, relevant_types
+from agora_points.service.stages import sort_stage_messages
 from quixstreams import Application
 from quixstreams.context import message_context
 from quixstreams.models.serializers import JSONSerializer
@@ -121,13 +124,8 @@ class Pipeline:
                 book = self.books[partition] = Book(self.rules, book_state(self.store, f"quix-book:{partition}",
                                                                            self.rules))
                 book.tracking = True
-            m = decode_stage(value[1])
-            if isinstance(m, AwardState):
-                book.apply([m], [], BatchResult(), [])
-            elif isinstance(m, StatusFact):
-                book.apply([], [m], BatchResult(), [])
-            else:
-                book.apply([], [], BatchResult(), [m])
+            states, statuses, names = sort_stage_messages([value[1]])
+            book.apply(states, statuses, BatchResult(), names)
             self.counts["kept"] += 1
         self.write_boards()
 

@@ -33,8 +33,8 @@ Redis unless AGORA_REDIS_URL does, and runs points workers as their own processe
 8. quixstreams, side by side (--no-quixstreams skips it): the service's worker stops, and the same pipeline on
    quixstreams (bench/points/quixstreams_worker.py: the same scoring code and state store, quixstreams moving
    the events) reads the same --events log (published again, to topics of its own) from nothing as in 1, then
-   live events as in 3, then the latency run as in 4 (the markers read from Redis: that worker has no API). quixstreams is installed by the bench into
-   .run/bench/quixstreams (bench/points/quixstreams-requirements.txt).
+   live events as in 3, then the latency run as in 4 (the markers read from Redis: that worker has no API).
+   quixstreams is installed by the bench into .run/bench/quixstreams (bench/points/quixstreams-requirements.txt).
 
 --json FILE writes the figures under the keys the scale issue names (those this bench measures).
 """
@@ -486,7 +486,7 @@ async def run(bootstrap: str, redis_url: str, prefix: str, publisher: EventPubli
     if args.quixstreams:
         await first.stop()  # the machine to quixstreams alone, as it was to the service's worker in [1], [3], [4]
         workers.remove(first)
-        await quixstreams_side(bootstrap, redis_url, prefix, publisher, topics, args, now, figures, servers)
+        await quixstreams_side(bootstrap, redis_url, prefix, publisher, args, now, figures, servers)
 
 
 QUIXSTREAMS_DIR = Path(__file__).resolve().parents[2] / ".run" / "bench" / "quixstreams"
@@ -541,8 +541,8 @@ class QuixstreamsWorker:
         self.log.close()
 
 
-async def quixstreams_side(bootstrap: str, redis_url: str, prefix: str, publisher: EventPublisher, topics: Topics,
-                           args, now: datetime, figures: dict, servers: dict[str, int]) -> None:
+async def quixstreams_side(bootstrap: str, redis_url: str, prefix: str, publisher: EventPublisher, args,
+                           now: datetime, figures: dict, servers: dict[str, int]) -> None:
     """[8] The same pipeline on quixstreams (bench/points/quixstreams_worker.py), after the service's workers
     have stopped: the same --events log from nothing (published again, to domain topics of its own, so that both
     start from the same history), then live events, then the latency run, as in [1], [3], [4]."""

@@ -321,7 +321,6 @@ class StandbyReader:
         self.member = member
         self.refresh_s = refresh_s
         self.applied: dict[TopicPartition, int] = {}  # next offset per copy
-        self.records_applied = 0
 
     async def run(self) -> None:
         member = self.member
@@ -363,7 +362,6 @@ class StandbyReader:
                     if below:
                         member.stage.apply_standby(tp, below)
                         self.applied[tp] = below[-1].offset + 1
-                        self.records_applied += len(below)
                     if len(below) < len(records):  # at the owner's commit: wait for it to move on
                         consumer.seek(tp, self.applied.get(tp, 0))
                         consumer.pause(tp)

@@ -13,7 +13,7 @@ import asyncio
 import logging
 import uuid
 from collections import Counter
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Generic, TypeVar
@@ -407,18 +407,22 @@ class Keeper:
 
 
 def _stage_messages(records: list[ConsumerRecord]) -> tuple[list[AwardState], list[StatusFact], list[NameFact]]:
+    return sort_stage_messages(item for r in records for item in decode_batch(r.value))
+
+
+def sort_stage_messages(items: Iterable[list]) -> tuple[list[AwardState], list[StatusFact], list[NameFact]]:
+    """Stage 1's messages to stage 2 (wire items), decoded and sorted as Book.apply takes them."""
     states: list[AwardState] = []
     statuses: list[StatusFact] = []
     names: list[NameFact] = []
-    for r in records:
-        for item in decode_batch(r.value):
-            m = decode_stage(item)
-            if isinstance(m, AwardState):
-                states.append(m)
-            elif isinstance(m, StatusFact):
-                statuses.append(m)
-            else:
-                names.append(m)
+    for item in items:
+        m = decode_stage(item)
+        if isinstance(m, AwardState):
+            states.append(m)
+        elif isinstance(m, StatusFact):
+            statuses.append(m)
+        else:
+            names.append(m)
     return states, statuses, names
 
 
