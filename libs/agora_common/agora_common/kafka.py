@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 from aiokafka.helpers import create_ssl_context
@@ -244,7 +244,6 @@ class EventConsumer:
         self._batch_handler = batch_handler
         self._max_batch = max_batch
         self._consumer = AIOKafkaConsumer(
-            *topics,
             **kafka_connection(kafka).client_options(),
             group_id=group_id,
             client_id=client_id,
@@ -252,6 +251,7 @@ class EventConsumer:
             auto_offset_reset="earliest" if from_beginning else "latest",
             **(CONSUMER_TIMEOUTS | (consumer_options or {})),  # e.g. a shorter fetch_max_wait_ms
         )
+        self._consumer.subscribe(topics)
         self.dead_letters = DeadLetters(kafka, topic=dead_letter_topic, group_id=group_id, client_id=client_id)
         self._task: asyncio.Task | None = None
 
@@ -275,6 +275,8 @@ class EventConsumer:
             for tp, records in batches.items():
                 await self._handle_records(records)
                 await self._consumer.commit({tp: records[-1].offset + 1})
+            for tp in await lost_logs(self._consumer):
+                self._consumer.seek(tp, 0)
 
     async def _handle_records(self, records: list[ConsumerRecord]) -> None:
         good: list[Envelope] = []
@@ -310,6 +312,22 @@ class EventConsumer:
         """An event that parsed but that a handler refused (its original record is no longer at hand)."""
         await self.dead_letters.send(envelope.to_bytes(), key=envelope.subject.encode(), reason=reason,
                                      message=message)
+
+
+async def lost_logs(consumer: AIOKafkaConsumer) -> list[TopicPartition]:
+    """Assigned partitions whose log now ends before the consumer's position: the log was lost (a broker that came
+    back empty, e.g. the in-memory one of `make run` and the tests; or offsets of the old log committed to it).
+    Kafka answers a fetch past the end with OFFSET_OUT_OF_RANGE and the reset policy rereads the log; the embedded
+    broker answers with nothing, so new records would wait until the new log outgrew the old position. The caller
+    reads these again from the start, which is safe: every consumer ignores what it has already seen."""
+    lost = []
+    for tp in consumer.assignment():
+        end = consumer.highwater(tp)  # from the latest fetch response: None until one came (so a position is known)
+        if end is not None and end < (position := await consumer.position(tp)):
+            log.warning("partition %s ends at %d, before the %d read here: its log was lost; reading it again",
+                        tp, end, position)
+            lost.append(tp)
+    return lost
 
 
 class SupervisedConsumer:

@@ -1,7 +1,8 @@
 """The shared consumer against a broker that comes back empty (the embedded one keeps nothing on disk): the new
-partitions start again at offset 0, behind the consumer's position. The broker answers such a fetch with "offset
-out of range" and the consumer's reset policy (earliest) rereads the new log from its start; this pins that
-behaviour, which the outage tests rely on."""
+partitions start again at offset 0, behind the consumer's position. Kafka would answer a fetch there with "offset
+out of range" and the reset policy would reread the log; the embedded broker answers with nothing, so the consumer
+itself must notice that the log ends before its position (`lost_logs`) and read it again. The outage tests rely
+on this."""
 
 import asyncio
 from datetime import UTC, datetime
@@ -9,9 +10,10 @@ from datetime import UTC, datetime
 import pytest
 from agora_common.events import Envelope
 from agora_common.events.users import UserRegistered
-from agora_common.kafka import EventConsumer, EventPublisher, ensure_topics
+from agora_common.kafka import EventConsumer, EventPublisher, ensure_topics, kafka_connection
 from agora_common.topics import Topics
 from agora_devservers import free_port, start_kafka
+from aiokafka import AIOKafkaConsumer, TopicPartition
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -62,3 +64,37 @@ async def test_consumer_rereads_partitions_of_a_broker_that_came_back_empty(tmp_
     finally:
         await consumer.stop()
         broker.stop()
+
+
+async def test_consumer_rereads_a_log_that_ends_before_its_committed_offset(kafka_bootstrap, unique_name):
+    """The other face of a lost log: offsets read from the OLD log were committed to the new broker (a commit in
+    flight when it went down lands once it is back), so the group resumes past the new log's end. The consumer
+    must read the new log from its start instead of waiting for it to grow past the stale offset."""
+    topics = Topics(f"{unique_name}.")
+    await ensure_topics(kafka_bootstrap, topics.all())
+    events = [_event(i) for i in range(6)]
+    publisher = EventPublisher(kafka_bootstrap)
+    await publisher.publish_many(topics.users, events)
+    await publisher.stop()
+    stale = AIOKafkaConsumer(**kafka_connection(kafka_bootstrap).client_options(), group_id="stale-offsets",
+                             enable_auto_commit=False)
+    await stale.start()
+    try:
+        partitions = [TopicPartition(topics.users, p) for p in range(3)]
+        stale.assign(partitions)
+        await stale.commit(dict.fromkeys(partitions, 50))
+    finally:
+        await stale.stop()
+    handled: list[Envelope] = []
+
+    async def handler(envelope: Envelope) -> None:
+        handled.append(envelope)
+
+    consumer = EventConsumer(kafka=kafka_bootstrap, topics=[topics.users], group_id="stale-offsets",
+                             dead_letter_topic=topics.dead_letter, handler=handler)
+    await consumer.start()
+    try:
+        await _wait_for(handled, len(events), timeout=30)
+        assert {e.id for e in handled} == {e.id for e in events}
+    finally:
+        await consumer.stop()
