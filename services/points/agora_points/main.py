@@ -85,7 +85,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             publish_titles=settings.points_publish_titles, batch_max=settings.points_batch_max,
             partitions=settings.points_partitions, replication=settings.points_topic_replication,
             state_dir=settings.state_dir(), state_cache_mib=settings.points_state_cache_mib,
-            standby_replicas=settings.points_standby_replicas,
+            standby_replicas=settings.points_standby_replicas, snapshot_mib=settings.points_snapshot_mib,
         )
         # boards of other rules or another engine version live under other keys: a re-score never mixes them
         app.state.leaderboards = Leaderboards(

@@ -1,9 +1,10 @@
 """One stage of the points pipeline as a member of a consumer group that every worker joins: the broker shares
 the stage's partitions among the workers and moves them when one joins, leaves or dies.
 
-A stateful stage keeps state per partition. A partition it is given without state is restored by reading
-the partition from its beginning: records below the group's committed offset are replayed (their outputs were
-sent by the previous owner), later ones are handled as new. A partition it still holds (a rebalance that gave
+A stateful stage keeps state per partition. A partition it is given without state is restored from its newest
+state snapshot (adapters/snapshots.py; written by its owners in the background) and then by reading the partition
+from the snapshot's offset, or from its beginning without one: records below the group's committed offset are
+replayed (their outputs were sent by the previous owner), later ones are handled as new. A partition it still holds (a rebalance that gave
 it back, or a broker that lost the group) keeps its state and goes on from where this worker was. Offsets are
 committed only after a batch's outputs were acknowledged, so a crash redoes at most what was not committed,
 and every stage ignores what it has already seen.
@@ -19,7 +20,7 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -31,7 +32,11 @@ from aiokafka.coordinator.assignors.roundrobin import RoundRobinPartitionAssigno
 from aiokafka.coordinator.protocol import ConsumerProtocolMemberAssignment, ConsumerProtocolMemberMetadata
 from aiokafka.errors import KafkaError
 
+from agora_points.adapters.snapshots import Loaded, SnapshotLog
+
 log = logging.getLogger(__name__)
+
+_SNAPSHOT_FRACTION = 20
 
 
 @dataclass(slots=True)
@@ -55,6 +60,13 @@ class Stage(Protocol):
 
     def apply_standby(self, partition: TopicPartition, records: list[ConsumerRecord]) -> None:
         """Stateful stages: apply records (below the owner's committed offset) to a warm copy, sending nothing."""
+
+    def export(self, partition: TopicPartition) -> tuple[Iterator[tuple[bytes, bytes]], dict] | None:
+        """Stateful stages: the partition's state as it is now (its keys, read later from a store snapshot, and
+        the engine's values outside them), for a state snapshot; None if it cannot be taken alone."""
+
+    async def load_snapshot(self, partition: TopicPartition, snapshots: SnapshotLog) -> Loaded | None:
+        """Stateful stages: a partition given without state starts from its newest snapshot, if there is one."""
 
     async def handle(self, batches: dict[TopicPartition, Batch]) -> None:
         """Apply one fetch; return once its outputs are acknowledged (then its offsets are committed)."""
@@ -146,7 +158,8 @@ def _held(user_data: bytes) -> dict[str, list]:
 class GroupMember:
     def __init__(self, kafka: Kafka, *, group_id: str, topics: Iterable[str], stage: Stage, batch_max: int,
                  upstream: "GroupMember | None" = None, poll_ms: int = 50, commit_interval: float = 1.0,
-                 standby_replicas: bool = False) -> None:
+                 standby_replicas: bool = False, snapshots: SnapshotLog | None = None,
+                 snapshot_bytes: int = 0) -> None:
         self.kafka = kafka_connection(kafka)
         self.group_id = group_id
         self.topics = list(topics)
@@ -173,6 +186,17 @@ class GroupMember:
         self.caught_up = False  # every partition it had was, once, read to its end (after the upstream stage)
         self.records_handled = 0
         self.records_replayed = 0  # read again by restores (below the group's committed offset)
+        # State snapshots (adapters/snapshots.py): one of a partition once the input handled since its last one
+        # is `snapshot_bytes`, or a twentieth of that one's size if more. Every snapshot writes the partition's
+        # whole state, which grows with its history: the fraction bounds what they cost (their bytes at most 20x
+        # the input's) while a restore replays at most that much input after loading one.
+        self.snapshots = snapshots if stage.stateful and snapshot_bytes > 0 else None
+        self.snapshot_bytes = snapshot_bytes
+        self.unsnapshotted: dict[TopicPartition, int] = {}  # input bytes handled since the partition's last one
+        self.snapshot_size: dict[TopicPartition, int] = {}  # bytes of its last snapshot
+        self.snapshots_written = 0
+        self.snapshot_keys_loaded = 0
+        self._snapshotting: asyncio.Task | None = None
         self._consumer: AIOKafkaConsumer | None = None
 
     async def run(self) -> None:
@@ -202,6 +226,9 @@ class GroupMember:
                     for tp, batch in batches.items():
                         self.reached[tp] = batch.records[-1].offset + 1
                         self.records_handled += len(batch.records)
+                        if self.snapshots is not None:
+                            self.unsnapshotted[tp] = self.unsnapshotted.get(tp, 0) + sum(
+                                len(r.value or b"") for r in batch.records)
                         if batch.replay_below:
                             self.records_replayed += sum(r.offset < batch.replay_below for r in batch.records)
                 await self._check_restored()
@@ -211,10 +238,14 @@ class GroupMember:
                     await self._reread_lost_logs()
                     await self.commit()
                     last_commit = time.monotonic()
+                    self._snapshot_if_due()
         except asyncio.CancelledError:
             await asyncio.shield(self.commit())
             raise
         finally:
+            if self._snapshotting is not None:  # before the store closes under its reads
+                self._snapshotting.cancel()
+                await asyncio.gather(self._snapshotting, return_exceptions=True)
             if standby is not None:
                 standby.cancel()
                 await asyncio.gather(standby, return_exceptions=True)
@@ -258,6 +289,39 @@ class GroupMember:
             self.reached[tp] = self.committed[tp] = 0
             self.replay_below.pop(tp, None)  # nothing in the new log was handled before
 
+    def _snapshot_if_due(self) -> None:
+        """Between batches, after a commit (so everything the state holds has had its outputs acknowledged):
+        snapshot every partition whose input since its last snapshot is large enough. They are exported now, at
+        one moment, and written in the background from a store snapshot while the stage goes on; the next ones
+        are taken after these are written."""
+        if self.snapshots is None or (self._snapshotting is not None and not self._snapshotting.done()):
+            return
+        if self._snapshotting is not None:
+            if error := (None if self._snapshotting.cancelled() else self._snapshotting.exception()):
+                log.warning("points state snapshot not written; the next one is tried later",
+                            extra={"group": self.group_id, "error": repr(error)})
+            self._snapshotting = None
+        due = []
+        for tp in sorted(self.owned - self.restoring):
+            enough = max(self.snapshot_bytes, self.snapshot_size.get(tp, 0) // _SNAPSHOT_FRACTION)
+            if self.unsnapshotted.get(tp, 0) >= enough and (exported := self.stage.export(tp)) is not None:
+                due.append((tp, self.reached[tp], *exported))
+                self.unsnapshotted[tp] = 0
+        if due:
+            self._snapshotting = asyncio.create_task(self._write_snapshots(due), name=f"{self.group_id}-snapshot")
+
+    async def _write_snapshots(self, due: list[tuple[TopicPartition, int, Iterator[tuple[bytes, bytes]], dict]]
+                               ) -> None:
+        assert self.snapshots is not None
+        for tp, offset, pairs, meta in due:
+            started = time.monotonic()
+            written = await self.snapshots.write(tp.partition, input_offset=offset, meta=meta, pairs=pairs)
+            self.snapshots_written += 1
+            self.snapshot_size[tp] = written.bytes
+            log.info("points state snapshot written", extra={
+                "group": self.group_id, "partition": tp.partition, "input_offset": offset, "keys": written.keys,
+                "bytes": written.bytes, "seconds": round(time.monotonic() - started, 2)})
+
     async def commit(self) -> None:
         consumer = self._consumer
         offsets = {tp: n for tp, n in self.reached.items() if tp in self.owned and n > self.committed.get(tp, 0)}
@@ -276,16 +340,30 @@ class GroupMember:
         # A topic that is gone (a broker that came back empty) gives no partitions until it is created again: the
         # state of its partitions is kept (and served) meanwhile, not dropped, or the history would be lost.
         gone = {tp for tp in self.owned if not consumer.partitions_for_topic(tp.topic)}
-        self.owned = set(partitions)
-        self.restoring &= self.owned
+        owned = set(partitions)
+        # Nothing is handled until every partition is positioned below (this awaits the broker and snapshot loads
+        # meanwhile, and the fetch loop goes on): what it fetches until then is dropped and read again.
+        self.owned = set()
+        self.restoring &= owned
         count = len(consumer.partitions_for_topic(self.topics[0]) or ())
-        fresh = self.stage.assign(self.owned | gone, count, self.reached)
-        for tp in [tp for tp in self.reached if tp not in self.owned | gone]:
+        fresh = self.stage.assign(owned | gone, count, self.reached)
+        if self.snapshots is not None:  # a partition without state starts from its newest snapshot, if any
+            empty = [tp for tp, offset in fresh.items() if offset == 0]
+            for tp, loaded in zip(empty, await asyncio.gather(
+                    *(self.stage.load_snapshot(tp, self.snapshots) for tp in empty)), strict=True):
+                if loaded is not None:
+                    fresh[tp] = loaded.input_offset
+                    self.snapshot_keys_loaded += loaded.keys
+                    self.snapshot_size[tp] = loaded.bytes
+        for tp in fresh:
+            self.unsnapshotted.pop(tp, None)
+        for tp in [tp for tp in self.reached if tp not in owned | gone]:
             del self.reached[tp]
-        for tp in self.owned:
+        for tp in owned:
             self.committed[tp] = await consumer.committed(tp) or 0
-            if not self.stage.stateful:
-                self.reached[tp] = await consumer.position(tp)
+            if not self.stage.stateful:  # from where it was if it kept the partition, else the group's offset
+                self.reached[tp] = self.reached.get(tp, self.committed[tp])
+                consumer.seek(tp, self.reached[tp])
             elif tp in fresh:  # restore: read it from where its state is (the start, or a standby copy's offset),
                 # replaying what was already handled
                 self.replay_below[tp] = self.committed[tp]
@@ -296,6 +374,7 @@ class GroupMember:
                 # the group's offsets, e.g. one that came back empty): what is read again is ignored as seen
                 self.reached[tp] = min(self.reached.get(tp, 0), self.committed[tp])
                 consumer.seek(tp, self.reached[tp])
+        self.owned = owned
         if self.stage.stateful:  # without standby replicas this drops the state of every partition taken away
             self.standby_positions = self.stage.keep_standbys(
                 self.standbys - self.owned if self.standby_replicas else set())

@@ -3,8 +3,9 @@ awards and once-per groups, stage 2's ledger heads, awards and cells (see deriva
 book.BookState). JSON (orjson), like the service's topics (wire.py); tuples come back as tuples, since the engine
 compares and hashes its keys.
 
-Only a worker's own disk reads these, and it is wiped when the worker starts, so the layout can change with
-the code.
+A worker's own disk is wiped when it starts, but state snapshots (snapshots.py) carry these bytes to other
+workers, of other versions during a rolling upgrade: change an encoding, or what a map holds, and bump LAYOUT, so
+that a snapshot of another layout is not loaded (the partition is then restored from its input's start).
 """
 
 from collections.abc import Callable
@@ -17,6 +18,8 @@ from agora_points.domain.book import BookAward, BookState, Entry, Ledger
 from agora_points.domain.derivation import Award, Chain, DerivationState, Root
 from agora_points.domain.model import EntrySpec
 from agora_points.domain.rules import RuleSet
+
+LAYOUT = 1
 
 
 class Codec(NamedTuple):

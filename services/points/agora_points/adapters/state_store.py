@@ -12,13 +12,15 @@ until the batch is done (`settle()`), so the engine never holds an object that w
 
 The disk is not the truth: the service's own topics are the changelogs a partition is restored from, so the
 database is wiped when the worker starts, written without a write-ahead log, and a partition's keys are deleted
-when the partition moves away.
+when the partition moves away. A partition's keys can be exported as they are at one moment (`export`, from a
+RocksDB snapshot, while the stage goes on) and loaded into another worker's store (`load`): the state snapshots
+a restore starts from (adapters/snapshots.py).
 """
 
 import shutil
 import struct
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Generic, TypeVar
 
@@ -138,6 +140,38 @@ class StateStore:
         if len(batch):
             self.db.write(batch)
 
+    def export(self, prefixes: list[bytes]) -> Iterator[tuple[bytes, bytes]]:
+        """Every key under these prefixes with its value, as they are now: the values decoded in memory are written
+        out first (and stay decoded), then a RocksDB snapshot is read, so later writes are not seen. Call it
+        between batches; the iterator may be consumed while the stage goes on."""
+        batch = WriteBatch(raw_mode=True)
+        for full_key, (owner, value, _) in self._cache.items():
+            if full_key.startswith(tuple(prefixes)):
+                batch.put(full_key, owner.codec.encode(value))
+        if len(batch):
+            self.db.write(batch)
+        return self._read_snapshot(self.db.snapshot(), prefixes)
+
+    @staticmethod
+    def _read_snapshot(snapshot, prefixes: list[bytes]) -> Iterator[tuple[bytes, bytes]]:
+        for prefix in prefixes:
+            for key, value in snapshot.items(from_key=prefix):
+                if not key.startswith(prefix):
+                    break
+                yield key, value
+
+    def load(self, pairs: Iterable[tuple[bytes, bytes]]) -> int:
+        """Write exported keys as they are (their maps must be empty and read nothing decoded yet); returns how
+        many."""
+        batch = WriteBatch(raw_mode=True)
+        n = 0
+        for key, value in pairs:
+            batch.put(key, value)
+            n += 1
+        if n:
+            self.db.write(batch)
+        return n
+
     def close(self) -> None:
         self._cache.clear()
         self.db.close()
@@ -198,6 +232,10 @@ class StateMap(Generic[V]):
 
     def __len__(self) -> int:
         return self._count
+
+    def loaded(self, count: int) -> None:
+        """Its keys were loaded into the store from a snapshot (StateStore.load): this many."""
+        self._count = count
 
     def settle(self) -> None:
         self.store.settle()

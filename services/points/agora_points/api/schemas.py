@@ -139,12 +139,14 @@ class RulesInfo(BaseModel):
 class StageStatus(BaseModel):
     group: str = Field(description="the consumer group every worker of this stage joins")
     partitions: list[str] = Field(description="the partitions this worker has, as topic/partition")
-    restoring: list[str] = Field(description="partitions being read to rebuild their state, from their start or "
-                                             "from a standby copy's offset")
+    restoring: list[str] = Field(description="partitions being read to rebuild their state, from their start, a "
+                                             "snapshot's or a standby copy's offset")
     standbys: dict[str, int] = Field(description="warm copies kept of partitions other workers own: the next offset "
                                                  "each has applied (stateful stages with standby replicas)")
     records_handled: int
     records_replayed: int = Field(description="records read again by restores, their outputs already sent")
+    snapshots_written: int = Field(description="state snapshots this worker wrote of its partitions")
+    snapshot_keys_loaded: int = Field(description="state keys its restores loaded from snapshots")
     behind: int | None = Field(description="records of its partitions not handled yet (None: not known yet)")
     caught_up: bool = Field(description="its partitions were once read to their end (after the stage before it)")
 

@@ -200,6 +200,15 @@ class Book:
             out.touched_names |= book.touched_names
         return out
 
+    def snapshot_meta(self) -> dict:
+        """What this book keeps outside its maps (per member, not per event), for a state snapshot."""
+        return {"status_events": self.status_events, "excluded": sorted(self.excluded), "names": self.names}
+
+    def load_meta(self, meta: dict) -> None:
+        self.status_events = {user: [tuple(e) for e in events] for user, events in meta["status_events"].items()}
+        self.excluded = set(meta["excluded"])
+        self.names = {user: (tuple(order), name) for user, (order, name) in meta["names"].items()}
+
     def clear(self) -> None:
         """Forget every user (a partition that moved away)."""
         self.ledgers.clear()

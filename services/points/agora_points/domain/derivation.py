@@ -162,6 +162,13 @@ class Derivation:
             out.admitted += d.admitted
         return out
 
+    def snapshot_meta(self) -> dict:
+        """What this derivation keeps outside its maps, for a state snapshot."""
+        return {"admitted": self.admitted, "clock": self.clock}
+
+    def load_meta(self, meta: dict) -> None:
+        self.admitted, self.clock = meta["admitted"], meta["clock"]
+
     def clear(self) -> None:
         """Forget every root (a partition that moved away)."""
         for state_map in (self.roots, self.seen, self.chains, self.awards, self.switched, self.once):

@@ -19,6 +19,8 @@ from agora_common.topics import Topics
 from agora_points import metrics
 from agora_points.adapters.group_member import GroupMember
 from agora_points.adapters.log_reader import read_log
+from agora_points.adapters.snapshots import SnapshotLog
+from agora_points.adapters.state_codec import LAYOUT
 from agora_points.adapters.state_store import StateStore
 from agora_points.domain.rules import RuleSet
 from agora_points.service.decode import Decoder, relevant_types
@@ -31,7 +33,7 @@ class PointsProcessor:
     def __init__(self, *, rules: RuleSet, fingerprint: str, kafka: Kafka, topics: Topics,
                  publish_titles: bool = True, batch_max: int = 5_000, partitions: int = 6,
                  replication: int = 1, state_dir: Path, state_cache_mib: float = 128,
-                 standby_replicas: bool = True) -> None:
+                 standby_replicas: bool = True, snapshot_mib: float = 8) -> None:
         self.rules = rules
         self.store = StateStore(state_dir, cache_mib=state_cache_mib)
         self.kafka = kafka_connection(kafka)
@@ -50,12 +52,18 @@ class PointsProcessor:
         self.keeper = Keeper(rules=rules, publisher=self.publisher, points_topic=topics.points,
                              topic_prefix=topics.prefix, publish_titles=publish_titles, read_titles=self.read_titles,
                              group_id=self.groups["book"], store=self.store)
+        self.snapshot_topics = {stage: f"{self.groups[stage]}-snapshots" for stage in ("derive", "book")}
+        stateful = {"standby_replicas": standby_replicas, "snapshot_bytes": int(snapshot_mib * 2**20)}
         route = GroupMember(self.kafka, group_id=self.groups["route"], topics=self.input_topics, stage=self.router,
                             batch_max=batch_max)
         derive = GroupMember(self.kafka, group_id=self.groups["derive"], topics=[self.facts_topic],
-                             stage=self.deriver, batch_max=batch_max, upstream=route, standby_replicas=standby_replicas)
+                             stage=self.deriver, batch_max=batch_max, upstream=route, **stateful,
+                             snapshots=SnapshotLog(self.kafka, self.publisher, self.snapshot_topics["derive"],
+                                                   layout=LAYOUT))
         book = GroupMember(self.kafka, group_id=self.groups["book"], topics=[self.states_topic], stage=self.keeper,
-                           batch_max=batch_max, upstream=derive, standby_replicas=standby_replicas)
+                           batch_max=batch_max, upstream=derive, **stateful,
+                           snapshots=SnapshotLog(self.kafka, self.publisher, self.snapshot_topics["book"],
+                                                 layout=LAYOUT))
         self.members = (route, derive, book)
         self.failure: str | None = None
         metrics.READY.set(0)
@@ -78,6 +86,9 @@ class PointsProcessor:
         itself (also in production): their names carry the rules' fingerprint, which only it knows."""
         await ensure_topics(self.kafka, [self.facts_topic, self.states_topic], partitions=self.partitions,
                             replication=self.replication, configs={"retention.ms": "-1"})
+        # snapshots: a week of them (a partition's newest is seldom older; if it is, its input is read from the start)
+        await ensure_topics(self.kafka, list(self.snapshot_topics.values()), partitions=self.partitions,
+                            replication=self.replication, configs={"retention.ms": str(7 * 24 * 3600 * 1000)})
         if self.keeper.partition_count is None:  # then kept by the book stage's assignments
             producer = await self.publisher.ensure_started()
             self.keeper.partition_count = len(await producer.partitions_for(self.states_topic))

@@ -5,19 +5,21 @@
     (by aggregate)    decode, dead-letter         stage 1: Derivation per partition  stage 2: Book per partition  titles
 
 The Router is stateless. The Deriver and the Keeper keep one engine stage per partition; a partition given to
-another worker is restored there from its own topic (the facts topic is stage 1's changelog, the award-state
-topic stage 2's), so no worker ever holds more than its partitions.
+another worker is restored there from its newest state snapshot and its own topic from there (the facts topic
+is stage 1's changelog, the award-state topic stage 2's), so no worker ever holds more than its partitions.
 """
 
 import asyncio
 import logging
+import time
 import uuid
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Generic, TypeVar
 
+import orjson
 from agora_common import metrics as common_metrics
 from agora_common.events import BadEvent, Envelope
 from agora_common.events.points import HonorTitleEarned, HonorTitleLost
@@ -28,8 +30,9 @@ from aiokafka.partitioner import DefaultPartitioner
 
 from agora_points import metrics
 from agora_points.adapters.group_member import Batch
+from agora_points.adapters.snapshots import Loaded, SnapshotLog
 from agora_points.adapters.state_codec import book_state, derivation_state
-from agora_points.adapters.state_store import StateStore
+from agora_points.adapters.state_store import StateMap, StateStore
 from agora_points.adapters.wire import decode_batch, decode_fact, decode_stage, encode_batch, encode_fact, encode_stage
 from agora_points.domain.book import Book, BookState
 from agora_points.domain.derivation import Derivation, DerivationState
@@ -107,6 +110,12 @@ class Router:
     def apply_standby(self, partition: TopicPartition, records: list[ConsumerRecord]) -> None:
         raise TypeError("the router keeps no state: no standby copies")
 
+    def export(self, partition: TopicPartition) -> None:
+        raise TypeError("the router keeps no state: no snapshots")
+
+    async def load_snapshot(self, partition: TopicPartition, snapshots: SnapshotLog) -> None:
+        raise TypeError("the router keeps no state: no snapshots")
+
     async def restored(self, partition: TopicPartition) -> None:
         return None
 
@@ -163,6 +172,12 @@ class Deriver:
         derivation = self.standbys.advance(partition, records)
         if derivation is not None:
             derivation.admit([decode_fact(item) for r in records for item in decode_batch(r.value)], BatchResult())
+
+    def export(self, partition: TopicPartition) -> tuple[Iterator[tuple[bytes, bytes]], dict] | None:
+        return export_state(self.derivations, partition.partition, self.store)
+
+    async def load_snapshot(self, partition: TopicPartition, snapshots: SnapshotLog) -> Loaded | None:
+        return await load_state(self.derivations[partition.partition], partition.partition, self.store, snapshots)
 
     async def restored(self, partition: TopicPartition) -> None:
         return None
@@ -301,6 +316,12 @@ class Keeper:
         if book is not None:
             states, statuses, names = _stage_messages(records)
             book.apply(states, statuses, BatchResult(), names)
+
+    def export(self, partition: TopicPartition) -> tuple[Iterator[tuple[bytes, bytes]], dict] | None:
+        return export_state(self.books, partition.partition, self.store)
+
+    async def load_snapshot(self, partition: TopicPartition, snapshots: SnapshotLog) -> Loaded | None:
+        return await load_state(self.books[partition.partition], partition.partition, self.store, snapshots)
 
     async def restored(self, partition: TopicPartition) -> None:
         p = partition.partition
@@ -497,6 +518,42 @@ def _reassign(held: dict[int, T], partitions: set[TopicPartition], before: int |
         copy = standbys.take(tp.partition)
         held[tp.partition], fresh[tp] = copy if copy is not None else (standbys.make(tp.partition), 0)
     return held, fresh, False
+
+
+def export_state(held: dict[int, Derivation] | dict[int, Book], partition: int, store: StateStore
+                 ) -> tuple[Iterator[tuple[bytes, bytes]], dict] | None:
+    """A partition's engine as it is now, for a snapshot: its keys (read later from a store snapshot), and its
+    values outside them with the count of each map (copied now: the stage goes on changing them)."""
+    engine = held.get(partition)
+    if engine is None or sum(e is engine for e in held.values()) > 1:  # merged: it serves other partitions too
+        return None
+    maps = list(engine.state)
+    meta = {"engine": engine.snapshot_meta(),
+            "counts": {m.prefix.decode(): len(m) for m in maps if isinstance(m, StateMap)}}
+    return store.export([m.prefix for m in maps]), orjson.loads(orjson.dumps(meta))
+
+
+async def load_state(engine: Derivation | Book, partition: int, store: StateStore, snapshots: SnapshotLog
+                     ) -> Loaded | None:
+    """A fresh engine (its maps empty) from the partition's newest snapshot; None (and still empty) if none."""
+    started = time.monotonic()
+    try:
+        loaded = await snapshots.load_latest(partition, store.load)
+    except Exception as exc:  # noqa: BLE001 - the input is the truth: restore from its start instead
+        log.warning("points snapshot not loaded; restoring from the input's start",
+                    extra={"topic": snapshots.topic, "partition": partition, "error": repr(exc)})
+        loaded = None
+    if loaded is None:
+        engine.clear()  # whatever a snapshot found incomplete left in the store
+        return None
+    engine.load_meta(loaded.meta["engine"])
+    for m in engine.state:
+        if isinstance(m, StateMap):
+            m.loaded(loaded.meta["counts"].get(m.prefix.decode(), 0))
+    log.info("points partition loaded from a snapshot", extra={
+        "topic": snapshots.topic, "partition": partition, "input_offset": loaded.input_offset,
+        "keys": loaded.keys, "seconds": round(time.monotonic() - started, 2)})
+    return loaded
 
 
 def _repartitioned(before: int | None, now: int, held: dict) -> bool:
