@@ -13,8 +13,11 @@ Redis unless AGORA_REDIS_URL does, and runs points workers as their own processe
 1. First start: --events events (votes, retractions, acceptances, deletions, check-ins over 60 days, 20,000
    users) are published first; one worker starts and scores the whole domain log through its three stages
    (route, derive, book) into the service's own topics; seconds until it serves, and events/s.
-2. Cold start: that worker is stopped and a new one started with the same history: it restores its partitions
-   from the service's own topics; seconds until it serves (ready), and its resident set (VmRSS) then.
+   Meanwhile it writes state snapshots of its partitions (every --snapshot-mib of a partition's input).
+2. Cold start: that worker is stopped and a new one started with the same history, twice side by side: once
+   with snapshots off (it restores its partitions from the service's own topics from their start), then as the
+   service runs (from the newest snapshots, and the topics from there); seconds until it serves (ready), and
+   the resident set (VmRSS) of the second.
 3. Live, one worker: --live-events more are published as fast as possible; events/s = events / (time until
    every stage has handled everything, from the first publish).
 4. Latency, one worker: events are published at --rate per second for --duration seconds; ten times a second one
@@ -103,12 +106,13 @@ JWT_SECRET = "bench-secret-" + uuid.uuid4().hex  # the workers' and the bench's:
 
 
 class Worker:
-    def __init__(self, bootstrap: str, redis_url: str, prefix: str) -> None:
+    def __init__(self, bootstrap: str, redis_url: str, prefix: str, *, snapshot_mib: str) -> None:
         self.port = _free_port()
         env = {**os.environ, "AGORA_KAFKA_BOOTSTRAP": bootstrap, "AGORA_TOPIC_PREFIX": prefix,
                "AGORA_REDIS_URL": redis_url, "AGORA_POINTS_ADVERTISED_URL": f"http://127.0.0.1:{self.port}",
                "AGORA_JWT_SECRET": JWT_SECRET, "AGORA_LOG_LEVEL": "WARNING",
-               "AGORA_POINTS_PUBLISH_TITLES": os.environ.get("BENCH_PUBLISH_TITLES", "true")}
+               "AGORA_POINTS_PUBLISH_TITLES": os.environ.get("BENCH_PUBLISH_TITLES", "true"),
+               "AGORA_POINTS_SNAPSHOT_MIB": snapshot_mib}
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "--factory", "agora_points.main:create_app", "--host", "127.0.0.1",
              "--port", str(self.port), "--log-level", "warning"],
@@ -390,7 +394,7 @@ def operator_token() -> str:
 async def run(bootstrap: str, redis_url: str, prefix: str, publisher: EventPublisher, topics: Topics, args,
               now: datetime, figures: dict, bare: float, workers: list[Worker], servers: dict[str, int]) -> None:
     n = _short(args.events)
-    first = Worker(bootstrap, redis_url, prefix)
+    first = Worker(bootstrap, redis_url, prefix, snapshot_mib=args.snapshot_mib)
     workers.append(first)
     await first.wait(lambda s: s["ready"], timeout=3600)
     took = time.perf_counter() - first.started
@@ -398,18 +402,29 @@ async def run(bootstrap: str, redis_url: str, prefix: str, publisher: EventPubli
           f"{took:.1f} s = {args.events / took:,.0f} events/s ({(await first.status())['users']:,} users)")
     figures["first_start_eps_1_worker"] = round(args.events / took)
 
-    await first.stop()
-    workers.remove(first)
-    first = Worker(bootstrap, redis_url, prefix)
-    workers.append(first)
-    status = await first.wait(lambda s: s["ready"], timeout=3600)
-    cold = time.perf_counter() - first.started
+    written = {k: v["snapshots_written"] for k, v in (await first.status())["stages"].items()}
+    print(f"    state snapshots written meanwhile (every {args.snapshot_mib} MiB of a partition's input): "
+          f"{written['derive']} of stage 1's partitions, {written['book']} of stage 2's")
+
+    # the same cold start twice, side by side: restored from the service's topics from their start (as without
+    # snapshots), then from the newest snapshots and the topics from there (the service's default)
+    colds = {}
+    for label, mib in (("from the log", "0"), ("from snapshots", args.snapshot_mib)):
+        await first.stop()
+        workers.remove(first)
+        first = Worker(bootstrap, redis_url, prefix, snapshot_mib=mib)
+        workers.append(first)
+        status = await first.wait(lambda s: s["ready"], timeout=3600)
+        colds[label] = cold = time.perf_counter() - first.started
+        stages = status["stages"]
+        print(f"[2] cold start {label}, one worker joining with a {args.events:,}-event history: serving after "
+              f"{cold:.1f} s (loaded {sum(st['snapshot_keys_loaded'] for st in stages.values()):,} keys from "
+              f"snapshots; read {stages['derive']['records_handled']:,} facts and {stages['book']['records_handled']:,}"
+              f" award-state messages from the service's topics)")
     rss = first.rss_mib()
-    restored = {k: v["records_handled"] for k, v in status["stages"].items()}
-    print(f"[2] cold start, one worker joining with a {args.events:,}-event history: serving after {cold:.1f} s "
-          f"(restored {restored['derive']:,} facts and {restored['book']:,} award states from the service's own "
-          f"topics); RSS then {rss:,.0f} MiB")
-    figures[f"cold_start_s_{n}_events"] = round(cold, 1)
+    print(f"    snapshots: {colds['from the log'] / colds['from snapshots']:.1f}x faster; RSS then {rss:,.0f} MiB")
+    figures[f"cold_start_s_{n}_events"] = round(colds["from snapshots"], 1)
+    figures[f"cold_start_s_{n}_events_from_the_log"] = round(colds["from the log"], 1)
     figures[f"rss_mib_at_{n}_events"] = round(rss)
 
     servers = {**servers, "bench (publisher)": os.getpid()}
@@ -440,7 +455,7 @@ async def run(bootstrap: str, redis_url: str, prefix: str, publisher: EventPubli
         figures[f"leaderboard_read_ms_{_short(args.board_members)}_users"] = round(max(b["top_p99"], b["rank_p99"]), 1)
         figures["leaderboard_sort_ms_before"] = round(b["sort_ms"], 1)
 
-    second = Worker(bootstrap, redis_url, prefix)
+    second = Worker(bootstrap, redis_url, prefix, snapshot_mib=args.snapshot_mib)
     workers.append(second)
     t = time.perf_counter()
     await second.wait(lambda s: s["ready"] and s["stages"]["book"]["partitions"], timeout=3600)
@@ -617,6 +632,8 @@ async def main() -> None:
     parser.add_argument("--board-reads", type=int, default=400)
     parser.add_argument("--no-quixstreams", dest="quixstreams", action="store_false",
                         help="skip [8], the same pipeline on quixstreams")
+    parser.add_argument("--snapshot-mib", default="1", help="the workers' AGORA_POINTS_SNAPSHOT_MIB (the service's "
+                        "default is 8; the bench's history is smaller than a real one, so snapshots come sooner)")
     parser.add_argument("--json", help="write the figures here")
     args = parser.parse_args()
 
