@@ -10,6 +10,8 @@ runs in a process of its own that reads it and feeds the stages (Derivation, Boo
 as between workers, without a broker (the embedded broker cannot take a million events through the pipeline on
 this machine: points README). It prints the resident set (VmRSS, after a collection) every 200,000 events, the
 live Python blocks, the rate of each stage, and the bytes on disk. The goal of the scale issue: RAM grows < 100 MB per million events of history.
+At the end, the store's whole state is exported as a state snapshot's chunks and loaded into a fresh store, timed
+beside the time the history took through both stages: what a restore costs from a snapshot and from the log.
 """
 
 import argparse
@@ -110,13 +112,47 @@ def measure(mode: str, events: int, cache_mib: float, path: Path) -> dict:
     figures["stage1_eps"] = round(events / stage1)
     figures["stage2_eps"] = round(events / stage2)
     figures["users"] = len(book.ledgers)
+    figures["replay_s"] = round(stage1 + stage2, 1)  # a restore from the log runs the whole history through both
     if store is not None:
         figures["disk_mib"] = round(int(store.db.property_value("rocksdb.total-sst-files-size") or 0) / 2**20
                                     + int(store.db.property_value("rocksdb.cur-size-all-mem-tables") or 0) / 2**20)
         figures["cached_mib_estimate"] = round(store.cached_mib)
         figures["evictions"] = store.evictions
+        figures.update(snapshot_figures(store, derivation, book, cache_mib))
         store.close()
     return figures
+
+
+def snapshot_figures(store, derivation, book, cache_mib: float) -> dict:
+    """What a restore from a state snapshot costs instead: the whole state exported as the snapshot's chunks (as
+    adapters/snapshots.py writes them, without the broker) and loaded into a fresh store, timed."""
+    from agora_points.adapters.snapshots import decode_chunk, encode_chunk
+    from agora_points.adapters.state_store import StateStore
+    from agora_points.service.stages import export_state
+
+    t = time.perf_counter()
+    chunks, metas, keys = [], [], 0
+    for engine in (derivation, book):
+        pairs, meta = export_state({0: engine}, 0, store)
+        metas.append(meta)
+        chunk, size = [], 0
+        for key, value in pairs:
+            chunk.append((key, value))
+            size += len(key) + len(value)
+            keys += 1
+            if size >= 512 * 1024:
+                chunks.append(encode_chunk(chunk))
+                chunk, size = [], 0
+        chunks.append(encode_chunk(chunk))
+    exported = time.perf_counter() - t
+    fresh = StateStore(Path(tempfile.mkdtemp(prefix="agora-bench-state-")) / "state", cache_mib=cache_mib)
+    t = time.perf_counter()
+    for raw in chunks:
+        fresh.load(decode_chunk(raw))
+    loaded = time.perf_counter() - t
+    fresh.close()
+    return {"snapshot_keys": keys, "snapshot_mib": round(sum(map(len, chunks)) / 2**20),
+            "snapshot_export_s": round(exported, 1), "snapshot_load_s": round(loaded, 1)}
 
 
 def main() -> None:
@@ -165,6 +201,11 @@ def main() -> None:
     for label, name in (("cache estimate", "cached_mib_estimate"), ("RocksDB's memory", "rocksdb_mib")):
         at = [f"{n // 1000:,}k: {results['store'][f'{name}_at_{n}']}" for n in range(200_000, end + 1, 200_000)]
         print(f"state store {label}, MiB, at {', '.join(at)}")
+    r = results["store"]
+    print(f"restore of the {end:,}-event state: running the history through both stages took {r['replay_s']:.1f} s; "
+          f"its snapshot ({r['snapshot_keys']:,} keys, {r['snapshot_mib']:,} MiB) loaded into a fresh store in "
+          f"{r['snapshot_load_s']:.1f} s ({r['replay_s'] / max(r['snapshot_load_s'], 0.1):.0f}x less), exported in "
+          f"{r['snapshot_export_s']:.1f} s")
     figures["rss_mib_at_200k_events"] = results["store"]["rss_mib_at_200000"]
     if end == 1_000_000:
         figures["rss_mib_at_1m_events"] = results["store"][f"rss_mib_at_{end}"]
