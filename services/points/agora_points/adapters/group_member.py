@@ -62,7 +62,7 @@ class Stage(Protocol):
         """Stateful stages: apply records (below the owner's committed offset) to a warm copy, sending nothing."""
 
     def export(self, partition: TopicPartition) -> tuple[Iterator[tuple[bytes, bytes]], dict] | None:
-        """Stateful stages: the partition's state as it is now (its keys, read later from a store snapshot, and
+        """Stateful stages: the partition's state as it is now (its keys, read later from a fixed view of the store, and
         the engine's values outside them), for a state snapshot; None if it cannot be taken alone."""
 
     async def load_snapshot(self, partition: TopicPartition, snapshots: SnapshotLog) -> Loaded | None:
@@ -292,7 +292,7 @@ class GroupMember:
     def _snapshot_if_due(self) -> None:
         """Between batches, after a commit (so everything the state holds has had its outputs acknowledged):
         snapshot every partition whose input since its last snapshot is large enough. They are exported now, at
-        one moment, and written in the background from a store snapshot while the stage goes on; the next ones
+        one moment, and written in the background from a fixed view of the store while the stage goes on; the next ones
         are taken after these are written."""
         if self.snapshots is None or (self._snapshotting is not None and not self._snapshotting.done()):
             return
@@ -302,7 +302,7 @@ class GroupMember:
                             extra={"group": self.group_id, "error": repr(error)})
             self._snapshotting = None
         due = []
-        for tp in sorted(self.owned - self.restoring):
+        for tp in sorted(self.owned):  # a restoring one too: a crash in a long restore then starts nearer its end
             enough = max(self.snapshot_bytes, self.snapshot_size.get(tp, 0) // _SNAPSHOT_FRACTION)
             if self.unsnapshotted.get(tp, 0) >= enough and (exported := self.stage.export(tp)) is not None:
                 due.append((tp, self.reached[tp], *exported))

@@ -119,7 +119,7 @@ class SnapshotLog:
                 await asyncio.sleep(spent * self.idle_per_busy)
                 busy = time.perf_counter()
             elif i % self.yield_every == 0:
-                await asyncio.sleep(0)  # the stage goes on meanwhile (the pairs come from a store snapshot)
+                await asyncio.sleep(0)  # the stage goes on meanwhile (the pairs come from a fixed view of the store)
         if chunk or first is None:
             await flush()
         await asyncio.gather(*pending)

@@ -12,8 +12,8 @@ until the batch is done (`settle()`), so the engine never holds an object that w
 
 The disk is not the truth: the service's own topics are the changelogs a partition is restored from, so the
 database is wiped when the worker starts, written without a write-ahead log, and a partition's keys are deleted
-when the partition moves away. A partition's keys can be exported as they are at one moment (`export`, from a
-RocksDB snapshot, while the stage goes on) and loaded into another worker's store (`load`): the state snapshots
+when the partition moves away. A partition's keys can be exported as they are at one moment (`export`, read
+through a RocksDB iterator's fixed view while the stage goes on) and loaded into another worker's store (`load`): the state snapshots
 a restore starts from (adapters/snapshots.py).
 """
 
@@ -142,23 +142,25 @@ class StateStore:
 
     def export(self, prefixes: list[bytes]) -> Iterator[tuple[bytes, bytes]]:
         """Every key under these prefixes with its value, as they are now: the values decoded in memory are written
-        out first (and stay decoded), then a RocksDB snapshot is read, so later writes are not seen. Call it
-        between batches; the iterator may be consumed while the stage goes on."""
+        out first (and stay decoded), then the database is read as of this moment, so later writes are not seen.
+        Call it between batches; the iterator may be consumed while the stage goes on."""
         batch = WriteBatch(raw_mode=True)
         for full_key, (owner, value, _) in self._cache.items():
             if full_key.startswith(tuple(prefixes)):
                 batch.put(full_key, owner.codec.encode(value))
         if len(batch):
             self.db.write(batch)
-        return self._read_snapshot(self.db.snapshot(), prefixes)
+        # One RocksDB iterator, made now: it reads the database as it was when it was made, whatever is written
+        # later (rocksdict's Snapshot.items() does not: it reads what is there then, measured).
+        return self._read_view(self.db.iter(), prefixes)
 
     @staticmethod
-    def _read_snapshot(snapshot, prefixes: list[bytes]) -> Iterator[tuple[bytes, bytes]]:
+    def _read_view(view, prefixes: list[bytes]) -> Iterator[tuple[bytes, bytes]]:
         for prefix in prefixes:
-            for key, value in snapshot.items(from_key=prefix):
-                if not key.startswith(prefix):
-                    break
-                yield key, value
+            view.seek(prefix)
+            while view.valid() and (key := view.key()).startswith(prefix):
+                yield key, view.value()
+                view.next()
 
     def load(self, pairs: Iterable[tuple[bytes, bytes]]) -> int:
         """Write exported keys as they are (their maps must be empty and read nothing decoded yet); returns how

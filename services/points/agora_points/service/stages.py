@@ -522,7 +522,7 @@ def _reassign(held: dict[int, T], partitions: set[TopicPartition], before: int |
 
 def export_state(held: dict[int, Derivation] | dict[int, Book], partition: int, store: StateStore
                  ) -> tuple[Iterator[tuple[bytes, bytes]], dict] | None:
-    """A partition's engine as it is now, for a snapshot: its keys (read later from a store snapshot), and its
+    """A partition's engine as it is now, for a snapshot: its keys (read later from a fixed view of the store), and its
     values outside them with the count of each map (copied now: the stage goes on changing them)."""
     engine = held.get(partition)
     if engine is None or sum(e is engine for e in held.values()) > 1:  # merged: it serves other partitions too

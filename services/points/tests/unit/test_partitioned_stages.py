@@ -18,14 +18,16 @@ from agora_common.events.content import (
     VoteRetracted,
 )
 from agora_common.events.users import UserReinstated, UserSuspended
+from agora_points.adapters.snapshots import decode_chunk, encode_chunk
 from agora_points.adapters.state_codec import book_state, derivation_state
 from agora_points.adapters.state_store import StateStore
 from agora_points.adapters.wire import decode_batch, decode_fact, decode_stage, encode_batch, encode_fact, encode_stage
 from agora_points.domain.book import Book
 from agora_points.domain.derivation import Derivation
 from agora_points.domain.engine import Engine
-from agora_points.domain.model import BatchResult, root_of
+from agora_points.domain.model import AwardState, BatchResult, NameFact, StatusFact, root_of
 from agora_points.domain.rules import load_rules
+from agora_points.service.stages import export_state
 
 RULES = load_rules()
 
@@ -264,3 +266,58 @@ def test_state_kept_whole_when_the_partitioning_changes_goes_on_exactly(on_disk,
     assert book.totals() == whole.totals() and sum(whole.totals().values()) > 0
     assert book.excluded == whole.excluded
     assert {k: m for k, m in book.board_state() if m} == {k: m for k, m in whole.board_state() if m}
+
+
+# ---- a partition's state through a snapshot (adapters/snapshots.py's chunks, without the broker) ----------
+
+def test_an_export_reads_the_store_as_it_was_when_taken(tmp_path):
+    store = StateStore(tmp_path / "state", cache_mib=1)
+    for i in range(1000):
+        store.db.put(b"a\x00%04d" % i, b"old")
+    pairs = store.export([b"a\x00"])
+    store.db.put(b"a\x000000", b"changed")  # what the stage writes while the snapshot is being written
+    store.db.delete(b"a\x000001")
+    store.db.put(b"a\x00zzzz", b"new")
+    store.db.flush()
+    assert list(pairs) == [(b"a\x00%04d" % i, b"old") for i in range(1000)]
+
+
+def _feed(derivation: Derivation, book: Book, facts: list) -> list:
+    """Both stages over facts in batches of 25, stage 1's messages through the wire as between workers."""
+    sent = []
+    for i in range(0, len(facts), 25):
+        states, statuses, names = derivation.admit(facts[i:i + 25], BatchResult())
+        wire = [decode_stage(x) for x in decode_batch(encode_batch([encode_stage(m) for m in
+                                                                      [*statuses, *names, *states]]))]
+        sent += wire
+        book.apply([m for m in wire if isinstance(m, AwardState)], [m for m in wire if isinstance(m, StatusFact)],
+                   BatchResult(), [m for m in wire if isinstance(m, NameFact)])
+    return sent
+
+
+def test_stages_loaded_from_a_snapshot_go_on_as_the_ones_it_was_taken_from(tmp_path):
+    facts = community(random.Random(5), 1200)
+    store = StateStore(tmp_path / "a", cache_mib=0.05)  # most values on disk, some decoded in memory
+    derivation = Derivation(RULES, derivation_state(store, "derive:0", RULES))
+    book = Book(RULES, book_state(store, "book:0", RULES))
+    _feed(derivation, book, facts[:700])
+    exports = [export_state({0: derivation}, 0, store), export_state({0: book}, 0, store)]
+    taken = _feed(derivation, book, facts[700:900])  # the stage goes on while the snapshot is written
+    chunks = [(encode_chunk(pairs), meta) for pairs, meta in exports]
+
+    fresh = StateStore(tmp_path / "b", cache_mib=0.05)
+    loaded = Derivation(RULES, derivation_state(fresh, "derive:0", RULES))
+    loaded_book = Book(RULES, book_state(fresh, "book:0", RULES))
+    for engine, (raw, meta) in zip((loaded, loaded_book), chunks, strict=True):
+        assert fresh.load(decode_chunk(raw)) > 0
+        engine.load_meta(meta["engine"])
+        for m in engine.state:
+            if hasattr(m, "loaded"):
+                m.loaded(meta["counts"].get(m.prefix.decode(), 0))
+    # the input from the snapshot's offset on: the same states, revisions included, as the stages it was taken from
+    assert _feed(loaded, loaded_book, facts[700:900]) == taken
+    assert _feed(loaded, loaded_book, facts[900:]) == _feed(derivation, book, facts[900:])
+    assert loaded_book.totals() == book.totals() and sum(book.totals().values()) > 0
+    assert loaded.admitted == derivation.admitted == len({f.id for f in facts})
+    assert len(loaded_book.ledgers) == len(book.ledgers)
+    assert loaded_book.names == book.names and loaded_book.excluded == book.excluded
