@@ -13,7 +13,8 @@ Redis unless AGORA_REDIS_URL does, and runs points workers as their own processe
 1. First start: --events events (votes, retractions, acceptances, deletions, check-ins over 60 days, 20,000
    users) are published first; one worker starts and scores the whole domain log through its three stages
    (route, derive, book) into the service's own topics; seconds until it serves, and events/s.
-   Meanwhile it writes state snapshots of its partitions (every --snapshot-mib of a partition's input).
+   Meanwhile it writes state snapshots of its partitions (every --snapshot-mib of a partition's input; the
+   workers after it run with the service's default).
 2. Cold start: that worker is stopped and a new one started with the same history, twice side by side: once
    with snapshots off (it restores its partitions from the service's own topics from their start), then as the
    service runs (from the newest snapshots, and the topics from there); seconds until it serves (ready), and
@@ -382,6 +383,12 @@ class CpuShare:
                          for name, pid in self.processes.items())
 
 
+def default_snapshot_mib() -> str:
+    from agora_points.config import Settings
+
+    return str(Settings.model_fields["points_snapshot_mib"].default)
+
+
 def operator_token() -> str:
     from agora_common.auth import issue_token
     from agora_points.config import Settings
@@ -409,7 +416,7 @@ async def run(bootstrap: str, redis_url: str, prefix: str, publisher: EventPubli
     # the same cold start twice, side by side: restored from the service's topics from their start (as without
     # snapshots), then from the newest snapshots and the topics from there (the service's default)
     colds = {}
-    for label, mib in (("from the log", "0"), ("from snapshots", args.snapshot_mib)):
+    for label, mib in (("from the log", "0"), ("from snapshots", default_snapshot_mib())):
         await first.stop()
         workers.remove(first)
         first = Worker(bootstrap, redis_url, prefix, snapshot_mib=mib)
@@ -455,7 +462,7 @@ async def run(bootstrap: str, redis_url: str, prefix: str, publisher: EventPubli
         figures[f"leaderboard_read_ms_{_short(args.board_members)}_users"] = round(max(b["top_p99"], b["rank_p99"]), 1)
         figures["leaderboard_sort_ms_before"] = round(b["sort_ms"], 1)
 
-    second = Worker(bootstrap, redis_url, prefix, snapshot_mib=args.snapshot_mib)
+    second = Worker(bootstrap, redis_url, prefix, snapshot_mib=default_snapshot_mib())
     workers.append(second)
     t = time.perf_counter()
     await second.wait(lambda s: s["ready"] and s["stages"]["book"]["partitions"], timeout=3600)
@@ -632,8 +639,9 @@ async def main() -> None:
     parser.add_argument("--board-reads", type=int, default=400)
     parser.add_argument("--no-quixstreams", dest="quixstreams", action="store_false",
                         help="skip [8], the same pipeline on quixstreams")
-    parser.add_argument("--snapshot-mib", default="1", help="the workers' AGORA_POINTS_SNAPSHOT_MIB (the service's "
-                        "default is 8; the bench's history is smaller than a real one, so snapshots come sooner)")
+    parser.add_argument("--snapshot-mib", default="1", help="AGORA_POINTS_SNAPSHOT_MIB of the first start's worker "
+                        "(the later ones run with the service's default): the bench's history is small, so its "
+                        "snapshots come sooner, as a longer history's would with the default")
     parser.add_argument("--json", help="write the figures here")
     args = parser.parse_args()
 
