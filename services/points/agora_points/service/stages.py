@@ -113,7 +113,8 @@ class Router:
     def export(self, partition: TopicPartition) -> None:
         raise TypeError("the router keeps no state: no snapshots")
 
-    async def load_snapshot(self, partition: TopicPartition, snapshots: SnapshotLog) -> None:
+    async def load_snapshot(self, partition: TopicPartition, snapshots: SnapshotLog, *, standby: bool = False
+                            ) -> None:
         raise TypeError("the router keeps no state: no snapshots")
 
     async def restored(self, partition: TopicPartition) -> None:
@@ -176,8 +177,10 @@ class Deriver:
     def export(self, partition: TopicPartition) -> tuple[Iterator[tuple[bytes, bytes]], dict] | None:
         return export_state(self.derivations, partition.partition, self.store)
 
-    async def load_snapshot(self, partition: TopicPartition, snapshots: SnapshotLog) -> Loaded | None:
-        return await load_state(self.derivations[partition.partition], partition.partition, self.store, snapshots)
+    async def load_snapshot(self, partition: TopicPartition, snapshots: SnapshotLog, *, standby: bool = False
+                            ) -> Loaded | None:
+        return await load_state(self.derivations, self.standbys, partition.partition, self.store, snapshots,
+                                standby=standby)
 
     async def restored(self, partition: TopicPartition) -> None:
         return None
@@ -320,8 +323,10 @@ class Keeper:
     def export(self, partition: TopicPartition) -> tuple[Iterator[tuple[bytes, bytes]], dict] | None:
         return export_state(self.books, partition.partition, self.store)
 
-    async def load_snapshot(self, partition: TopicPartition, snapshots: SnapshotLog) -> Loaded | None:
-        return await load_state(self.books[partition.partition], partition.partition, self.store, snapshots)
+    async def load_snapshot(self, partition: TopicPartition, snapshots: SnapshotLog, *, standby: bool = False
+                            ) -> Loaded | None:
+        return await load_state(self.books, self.standbys, partition.partition, self.store, snapshots,
+                                standby=standby)
 
     async def restored(self, partition: TopicPartition) -> None:
         p = partition.partition
@@ -533,9 +538,11 @@ def export_state(held: dict[int, Derivation] | dict[int, Book], partition: int, 
     return store.export([m.prefix for m in maps]), orjson.loads(orjson.dumps(meta))
 
 
-async def load_state(engine: Derivation | Book, partition: int, store: StateStore, snapshots: SnapshotLog
-                     ) -> Loaded | None:
-    """A fresh engine (its maps empty) from the partition's newest snapshot; None (and still empty) if none."""
+async def load_state(held: dict, standbys: "Standbys", partition: int, store: StateStore, snapshots: SnapshotLog, *,
+                     standby: bool) -> Loaded | None:
+    """The partition's fresh engine (its maps empty), or its new standby copy, from the partition's newest
+    snapshot; None (and still empty) if there is none."""
+    engine = standbys.copies[partition][0] if standby else held[partition]
     started = time.monotonic()
     try:
         loaded = await snapshots.load_latest(partition, store.load)
@@ -550,6 +557,8 @@ async def load_state(engine: Derivation | Book, partition: int, store: StateStor
     for m in engine.state:
         if isinstance(m, StateMap):
             m.loaded(loaded.meta["counts"].get(m.prefix.decode(), 0))
+    if standby:
+        standbys.put(partition, engine, loaded.input_offset)
     log.info("points partition loaded from a snapshot", extra={
         "topic": snapshots.topic, "partition": partition, "input_offset": loaded.input_offset,
         "keys": loaded.keys, "seconds": round(time.monotonic() - started, 2)})

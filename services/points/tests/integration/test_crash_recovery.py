@@ -176,12 +176,13 @@ async def test_two_workers_share_the_partitions_and_one_takes_over_when_the_othe
     """Two workers in the same consumer groups: each holds part of the users, and a read on either is answered
     by the one holding the user; each keeps a standby copy of the other's partitions. One is SIGKILLed
     mid-stream; the other takes its partitions over, restores them from its copies and the service's own topics,
-    and every total, board and ledger equals a recomputation from the log."""
+    and every total, board and ledger equals a recomputation from the log. With state snapshots every ~1 KB of
+    input, so that partitions and copies given to a worker start from them too."""
     topics = Topics(agora_env["topic_prefix"])
     await ensure_topics(agora_env["kafka_bootstrap"], topics.all())
     events = stream(h, 3000)
     publisher = EventPublisher(agora_env["kafka_bootstrap"])
-    first, second = Worker(agora_env), Worker(agora_env)
+    first, second = Worker(agora_env, points_snapshot_mib="0.001"), Worker(agora_env, points_snapshot_mib="0.001")
     try:
         await publisher.publish_many(topics.content, events[:1000])
         first.start()

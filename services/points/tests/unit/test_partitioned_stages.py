@@ -18,7 +18,7 @@ from agora_common.events.content import (
     VoteRetracted,
 )
 from agora_common.events.users import UserReinstated, UserSuspended
-from agora_points.adapters.snapshots import decode_chunk, encode_chunk
+from agora_points.adapters.snapshots import Loaded, decode_chunk, encode_chunk
 from agora_points.adapters.state_codec import book_state, derivation_state
 from agora_points.adapters.state_store import StateStore
 from agora_points.adapters.wire import decode_batch, decode_fact, decode_stage, encode_batch, encode_fact, encode_stage
@@ -27,7 +27,8 @@ from agora_points.domain.derivation import Derivation
 from agora_points.domain.engine import Engine
 from agora_points.domain.model import AwardState, BatchResult, NameFact, StatusFact, root_of
 from agora_points.domain.rules import load_rules
-from agora_points.service.stages import export_state
+from agora_points.service.stages import Standbys, export_state, load_state
+from aiokafka import TopicPartition
 
 RULES = load_rules()
 
@@ -321,3 +322,32 @@ def test_stages_loaded_from_a_snapshot_go_on_as_the_ones_it_was_taken_from(tmp_p
     assert loaded.admitted == derivation.admitted == len({f.id for f in facts})
     assert len(loaded_book.ledgers) == len(book.ledgers)
     assert loaded_book.names == book.names and loaded_book.excluded == book.excluded
+
+
+class _OneSnapshot:
+    """What SnapshotLog.load_latest hands over, without the broker: one snapshot's keys, taken at `offset`."""
+
+    topic = "points-book-snapshots"
+
+    def __init__(self, raw: bytes, meta: dict, offset: int) -> None:
+        self.raw, self.meta, self.offset = raw, meta, offset
+
+    async def load_latest(self, partition: int, load) -> Loaded:
+        return Loaded(input_offset=self.offset, meta=self.meta, keys=load(decode_chunk(self.raw)), bytes=len(self.raw))
+
+
+async def test_a_new_standby_copy_starts_from_the_snapshot(tmp_path):
+    facts = community(random.Random(8), 600)
+    source = StateStore(tmp_path / "owner", cache_mib=0.05)
+    derivation, book = Derivation(RULES), Book(RULES, book_state(source, "book:1", RULES))
+    _feed(derivation, book, facts)
+    pairs, meta = export_state({1: book}, 1, source)
+    store = StateStore(tmp_path / "copy", cache_mib=0.05)
+    standbys = Standbys[Book](make=lambda p: Book(RULES, book_state(store, f"book:{p}", RULES)),
+                             drop=lambda b: b.clear())
+    assert standbys.keep({TopicPartition("states", 1)}) == {TopicPartition("states", 1): 0}
+    loaded = await load_state({}, standbys, 1, store, _OneSnapshot(encode_chunk(pairs), meta, 42), standby=True)
+    assert loaded is not None and loaded.keys > 0
+    copy, offset = standbys.copies[1]
+    assert offset == 42  # the standby reader goes on from the snapshot's offset, not from 0
+    assert copy.totals() == book.totals() and sum(book.totals().values()) > 0
