@@ -250,7 +250,8 @@ def points_bench(report: Report, sizes: dict) -> None:
     out = run_bench("points", [str(ROOT / "bench/points/run.py"), *sizes["points"]], report, timeout=3600)
     report.add("points", "events/s, first start (whole log)", grab(r"\[1\].*?= ([\d,]+ events/s)", out),
                grab(r"\[1\].*?the ([\d,]+ events) scored", out) + " through route -> derive -> book")
-    report.add("points", "cold start from state snapshots", grab(r"\[2\] cold start from snapshots.*?after ([\d.]+ s)", out),
+    report.add("points", "cold start from state snapshots",
+               grab(r"\[2\] cold start from snapshots.*?after ([\d.]+ s)", out),
                "from the log: " + grab(r"\[2\] cold start from the log.*?after ([\d.]+ s)", out))
     report.add("points", "events/s, live path, one worker", grab(r"\[3\].*? at ([\d,]+ events/s)", out),
                grab(r"\[3\].*?= (\d+% of the bare consumer)", out))

@@ -18,7 +18,8 @@ Redis unless AGORA_REDIS_URL does, and runs points workers as their own processe
 2. Cold start: that worker is stopped and a new one started with the same history, twice side by side: once
    with snapshots off (it restores its partitions from the service's own topics from their start), then as the
    service runs (from the newest snapshots, and the topics from there); seconds until it serves (ready), and
-   the resident set (VmRSS) of the second.
+   the resident set (VmRSS) of the second. After each, a latency run as in 4 for half of --duration: the
+   price of snapshots on the live path, side by side.
 3. Live, one worker: --live-events more are published as fast as possible; events/s = events / (time until
    every stage has handled everything, from the first publish).
 4. Latency, one worker: events are published at --rate per second for --duration seconds; ten times a second one
@@ -45,6 +46,7 @@ Redis unless AGORA_REDIS_URL does, and runs points workers as their own processe
 
 import argparse
 import asyncio
+import functools
 import json
 import os
 import random
@@ -428,6 +430,13 @@ async def run(bootstrap: str, redis_url: str, prefix: str, publisher: EventPubli
               f"{cold:.1f} s (loaded {sum(st['snapshot_keys_loaded'] for st in stages.values()):,} keys from "
               f"snapshots; read {stages['derive']['records_handled']:,} facts and {stages['book']['records_handled']:,}"
               f" award-state messages from the service's topics)")
+        # and what snapshots cost on the live path, side by side: a short latency run on each
+        probe, missing, _ = await latency(functools.partial(api_visible, first), publisher, topics, args.rate,
+                                          args.duration / 2, seed=random.randrange(10**6))
+        written = sum(st["snapshots_written"] for st in (await first.status())["stages"].values())
+        print(f"    then publish -> visible at {args.rate:,} events/s for {args.duration / 2:.0f} s, snapshots "
+              f"{'off' if mib == '0' else f'every {mib} MiB ({written} written)'}: p50 {pct(probe, 50):.0f} ms, "
+              f"p99 {pct(probe, 99):.0f} ms" + unseen(missing, len(probe) + len(missing)))
     rss = first.rss_mib()
     print(f"    snapshots: {colds['from the log'] / colds['from snapshots']:.1f}x faster; RSS then {rss:,.0f} MiB")
     figures[f"cold_start_s_{n}_events"] = round(colds["from snapshots"], 1)

@@ -4,8 +4,9 @@ the stage's partitions among the workers and moves them when one joins, leaves o
 A stateful stage keeps state per partition. A partition it is given without state is restored from its newest
 state snapshot (adapters/snapshots.py; written by its owners in the background) and then by reading the partition
 from the snapshot's offset, or from its beginning without one: records below the group's committed offset are
-replayed (their outputs were sent by the previous owner), later ones are handled as new. A partition it still holds (a rebalance that gave
-it back, or a broker that lost the group) keeps its state and goes on from where this worker was. Offsets are
+replayed (their outputs were sent by the previous owner), later ones are handled as new. A partition it still
+holds (a rebalance that gave it back, or a broker that lost the group) keeps its state and goes on from where
+this worker was. Offsets are
 committed only after a batch's outputs were acknowledged, so a crash redoes at most what was not committed,
 and every stage ignores what it has already seen.
 
@@ -62,8 +63,8 @@ class Stage(Protocol):
         """Stateful stages: apply records (below the owner's committed offset) to a warm copy, sending nothing."""
 
     def export(self, partition: TopicPartition) -> tuple[Iterator[tuple[bytes, bytes]], dict] | None:
-        """Stateful stages: the partition's state as it is now (its keys, read later from a fixed view of the store, and
-        the engine's values outside them), for a state snapshot; None if it cannot be taken alone."""
+        """Stateful stages: the partition's state as it is now (its keys, read later from a fixed view of the
+        store, and the engine's values outside them), for a state snapshot; None if it cannot be taken alone."""
 
     async def load_snapshot(self, partition: TopicPartition, snapshots: SnapshotLog, *, standby: bool = False
                             ) -> Loaded | None:

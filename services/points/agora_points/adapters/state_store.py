@@ -13,8 +13,8 @@ until the batch is done (`settle()`), so the engine never holds an object that w
 The disk is not the truth: the service's own topics are the changelogs a partition is restored from, so the
 database is wiped when the worker starts, written without a write-ahead log, and a partition's keys are deleted
 when the partition moves away. A partition's keys can be exported as they are at one moment (`export`, read
-through a RocksDB iterator's fixed view while the stage goes on) and loaded into another worker's store (`load`): the state snapshots
-a restore starts from (adapters/snapshots.py).
+through a RocksDB iterator's fixed view while the stage goes on) and loaded into another worker's store
+(`load`): the state snapshots a restore starts from (adapters/snapshots.py).
 """
 
 import shutil
@@ -145,8 +145,9 @@ class StateStore:
         out first (and stay decoded), then the database is read as of this moment, so later writes are not seen.
         Call it between batches; the iterator may be consumed while the stage goes on."""
         batch = WriteBatch(raw_mode=True)
+        wanted = tuple(prefixes)
         for full_key, (owner, value, _) in self._cache.items():
-            if full_key.startswith(tuple(prefixes)):
+            if full_key.startswith(wanted):
                 batch.put(full_key, owner.codec.encode(value))
         if len(batch):
             self.db.write(batch)
