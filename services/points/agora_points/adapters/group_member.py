@@ -324,10 +324,11 @@ class GroupMember:
             started = time.monotonic()
             try:
                 written = await self.snapshots.write(tp.partition, input_offset=offset, meta=meta, pairs=pairs)
-            except Exception as exc:  # noqa: BLE001 - cut short (never read: no manifest); due again at once
+            except Exception as exc:  # noqa: BLE001 - cut short (never read: no manifest); the partition is due
+                # again after another interval of input, not at once (a broker without the topic would make that
+                # a loop of failures)
                 log.warning("points state snapshot not written; the next one is tried later",
                             extra={"group": self.group_id, "partition": tp.partition, "error": repr(exc)})
-                self.unsnapshotted[tp] = self.unsnapshotted.get(tp, 0) + self.snapshot_bytes
                 continue
             self.snapshots_written += 1
             self.snapshot_size[tp] = written.bytes
