@@ -104,13 +104,14 @@ async def expected_totals(env: dict) -> tuple[dict[str, int], int]:
 
 
 async def test_sigkill_mid_stream_then_restart_matches_recomputation_from_the_log(agora_env, h):
-    """With state snapshots after every ~1 KB of a partition's input, so that the restart loads them (and their
+    """With state snapshots after every ~10 KB of a partition's input, so that the restart loads them (and their
     writing races the kill): the figures must still equal a recomputation from the log."""
     topics = Topics(agora_env["topic_prefix"])
     await ensure_topics(agora_env["kafka_bootstrap"], topics.all())
     events = stream(h, 3000)
     publisher = EventPublisher(agora_env["kafka_bootstrap"])
-    worker = Worker(agora_env, points_snapshot_mib="0.001")
+    # (not smaller: the broker is shared by the session's tests, and every snapshot writes the whole state to it)
+    worker = Worker(agora_env, points_snapshot_mib="0.01")
     try:
         await publisher.publish_many(topics.content, events[:1000])
         worker.start()
@@ -176,13 +177,13 @@ async def test_two_workers_share_the_partitions_and_one_takes_over_when_the_othe
     """Two workers in the same consumer groups: each holds part of the users, and a read on either is answered
     by the one holding the user; each keeps a standby copy of the other's partitions. One is SIGKILLed
     mid-stream; the other takes its partitions over, restores them from its copies and the service's own topics,
-    and every total, board and ledger equals a recomputation from the log. With state snapshots every ~1 KB of
+    and every total, board and ledger equals a recomputation from the log. With state snapshots every ~10 KB of
     input, so that partitions and copies given to a worker start from them too."""
     topics = Topics(agora_env["topic_prefix"])
     await ensure_topics(agora_env["kafka_bootstrap"], topics.all())
     events = stream(h, 3000)
     publisher = EventPublisher(agora_env["kafka_bootstrap"])
-    first, second = Worker(agora_env, points_snapshot_mib="0.001"), Worker(agora_env, points_snapshot_mib="0.001")
+    first, second = Worker(agora_env, points_snapshot_mib="0.01"), Worker(agora_env, points_snapshot_mib="0.01")
     try:
         await publisher.publish_many(topics.content, events[:1000])
         first.start()
