@@ -386,9 +386,7 @@ class CpuShare:
 
 
 def default_snapshot_mib() -> str:
-    from agora_points.config import Settings
-
-    return str(Settings.model_fields["points_snapshot_mib"].default)
+    return "8"  # the chart's snapshotMiB (the service's own default is off)
 
 
 def operator_token() -> str:

@@ -19,7 +19,7 @@ from typing import Any, Literal
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 from aiokafka.helpers import create_ssl_context
 
 from agora_common import metrics
@@ -322,8 +322,14 @@ async def lost_logs(consumer: AIOKafkaConsumer) -> list[TopicPartition]:
     reads these again from the start, which is safe: every consumer ignores what it has already seen."""
     lost = []
     for tp in consumer.assignment():
-        end = consumer.highwater(tp)  # from the latest fetch response: None until one came (so a position is known)
-        if end is not None and end < (position := await consumer.position(tp)):
+        end = consumer.highwater(tp)  # from the latest fetch response: None until one came
+        if end is None:
+            continue
+        try:  # bounded: position() waits while the consumer resets a partition's offset
+            position = await asyncio.wait_for(consumer.position(tp), timeout=1.0)
+        except (TimeoutError, KafkaError):
+            continue
+        if end < position:
             log.warning("partition %s ends at %d, before the %d read here: its log was lost; reading it again",
                         tp, end, position)
             lost.append(tp)
