@@ -386,7 +386,9 @@ class CpuShare:
 
 
 def default_snapshot_mib() -> str:
-    return "8"  # the chart's snapshotMiB (the service's own default is off)
+    from agora_points.config import Settings
+
+    return f"{Settings.model_fields['points_snapshot_mib'].default:g}"  # the service's (and the chart's)
 
 
 def operator_token() -> str:

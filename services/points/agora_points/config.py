@@ -36,11 +36,11 @@ class Settings(ServiceSettings):
     # (about as much again as its own partitions); nothing with one worker.
     points_standby_replicas: bool = True
     # State snapshots: each stateful stage writes its partitions' state to a topic of its own (`...-snapshots`)
-    # once this much of a partition's input (MiB) was handled since the last one (more once the state is large:
-    # a twentieth of the last snapshot's size). A partition given to a worker without its state loads the newest
-    # one and reads its input only from there, instead of from the beginning. 0: no snapshots (the default here;
-    # the chart turns them on with 8).
-    points_snapshot_mib: float = Field(default=0, ge=0)
+    # once this much of a partition's input (MiB) was handled since the last one: the keys changed since then, or
+    # the whole state once those changes add up to its size. A partition given to a worker without its state
+    # loads the newest one (and those it is on top of) and reads its input only from there, instead of from the
+    # beginning. 0: no snapshots.
+    points_snapshot_mib: float = Field(default=8, ge=0)
 
     # The leaderboards' sorted sets (any Redis 6+; `make run` and the tests start a local redis-server). TLS and
     # credentials in the URL: rediss://:password@host:6379/0?ssl_ca_certs=/etc/agora/redis-ca/ca.crt

@@ -21,7 +21,7 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -33,11 +33,24 @@ from aiokafka.coordinator.assignors.roundrobin import RoundRobinPartitionAssigno
 from aiokafka.coordinator.protocol import ConsumerProtocolMemberAssignment, ConsumerProtocolMemberMetadata
 from aiokafka.errors import KafkaError
 
-from agora_points.adapters.snapshots import Loaded, SnapshotLog
+from agora_points.adapters.snapshots import Base, Export, Loaded, SnapshotLog
 
 log = logging.getLogger(__name__)
 
-_SNAPSHOT_FRACTION = 20
+
+@dataclass(frozen=True)
+class SnapshotChain:
+    """A partition's newest snapshot that this worker wrote or loaded, which the next may hold only the changes
+    since: what its chain weighs."""
+
+    newest: Base
+    whole_bytes: int  # the whole snapshot the chain starts from
+    changes_bytes: int  # the snapshots of changes on top of it
+
+    @property
+    def long(self) -> bool:
+        """Time for a whole snapshot again: a load would read the state's size again in changes."""
+        return self.changes_bytes >= self.whole_bytes
 
 
 @dataclass(slots=True)
@@ -62,9 +75,10 @@ class Stage(Protocol):
     def apply_standby(self, partition: TopicPartition, records: list[ConsumerRecord]) -> None:
         """Stateful stages: apply records (below the owner's committed offset) to a warm copy, sending nothing."""
 
-    def export(self, partition: TopicPartition) -> tuple[Iterator[tuple[bytes, bytes]], dict] | None:
-        """Stateful stages: the partition's state as it is now (its keys, read later from a fixed view of the
-        store, and the engine's values outside them), for a state snapshot; None if it cannot be taken alone."""
+    def export(self, partition: TopicPartition, *, changes_only: bool) -> Export | None:
+        """Stateful stages: the partition's state as it is now (its keys, or those changed since its last snapshot
+        if it knows them, read later from a fixed view of the store, and the engine's values outside them), for a
+        state snapshot; None if it cannot be taken alone."""
 
     async def load_snapshot(self, partition: TopicPartition, snapshots: SnapshotLog, *, standby: bool = False
                             ) -> Loaded | None:
@@ -190,16 +204,18 @@ class GroupMember:
         self.records_handled = 0
         self.records_replayed = 0  # read again by restores (below the group's committed offset)
         # State snapshots (adapters/snapshots.py): one of a partition once the input handled since its last one
-        # is `snapshot_bytes`, or a twentieth of that one's size if more. Every snapshot writes the partition's
-        # whole state, which grows with its history: the fraction bounds what they cost (their bytes at most 20x
-        # the input's) while a restore replays at most that much input after loading one.
+        # is `snapshot_bytes`, so a restore replays at most that much input after loading one. It holds only the
+        # keys changed since the last one this worker wrote or loaded (what it costs follows the input), or the
+        # whole state when there is none or the changes since the last whole one add up to its size.
         self.snapshots = snapshots if stage.stateful and snapshot_bytes > 0 else None
         self.snapshot_bytes = snapshot_bytes
         self.unsnapshotted: dict[TopicPartition, int] = {}  # input bytes handled since the partition's last one
-        self.snapshot_size: dict[TopicPartition, int] = {}  # bytes of its last snapshot
+        self.snapshot_chains: dict[TopicPartition, SnapshotChain] = {}  # of partitions owned or copied
         self.snapshots_written = 0
+        self.snapshot_keys_written = 0
         self.snapshot_keys_loaded = 0
-        self._snapshot_queue: list[tuple[TopicPartition, int, Iterator[tuple[bytes, bytes]], dict]] = []  # exported
+        self._snapshot_queue: list[tuple[TopicPartition, int, Export]] = []  # exported, to be written in order
+        self._snapshot_writing: TopicPartition | None = None
         self._snapshotting: asyncio.Task | None = None  # the writer, while the queue has snapshots
         self._consumer: AIOKafkaConsumer | None = None
 
@@ -299,26 +315,28 @@ class GroupMember:
                 self._consumer.seek(tp, 0)
                 self.reached[tp] = self.committed[tp] = 0
                 self.replay_below.pop(tp, None)  # nothing in the new log was handled before
+                self.snapshot_chains.pop(tp, None)  # the snapshots' log is likely gone too: the next one is whole
 
     def _snapshot_if_due(self) -> None:
         """Between batches (so everything the state holds has had its outputs acknowledged): export the partition
         with the most input since its last snapshot, if that is enough, for the writer to write in the background
         from a fixed view of the store while the stage goes on. One per batch: an export writes out the
         partition's values decoded in memory first, a pause of the stage (~100 ms for a 128 MiB cache, measured),
-        so several at once would add up."""
+        so several at once would add up. Not while the partition's last one is still to be written: the next
+        may hold only the changes since that one."""
         if self.snapshots is None:
             return
         if self._snapshotting is not None and self._snapshotting.done():
             self._snapshotting = None
-        queued = {tp for tp, *_ in self._snapshot_queue}
-        due = [tp for tp in self.owned - queued if self.unsnapshotted.get(tp, 0) >= max(  # restoring ones too
-            self.snapshot_bytes, self.snapshot_size.get(tp, 0) // _SNAPSHOT_FRACTION)]
-        if not due:
+        busy = {tp for tp, *_ in self._snapshot_queue} | {self._snapshot_writing}
+        due = [tp for tp in self.owned - busy if self.unsnapshotted.get(tp, 0) >= self.snapshot_bytes]  # restoring
+        if not due:  # ones too
             return
         tp = max(due, key=lambda tp: self.unsnapshotted[tp])
-        if (exported := self.stage.export(tp)) is None:
+        chain = self.snapshot_chains.get(tp)
+        if (exported := self.stage.export(tp, changes_only=chain is not None and not chain.long)) is None:
             return
-        self._snapshot_queue.append((tp, self.reached[tp], *exported))
+        self._snapshot_queue.append((tp, self.reached[tp], exported))
         self.unsnapshotted[tp] = 0
         if self._snapshotting is None:
             self._snapshotting = asyncio.create_task(self._write_snapshots(), name=f"{self.group_id}-snapshot")
@@ -326,21 +344,42 @@ class GroupMember:
     async def _write_snapshots(self) -> None:
         assert self.snapshots is not None
         while self._snapshot_queue:
-            tp, offset, pairs, meta = self._snapshot_queue.pop(0)
+            tp, offset, exported = self._snapshot_queue.pop(0)
+            chain = self.snapshot_chains.get(tp)
+            if exported.changes_only and chain is None:  # the partition moved, or its last one failed: the
+                continue  # changes are not on top of anything known (the next export is whole)
+            self._snapshot_writing = tp
             started = time.monotonic()
             try:
-                written = await self.snapshots.write(tp.partition, input_offset=offset, meta=meta, pairs=pairs)
+                written = await self.snapshots.write(
+                    tp.partition, input_offset=offset, meta=exported.meta, pairs=exported.pairs,
+                    base=chain.newest if exported.changes_only and chain else None)
             except Exception as exc:  # noqa: BLE001 - cut short (never read: no manifest); the partition is due
                 # again after another interval of input, not at once (a broker without the topic would make that
-                # a loop of failures)
+                # a loop of failures), and that one is whole
+                self.snapshot_chains.pop(tp, None)
                 log.warning("points state snapshot not written; the next one is tried later",
                             extra={"group": self.group_id, "partition": tp.partition, "error": repr(exc)})
                 continue
+            finally:
+                self._snapshot_writing = None
             self.snapshots_written += 1
-            self.snapshot_size[tp] = written.bytes
+            self.snapshot_keys_written += written.keys
+            self.snapshot_chains[tp] = SnapshotChain(written.manifest, chain.whole_bytes, chain.changes_bytes +
+                                                     written.bytes) if exported.changes_only and chain \
+                else SnapshotChain(written.manifest, written.bytes, 0)
             log.info("points state snapshot written", extra={
                 "group": self.group_id, "partition": tp.partition, "input_offset": offset, "keys": written.keys,
-                "bytes": written.bytes, "seconds": round(time.monotonic() - started, 2)})
+                "changes_only": exported.changes_only, "bytes": written.bytes,
+                "seconds": round(time.monotonic() - started, 2)})
+
+    def _loaded(self, tp: TopicPartition, loaded: Loaded | None) -> None:
+        """A partition's state (or copy) started empty, from this snapshot if one was loaded."""
+        if loaded is None:
+            self.snapshot_chains.pop(tp, None)
+            return
+        self.snapshot_keys_loaded += loaded.keys
+        self.snapshot_chains[tp] = SnapshotChain(loaded.manifest, loaded.bytes, loaded.changes_bytes)
 
     async def commit(self) -> None:
         consumer = self._consumer
@@ -361,8 +400,10 @@ class GroupMember:
         # state of its partitions is kept (and served) meanwhile, not dropped, or the history would be lost.
         gone = {tp for tp in self.owned if not consumer.partitions_for_topic(tp.topic)}
         owned = set(partitions)
-        # Nothing is handled until every partition is positioned below (this awaits the broker and snapshot loads
-        # meanwhile, and the fetch loop goes on): what it fetches until then is dropped and read again.
+        # Nothing is fetched or handled until every partition is positioned below: this awaits the broker and
+        # snapshot loads meanwhile, and the fetch loop goes on. Every await comes before the first seek, since a
+        # partition positioned and fetched before the others would have its records dropped here, unread.
+        consumer.pause(*partitions)
         self.owned = set()
         self.restoring &= owned
         count = len(consumer.partitions_for_topic(self.topics[0]) or ())
@@ -371,16 +412,18 @@ class GroupMember:
             empty = [tp for tp, offset in fresh.items() if offset == 0]
             for tp, loaded in zip(empty, await asyncio.gather(
                     *(self.stage.load_snapshot(tp, self.snapshots) for tp in empty)), strict=True):
+                self._loaded(tp, loaded)
                 if loaded is not None:
                     fresh[tp] = loaded.input_offset
-                    self.snapshot_keys_loaded += loaded.keys
-                    self.snapshot_size[tp] = loaded.bytes
         for tp in fresh:
             self.unsnapshotted.pop(tp, None)
         for tp in [tp for tp in self.reached if tp not in owned | gone]:
             del self.reached[tp]
-        for tp in owned:
-            self.committed[tp] = await consumer.committed(tp) or 0
+        ordered = sorted(owned)
+        for tp, committed in zip(ordered, await asyncio.gather(*(consumer.committed(tp) for tp in ordered)),
+                                 strict=True):
+            self.committed[tp] = committed or 0
+        for tp in owned:  # no await from here until they are owned
             if not self.stage.stateful:  # from where it was if it kept the partition, else the group's offset
                 self.reached[tp] = self.reached.get(tp, self.committed[tp])
                 consumer.seek(tp, self.reached[tp])
@@ -395,6 +438,7 @@ class GroupMember:
                 self.reached[tp] = min(self.reached.get(tp, 0), self.committed[tp])
                 consumer.seek(tp, self.reached[tp])
         self.owned = owned
+        consumer.resume(*owned)
         if self.stage.stateful:  # without standby replicas this drops the state of every partition taken away
             self.standby_positions = self.stage.keep_standbys(
                 self.standbys - self.owned if self.standby_replicas else set())
@@ -402,9 +446,11 @@ class GroupMember:
             cold = [tp for tp, offset in self.standby_positions.items() if offset == 0]
             for tp, loaded in zip(cold, await asyncio.gather(
                     *(self.stage.load_snapshot(tp, self.snapshots, standby=True) for tp in cold)), strict=True):
+                self._loaded(tp, loaded)
                 if loaded is not None:
                     self.standby_positions[tp] = loaded.input_offset
-                    self.snapshot_keys_loaded += loaded.keys
+        for tp in [tp for tp in self.snapshot_chains if tp not in self.owned and tp not in self.standby_positions]:
+            del self.snapshot_chains[tp]  # its state is dropped here
         self.generation += 1
         self.assigned_once = True
         log.info("points partitions assigned", extra={

@@ -14,7 +14,9 @@ The disk is not the truth: the service's own topics are the changelogs a partiti
 database is wiped when the worker starts, written without a write-ahead log, and a partition's keys are deleted
 when the partition moves away. A partition's keys can be exported as they are at one moment (`export`, read
 through a RocksDB iterator's fixed view while the stage goes on) and loaded into another worker's store
-(`load`): the state snapshots a restore starts from (adapters/snapshots.py).
+(`load`): the state snapshots a restore starts from (adapters/snapshots.py). Once a partition's state was
+exported or loaded, its maps and indexes note the keys changed since (`changes`), so the next snapshot can hold
+only those (`export_changes`): what a snapshot costs then follows the input, not the state's size.
 """
 
 import shutil
@@ -121,6 +123,8 @@ class StateStore:
             if hit is None:
                 continue
             owner, value, size = hit
+            if owner.changes is not None:  # used may be changed: the engine changes values in place
+                owner.changes.add(full_key)
             if owner.keep:
                 now = owner.codec.size(value) + 1
                 cache[full_key] = (owner, value, now)
@@ -155,6 +159,18 @@ class StateStore:
         # later (rocksdict's Snapshot.items() does not: it reads what is there then, measured).
         return self._read_view(self.db.iter(), prefixes)
 
+    def export_changes(self, keys: set[bytes]) -> Iterator[tuple[bytes, bytes | None]]:
+        """These keys (a partition's `changes`) with their values as they are now, None for a key deleted; as
+        `export`, read later from a fixed view."""
+        batch = WriteBatch(raw_mode=True)
+        cache = self._cache
+        for full_key in keys:
+            if (hit := cache.get(full_key)) is not None:
+                batch.put(full_key, hit[0].codec.encode(hit[1]))
+        if len(batch):
+            self.db.write(batch)
+        return self._read_keys(self.db.iter(), sorted(keys))  # sorted: each seek goes on from the one before
+
     @staticmethod
     def _read_view(view, prefixes: list[bytes]) -> Iterator[tuple[bytes, bytes]]:
         for prefix in prefixes:
@@ -163,13 +179,22 @@ class StateStore:
                 yield key, view.value()
                 view.next()
 
-    def load(self, pairs: Iterable[tuple[bytes, bytes]]) -> int:
-        """Write exported keys as they are (their maps must be empty and read nothing decoded yet); returns how
-        many."""
+    @staticmethod
+    def _read_keys(view, keys: list[bytes]) -> Iterator[tuple[bytes, bytes | None]]:
+        for key in keys:
+            view.seek(key)
+            yield key, (view.value() if view.valid() and view.key() == key else None)
+
+    def load(self, pairs: Iterable[tuple[bytes, bytes | None]]) -> int:
+        """Write exported keys as they are, deleting those exported as None (their maps must read nothing
+        decoded yet); returns how many."""
         batch = WriteBatch(raw_mode=True)
         n = 0
         for key, value in pairs:
-            batch.put(key, value)
+            if value is None:
+                batch.delete(key)
+            else:
+                batch.put(key, value)
             n += 1
         if n:
             self.db.write(batch)
@@ -193,6 +218,7 @@ class StateMap(Generic[V]):
         self.codec = codec
         self.decode: Callable[[bytes], V] = codec.decode
         self._count = 0
+        self.changes: set[bytes] | None = None  # keys changed since its last snapshot (None: none taken yet)
 
     def get(self, key: str) -> V | None:
         full_key = self.prefix + key.encode()
@@ -286,6 +312,7 @@ class StateMap(Generic[V]):
             self.store._forget(full_key)
         self.store.db.delete_range(self.prefix, self.end)
         self._count = 0
+        self.changes = None
 
 
 _INT = struct.Struct(">Q")
@@ -311,15 +338,22 @@ class DiskIndex:
         self.db = store.db
         self.prefix = prefix
         self.end = prefix[:-1] + b"\x01"
+        self.changes: set[bytes] | None = None  # as StateMap's
 
     def _user(self, user: str) -> bytes:
         return self.prefix + user.encode() + b"\x00"
 
     def put(self, user: str, sk: tuple, key: tuple) -> None:
-        self.db.put(self._user(user) + sortable(sk), orjson.dumps(key))
+        full_key = self._user(user) + sortable(sk)
+        self.db.put(full_key, orjson.dumps(key))
+        if self.changes is not None:
+            self.changes.add(full_key)
 
     def delete(self, user: str, sk: tuple) -> None:
-        self.db.delete(self._user(user) + sortable(sk))
+        full_key = self._user(user) + sortable(sk)
+        self.db.delete(full_key)
+        if self.changes is not None:
+            self.changes.add(full_key)
 
     def before(self, user: str, sk: tuple) -> tuple | None:
         mine = self._user(user)
@@ -353,3 +387,4 @@ class DiskIndex:
 
     def clear(self) -> None:
         self.db.delete_range(self.prefix, self.end)
+        self.changes = None

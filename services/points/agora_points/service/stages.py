@@ -14,7 +14,7 @@ import logging
 import time
 import uuid
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Generic, TypeVar
@@ -30,7 +30,7 @@ from aiokafka.partitioner import DefaultPartitioner
 
 from agora_points import metrics
 from agora_points.adapters.group_member import Batch
-from agora_points.adapters.snapshots import Loaded, SnapshotLog
+from agora_points.adapters.snapshots import Export, Loaded, SnapshotLog
 from agora_points.adapters.state_codec import book_state, derivation_state
 from agora_points.adapters.state_store import StateMap, StateStore
 from agora_points.adapters.wire import decode_batch, decode_fact, decode_stage, encode_batch, encode_fact, encode_stage
@@ -110,7 +110,7 @@ class Router:
     def apply_standby(self, partition: TopicPartition, records: list[ConsumerRecord]) -> None:
         raise TypeError("the router keeps no state: no standby copies")
 
-    def export(self, partition: TopicPartition) -> None:
+    def export(self, partition: TopicPartition, *, changes_only: bool) -> None:
         raise TypeError("the router keeps no state: no snapshots")
 
     async def load_snapshot(self, partition: TopicPartition, snapshots: SnapshotLog, *, standby: bool = False
@@ -174,8 +174,8 @@ class Deriver:
         if derivation is not None:
             derivation.admit([decode_fact(item) for r in records for item in decode_batch(r.value)], BatchResult())
 
-    def export(self, partition: TopicPartition) -> tuple[Iterator[tuple[bytes, bytes]], dict] | None:
-        return export_state(self.derivations, partition.partition, self.store)
+    def export(self, partition: TopicPartition, *, changes_only: bool) -> Export | None:
+        return export_state(self.derivations, partition.partition, self.store, changes_only=changes_only)
 
     async def load_snapshot(self, partition: TopicPartition, snapshots: SnapshotLog, *, standby: bool = False
                             ) -> Loaded | None:
@@ -320,8 +320,8 @@ class Keeper:
             states, statuses, names = _stage_messages(records)
             book.apply(states, statuses, BatchResult(), names)
 
-    def export(self, partition: TopicPartition) -> tuple[Iterator[tuple[bytes, bytes]], dict] | None:
-        return export_state(self.books, partition.partition, self.store)
+    def export(self, partition: TopicPartition, *, changes_only: bool) -> Export | None:
+        return export_state(self.books, partition.partition, self.store, changes_only=changes_only)
 
     async def load_snapshot(self, partition: TopicPartition, snapshots: SnapshotLog, *, standby: bool = False
                             ) -> Loaded | None:
@@ -525,17 +525,23 @@ def _reassign(held: dict[int, T], partitions: set[TopicPartition], before: int |
     return held, fresh, False
 
 
-def export_state(held: dict[int, Derivation] | dict[int, Book], partition: int, store: StateStore
-                 ) -> tuple[Iterator[tuple[bytes, bytes]], dict] | None:
-    """A partition's engine as it is now, for a snapshot: its keys (read later from a fixed view of the store), and its
-    values outside them with the count of each map (copied now: the stage goes on changing them)."""
+def export_state(held: dict[int, Derivation] | dict[int, Book], partition: int, store: StateStore, *,
+                 changes_only: bool) -> Export | None:
+    """A partition's engine as it is now, for a snapshot: its keys, or those changed since its last snapshot if
+    it knows them (read later from a fixed view of the store); its values outside them with the count of each
+    map (copied now: the stage goes on changing them). Its changes are counted from now on."""
     engine = held.get(partition)
     if engine is None or sum(e is engine for e in held.values()) > 1:  # merged: it serves other partitions too
         return None
     maps = list(engine.state)
     meta = {"engine": engine.snapshot_meta(),
             "counts": {m.prefix.decode(): len(m) for m in maps if isinstance(m, StateMap)}}
-    return store.export([m.prefix for m in maps]), orjson.loads(orjson.dumps(meta))
+    changes_only = changes_only and all(m.changes is not None for m in maps)
+    pairs = store.export_changes(set().union(*(m.changes for m in maps))) if changes_only \
+        else store.export([m.prefix for m in maps])
+    for m in maps:
+        m.changes = set()
+    return Export(pairs, orjson.loads(orjson.dumps(meta)), changes_only)
 
 
 async def load_state(held: dict, standbys: "Standbys", partition: int, store: StateStore, snapshots: SnapshotLog, *,
@@ -555,6 +561,7 @@ async def load_state(held: dict, standbys: "Standbys", partition: int, store: St
         return None
     engine.load_meta(loaded.meta["engine"])
     for m in engine.state:
+        m.changes = set()  # the next snapshot may hold only what changes from here
         if isinstance(m, StateMap):
             m.loaded(loaded.meta["counts"].get(m.prefix.decode(), 0))
     if standby:

@@ -7,6 +7,8 @@ import random
 import signal
 import subprocess
 import sys
+import tempfile
+from pathlib import Path
 
 import httpx
 import pytest
@@ -53,14 +55,16 @@ class Worker:
         self.env = {**os.environ, "AGORA_KAFKA_BOOTSTRAP": env["kafka_bootstrap"],
                     "AGORA_TOPIC_PREFIX": env["topic_prefix"], "AGORA_REDIS_URL": env["redis_url"],
                     "AGORA_POINTS_ADVERTISED_URL": f"http://127.0.0.1:{self.port}",
-                    "AGORA_LOG_LEVEL": "WARNING", **{f"AGORA_{k.upper()}": v for k, v in settings.items()}}
+                    "AGORA_LOG_LEVEL": "INFO", **{f"AGORA_{k.upper()}": v for k, v in settings.items()}}
         self.proc: subprocess.Popen | None = None
+        # what the worker logged, shown when it does not become ready
+        self.log = Path(tempfile.gettempdir()) / f"points-worker-{self.port}.log"
 
     def start(self) -> None:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "--factory", "agora_points.main:create_app",
              "--host", "127.0.0.1", "--port", str(self.port)],
-            env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+            env=self.env, stdout=subprocess.DEVNULL, stderr=self.log.open("ab"), start_new_session=True)
 
     async def ready(self) -> None:
         async def check():
@@ -71,7 +75,10 @@ class Worker:
                 raise AssertionError(str(exc)) from exc
             assert r.status_code == 200
 
-        await eventually(check, timeout=60, interval=0.2)
+        try:
+            await eventually(check, timeout=60, interval=0.2)
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}; the worker's log ends:\n{self.log.read_text()[-6000:]}") from exc
 
     def client(self) -> httpx.AsyncClient:
         return httpx.AsyncClient(base_url=f"http://127.0.0.1:{self.port}", timeout=10)

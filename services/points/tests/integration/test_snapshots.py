@@ -1,11 +1,12 @@
-"""State snapshots in their topic, against a real broker: the newest complete one is found and loaded whole; one
-cut short (no manifest) is never read; without one the restore starts from the beginning."""
+"""State snapshots in their topic, against a real broker: the newest complete one is found and loaded whole, or as
+a chain of changes on top of a whole one; one cut short (no manifest), or on top of one that is gone, is never
+read; without one the restore starts from the beginning."""
 
 import uuid
 
 import pytest
 from agora_common.kafka import EventPublisher, ensure_topics, kafka_connection
-from agora_points.adapters.snapshots import SnapshotLog, decode_chunk, encode_chunk
+from agora_points.adapters.snapshots import Base, SnapshotLog, decode_chunk, encode_chunk
 
 pytestmark = pytest.mark.servers("kafka")
 
@@ -15,7 +16,7 @@ def pairs(n: int, tag: bytes) -> list[tuple[bytes, bytes]]:
 
 
 def test_a_chunk_decodes_to_what_was_encoded():
-    data = [(b"", b"{}"), (b"a\x00b", b""), *pairs(100, b"v")]
+    data = [(b"", b"{}"), (b"a\x00b", b""), (b"gone", None), *pairs(100, b"v")]
     assert list(decode_chunk(encode_chunk(data))) == data
 
 
@@ -63,5 +64,45 @@ async def test_the_newest_complete_snapshot_is_loaded_and_one_cut_short_is_not(k
         # a worker of a version that encodes its values otherwise does not load them
         other_layout = SnapshotLog(kafka_connection(kafka_bootstrap), publisher, topic, layout=2)
         assert (await _load(other_layout, 0))[0] is None
+    finally:
+        await publisher.stop()
+
+
+async def test_a_chain_of_changes_loads_on_top_of_its_whole_snapshot(kafka_bootstrap):
+    topic = f"t{uuid.uuid4().hex[:10]}-snapshots"
+    await ensure_topics(kafka_bootstrap, [topic], partitions=1)
+    publisher = EventPublisher(kafka_bootstrap)
+    try:
+        writer = SnapshotLog(kafka_connection(kafka_bootstrap), publisher, topic, layout=1)
+        whole = await writer.write(0, input_offset=10, meta={"clock": 1}, pairs=iter(pairs(9_000, b"one")))
+        first = await writer.write(0, input_offset=20, meta={"clock": 2}, base=whole.manifest,
+                                   pairs=iter([(b"k000001", b"changed"), (b"k000002", None), (b"new", b"n")]))
+        second = await writer.write(0, input_offset=30, meta={"clock": 3}, base=first.manifest,
+                                    pairs=iter([(b"k000001", b"again"), (b"new", None)]))
+        state: dict[bytes, bytes] = {}
+
+        def load(chunk) -> int:
+            n = 0
+            for key, value in chunk:
+                if value is None:
+                    state.pop(key, None)
+                else:
+                    state[key] = value
+                n += 1
+            return n
+
+        reader = SnapshotLog(kafka_connection(kafka_bootstrap), publisher, topic, layout=1)
+        loaded = await reader.load_latest(0, load)
+        expected = dict(pairs(9_000, b"one")) | {b"k000001": b"again"}
+        del expected[b"k000002"]
+        assert loaded is not None and loaded.input_offset == 30 and loaded.meta == {"clock": 3}
+        assert state == expected
+        assert loaded.bytes == whole.bytes and loaded.changes_bytes == first.bytes + second.bytes
+        assert loaded.manifest == second.manifest  # what the next snapshot of changes is on top of
+
+        # changes on top of a snapshot that is not in the log (a broker that lost it): not loaded
+        await writer.write(0, input_offset=40, meta={"clock": 4}, base=Base(whole.manifest.offset, "gone"),
+                           pairs=iter([(b"k000003", b"x")]))
+        assert await reader.load_latest(0, lambda chunk: len(list(chunk))) is None
     finally:
         await publisher.stop()

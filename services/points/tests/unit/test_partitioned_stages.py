@@ -18,9 +18,10 @@ from agora_common.events.content import (
     VoteRetracted,
 )
 from agora_common.events.users import UserReinstated, UserSuspended
-from agora_points.adapters.snapshots import Loaded, decode_chunk, encode_chunk
+from agora_points.adapters import state_codec
+from agora_points.adapters.snapshots import Base, Loaded, decode_chunk, encode_chunk
 from agora_points.adapters.state_codec import book_state, derivation_state
-from agora_points.adapters.state_store import StateStore
+from agora_points.adapters.state_store import StateStore, sortable
 from agora_points.adapters.wire import decode_batch, decode_fact, decode_stage, encode_batch, encode_fact, encode_stage
 from agora_points.domain.book import Book
 from agora_points.domain.derivation import Derivation
@@ -296,26 +297,65 @@ def _feed(derivation: Derivation, book: Book, facts: list) -> list:
     return sent
 
 
-def test_stages_loaded_from_a_snapshot_go_on_as_the_ones_it_was_taken_from(tmp_path):
+def test_an_export_of_changes_holds_what_changed_since_the_last_one_deletions_included(tmp_path):
+    store = StateStore(tmp_path / "state", cache_mib=0.01)
+    values = store.map("m:0", state_codec._json_codec(len))
+    index = store.index("m:0:index")
+    for i in range(300):
+        values[f"k{i}"] = {"n": i}
+        index.put(f"u{i % 7}", (i,), (f"k{i}",))
+    store.settle()
+    whole = list(store.export([values.prefix, index.prefix]))
+    values.changes, index.changes = set(), set()  # as export_state starts counting them
+    values.get("k5")["n"] = -5  # changed in place, as the engine does
+    values["new"] = {"n": 1}
+    index.delete("u3", (3,))
+    store.settle()
+    assert len(values.changes | index.changes) == 3
+    changes = list(store.export_changes(values.changes | index.changes))
+    assert (index.prefix + b"u3\x00" + sortable((3,)), None) in changes  # the deletion travels
+    fresh = StateStore(tmp_path / "fresh", cache_mib=0.01)
+    fresh.load(whole)
+    fresh.load(changes)
+    store.export([values.prefix, index.prefix])  # writes out what is decoded in memory
+    assert dict(fresh.db.items()) == dict(store.db.items())
+
+
+def _load_into(store: StateStore, engine, exports: list[tuple[bytes, dict]]) -> None:
+    """What load_state does with a chain of snapshots (the whole one first), without the broker."""
+    for raw, _ in exports:
+        assert store.load(decode_chunk(raw)) > 0
+    meta = exports[-1][1]
+    engine.load_meta(meta["engine"])
+    for m in engine.state:
+        m.changes = set()
+        if hasattr(m, "loaded"):
+            m.loaded(meta["counts"].get(m.prefix.decode(), 0))
+
+
+def test_stages_loaded_from_snapshots_go_on_as_the_ones_they_were_taken_from(tmp_path):
     facts = community(random.Random(5), 1200)
     store = StateStore(tmp_path / "a", cache_mib=0.05)  # most values on disk, some decoded in memory
     derivation = Derivation(RULES, derivation_state(store, "derive:0", RULES))
     book = Book(RULES, book_state(store, "book:0", RULES))
-    _feed(derivation, book, facts[:700])
-    exports = [export_state({0: derivation}, 0, store), export_state({0: book}, 0, store)]
-    taken = _feed(derivation, book, facts[700:900])  # the stage goes on while the snapshot is written
-    chunks = [(encode_chunk(pairs), meta) for pairs, meta in exports]
+    _feed(derivation, book, facts[:500])
+    wholes = [export_state({0: engine}, 0, store, changes_only=True) for engine in (derivation, book)]
+    assert all(e is not None and not e.changes_only for e in wholes)  # no changes counted yet: whole
+    wholes_raw = [(encode_chunk(e.pairs), e.meta) for e in wholes]  # type: ignore[union-attr]
+    _feed(derivation, book, facts[500:700])
+    changes = [export_state({0: engine}, 0, store, changes_only=True) for engine in (derivation, book)]
+    assert all(e is not None and e.changes_only for e in changes)
+    taken = _feed(derivation, book, facts[700:900])  # the stage goes on while the snapshots are written
+    changes_raw = [(encode_chunk(e.pairs), e.meta) for e in changes]  # type: ignore[union-attr]
+    assert sum(len(raw) for raw, _ in changes_raw) < sum(len(raw) for raw, _ in wholes_raw)
 
     fresh = StateStore(tmp_path / "b", cache_mib=0.05)
     loaded = Derivation(RULES, derivation_state(fresh, "derive:0", RULES))
     loaded_book = Book(RULES, book_state(fresh, "book:0", RULES))
-    for engine, (raw, meta) in zip((loaded, loaded_book), chunks, strict=True):
-        assert fresh.load(decode_chunk(raw)) > 0
-        engine.load_meta(meta["engine"])
-        for m in engine.state:
-            if hasattr(m, "loaded"):
-                m.loaded(meta["counts"].get(m.prefix.decode(), 0))
-    # the input from the snapshot's offset on: the same states, revisions included, as the stages it was taken from
+    for engine, whole, change in zip((loaded, loaded_book), wholes_raw, changes_raw, strict=True):
+        _load_into(fresh, engine, [whole, change])
+    # the input from the last snapshot's offset on: the same states, revisions included, as the stages it was
+    # taken from
     assert _feed(loaded, loaded_book, facts[700:900]) == taken
     assert _feed(loaded, loaded_book, facts[900:]) == _feed(derivation, book, facts[900:])
     assert loaded_book.totals() == book.totals() and sum(book.totals().values()) > 0
@@ -333,7 +373,8 @@ class _OneSnapshot:
         self.raw, self.meta, self.offset = raw, meta, offset
 
     async def load_latest(self, partition: int, load) -> Loaded:
-        return Loaded(input_offset=self.offset, meta=self.meta, keys=load(decode_chunk(self.raw)), bytes=len(self.raw))
+        return Loaded(input_offset=self.offset, meta=self.meta, keys=load(decode_chunk(self.raw)), bytes=len(self.raw),
+                      changes_bytes=0, manifest=Base(7, "x"))
 
 
 async def test_a_new_standby_copy_starts_from_the_snapshot(tmp_path):
@@ -341,13 +382,16 @@ async def test_a_new_standby_copy_starts_from_the_snapshot(tmp_path):
     source = StateStore(tmp_path / "owner", cache_mib=0.05)
     derivation, book = Derivation(RULES), Book(RULES, book_state(source, "book:1", RULES))
     _feed(derivation, book, facts)
-    pairs, meta = export_state({1: book}, 1, source)
+    exported = export_state({1: book}, 1, source, changes_only=False)
+    assert exported is not None
     store = StateStore(tmp_path / "copy", cache_mib=0.05)
     standbys = Standbys[Book](make=lambda p: Book(RULES, book_state(store, f"book:{p}", RULES)),
                              drop=lambda b: b.clear())
     assert standbys.keep({TopicPartition("states", 1)}) == {TopicPartition("states", 1): 0}
-    loaded = await load_state({}, standbys, 1, store, _OneSnapshot(encode_chunk(pairs), meta, 42), standby=True)
+    loaded = await load_state({}, standbys, 1, store, _OneSnapshot(encode_chunk(exported.pairs), exported.meta, 42),
+                              standby=True)
     assert loaded is not None and loaded.keys > 0
     copy, offset = standbys.copies[1]
     assert offset == 42  # the standby reader goes on from the snapshot's offset, not from 0
     assert copy.totals() == book.totals() and sum(book.totals().values()) > 0
+    assert all(m.changes == set() for m in copy.state)  # its next snapshot may hold only its changes

@@ -1,0 +1,68 @@
+"""A stage's membership of its consumer group, against a real broker: an assignment positions every partition
+before anything is fetched, however slowly the broker answers meanwhile."""
+
+import asyncio
+import uuid
+from collections import defaultdict
+
+import pytest
+from agora_common.kafka import EventPublisher, ensure_topics
+from agora_points.adapters.group_member import Batch, GroupMember
+from agora_testing.events import eventually
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+pytestmark = pytest.mark.servers("kafka")
+
+
+class Recording:
+    """A stateless stage that notes every offset it is handed."""
+
+    stateful = False
+
+    def __init__(self) -> None:
+        self.offsets: dict[int, set[int]] = defaultdict(set)
+
+    def assign(self, partitions, partition_count, reached) -> dict:
+        return {}
+
+    async def handle(self, batches: dict[TopicPartition, Batch]) -> None:
+        for tp, batch in batches.items():
+            self.offsets[tp.partition].update(r.offset for r in batch.records)
+
+    async def restored(self, partition: TopicPartition) -> None:
+        return None
+
+
+async def test_an_assignment_on_a_slow_broker_loses_no_record(kafka_bootstrap, monkeypatch):
+    """Each committed-offset read takes 300 ms (a loaded broker): had a partition been positioned before the reads
+    of the others were done, the fetch loop would have handed over its records while the assignment was not yet
+    in place, and they would have been dropped unread (the points workers that never became ready in CI)."""
+    topic = f"t{uuid.uuid4().hex[:10]}"
+    await ensure_topics(kafka_bootstrap, [topic], partitions=4)
+    producer = await (publisher := EventPublisher(kafka_bootstrap)).ensure_started()
+    try:
+        for i in range(400):
+            await producer.send(topic, b"%d" % i, partition=i % 4)
+        await producer.flush()
+    finally:
+        await publisher.stop()
+    read_committed = AIOKafkaConsumer.committed
+
+    async def slow_committed(self, partition):
+        await asyncio.sleep(0.3)
+        return await read_committed(self, partition)
+
+    monkeypatch.setattr(AIOKafkaConsumer, "committed", slow_committed)
+    stage = Recording()
+    member = GroupMember(kafka_bootstrap, group_id=f"{topic}-group", topics=[topic], stage=stage, batch_max=50)
+    running = asyncio.create_task(member.run())
+    try:
+        async def all_handled():
+            assert not running.done()
+            assert member.caught_up
+            assert {p: len(offsets) for p, offsets in stage.offsets.items()} == dict.fromkeys(range(4), 100)
+
+        await eventually(all_handled, timeout=60)
+    finally:
+        running.cancel()
+        await asyncio.gather(running, return_exceptions=True)
