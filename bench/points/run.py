@@ -385,6 +385,12 @@ class CpuShare:
                          for name, pid in self.processes.items())
 
 
+def snapshot_totals(status: dict) -> tuple[int, int]:
+    """(snapshots, bytes) a worker has written, both stages"""
+    stages = status["stages"].values()
+    return sum(st["snapshots_written"] for st in stages), sum(st.get("snapshot_bytes_written", 0) for st in stages)
+
+
 def default_snapshot_mib() -> str:
     from agora_points.config import Settings
 
@@ -450,11 +456,15 @@ async def run(bootstrap: str, redis_url: str, prefix: str, publisher: EventPubli
     figures["live_eps_1_worker"] = round(live_eps)
 
     before = await events_applied([first])
+    snapshots_before = snapshot_totals(await first.status())
     lat, missing, sent = await latency(lambda user: api_visible(first, user), publisher, topics, args.rate,
                                        args.duration, seed=random.randrange(10**6))
     print(f"[4] publish -> visible on the leaderboard API at {args.rate:,} events/s for {args.duration:.0f} s, one "
           f"worker: {len(lat)} markers, p50 {pct(lat, 50):.0f} ms, p90 {pct(lat, 90):.0f} ms, p99 {pct(lat, 99):.0f} ms,"
           f" max {max(lat):.0f} ms" + unseen(missing, len(lat) + len(missing)))
+    count, size = (now - then for now, then in zip(snapshot_totals(await first.status()), snapshots_before,
+                                                    strict=True))
+    print(f"    state snapshots written meanwhile: {count} ({size / 2**20:,.1f} MiB)")
     # markers never seen count as slower than any seen: with more than 1% of them, the p99 is not known
     figures[f"p99_ms_at_{args.rate}_eps"] = round(pct(lat, 99), 1) if len(missing) <= len(lat) // 100 else None
     try:

@@ -12,6 +12,8 @@ this machine: points README). It prints the resident set (VmRSS, after a collect
 live Python blocks, the rate of each stage, and the bytes on disk. The goal of the scale issue: RAM grows < 100 MB per million events of history.
 At the end, the store's whole state is exported as a state snapshot's chunks and loaded into a fresh store, timed
 beside the time the history took through both stages: what a restore costs from a snapshot and from the log.
+Side by side, a snapshot of only the keys changed by the last `--changes-events` events (what the workers write
+between whole snapshots) is exported and timed too.
 """
 
 import argparse
@@ -68,7 +70,7 @@ def generate(events: int, path: Path) -> None:
             bar.update(n)
 
 
-def measure(mode: str, events: int, cache_mib: float, path: Path) -> dict:
+def measure(mode: str, events: int, cache_mib: float, path: Path, changes_events: int) -> dict:
     """Run in a process of its own: the figures of one mode."""
     from agora_points.adapters.state_codec import book_state, derivation_state
     from agora_points.adapters.state_store import StateStore
@@ -89,19 +91,25 @@ def measure(mode: str, events: int, cache_mib: float, path: Path) -> dict:
     figures: dict = {"mode": mode, "rss_mib_start": round(start)}
     stage1 = stage2 = 0.0
     done = 0
+    tracked_input = 0  # bytes of input since the changes began to be noted (as after a snapshot)
+    def feed(message: bytes) -> tuple[int, float, float]:
+        """One wire batch through both stages: (facts, seconds in stage 1, in stage 2)"""
+        t = time.perf_counter()
+        facts = [decode_fact(x) for x in decode_batch(message)]
+        states, statuses, names = derivation.admit(facts, BatchResult())
+        out = encode_batch([encode_stage(m) for m in [*statuses, *names, *states]])
+        t2 = time.perf_counter()
+        decoded = [decode_stage(x) for x in decode_batch(out)]
+        book.apply([m for m in decoded if isinstance(m, AwardState)], [], BatchResult(), [])
+        return len(facts), t2 - t, time.perf_counter() - t2
+
     with tqdm(total=events, desc=mode, unit="ev", file=sys.stderr, mininterval=2) as bar, path.open("rb") as lines:
-        for message in lines:
-            t = time.perf_counter()
-            facts = [decode_fact(x) for x in decode_batch(message)]
-            states, statuses, names = derivation.admit(facts, BatchResult())
-            out = encode_batch([encode_stage(m) for m in [*statuses, *names, *states]])
-            t2 = time.perf_counter()
-            decoded = [decode_stage(x) for x in decode_batch(out)]
-            book.apply([m for m in decoded if isinstance(m, AwardState)], [], BatchResult(), [])
-            stage1 += t2 - t
-            stage2 += time.perf_counter() - t2
-            done += len(facts)
-            bar.update(len(facts))
+        while done < events:
+            n, t1, t2 = feed(lines.readline())
+            stage1 += t1
+            stage2 += t2
+            done += n
+            bar.update(n)
             if done % 200_000 == 0 or done == events:
                 gc.collect()
                 figures[f"rss_mib_at_{done}"] = round(rss_mib())
@@ -109,6 +117,16 @@ def measure(mode: str, events: int, cache_mib: float, path: Path) -> dict:
                 if store is not None:  # how full the cache is: growth until it is full is not history's
                     figures[f"cached_mib_estimate_at_{done}"] = round(store.cached_mib)
                     figures[f"rocksdb_mib_at_{done}"] = round(rocksdb_memory(store.db) / 2**20)
+        if store is not None:  # what a worker notes between two snapshots: the changes of the events after
+            for engine in (derivation, book):
+                for m in engine.state:
+                    m.changes = set()
+            for message in lines:
+                tracked_input += len(message)
+                feed(message)
+            noted = [m.changes for engine in (derivation, book) for m in engine.state]
+            figures["changes_noted_mib"] = round((sum(map(sys.getsizeof, noted)) + sum(
+                sys.getsizeof(k) for keys in noted for k in keys)) / 2**20)
     figures["stage1_eps"] = round(events / stage1)
     figures["stage2_eps"] = round(events / stage2)
     figures["users"] = len(book.ledgers)
@@ -118,6 +136,7 @@ def measure(mode: str, events: int, cache_mib: float, path: Path) -> dict:
                                     + int(store.db.property_value("rocksdb.cur-size-all-mem-tables") or 0) / 2**20)
         figures["cached_mib_estimate"] = round(store.cached_mib)
         figures["evictions"] = store.evictions
+        figures["changes_input_mib"] = round(tracked_input / 2**20, 1)
         figures.update(snapshot_figures(store, derivation, book, cache_mib))
         store.close()
     return figures
@@ -125,26 +144,34 @@ def measure(mode: str, events: int, cache_mib: float, path: Path) -> dict:
 
 def snapshot_figures(store, derivation, book, cache_mib: float) -> dict:
     """What a restore from a state snapshot costs instead: the whole state exported as the snapshot's chunks (as
-    adapters/snapshots.py writes them, without the broker) and loaded into a fresh store, timed."""
+    adapters/snapshots.py writes them, without the broker) and loaded into a fresh store, timed; and first, a
+    snapshot of only the keys changed since the changes began to be noted."""
     from agora_points.adapters.snapshots import decode_chunk, encode_chunk
     from agora_points.adapters.state_store import StateStore
     from agora_points.service.stages import export_state
 
-    t = time.perf_counter()
-    chunks, metas, keys = [], [], 0
-    for engine in (derivation, book):
-        pairs, meta = export_state({0: engine}, 0, store)
-        metas.append(meta)
-        chunk, size = [], 0
-        for key, value in pairs:
-            chunk.append((key, value))
-            size += len(key) + len(value)
-            keys += 1
-            if size >= 512 * 1024:
-                chunks.append(encode_chunk(chunk))
-                chunk, size = [], 0
-        chunks.append(encode_chunk(chunk))
-    exported = time.perf_counter() - t
+    def export(changes_only: bool) -> tuple[list[bytes], int, float, float]:
+        """(chunks, keys, seconds the stage pauses, seconds in all)"""
+        t = time.perf_counter()
+        chunks, keys, pause = [], 0, 0.0
+        for engine in (derivation, book):
+            t_pause = time.perf_counter()
+            exported = export_state({0: engine}, 0, store, changes_only=changes_only)
+            pause += time.perf_counter() - t_pause
+            assert exported.changes_only == changes_only
+            chunk, size = [], 0
+            for key, value in exported.pairs:
+                chunk.append((key, value))
+                size += len(key) + len(value or b"")
+                keys += 1
+                if size >= 512 * 1024:
+                    chunks.append(encode_chunk(chunk))
+                    chunk, size = [], 0
+            chunks.append(encode_chunk(chunk))
+        return chunks, keys, pause, time.perf_counter() - t
+
+    changes, changed_keys, changes_pause, changes_s = export(changes_only=True)
+    chunks, keys, pause, exported = export(changes_only=False)
     fresh = StateStore(Path(tempfile.mkdtemp(prefix="agora-bench-state-")) / "state", cache_mib=cache_mib)
     t = time.perf_counter()
     for raw in chunks:
@@ -152,19 +179,24 @@ def snapshot_figures(store, derivation, book, cache_mib: float) -> dict:
     loaded = time.perf_counter() - t
     fresh.close()
     return {"snapshot_keys": keys, "snapshot_mib": round(sum(map(len, chunks)) / 2**20),
-            "snapshot_export_s": round(exported, 1), "snapshot_load_s": round(loaded, 1)}
+            "snapshot_export_s": round(exported, 1), "snapshot_export_pause_s": round(pause, 2),
+            "snapshot_load_s": round(loaded, 1),
+            "changes_keys": changed_keys, "changes_mib": round(sum(map(len, changes)) / 2**20, 1),
+            "changes_export_s": round(changes_s, 2), "changes_export_pause_s": round(changes_pause, 2)}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--cache-mib", type=float, default=128, help="the store's cache (the worker's default)")
+    parser.add_argument("--changes-events", type=int, default=40_000,
+                        help="events after the history whose changes a snapshot of changes holds")
     parser.add_argument("--json", help="write the figures here")
     parser.add_argument("--mode", help=argparse.SUPPRESS)  # one mode, in this process
     parser.add_argument("--events-file", help=argparse.SUPPRESS)  # the generated events, for --mode
     args = parser.parse_args()
     if args.mode:
-        print(json.dumps(measure(args.mode, args.events, args.cache_mib, Path(args.events_file))))
+        print(json.dumps(measure(args.mode, args.events, args.cache_mib, Path(args.events_file), args.changes_events)))
         return
 
     from agora_devservers.machine import describe as describe_machine
@@ -174,10 +206,11 @@ def main() -> None:
     results = {}
     with tempfile.TemporaryDirectory(prefix="agora-bench-events-") as scratch:
         events_file = Path(scratch) / "events.jsonl"
-        generate(args.events, events_file)
+        generate(args.events + args.changes_events, events_file)  # the history, then the events after it
         for mode in ("heap", "store"):
             out = subprocess.run([sys.executable, __file__, "--mode", mode, "--events", str(args.events),
-                                  "--cache-mib", str(args.cache_mib), "--events-file", str(events_file)],
+                                  "--cache-mib", str(args.cache_mib), "--events-file", str(events_file),
+                                  "--changes-events", str(args.changes_events)],
                                  check=True, capture_output=False, stdout=subprocess.PIPE, text=True).stdout
             results[mode] = json.loads(out.strip().splitlines()[-1])
     end = args.events
@@ -205,7 +238,12 @@ def main() -> None:
     print(f"restore of the {end:,}-event state: running the history through both stages took {r['replay_s']:.1f} s; "
           f"its snapshot ({r['snapshot_keys']:,} keys, {r['snapshot_mib']:,} MiB) loaded into a fresh store in "
           f"{r['snapshot_load_s']:.1f} s ({r['replay_s'] / max(r['snapshot_load_s'], 0.1):.0f}x less), exported in "
-          f"{r['snapshot_export_s']:.1f} s")
+          f"{r['snapshot_export_s']:.1f} s (the stage paused {r['snapshot_export_pause_s']:.2f} s of it)")
+    print(f"a snapshot of the keys changed by {args.changes_events:,} events after that history "
+          f"({r['changes_input_mib']} MiB of input; noting them took {r['changes_noted_mib']} MiB of memory): "
+          f"{r['changes_keys']:,} keys, {r['changes_mib']:,} MiB ({r['changes_mib'] / r['snapshot_mib']:.1%}"
+          f" of the whole), exported in {r['changes_export_s']:.2f} s (the stage paused "
+          f"{r['changes_export_pause_s']:.2f} s of it)")
     figures["rss_mib_at_200k_events"] = results["store"]["rss_mib_at_200000"]
     if end == 1_000_000:
         figures["rss_mib_at_1m_events"] = results["store"][f"rss_mib_at_{end}"]

@@ -17,3 +17,9 @@ BOARD_CELLS_PENDING = Gauge("agora_points_board_cells_pending",
                             "Leaderboard cells (board, user) changed and not yet written to Redis")
 BOARD_WRITE = Histogram("agora_points_board_write_seconds", "One write of changed leaderboard cells to Redis",
                         buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5))
+SNAPSHOT_EXPORT = Histogram(
+    "agora_points_snapshot_export_seconds",
+    "The pause of a stage while it exports a partition's state for a snapshot (kind: whole or changes)", ["kind"],
+    buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5))
+SNAPSHOT_BYTES = Counter("agora_points_snapshot_bytes_total", "Bytes of state snapshots written (kind: whole or changes)",
+                         ["kind"])

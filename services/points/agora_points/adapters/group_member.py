@@ -33,6 +33,7 @@ from aiokafka.coordinator.assignors.roundrobin import RoundRobinPartitionAssigno
 from aiokafka.coordinator.protocol import ConsumerProtocolMemberAssignment, ConsumerProtocolMemberMetadata
 from aiokafka.errors import KafkaError
 
+from agora_points import metrics
 from agora_points.adapters.snapshots import Base, Export, Loaded, SnapshotLog
 
 log = logging.getLogger(__name__)
@@ -213,6 +214,7 @@ class GroupMember:
         self.snapshot_chains: dict[TopicPartition, SnapshotChain] = {}  # of partitions owned or copied
         self.snapshots_written = 0
         self.snapshot_keys_written = 0
+        self.snapshot_bytes_written = 0
         self.snapshot_keys_loaded = 0
         self._snapshot_queue: list[tuple[TopicPartition, int, Export]] = []  # exported, to be written in order
         self._snapshot_writing: TopicPartition | None = None
@@ -334,8 +336,10 @@ class GroupMember:
             return
         tp = max(due, key=lambda tp: self.unsnapshotted[tp])
         chain = self.snapshot_chains.get(tp)
+        started = time.perf_counter()
         if (exported := self.stage.export(tp, changes_only=chain is not None and not chain.long)) is None:
             return
+        metrics.SNAPSHOT_EXPORT.labels(_kind(exported)).observe(time.perf_counter() - started)
         self._snapshot_queue.append((tp, self.reached[tp], exported))
         self.unsnapshotted[tp] = 0
         if self._snapshotting is None:
@@ -365,12 +369,14 @@ class GroupMember:
                 self._snapshot_writing = None
             self.snapshots_written += 1
             self.snapshot_keys_written += written.keys
+            self.snapshot_bytes_written += written.bytes
+            metrics.SNAPSHOT_BYTES.labels(_kind(exported)).inc(written.bytes)
             self.snapshot_chains[tp] = SnapshotChain(written.manifest, chain.whole_bytes, chain.changes_bytes +
                                                      written.bytes) if exported.changes_only and chain \
                 else SnapshotChain(written.manifest, written.bytes, 0)
             log.info("points state snapshot written", extra={
                 "group": self.group_id, "partition": tp.partition, "input_offset": offset, "keys": written.keys,
-                "changes_only": exported.changes_only, "bytes": written.bytes,
+                "kind": _kind(exported), "bytes": written.bytes,
                 "seconds": round(time.monotonic() - started, 2)})
 
     def _loaded(self, tp: TopicPartition, loaded: Loaded | None) -> None:
@@ -457,6 +463,10 @@ class GroupMember:
             "group": self.group_id, "partitions": sorted(f"{tp.topic}/{tp.partition}" for tp in self.owned),
             "restoring": {f"{tp.topic}/{tp.partition}": fresh[tp] for tp in sorted(fresh)},
             "standbys": sorted(f"{tp.topic}/{tp.partition}" for tp in self.standbys)})
+
+
+def _kind(exported: Export) -> str:
+    return "changes" if exported.changes_only else "whole"
 
 
 class StandbyReader:

@@ -159,18 +159,21 @@ class StateStore:
         # later (rocksdict's Snapshot.items() does not: it reads what is there then, measured).
         return self._read_view(self.db.iter(), prefixes)
 
-    def export_changes(self, keys: set[bytes]) -> Iterator[tuple[bytes, bytes | None]]:
-        """These keys (a partition's `changes`) with their values as they are now, None for a key deleted; as
-        `export`, read later from a fixed view."""
+    def export_changes(self, parts: list["StateMap | DiskIndex"]) -> Iterator[tuple[bytes, bytes | None]]:
+        """The keys these maps and indexes noted as changed (`changes`, which the caller then starts again) with
+        their values as they are now, None for a key deleted; as `export`, read later from a fixed view. The
+        stage pauses only to write out the changed values decoded in memory (the cache is smaller than the
+        changes); the keys are read in the background, each map's in order (2x faster than in no order at a
+        million events, measured, for ~60 ms of sorting per 200,000 keys)."""
+        noted = [part.changes for part in parts if part.changes]
+        mine = {id(part) for part in parts}
         batch = WriteBatch(raw_mode=True)
-        cache = self._cache
-        for full_key in keys:
-            if (hit := cache.get(full_key)) is not None:
-                batch.put(full_key, hit[0].codec.encode(hit[1]))
+        for full_key, (owner, value, _) in self._cache.items():
+            if id(owner) in mine and full_key in owner.changes:  # type: ignore[operator]  # noted: not None
+                batch.put(full_key, owner.codec.encode(value))
         if len(batch):
             self.db.write(batch)
-        return self._read_keys(self.db.iter(), sorted(keys))  # sorted: each seek goes on from the one before
-
+        return self._read_keys(self.db.iter(), noted)
     @staticmethod
     def _read_view(view, prefixes: list[bytes]) -> Iterator[tuple[bytes, bytes]]:
         for prefix in prefixes:
@@ -180,10 +183,11 @@ class StateStore:
                 view.next()
 
     @staticmethod
-    def _read_keys(view, keys: list[bytes]) -> Iterator[tuple[bytes, bytes | None]]:
-        for key in keys:
-            view.seek(key)
-            yield key, (view.value() if view.valid() and view.key() == key else None)
+    def _read_keys(view, noted: list[set[bytes]]) -> Iterator[tuple[bytes, bytes | None]]:
+        for keys in noted:
+            for key in sorted(keys):  # each seek goes on from the one before
+                view.seek(key)
+                yield key, (view.value() if view.valid() and view.key() == key else None)
 
     def load(self, pairs: Iterable[tuple[bytes, bytes | None]]) -> int:
         """Write exported keys as they are, deleting those exported as None (their maps must read nothing

@@ -87,7 +87,7 @@ async def get_status(processor: ProcessorDep) -> dict:
                         m.standby_reader.applied.items() if m.standby_reader else ())},
                     "records_handled": m.records_handled, "records_replayed": m.records_replayed,
                     "snapshots_written": m.snapshots_written, "snapshot_keys_written": m.snapshot_keys_written,
-                    "snapshot_keys_loaded": m.snapshot_keys_loaded,
+                    "snapshot_bytes_written": m.snapshot_bytes_written, "snapshot_keys_loaded": m.snapshot_keys_loaded,
                     "behind": m.behind_by(), "caught_up": m.caught_up}
             for stage, m in zip(("route", "derive", "book"), processor.members, strict=True)},
         "last_applied_at": processor.last_applied_at,

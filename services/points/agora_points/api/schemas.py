@@ -148,6 +148,7 @@ class StageStatus(BaseModel):
     snapshots_written: int = Field(description="state snapshots this worker wrote of its partitions")
     snapshot_keys_written: int = Field(description="state keys in them (a snapshot of changes holds only those "
                                        "changed since the one before)")
+    snapshot_bytes_written: int = Field(description="bytes of state in them")
     snapshot_keys_loaded: int = Field(description="state keys its restores loaded from snapshots")
     behind: int | None = Field(description="records of its partitions not handled yet (None: not known yet)")
     caught_up: bool = Field(description="its partitions were once read to their end (after the stage before it)")

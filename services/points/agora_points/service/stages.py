@@ -152,6 +152,7 @@ class Deriver:
         self.store = store
         self.derivations: dict[int, Derivation] = {}
         self.standbys = Standbys[Derivation](make=lambda p: Derivation(self.rules, self._state(str(p))),
+                                             demote=note_no_changes,
                                              drop=lambda d: d.clear())
         self.partition_count: int | None = None
 
@@ -255,7 +256,8 @@ class Keeper:
         self.publish_titles = publish_titles
         self.read_titles = read_titles
         self.books: dict[int, Book] = {}
-        self.standbys = Standbys[Book](make=lambda p: Book(self.rules, self._state(str(p))), drop=lambda b: b.clear())
+        self.standbys = Standbys[Book](make=lambda p: Book(self.rules, self._state(str(p))), drop=lambda b: b.clear(),
+                                       demote=note_no_changes)
         self.serving: set[int] = set()
         self.partition_count: int | None = None  # of the award-state topic: which partition holds a user
         self.titles = TitleBook()
@@ -457,8 +459,9 @@ class Standbys(Generic[T]):
     with the next offset it has applied. A copy becomes the partition's state when the group gives this worker
     the partition; a partition taken away from this worker becomes a copy, in case the group asks for one."""
 
-    def __init__(self, *, make: Callable[[int], T], drop: Callable[[T], None]) -> None:
-        self.make, self.drop = make, drop
+    def __init__(self, *, make: Callable[[int], T], drop: Callable[[T], None],
+                 demote: Callable[[T], None] = lambda state: None) -> None:
+        self.make, self.drop, self.demote = make, drop, demote  # demote: a state this worker owned becomes a copy
         self.copies: dict[int, tuple[T, int]] = {}
 
     def keep(self, partitions: set[TopicPartition]) -> dict[TopicPartition, int]:
@@ -481,6 +484,7 @@ class Standbys(Generic[T]):
         return self.copies.pop(partition, None)
 
     def put(self, partition: int, state: T, offset: int) -> None:
+        self.demote(state)
         self.copies[partition] = (state, offset)
 
     def clear(self) -> None:
@@ -537,8 +541,7 @@ def export_state(held: dict[int, Derivation] | dict[int, Book], partition: int, 
     meta = {"engine": engine.snapshot_meta(),
             "counts": {m.prefix.decode(): len(m) for m in maps if isinstance(m, StateMap)}}
     changes_only = changes_only and all(m.changes is not None for m in maps)
-    pairs = store.export_changes(set().union(*(m.changes for m in maps))) if changes_only \
-        else store.export([m.prefix for m in maps])
+    pairs = store.export_changes(maps) if changes_only else store.export([m.prefix for m in maps])
     for m in maps:
         m.changes = set()
     return Export(pairs, orjson.loads(orjson.dumps(meta)), changes_only)
@@ -570,6 +573,13 @@ async def load_state(held: dict, standbys: "Standbys", partition: int, store: St
         "topic": snapshots.topic, "partition": partition, "input_offset": loaded.input_offset,
         "keys": loaded.keys, "seconds": round(time.monotonic() - started, 2)})
     return loaded
+
+
+def note_no_changes(engine: Derivation | Book) -> None:
+    """A copy notes no changes (they would pile up for as long as it stays a copy): its first snapshot after a
+    takeover is whole."""
+    for m in engine.state:
+        m.changes = None
 
 
 def _repartitioned(before: int | None, now: int, held: dict) -> bool:

@@ -58,7 +58,9 @@ class Worker:
                     "AGORA_LOG_LEVEL": "INFO", **{f"AGORA_{k.upper()}": v for k, v in settings.items()}}
         self.proc: subprocess.Popen | None = None
         # what the worker logged, shown when it does not become ready
-        self.log = Path(tempfile.gettempdir()) / f"points-worker-{self.port}.log"
+        fd, name = tempfile.mkstemp(prefix="points-worker-", suffix=".log")
+        os.close(fd)
+        self.log = Path(name)
 
     def start(self) -> None:
         self.proc = subprocess.Popen(

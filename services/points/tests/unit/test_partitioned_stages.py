@@ -28,7 +28,7 @@ from agora_points.domain.derivation import Derivation
 from agora_points.domain.engine import Engine
 from agora_points.domain.model import AwardState, BatchResult, NameFact, StatusFact, root_of
 from agora_points.domain.rules import load_rules
-from agora_points.service.stages import Standbys, export_state, load_state
+from agora_points.service.stages import Standbys, _reassign, export_state, load_state, note_no_changes
 from aiokafka import TopicPartition
 
 RULES = load_rules()
@@ -312,7 +312,7 @@ def test_an_export_of_changes_holds_what_changed_since_the_last_one_deletions_in
     index.delete("u3", (3,))
     store.settle()
     assert len(values.changes | index.changes) == 3
-    changes = list(store.export_changes(values.changes | index.changes))
+    changes = list(store.export_changes([values, index]))
     assert (index.prefix + b"u3\x00" + sortable((3,)), None) in changes  # the deletion travels
     fresh = StateStore(tmp_path / "fresh", cache_mib=0.01)
     fresh.load(whole)
@@ -386,7 +386,7 @@ async def test_a_new_standby_copy_starts_from_the_snapshot(tmp_path):
     assert exported is not None
     store = StateStore(tmp_path / "copy", cache_mib=0.05)
     standbys = Standbys[Book](make=lambda p: Book(RULES, book_state(store, f"book:{p}", RULES)),
-                             drop=lambda b: b.clear())
+                             drop=lambda b: b.clear(), demote=note_no_changes)  # as the Keeper's
     assert standbys.keep({TopicPartition("states", 1)}) == {TopicPartition("states", 1): 0}
     loaded = await load_state({}, standbys, 1, store, _OneSnapshot(encode_chunk(exported.pairs), exported.meta, 42),
                               standby=True)
@@ -394,4 +394,18 @@ async def test_a_new_standby_copy_starts_from_the_snapshot(tmp_path):
     copy, offset = standbys.copies[1]
     assert offset == 42  # the standby reader goes on from the snapshot's offset, not from 0
     assert copy.totals() == book.totals() and sum(book.totals().values()) > 0
-    assert all(m.changes == set() for m in copy.state)  # its next snapshot may hold only its changes
+    assert all(m.changes is None for m in copy.state)  # a copy notes no changes: they would pile up
+
+
+def test_a_partition_taken_away_keeps_its_state_as_a_copy_that_notes_no_changes(tmp_path):
+    store = StateStore(tmp_path / "state", cache_mib=0.05)
+    standbys = Standbys[Book](make=lambda p: Book(RULES, book_state(store, f"book:{p}", RULES)),
+                             drop=lambda b: b.clear(), demote=note_no_changes)
+    book = Book(RULES, book_state(store, "book:0", RULES))
+    _feed(Derivation(RULES), book, community(random.Random(3), 200))
+    assert export_state({0: book}, 0, store, changes_only=False) is not None  # an owner notes its changes
+    assert all(m.changes == set() for m in book.state)
+    held, fresh, _ = _reassign({0: book}, set(), 4, 4, {TopicPartition("states", 0): 10}, standbys,
+                               merge=lambda parts: parts[0])
+    assert held == {} and fresh == {} and standbys.copies[0] == (book, 10)
+    assert all(m.changes is None for m in book.state)  # they would pile up for as long as it stays a copy
