@@ -15,8 +15,10 @@ database is wiped when the worker starts, written without a write-ahead log, and
 when the partition moves away. A partition's keys can be exported as they are at one moment (`export`, read
 through a RocksDB iterator's fixed view while the stage goes on) and loaded into another worker's store
 (`load`): the state snapshots a restore starts from (adapters/snapshots.py). Once a partition's state was
-exported or loaded, its maps and indexes note the keys changed since (`changes`), so the next snapshot can hold
-only those (`export_changes`): what a snapshot costs then follows the input, not the state's size.
+exported or loaded, its maps and indexes note the keys changed since (`noting`: a marker per key in the same
+database, written with the batch's values, so that noting costs no memory however many keys change and the
+markers come back sorted), so the next snapshot can hold only those (`export(changes_only=True)`): what a
+snapshot costs then follows the input, not the state's size.
 """
 
 import shutil
@@ -43,6 +45,7 @@ if TYPE_CHECKING:
 
 V = TypeVar("V")
 
+_CHANGED = b"\x7fchanged\x00"  # + a full key: changed since its partition's last snapshot (after every map's keys)
 _BLOCK_CACHE_BYTES = 32 << 20  # RocksDB's own cache of disk blocks (the decoded values are ours, below)
 _WRITE_BUFFER_BYTES = 16 << 20
 BYTES_PER_UNIT = 1_500  # a decoded event of a chain, entry of an award or value itself, with the objects around it
@@ -123,8 +126,8 @@ class StateStore:
             if hit is None:
                 continue
             owner, value, size = hit
-            if owner.changes is not None:  # used may be changed: the engine changes values in place
-                owner.changes.add(full_key)
+            if owner.noting:  # used may be changed: the engine changes values in place
+                batch.put(_CHANGED + full_key, b"")
             if owner.keep:
                 now = owner.codec.size(value) + 1
                 cache[full_key] = (owner, value, now)
@@ -144,36 +147,29 @@ class StateStore:
         if len(batch):
             self.db.write(batch)
 
-    def export(self, prefixes: list[bytes]) -> Iterator[tuple[bytes, bytes]]:
-        """Every key under these prefixes with its value, as they are now: the values decoded in memory are written
-        out first (and stay decoded), then the database is read as of this moment, so later writes are not seen.
-        Call it between batches; the iterator may be consumed while the stage goes on."""
+    def export(self, parts: list["StateMap | DiskIndex"], *, changes_only: bool = False
+               ) -> Iterator[tuple[bytes, bytes | None]]:
+        """Every key of these maps and indexes with its value, as they are now; changes_only: only the keys they
+        noted as changed (None for a key deleted). The values decoded in memory are written out first (and stay
+        decoded), then the database is read as of this moment, so later writes are not seen. Call it between
+        batches; the iterator may be consumed while the stage goes on. From now on the parts note their changes
+        again, from nothing."""
         batch = WriteBatch(raw_mode=True)
-        wanted = tuple(prefixes)
-        for full_key, (owner, value, _) in self._cache.items():
-            if full_key.startswith(wanted):
-                batch.put(full_key, owner.codec.encode(value))
-        if len(batch):
-            self.db.write(batch)
-        # One RocksDB iterator, made now: it reads the database as it was when it was made, whatever is written
-        # later (rocksdict's Snapshot.items() does not: it reads what is there then, measured).
-        return self._read_view(self.db.iter(), prefixes)
-
-    def export_changes(self, parts: list["StateMap | DiskIndex"]) -> Iterator[tuple[bytes, bytes | None]]:
-        """The keys these maps and indexes noted as changed (`changes`, which the caller then starts again) with
-        their values as they are now, None for a key deleted; as `export`, read later from a fixed view. The
-        stage pauses only to write out the changed values decoded in memory (the cache is smaller than the
-        changes); the keys are read in the background, each map's in order (2x faster than in no order at a
-        million events, measured, for ~60 ms of sorting per 200,000 keys)."""
-        noted = [part.changes for part in parts if part.changes]
         mine = {id(part) for part in parts}
-        batch = WriteBatch(raw_mode=True)
         for full_key, (owner, value, _) in self._cache.items():
-            if id(owner) in mine and full_key in owner.changes:  # type: ignore[operator]  # noted: not None
+            if id(owner) in mine:
                 batch.put(full_key, owner.codec.encode(value))
         if len(batch):
             self.db.write(batch)
-        return self._read_keys(self.db.iter(), noted)
+        # RocksDB iterators made now read the database as it was when they were made, whatever is written later
+        # (rocksdict's Snapshot.items() does not: it reads what is there then, measured)
+        values = self.db.iter()
+        pairs = self._read_changes(self.db.iter(), values, parts) if changes_only \
+            else self._read_view(values, [part.prefix for part in parts])
+        for part in parts:
+            part.note_changes(True)
+        return pairs
+
     @staticmethod
     def _read_view(view, prefixes: list[bytes]) -> Iterator[tuple[bytes, bytes]]:
         for prefix in prefixes:
@@ -183,11 +179,17 @@ class StateStore:
                 view.next()
 
     @staticmethod
-    def _read_keys(view, noted: list[set[bytes]]) -> Iterator[tuple[bytes, bytes | None]]:
-        for keys in noted:
-            for key in sorted(keys):  # each seek goes on from the one before
-                view.seek(key)
-                yield key, (view.value() if view.valid() and view.key() == key else None)
+    def _read_changes(markers, values, parts: list["StateMap | DiskIndex"]
+                      ) -> Iterator[tuple[bytes, bytes | None]]:
+        n = len(_CHANGED)
+        for part in parts:
+            noted = _CHANGED + part.prefix
+            markers.seek(noted)
+            while markers.valid() and (marker := markers.key()).startswith(noted):
+                key = marker[n:]
+                values.seek(key)  # the markers are in order: each seek goes on from the one before
+                yield key, (values.value() if values.valid() and values.key() == key else None)
+                markers.next()
 
     def load(self, pairs: Iterable[tuple[bytes, bytes | None]]) -> int:
         """Write exported keys as they are, deleting those exported as None (their maps must read nothing
@@ -222,7 +224,7 @@ class StateMap(Generic[V]):
         self.codec = codec
         self.decode: Callable[[bytes], V] = codec.decode
         self._count = 0
-        self.changes: set[bytes] | None = None  # keys changed since its last snapshot (None: none taken yet)
+        self.noting = False  # marks the keys it changes, from its last snapshot on (none taken yet: no)
 
     def get(self, key: str) -> V | None:
         full_key = self.prefix + key.encode()
@@ -316,7 +318,12 @@ class StateMap(Generic[V]):
             self.store._forget(full_key)
         self.store.db.delete_range(self.prefix, self.end)
         self._count = 0
-        self.changes = None
+        self.note_changes(False)
+
+    def note_changes(self, on: bool) -> None:
+        """Note the keys changed from now on (or not): whatever was noted before is forgotten."""
+        self.store.db.delete_range(_CHANGED + self.prefix, _CHANGED + self.end)
+        self.noting = on
 
 
 _INT = struct.Struct(">Q")
@@ -342,7 +349,7 @@ class DiskIndex:
         self.db = store.db
         self.prefix = prefix
         self.end = prefix[:-1] + b"\x01"
-        self.changes: set[bytes] | None = None  # as StateMap's
+        self.noting = False  # as StateMap's
 
     def _user(self, user: str) -> bytes:
         return self.prefix + user.encode() + b"\x00"
@@ -350,14 +357,14 @@ class DiskIndex:
     def put(self, user: str, sk: tuple, key: tuple) -> None:
         full_key = self._user(user) + sortable(sk)
         self.db.put(full_key, orjson.dumps(key))
-        if self.changes is not None:
-            self.changes.add(full_key)
+        if self.noting:
+            self.db.put(_CHANGED + full_key, b"")
 
     def delete(self, user: str, sk: tuple) -> None:
         full_key = self._user(user) + sortable(sk)
         self.db.delete(full_key)
-        if self.changes is not None:
-            self.changes.add(full_key)
+        if self.noting:
+            self.db.put(_CHANGED + full_key, b"")
 
     def before(self, user: str, sk: tuple) -> tuple | None:
         mine = self._user(user)
@@ -391,4 +398,9 @@ class DiskIndex:
 
     def clear(self) -> None:
         self.db.delete_range(self.prefix, self.end)
-        self.changes = None
+        self.note_changes(False)
+
+    def note_changes(self, on: bool) -> None:
+        """As StateMap's."""
+        self.db.delete_range(_CHANGED + self.prefix, _CHANGED + self.end)
+        self.noting = on

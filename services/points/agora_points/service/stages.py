@@ -540,10 +540,8 @@ def export_state(held: dict[int, Derivation] | dict[int, Book], partition: int, 
     maps = list(engine.state)
     meta = {"engine": engine.snapshot_meta(),
             "counts": {m.prefix.decode(): len(m) for m in maps if isinstance(m, StateMap)}}
-    changes_only = changes_only and all(m.changes is not None for m in maps)
-    pairs = store.export_changes(maps) if changes_only else store.export([m.prefix for m in maps])
-    for m in maps:
-        m.changes = set()
+    changes_only = changes_only and all(m.noting for m in maps)
+    pairs = store.export(maps, changes_only=changes_only)
     return Export(pairs, orjson.loads(orjson.dumps(meta)), changes_only)
 
 
@@ -564,7 +562,7 @@ async def load_state(held: dict, standbys: "Standbys", partition: int, store: St
         return None
     engine.load_meta(loaded.meta["engine"])
     for m in engine.state:
-        m.changes = set()  # the next snapshot may hold only what changes from here
+        m.note_changes(True)  # the next snapshot may hold only what changes from here
         if isinstance(m, StateMap):
             m.loaded(loaded.meta["counts"].get(m.prefix.decode(), 0))
     if standby:
@@ -579,7 +577,7 @@ def note_no_changes(engine: Derivation | Book) -> None:
     """A copy notes no changes (they would pile up for as long as it stays a copy): its first snapshot after a
     takeover is whole."""
     for m in engine.state:
-        m.changes = None
+        m.note_changes(False)
 
 
 def _repartitioned(before: int | None, now: int, held: dict) -> bool:

@@ -274,14 +274,45 @@ def test_state_kept_whole_when_the_partitioning_changes_goes_on_exactly(on_disk,
 
 def test_an_export_reads_the_store_as_it_was_when_taken(tmp_path):
     store = StateStore(tmp_path / "state", cache_mib=1)
+    values = store.map("a", state_codec._json_codec(len))
     for i in range(1000):
         store.db.put(b"a\x00%04d" % i, b"old")
-    pairs = store.export([b"a\x00"])
+    pairs = store.export([values])
     store.db.put(b"a\x000000", b"changed")  # what the stage writes while the snapshot is being written
     store.db.delete(b"a\x000001")
     store.db.put(b"a\x00zzzz", b"new")
     store.db.flush()
     assert list(pairs) == [(b"a\x00%04d" % i, b"old") for i in range(1000)]
+
+
+def test_an_export_of_changes_holds_what_changed_since_the_last_one_deletions_included(tmp_path):
+    store = StateStore(tmp_path / "state", cache_mib=0.01)
+    values = store.map("m:0", state_codec._json_codec(len))
+    index = store.index("m:0:index")
+    for i in range(300):
+        values[f"k{i}"] = {"n": i}
+        index.put(f"u{i % 7}", (i,), (f"k{i}",))
+    store.settle()
+    whole = list(store.export([values, index]))  # from here on they note what changes
+    assert values.noting and index.noting
+    values.get("k5")["n"] = -5  # changed in place, as the engine does
+    values["new"] = {"n": 1}
+    index.delete("u3", (3,))
+    store.settle()
+    changes = store.export([values, index], changes_only=True)
+    values.get("k6")["n"] = -6  # after the export: in the next one, not this
+    store.settle()
+    changes = list(changes)
+    assert sorted(k for k, _ in changes) == sorted([values.prefix + b"k5", values.prefix + b"new",
+                                                    index.prefix + b"u3\x00" + sortable((3,))])
+    assert (index.prefix + b"u3\x00" + sortable((3,)), None) in changes  # the deletion travels
+    fresh = StateStore(tmp_path / "fresh", cache_mib=0.01)
+    fresh.load(whole)
+    fresh.load(changes)
+    fresh.load(store.export([values, index], changes_only=True))  # k6
+    store.export([values, index])  # writes out what is decoded in memory
+    state = {k: v for k, v in store.db.items() if not k.startswith(b"\x7f")}  # not the change marks
+    assert dict(fresh.db.items()) == state
 
 
 def _feed(derivation: Derivation, book: Book, facts: list) -> list:
@@ -297,30 +328,6 @@ def _feed(derivation: Derivation, book: Book, facts: list) -> list:
     return sent
 
 
-def test_an_export_of_changes_holds_what_changed_since_the_last_one_deletions_included(tmp_path):
-    store = StateStore(tmp_path / "state", cache_mib=0.01)
-    values = store.map("m:0", state_codec._json_codec(len))
-    index = store.index("m:0:index")
-    for i in range(300):
-        values[f"k{i}"] = {"n": i}
-        index.put(f"u{i % 7}", (i,), (f"k{i}",))
-    store.settle()
-    whole = list(store.export([values.prefix, index.prefix]))
-    values.changes, index.changes = set(), set()  # as export_state starts counting them
-    values.get("k5")["n"] = -5  # changed in place, as the engine does
-    values["new"] = {"n": 1}
-    index.delete("u3", (3,))
-    store.settle()
-    assert len(values.changes | index.changes) == 3
-    changes = list(store.export_changes([values, index]))
-    assert (index.prefix + b"u3\x00" + sortable((3,)), None) in changes  # the deletion travels
-    fresh = StateStore(tmp_path / "fresh", cache_mib=0.01)
-    fresh.load(whole)
-    fresh.load(changes)
-    store.export([values.prefix, index.prefix])  # writes out what is decoded in memory
-    assert dict(fresh.db.items()) == dict(store.db.items())
-
-
 def _load_into(store: StateStore, engine, exports: list[tuple[bytes, dict]]) -> None:
     """What load_state does with a chain of snapshots (the whole one first), without the broker."""
     for raw, _ in exports:
@@ -328,7 +335,7 @@ def _load_into(store: StateStore, engine, exports: list[tuple[bytes, dict]]) -> 
     meta = exports[-1][1]
     engine.load_meta(meta["engine"])
     for m in engine.state:
-        m.changes = set()
+        m.note_changes(True)
         if hasattr(m, "loaded"):
             m.loaded(meta["counts"].get(m.prefix.decode(), 0))
 
@@ -394,7 +401,7 @@ async def test_a_new_standby_copy_starts_from_the_snapshot(tmp_path):
     copy, offset = standbys.copies[1]
     assert offset == 42  # the standby reader goes on from the snapshot's offset, not from 0
     assert copy.totals() == book.totals() and sum(book.totals().values()) > 0
-    assert all(m.changes is None for m in copy.state)  # a copy notes no changes: they would pile up
+    assert not any(m.noting for m in copy.state)  # a copy notes no changes: they would pile up
 
 
 def test_a_partition_taken_away_keeps_its_state_as_a_copy_that_notes_no_changes(tmp_path):
@@ -404,8 +411,8 @@ def test_a_partition_taken_away_keeps_its_state_as_a_copy_that_notes_no_changes(
     book = Book(RULES, book_state(store, "book:0", RULES))
     _feed(Derivation(RULES), book, community(random.Random(3), 200))
     assert export_state({0: book}, 0, store, changes_only=False) is not None  # an owner notes its changes
-    assert all(m.changes == set() for m in book.state)
+    assert all(m.noting for m in book.state)
     held, fresh, _ = _reassign({0: book}, set(), 4, 4, {TopicPartition("states", 0): 10}, standbys,
                                merge=lambda parts: parts[0])
     assert held == {} and fresh == {} and standbys.copies[0] == (book, 10)
-    assert all(m.changes is None for m in book.state)  # they would pile up for as long as it stays a copy
+    assert not any(m.noting for m in book.state)  # they would pile up for as long as it stays a copy
