@@ -220,6 +220,7 @@ class GroupMember:
         self._snapshot_writing: TopicPartition | None = None
         self._snapshotting: asyncio.Task | None = None  # the writer, while the queue has snapshots
         self._consumer: AIOKafkaConsumer | None = None
+        self.assignment_failure: Exception | None = None
 
     async def run(self) -> None:
         consumer = self._consumer = AIOKafkaConsumer(
@@ -241,6 +242,8 @@ class GroupMember:
             last_commit = time.monotonic()
             while True:
                 got = await consumer.getmany(timeout_ms=self.poll_ms * 4, max_records=self.batch_max)
+                if self.assignment_failure is not None:
+                    raise self.assignment_failure
                 batches = {tp: Batch(records, self.replay_below.get(tp, 0))
                            for tp, records in got.items() if records and tp in self.owned}
                 if batches:
@@ -534,4 +537,10 @@ class _Rebalance(ConsumerRebalanceListener):
         await self.member.commit()  # what was handled: the next owner starts there
 
     async def on_partitions_assigned(self, assigned) -> None:
-        await self.member.assigned(set(assigned))
+        # aiokafka runs this in its own task and only logs what it raises: the stage would then hold nothing and
+        # never catch up, silently. Its fetch loop raises it instead (the worker is not live and is restarted).
+        try:
+            await self.member.assigned(set(assigned))
+        except Exception as exc:
+            self.member.assignment_failure = exc
+            raise

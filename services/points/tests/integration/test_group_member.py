@@ -10,6 +10,7 @@ from agora_common.kafka import EventPublisher, ensure_topics
 from agora_points.adapters.group_member import Batch, GroupMember
 from agora_testing.events import eventually
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.errors import KafkaConnectionError
 
 pytestmark = pytest.mark.servers("kafka")
 
@@ -66,3 +67,20 @@ async def test_an_assignment_on_a_slow_broker_loses_no_record(kafka_bootstrap, m
     finally:
         running.cancel()
         await asyncio.gather(running, return_exceptions=True)
+
+
+async def test_an_assignment_that_fails_stops_the_stage_instead_of_leaving_it_idle(kafka_bootstrap, monkeypatch):
+    """The broker's client calls the assignment from its own task and only logs what it raises: the stage would
+    hold no partition and never catch up, silently. It must fail, so that the worker says it is not live and is
+    restarted."""
+    topic = f"t{uuid.uuid4().hex[:10]}"
+    await ensure_topics(kafka_bootstrap, [topic], partitions=2)
+
+    async def broken(self, partition):
+        raise KafkaConnectionError("the coordinator went away")
+
+    monkeypatch.setattr(AIOKafkaConsumer, "committed", broken)
+    member = GroupMember(kafka_bootstrap, group_id=f"{topic}-group", topics=[topic], stage=Recording(), batch_max=50)
+    with pytest.raises(KafkaConnectionError):
+        await asyncio.wait_for(member.run(), timeout=60)
+    assert not member.caught_up
