@@ -334,8 +334,9 @@ class GroupMember:
         if self._snapshotting is not None and self._snapshotting.done():
             self._snapshotting = None
         busy = {tp for tp, *_ in self._snapshot_queue} | {self._snapshot_writing}
-        due = [tp for tp in self.owned - busy if self.unsnapshotted.get(tp, 0) >= self.snapshot_bytes]  # restoring
-        if not due:  # ones too
+        # restoring partitions too
+        due = [tp for tp in self.owned - busy if self.unsnapshotted.get(tp, 0) >= self.snapshot_bytes]
+        if not due:
             return
         tp = max(due, key=lambda tp: self.unsnapshotted[tp])
         chain = self.snapshot_chains.get(tp)
@@ -352,15 +353,15 @@ class GroupMember:
         assert self.snapshots is not None
         while self._snapshot_queue:
             tp, offset, exported = self._snapshot_queue.pop(0)
-            chain = self.snapshot_chains.get(tp)
-            if exported.changes_only and chain is None:  # the partition moved, or its last one failed: the
+            on_top_of = self.snapshot_chains.get(tp) if exported.changes_only else None  # None: whole
+            if exported.changes_only and on_top_of is None:  # the partition moved, or its last one failed: the
                 continue  # changes are not on top of anything known (the next export is whole)
             self._snapshot_writing = tp
             started = time.monotonic()
             try:
                 written = await self.snapshots.write(
                     tp.partition, input_offset=offset, meta=exported.meta, pairs=exported.pairs,
-                    base=chain.newest if exported.changes_only and chain else None)
+                    base=on_top_of.newest if on_top_of else None)
             except Exception as exc:  # noqa: BLE001 - cut short (never read: no manifest); the partition is due
                 # again after another interval of input, not at once (a broker without the topic would make that
                 # a loop of failures), and that one is whole
@@ -374,8 +375,8 @@ class GroupMember:
             self.snapshot_keys_written += written.keys
             self.snapshot_bytes_written += written.bytes
             metrics.SNAPSHOT_BYTES.labels(_kind(exported)).inc(written.bytes)
-            self.snapshot_chains[tp] = SnapshotChain(written.manifest, chain.whole_bytes, chain.changes_bytes +
-                                                     written.bytes) if exported.changes_only and chain \
+            self.snapshot_chains[tp] = SnapshotChain(
+                written.manifest, on_top_of.whole_bytes, on_top_of.changes_bytes + written.bytes) if on_top_of \
                 else SnapshotChain(written.manifest, written.bytes, 0)
             log.info("points state snapshot written", extra={
                 "group": self.group_id, "partition": tp.partition, "input_offset": offset, "keys": written.keys,

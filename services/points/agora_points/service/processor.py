@@ -33,7 +33,7 @@ class PointsProcessor:
     def __init__(self, *, rules: RuleSet, fingerprint: str, kafka: Kafka, topics: Topics,
                  publish_titles: bool = True, batch_max: int = 5_000, partitions: int = 6,
                  replication: int = 1, state_dir: Path, state_cache_mib: float = 128,
-                 standby_replicas: bool = True, snapshot_mib: float = 0) -> None:
+                 standby_replicas: bool = True, snapshot_mib: float) -> None:
         self.rules = rules
         self.store = StateStore(state_dir, cache_mib=state_cache_mib)
         self.kafka = kafka_connection(kafka)
