@@ -25,7 +25,10 @@ Redis unless AGORA_REDIS_URL does, and runs points workers as their own processe
 4. Latency, one worker: events are published at --rate per second for --duration seconds; ten times a second one
    of them is a marker (an upvote for a fresh user under tag bench-marker). Every 5 ms a poller asks the API
    for the rank of each marker not seen yet on that board; latency = its first 200 answer - the moment the
-   marker was handed to the producer. The phase ends by checking that every event was applied.
+   marker was handed to the producer. The phase ends by checking that every event was applied. Run twice:
+   with the events in event-time order after everything before them, as a live community sends them (the
+   target), then with every background event late (dated amid the entries the first run gave its users).
+   Every run after the history gets an hour of event time of its own, after the last (Timeline).
 5. Leaderboard reads, 100,000 members: 100,000 authors get one upvote each; with changes flowing at 200
    events/s, the top 20 and a random member's rank with two neighbours each side are read 400 times each
    through the API; per-read latency. Beside it, the cost of what an earlier design did on a read after a
@@ -94,6 +97,34 @@ def make_events(n: int, seed: int, start: datetime, span: timedelta) -> list[tup
             topic = "events"
         out.append((topic, Envelope.wrap(payload, subject=f"p{post}", version=i + 1, time=at)))
     return out
+
+
+class Timeline:
+    """Event time for the runs after the history: each run gets the next hour of the day after it, so its events
+    come after every user's latest entry, as a live community's do (an event's points are counted in event-time
+    order, and one that lands before a user's latest entries recounts the user's entries after it).
+    `late()` hands out an hour already used: every event of that run lands amid entries of its users."""
+
+    def __init__(self, history_end: datetime) -> None:
+        self.cursor = history_end
+        self.used: list[datetime] = []
+
+    def next(self) -> datetime:
+        start = self.cursor
+        self.cursor += timedelta(hours=1)
+        self.used.append(start)
+        return start
+
+    def late(self) -> datetime:
+        return self.used[-1]
+
+
+HISTORY_END = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(days=1)
+
+
+def history_events(n: int) -> list[tuple[str, Envelope]]:
+    """The community's history: n events over the 59 days before HISTORY_END (the same for every side)."""
+    return make_events(n, 1, HISTORY_END - timedelta(days=59), timedelta(days=59))
 
 
 async def publish_all(publisher: EventPublisher, topics: Topics, events, chunk: int = 5000) -> None:
@@ -198,10 +229,11 @@ async def api_visible(worker: Worker, user: str) -> bool:
     return r.status_code == 200
 
 
-async def latency(visible, publisher: EventPublisher, topics: Topics, rate: int, duration: float, *, seed: int):
-    """visible(user): whether the marker for `user` is on its board yet."""
-    now = datetime.now(UTC)
-    background = make_events(int(rate * duration) + rate, seed, now - timedelta(hours=1), timedelta(hours=1))
+async def latency(visible, publisher: EventPublisher, topics: Topics, rate: int, duration: float, *, seed: int,
+                  start: datetime):
+    """visible(user): whether the marker for `user` is on its board yet. The background events' times span the
+    hour from `start`."""
+    background = make_events(int(rate * duration) + rate, seed, start, timedelta(hours=1))
     published: dict[str, float] = {}
     acked: dict[str, float] = {}  # how long the broker took to acknowledge each marker's batch
     seen: dict[str, float] = {}
@@ -351,9 +383,9 @@ async def events_applied(workers: list[Worker]) -> int:
     return sum([(await w.status())["events_applied"] for w in workers])
 
 
-async def live_rate(workers: list[Worker], publisher: EventPublisher, topics: Topics, n: int, now: datetime,
+async def live_rate(workers: list[Worker], publisher: EventPublisher, topics: Topics, n: int, start: datetime,
                     others: dict[str, int]) -> float:
-    live = make_events(n, random.randrange(10**6), now - timedelta(days=1), timedelta(hours=23))
+    live = make_events(n, random.randrange(10**6), start, timedelta(hours=1))
     before = await events_applied(workers)
     cpu = CpuShare({**{f"worker {i + 1}": w.proc.pid for i, w in enumerate(workers)}, **others})
     t = time.perf_counter()
@@ -407,7 +439,7 @@ def operator_token() -> str:
 
 
 async def run(bootstrap: str, redis_url: str, prefix: str, publisher: EventPublisher, topics: Topics, args,
-              now: datetime, figures: dict, bare: float, workers: list[Worker], servers: dict[str, int]) -> None:
+              timeline: Timeline, figures: dict, bare: float, workers: list[Worker], servers: dict[str, int]) -> None:
     n = _short(args.events)
     first = Worker(bootstrap, redis_url, prefix, snapshot_mib=args.snapshot_mib)
     workers.append(first)
@@ -438,7 +470,7 @@ async def run(bootstrap: str, redis_url: str, prefix: str, publisher: EventPubli
               f" award-state messages from the service's topics)")
         # and what snapshots cost on the live path, side by side: a short latency run on each
         probe, missing, _ = await latency(functools.partial(api_visible, first), publisher, topics, args.rate,
-                                          args.duration / 2, seed=random.randrange(10**6))
+                                          args.duration / 2, seed=random.randrange(10**6), start=timeline.next())
         written = sum(st["snapshots_written"] for st in (await first.status())["stages"].values())
         print(f"    then publish -> visible at {args.rate:,} events/s for {args.duration / 2:.0f} s, snapshots "
               f"{'off' if mib == '0' else f'every {mib} MiB ({written} written)'}: p50 {pct(probe, 50):.0f} ms, "
@@ -450,28 +482,32 @@ async def run(bootstrap: str, redis_url: str, prefix: str, publisher: EventPubli
     figures[f"rss_mib_at_{n}_events"] = round(rss)
 
     servers = {**servers, "bench (publisher)": os.getpid()}
-    live_eps = await live_rate([first], publisher, topics, args.live_events, now, servers)
+    live_eps = await live_rate([first], publisher, topics, args.live_events, timeline.next(), servers)
     print(f"[3] live, one worker: {args.live_events:,} events at {live_eps:,.0f} events/s = {live_eps / bare:.0%} of the "
           f"bare consumer")
     figures["live_eps_1_worker"] = round(live_eps)
 
-    before = await events_applied([first])
-    snapshots_before = snapshot_totals(await first.status())
-    lat, missing, sent = await latency(lambda user: api_visible(first, user), publisher, topics, args.rate,
-                                       args.duration, seed=random.randrange(10**6))
-    print(f"[4] publish -> visible on the leaderboard API at {args.rate:,} events/s for {args.duration:.0f} s, one "
-          f"worker: {len(lat)} markers, p50 {pct(lat, 50):.0f} ms, p90 {pct(lat, 90):.0f} ms, p99 {pct(lat, 99):.0f} ms,"
-          f" max {max(lat):.0f} ms" + unseen(missing, len(lat) + len(missing)))
-    count, size = (now - then for now, then in zip(snapshot_totals(await first.status()), snapshots_before,
-                                                    strict=True))
-    print(f"    state snapshots written meanwhile: {count} ({size / 2**20:,.1f} MiB)")
-    # markers never seen count as slower than any seen: with more than 1% of them, the p99 is not known
-    figures[f"p99_ms_at_{args.rate}_eps"] = round(pct(lat, 99), 1) if len(missing) <= len(lat) // 100 else None
-    try:
-        await applied([first], before + sent, timeout=60)
-        print(f"    check: all {sent:,} events of the latency run applied")
-    except TimeoutError:
-        print(f"    CHECK FAILED: {before + sent - await events_applied([first])} of {sent:,} events not applied")
+    # in time (the target's case), then the same with every background event late: dated amid the hour the first
+    # run's events filled, so each recounts its user's entries after it (an outage's backlog, a re-sent batch)
+    for label, start, key in (("in event-time order", timeline.next(), f"p99_ms_at_{args.rate}_eps"),
+                              ("every event late", timeline.late(), f"p99_ms_at_{args.rate}_eps_late_events")):
+        before = await events_applied([first])
+        snapshots_before = snapshot_totals(await first.status())
+        lat, missing, sent = await latency(lambda user: api_visible(first, user), publisher, topics, args.rate,
+                                           args.duration, seed=random.randrange(10**6), start=start)
+        print(f"[4] publish -> visible on the leaderboard API at {args.rate:,} events/s for {args.duration:.0f} s, "
+              f"{label}, one worker: {len(lat)} markers, p50 {pct(lat, 50):.0f} ms, p90 {pct(lat, 90):.0f} ms, p99 "
+              f"{pct(lat, 99):.0f} ms, max {max(lat):.0f} ms" + unseen(missing, len(lat) + len(missing)))
+        count, size = (now - then for now, then in zip(snapshot_totals(await first.status()), snapshots_before,
+                                                        strict=True))
+        print(f"    state snapshots written meanwhile: {count} ({size / 2**20:,.1f} MiB)")
+        # markers never seen count as slower than any seen: with more than 1% of them, the p99 is not known
+        figures[key] = round(pct(lat, 99), 1) if len(missing) <= len(lat) // 100 else None
+        try:
+            await applied([first], before + sent, timeout=120)
+            print(f"    check: all {sent:,} events of the latency run applied")
+        except TimeoutError:
+            print(f"    CHECK FAILED: {before + sent - await events_applied([first])} of {sent:,} events not applied")
     if args.board_members:
         b = await board_reads(first, publisher, topics, members=args.board_members, reads=args.board_reads)
         print(f"[5] leaderboard reads, global board of {b['participants']:,} members, changes flowing: top 20 "
@@ -489,12 +525,12 @@ async def run(bootstrap: str, redis_url: str, prefix: str, publisher: EventPubli
     shares = [len((await w.status())["stages"]["book"]["partitions"]) for w in (first, second)]
     print(f"[6] a second worker joined: partitions shared {shares[0]}:{shares[1]} and the moved ones restored in "
           f"{time.perf_counter() - t:.1f} s")
-    live2 = await live_rate([first, second], publisher, topics, args.live_events, now, servers)
+    live2 = await live_rate([first, second], publisher, topics, args.live_events, timeline.next(), servers)
     print(f"    live, two workers: {args.live_events:,} events at {live2:,.0f} events/s = {live2 / live_eps:.2f}x one "
           f"worker")
     figures["live_eps_2_workers"] = round(live2)
 
-    flow = make_events(args.rate * 20, random.randrange(10**6), now - timedelta(hours=2), timedelta(hours=1))
+    flow = make_events(args.rate * 20, random.randrange(10**6), timeline.next(), timedelta(hours=1))
     before = await events_applied([first, second])
 
     async def keep_publishing():  # events keep flowing at --rate through the failover
@@ -527,7 +563,7 @@ async def run(bootstrap: str, redis_url: str, prefix: str, publisher: EventPubli
     if args.quixstreams:
         await first.stop()  # the machine to quixstreams alone, as it was to the service's worker in [1], [3], [4]
         workers.remove(first)
-        await quixstreams_side(bootstrap, redis_url, prefix, publisher, args, now, figures, servers)
+        await quixstreams_side(bootstrap, redis_url, prefix, publisher, args, figures, servers)
 
 
 QUIXSTREAMS_DIR = Path(__file__).resolve().parents[2] / ".run" / "bench" / "quixstreams"
@@ -583,7 +619,7 @@ class QuixstreamsWorker:
 
 
 async def quixstreams_side(bootstrap: str, redis_url: str, prefix: str, publisher: EventPublisher, args,
-                           now: datetime, figures: dict, servers: dict[str, int]) -> None:
+                           figures: dict, servers: dict[str, int]) -> None:
     """[8] The same pipeline on quixstreams (bench/points/quixstreams_worker.py), after the service's workers
     have stopped: the same --events log from nothing (published again, to domain topics of its own, so that both
     start from the same history), then live events, then the latency run, as in [1], [3], [4]."""
@@ -594,7 +630,8 @@ async def quixstreams_side(bootstrap: str, redis_url: str, prefix: str, publishe
     prefix, topics = f"{prefix}quix.", Topics(f"{prefix}quix.")
     await ensure_topics(bootstrap, topics.all())
     history = args.events
-    await publish_all(publisher, topics, make_events(history, 1, now - timedelta(days=60), timedelta(days=59)))
+    await publish_all(publisher, topics, history_events(history))
+    timeline = Timeline(HISTORY_END)  # its own topics: its own history, and its runs after it
     with tempfile.TemporaryDirectory(prefix="bench-quixstreams-") as workdir:
         worker = QuixstreamsWorker(bootstrap, redis_url, prefix, Path(workdir))
         boards = Leaderboards(redis_url, namespace=f"{prefix}quix:")
@@ -611,8 +648,7 @@ async def quixstreams_side(bootstrap: str, redis_url: str, prefix: str, publishe
                   f"{took:.1f} s = {history / took:,.0f} events/s; RSS then {rss_mib(worker.proc.pid):,.0f} MiB")
             figures["quixstreams_first_start_eps_1_worker"] = round(history / took)
 
-            live = make_events(args.live_events, random.randrange(10**6), now - timedelta(days=1),
-                               timedelta(hours=23))
+            live = make_events(args.live_events, random.randrange(10**6), timeline.next(), timedelta(hours=1))
             before = worker.status()["admitted"]
             cpu = CpuShare({"quixstreams worker": worker.proc.pid, **servers})
             t = time.perf_counter()
@@ -629,7 +665,7 @@ async def quixstreams_side(bootstrap: str, redis_url: str, prefix: str, publishe
 
             before = worker.status()["admitted"]
             lat, missing, sent = await latency(visible, publisher, topics, args.rate, args.duration,
-                                               seed=random.randrange(10**6))
+                                               seed=random.randrange(10**6), start=timeline.next())
             print(f"    publish -> on the board in Redis at {args.rate:,} events/s for {args.duration:.0f} s: "
                   f"{len(lat)} markers, p50 {pct(lat, 50):.0f} ms, p90 {pct(lat, 90):.0f} ms, p99 {pct(lat, 99):.0f} "
                   f"ms, max {max(lat):.0f} ms" + unseen(missing, len(lat) + len(missing)))
@@ -690,8 +726,7 @@ async def main() -> None:
     figures: dict = {"machine": describe_machine(), "broker": broker, "events": args.events}
     try:
         await ensure_topics(bootstrap, topics.all())
-        now = datetime.now(UTC)
-        events = make_events(args.events, 1, now - timedelta(days=60), timedelta(days=59))
+        events = history_events(args.events)
         t = time.perf_counter()
         await publish_all(publisher, topics, events)
         print(f"published {len(events):,} events in {time.perf_counter() - t:.1f} s")
@@ -699,8 +734,8 @@ async def main() -> None:
         print(f"[0] bare aiokafka consumer, decode only (the machine's limit): {figures['bare_consumer_eps']:,} events/s")
 
         servers = {name: s.proc.pid for name, s in (("broker", server), ("redis", redis_server)) if s is not None}
-        await run(bootstrap, redis_url, prefix, publisher, topics, args, now, figures, figures["bare_consumer_eps"],
-                  workers, servers)
+        await run(bootstrap, redis_url, prefix, publisher, topics, args, Timeline(HISTORY_END), figures,
+                  figures["bare_consumer_eps"], workers, servers)
     finally:
         await publisher.stop()
         for worker in workers:
