@@ -379,6 +379,23 @@ async def applied(workers: list[Worker], at_least: int, timeout: float = 900) ->
     raise TimeoutError(f"not all {at_least:,} events applied in time")
 
 
+async def shared_out(workers: list[Worker], timeout: float = 600) -> None:
+    """Until every stateful stage's partitions are each held by exactly one of the workers, none restoring: the
+    three groups rebalance one by one, and a stage 1 partition counted by both workers (the old owner's count
+    not yet revoked, the new one's loaded) would make events_applied() count its events twice."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        statuses = [await w.status() for w in workers]
+        if all(statuses):
+            held = {name: [p for st in statuses for p in st["stages"][name]["partitions"]] for name in ("derive", "book")}
+            restoring = any(st["stages"][name]["restoring"] for st in statuses for name in held)
+            if not restoring and all(len(ps) == len(set(ps)) and all(st["stages"][name]["partitions"] for st in statuses)
+                                     for name, ps in held.items()):
+                return
+        await asyncio.sleep(0.05)
+    raise TimeoutError("the partitions were not shared out in time")
+
+
 async def events_applied(workers: list[Worker]) -> int:
     return sum([(await w.status())["events_applied"] for w in workers])
 
@@ -521,6 +538,7 @@ async def run(bootstrap: str, redis_url: str, prefix: str, publisher: EventPubli
     workers.append(second)
     t = time.perf_counter()
     await second.wait(lambda s: s["ready"] and s["stages"]["book"]["partitions"], timeout=3600)
+    await shared_out([first, second])
     await applied([first, second], 0)
     shares = [len((await w.status())["stages"]["book"]["partitions"]) for w in (first, second)]
     print(f"[6] a second worker joined: partitions shared {shares[0]}:{shares[1]} and the moved ones restored in "
