@@ -48,6 +48,7 @@ V = TypeVar("V")
 _CHANGED = b"\x7fchanged\x00"  # + a full key: changed since its partition's last snapshot (after every map's keys)
 _BLOCK_CACHE_BYTES = 32 << 20  # RocksDB's own cache of disk blocks (the decoded values are ours, below)
 _WRITE_BUFFER_BYTES = 16 << 20
+_STEPS_BEFORE_SEEK = 8  # an export of changes steps over at most this many unchanged keys before it seeks
 BYTES_PER_UNIT = 1_500  # a decoded event of a chain, entry of an award or value itself, with the objects around it
 
 
@@ -185,9 +186,17 @@ class StateStore:
         for part in parts:
             noted = _CHANGED + part.prefix
             markers.seek(noted)
+            values.seek(part.prefix)
             while markers.valid() and (marker := markers.key()).startswith(noted):
                 key = marker[n:]
-                values.seek(key)  # the markers are in order: each seek goes on from the one before
+                # The markers are in key order: the values' iterator steps forward to the next one, and seeks only
+                # past a run of unchanged keys (a seek cost ~8 µs, most of an export of changes, measured).
+                for _ in range(_STEPS_BEFORE_SEEK):
+                    if not values.valid() or values.key() >= key:
+                        break
+                    values.next()
+                else:
+                    values.seek(key)
                 yield key, (values.value() if values.valid() and values.key() == key else None)
                 markers.next()
 

@@ -5,6 +5,7 @@ repeated and in any order between partitions. They must give exactly what the on
 import random
 import zlib
 
+import orjson
 import pytest
 from agora_common.events.community import AttendeeCheckedIn, CompetitionRanked, EventCancelled, Placing
 from agora_common.events.content import (
@@ -313,6 +314,26 @@ def test_an_export_of_changes_holds_what_changed_since_the_last_one_deletions_in
     store.export([values, index])  # writes out what is decoded in memory
     state = {k: v for k, v in store.db.items() if not k.startswith(b"\x7f")}  # not the change marks
     assert dict(fresh.db.items()) == state
+
+
+def test_an_export_of_changes_finds_each_changed_key_however_far_apart(tmp_path):
+    """The export steps through the values beside the sorted markers and seeks past long runs of unchanged keys:
+    neighbours, short gaps, long gaps, deletions (the first, mid-run, the last) all come out right."""
+    store = StateStore(tmp_path / "state", cache_mib=0.01)
+    index = store.index("m:0:index")
+    for i in range(200):
+        index.put("u", (i,), (f"e{i}",))
+    list(store.export([index]))
+    changed = [1, 2, 3, 5, 9, 30, 31, 100, *range(150, 156), 197]
+    deleted = [0, 40, 41, 199]
+    for i in changed:
+        index.put("u", (i,), (f"changed{i}",))
+    for i in deleted:
+        index.delete("u", (i,))
+    got = dict(store.export([index], changes_only=True))
+    assert {k: (orjson.loads(v) if v is not None else None) for k, v in got.items()} == {
+        index.prefix + b"u\x00" + sortable((i,)): ([f"changed{i}"] if i in changed else None)
+        for i in sorted(changed + deleted)}
 
 
 def _feed(derivation: Derivation, book: Book, facts: list) -> list:
