@@ -85,6 +85,9 @@ class StateStore:
         self._cache: OrderedDict[bytes, tuple[StateMap, object, int]] = OrderedDict()
         self._used = 0  # the sizes in the cache, as last measured
         self._touched: set[bytes] = set()  # used since the last settle(): measured again then
+        # kept decoded and used since last written to disk (the rest of the cache is on disk as it is): all an
+        # export writes out first, so its pause follows what changed, not the cache's size
+        self._dirty: set[bytes] = set()
         self.evictions = 0
 
     def index(self, name: str) -> "DiskIndex":
@@ -116,6 +119,7 @@ class StateStore:
         _, _, size = self._cache.pop(full_key)
         self._used -= size
         self._touched.discard(full_key)
+        self._dirty.discard(full_key)
 
     def settle(self) -> None:
         """Measure what was used since the last call, then write the values used least recently to disk until
@@ -133,6 +137,7 @@ class StateStore:
                 now = owner.codec.size(value) + 1
                 cache[full_key] = (owner, value, now)
                 self._used += now - size
+                self._dirty.add(full_key)
             else:
                 del cache[full_key]
                 self._used -= size
@@ -142,6 +147,7 @@ class StateStore:
         while self._used > self.budget and cache:
             full_key, (owner, value, size) = cache.popitem(last=False)
             self._used -= size
+            self._dirty.discard(full_key)
             batch.put(full_key, owner.codec.encode(value))
             owner.codec.release(value)
             self.evictions += 1
@@ -151,15 +157,17 @@ class StateStore:
     def export(self, parts: list["StateMap | DiskIndex"], *, changes_only: bool = False
                ) -> Iterator[tuple[bytes, bytes | None]]:
         """Every key of these maps and indexes with its value, as they are now; changes_only: only the keys they
-        noted as changed (None for a key deleted). The values decoded in memory are written out first (and stay
-        decoded), then the database is read as of this moment, so later writes are not seen. Call it between
+        noted as changed (None for a key deleted). The values decoded in memory and changed since last written are
+        written out first (and stay decoded), then the database is read as of this moment, so later writes are not seen. Call it between
         batches; the iterator may be consumed while the stage goes on. From now on the parts note their changes
         again, from nothing."""
         batch = WriteBatch(raw_mode=True)
         mine = {id(part) for part in parts}
-        for full_key, (owner, value, _) in self._cache.items():
-            if id(owner) in mine:
-                batch.put(full_key, owner.codec.encode(value))
+        for full_key in self._dirty | self._touched:
+            hit = self._cache.get(full_key)
+            if hit is not None and id(hit[0]) in mine:
+                batch.put(full_key, hit[0].codec.encode(hit[1]))
+                self._dirty.discard(full_key)
         if len(batch):
             self.db.write(batch)
         # RocksDB iterators made now read the database as it was when they were made, whatever is written later
@@ -217,6 +225,7 @@ class StateStore:
 
     def close(self) -> None:
         self._cache.clear()
+        self._dirty.clear()
         self.db.close()
         shutil.rmtree(self.path, ignore_errors=True)
 

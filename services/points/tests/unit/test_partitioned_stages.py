@@ -316,6 +316,33 @@ def test_an_export_of_changes_holds_what_changed_since_the_last_one_deletions_in
     assert dict(fresh.db.items()) == state
 
 
+def test_an_export_writes_out_the_values_changed_in_memory_since_the_last_one(tmp_path):
+    """Values stay decoded (a cache big enough for all) and are changed in place: each export holds them as they
+    are, though it writes out only those changed since the one before."""
+    store = StateStore(tmp_path / "state", cache_mib=10)
+    values = store.map("m:0", state_codec._json_codec(len))
+    other = store.map("m:1", state_codec._json_codec(len))  # another partition's: not in this export
+    for i in range(50):
+        values[f"k{i:02d}"] = {"n": i}
+        other[f"k{i:02d}"] = {"n": i}
+    store.settle()
+    codec = state_codec._json_codec(len)
+
+    def decoded(pairs):
+        return {k[len(values.prefix):].decode(): codec.decode(v) for k, v in pairs}
+
+    assert decoded(store.export([values])) == {f"k{i:02d}": {"n": i} for i in range(50)}
+    values.get("k03")["n"] = -3
+    other.get("k04")["n"] = -4
+    store.settle()
+    assert decoded(store.export([values], changes_only=True)) == {"k03": {"n": -3}}
+    values.get("k05")["n"] = -5
+    store.settle()
+    assert decoded(store.export([values])) == {f"k{i:02d}": {"n": -i if i in (3, 5) else i} for i in range(50)}
+    assert store.db.get(other.prefix + b"k04") is None  # another partition's: still only in memory
+    assert decoded(store.export([other]))["k04"] == {"n": -4}
+
+
 def test_an_export_of_changes_finds_each_changed_key_however_far_apart(tmp_path):
     """The export steps through the values beside the sorted markers and seeks past long runs of unchanged keys:
     neighbours, short gaps, long gaps, deletions (the first, mid-run, the last) all come out right."""
