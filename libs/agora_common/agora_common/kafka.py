@@ -12,7 +12,7 @@
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -314,21 +314,29 @@ class EventConsumer:
                                      message=message)
 
 
-async def lost_logs(consumer: AIOKafkaConsumer) -> list[TopicPartition]:
+async def lost_logs(consumer: AIOKafkaConsumer, *, handled: Mapping[TopicPartition, int] | None = None
+                    ) -> list[TopicPartition]:
     """Assigned partitions whose log now ends before the consumer's position: the log was lost (a broker that came
     back empty, e.g. the in-memory one of `make run` and the tests; or offsets of the old log committed to it).
     Kafka answers a fetch past the end with OFFSET_OUT_OF_RANGE and the reset policy rereads the log; the embedded
     broker answers with nothing, so new records would wait until the new log outgrew the old position. The caller
-    reads these again from the start, which is safe: every consumer ignores what it has already seen."""
+    reads these again from the start, which is safe: every consumer ignores what it has already seen.
+    handled: judge by how far the caller handled each partition instead (only those it names), for a caller
+    that keeps that itself and must not wait on the consumer's position."""
     lost = []
     for tp in consumer.assignment():
         end = consumer.highwater(tp)  # from the latest fetch response: None until one came
         if end is None:
             continue
-        try:  # bounded: position() waits while the consumer resets a partition's offset
-            position = await asyncio.wait_for(consumer.position(tp), timeout=1.0)
-        except (TimeoutError, KafkaError):
-            continue
+        if handled is not None:
+            if tp not in handled:
+                continue
+            position = handled[tp]
+        else:
+            try:  # bounded: position() waits while the consumer resets a partition's offset
+                position = await asyncio.wait_for(consumer.position(tp), timeout=1.0)
+            except (TimeoutError, KafkaError):
+                continue
         if end < position:
             log.warning("partition %s ends at %d, before the %d read here: its log was lost; reading it again",
                         tp, end, position)

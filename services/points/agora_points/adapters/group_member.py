@@ -25,7 +25,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
-from agora_common.kafka import CONSUMER_TIMEOUTS, Kafka, kafka_connection
+from agora_common.kafka import CONSUMER_TIMEOUTS, Kafka, kafka_connection, lost_logs
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
 from aiokafka.cluster import ClusterMetadata
 from aiokafka.coordinator.assignors.abstract import AbstractPartitionAssignor
@@ -260,7 +260,7 @@ class GroupMember:
                 if standby is not None and standby.done():
                     standby.result()  # its failure is the stage's: raise it here
                 if time.monotonic() - last_commit > self.commit_interval:
-                    self._reread_lost_logs()
+                    await self._reread_lost_logs()
                     await self.commit()
                     last_commit = time.monotonic()
                 self._snapshot_if_due()
@@ -306,21 +306,15 @@ class GroupMember:
             self.caught_up = True
             log.info("points stage caught up", extra={"group": self.group_id, "records": self.records_handled})
 
-    def _reread_lost_logs(self) -> None:
-        """A partition whose end is now before what this worker has read lost its log (a broker that came back
-        empty, e.g. the in-memory one of `make run`): read it again from its start, or new records would wait
-        until the new log outgrew the old position. Safe: every stage ignores what it has already seen. (Judged
-        by what was handled, not by the consumer's position, which can make a caller wait.)"""
+    async def _reread_lost_logs(self) -> None:
+        """Partitions that lost their log (kafka.lost_logs), judged by what this stage handled: read again from
+        their start. Safe: every stage ignores what it has already seen."""
         assert self._consumer is not None
-        for tp in list(self.owned):
-            end = self._consumer.highwater(tp)
-            if end is not None and end < self.reached.get(tp, 0):
-                log.warning("partition %s ends at %d, before the %d read here: its log was lost; reading it again",
-                            tp, end, self.reached[tp])
-                self._consumer.seek(tp, 0)
-                self.reached[tp] = self.committed[tp] = 0
-                self.replay_below.pop(tp, None)  # nothing in the new log was handled before
-                self.snapshot_chains.pop(tp, None)  # the snapshots' log is likely gone too: the next one is whole
+        for tp in await lost_logs(self._consumer, handled={tp: self.reached.get(tp, 0) for tp in self.owned}):
+            self._consumer.seek(tp, 0)
+            self.reached[tp] = self.committed[tp] = 0
+            self.replay_below.pop(tp, None)  # nothing in the new log was handled before
+            self.snapshot_chains.pop(tp, None)  # the snapshots' log is likely gone too: the next one is whole
 
     def _snapshot_if_due(self) -> None:
         """Between batches (so everything the state holds has had its outputs acknowledged): export the partition
