@@ -156,6 +156,8 @@ def snapshot_figures(store, derivation, book, cache_mib: float) -> dict:
     from agora_points.adapters.state_store import StateStore
     from agora_points.service.stages import export_state
 
+    by_map: dict[str, list[int]] = {}  # what a snapshot of changes is made of: map -> [keys, bytes]
+
     def export(changes_only: bool) -> tuple[list[bytes], int, float, float]:
         """(chunks, keys, seconds the stage pauses, seconds in all)"""
         t = time.perf_counter()
@@ -170,6 +172,10 @@ def snapshot_figures(store, derivation, book, cache_mib: float) -> dict:
                 chunk.append((key, value))
                 size += len(key) + len(value or b"")
                 keys += 1
+                if changes_only:
+                    tally = by_map.setdefault(key.split(b"\x00", 1)[0].decode(), [0, 0])
+                    tally[0] += 1
+                    tally[1] += len(key) + len(value or b"")
                 if size >= 512 * 1024:
                     chunks.append(encode_chunk(chunk))
                     chunk, size = [], 0
@@ -188,7 +194,8 @@ def snapshot_figures(store, derivation, book, cache_mib: float) -> dict:
             "snapshot_export_s": round(exported, 1), "snapshot_export_pause_s": round(pause, 2),
             "snapshot_load_s": round(loaded, 1),
             "changes_keys": changed_keys, "changes_mib": round(sum(map(len, changes)) / 2**20, 1),
-            "changes_export_s": round(changes_s, 2), "changes_export_pause_s": round(changes_pause, 2)}
+            "changes_export_s": round(changes_s, 2), "changes_export_pause_s": round(changes_pause, 2),
+            "changes_by_map": by_map}
 
 
 def main() -> None:
@@ -251,6 +258,9 @@ def main() -> None:
           f"{r['changes_keys']:,} keys, {r['changes_mib']:,} MiB ({r['changes_mib'] / r['snapshot_mib']:.1%}"
           f" of the whole), exported in {r['changes_export_s']:.2f} s (the stage paused "
           f"{r['changes_export_pause_s']:.2f} s of it)")
+    print("  made of (map: keys, MiB, bytes a key): " + "; ".join(
+        f"{name} {n:,}, {size / 2**20:,.1f}, {size // n:,}"
+        for name, (n, size) in sorted(r["changes_by_map"].items(), key=lambda item: -item[1][1])))
     figures["rss_mib_at_200k_events"] = results["store"]["rss_mib_at_200000"]
     if end == 1_000_000:
         figures["rss_mib_at_1m_events"] = results["store"][f"rss_mib_at_{end}"]

@@ -43,9 +43,6 @@ class PointsProcessor:
         self.facts_topic, self.states_topic = f"{base}.facts", f"{base}.states"
         self.groups = {stage: f"{base}-{stage}" for stage in ("route", "derive", "book")}
         self.publisher = EventPublisher(self.kafka, client_id=f"{base}-worker")
-        # Snapshots have a producer (a connection) of their own: behind their megabytes in one producer's requests,
-        # the stages' outputs waited, and the live path's latency with them.
-        self.snapshot_publisher = EventPublisher(self.kafka, client_id=f"{base}-snapshots")
         producer = Producer(self.publisher, create_topics=self.create_topics)
         self.dead_letters = DeadLetters(self.kafka, topic=topics.dead_letter, group_id=self.groups["route"],
                                         client_id=self.groups["route"])
@@ -61,11 +58,11 @@ class PointsProcessor:
                             batch_max=batch_max)
         derive = GroupMember(self.kafka, group_id=self.groups["derive"], topics=[self.facts_topic],
                              stage=self.deriver, batch_max=batch_max, upstream=route, **stateful,
-                             snapshots=SnapshotLog(self.kafka, self.snapshot_publisher, self.snapshot_topics["derive"],
+                             snapshots=SnapshotLog(self.kafka, self.publisher, self.snapshot_topics["derive"],
                                                    layout=LAYOUT))
         book = GroupMember(self.kafka, group_id=self.groups["book"], topics=[self.states_topic], stage=self.keeper,
                            batch_max=batch_max, upstream=derive, **stateful,
-                           snapshots=SnapshotLog(self.kafka, self.snapshot_publisher, self.snapshot_topics["book"],
+                           snapshots=SnapshotLog(self.kafka, self.publisher, self.snapshot_topics["book"],
                                                  layout=LAYOUT))
         self.members = (route, derive, book)
         self.failure: str | None = None
@@ -110,6 +107,5 @@ class PointsProcessor:
     async def stop(self) -> None:
         await self.keeper.flush_titles()
         await self.publisher.stop()
-        await self.snapshot_publisher.stop()
         await self.dead_letters.stop()
         self.store.close()
