@@ -155,6 +155,38 @@ def _deliver(book: Book, messages: list) -> None:
                [m for k, m in messages if k == "name"])
 
 
+def _fields(entry) -> tuple:
+    return tuple(getattr(entry, name) for name in (
+        "key", "sk", "kind", "base", "time_us", "source_event_id", "source_event_type", "reverses", "reversed",
+        *(("exempt", "capped", "points", "used_after", "total_after", "debt_after") if hasattr(entry, "capped")
+          else ())))
+
+
+def test_both_stages_awards_come_back_from_their_bytes_exactly():
+    """The award codecs leave out of each entry what its award names (state_codec._pack_entry): every award of a
+    random community, and entries of unusual shapes (kept whole), come back field for field."""
+    engine = Engine(RULES)
+    engine.apply(community(random.Random(3), 600))
+    book_codec, stage1_codec = state_codec.award_codec(RULES), state_codec.stage1_award_codec(RULES)
+    awards = list(engine.book.awards.values())
+    assert sum(len(a.entries) > 1 for a in awards) > 10  # reversals and re-grants among them
+    odd = awards[0]
+    for e in list(odd.entries.values())[:1]:  # another sort key, source, type and reversed entry
+        e.sk, e.source_event_id, e.source_event_type = (e.time_us + 1, 7, "x", "y", "z"), "other", "OtherType"
+        e.reverses = ("z", "w")
+    for a in awards:
+        back = book_codec.decode(book_codec.encode(a))
+        assert (back.user, back.rule.id, back.scopes, back.event_id, back.event_type, back.exempt, back.revision) \
+            == (a.user, a.rule.id, a.scopes, a.event_id, a.event_type, a.exempt, a.revision)
+        assert {k: _fields(e) for k, e in back.entries.items()} == {k: _fields(e) for k, e in a.entries.items()}
+        assert all(e.award is back for e in back.entries.values())
+    for a in engine.derivation.awards.values():
+        back = stage1_codec.decode(stage1_codec.encode(a))
+        assert [_fields(s) for s in back.emitted] == [_fields(s) for s in a.emitted]
+        assert back.emitted == a.emitted and back.chain == a.chain and back.toggles == a.toggles
+    assert b'"OtherType"' in book_codec.encode(odd) and b'"other"' in book_codec.encode(odd)  # kept whole
+
+
 def test_split_by_root_and_by_user_equals_the_one_process_engine():
     _split_equals_the_one_process_engine(None)
 
