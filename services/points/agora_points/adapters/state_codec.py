@@ -50,9 +50,6 @@ def ledger_codec() -> Codec:
     return Codec(encode, decode, lambda ledger: 0, lambda ledger: None)
 
 
-
-
-
 def _pack_entry(e: Entry | EntrySpec, event_id: str, rule_id: str, event_type: str) -> list:
     """An entry's fields without what its award already names: most of an award's bytes were its event id, rule
     and event type repeated in every entry's key, sort key and source (measured: awards were 58% of a snapshot

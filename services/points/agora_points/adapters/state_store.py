@@ -158,9 +158,9 @@ class StateStore:
                ) -> Iterator[tuple[bytes, bytes | None]]:
         """Every key of these maps and indexes with its value, as they are now; changes_only: only the keys they
         noted as changed (None for a key deleted). The values decoded in memory and changed since last written are
-        written out first (and stay decoded), then the database is read as of this moment, so later writes are not seen. Call it between
-        batches; the iterator may be consumed while the stage goes on. From now on the parts note their changes
-        again, from nothing."""
+        written out first (and stay decoded), then the database is read as of this moment, so later writes are not
+        seen. Call it between batches; the iterator may be consumed while the stage goes on. From now on the parts
+        note their changes again, from nothing."""
         batch = WriteBatch(raw_mode=True)
         mine = {id(part) for part in parts}
         for full_key in self._dirty | self._touched:
