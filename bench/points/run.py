@@ -106,17 +106,14 @@ class Timeline:
     `late()` hands out an hour already used: every event of that run lands amid entries of its users."""
 
     def __init__(self, history_end: datetime) -> None:
-        self.cursor = history_end
-        self.used: list[datetime] = []
+        self.cursor = history_end  # the start of the next hour to hand out
 
     def next(self) -> datetime:
-        start = self.cursor
         self.cursor += timedelta(hours=1)
-        self.used.append(start)
-        return start
+        return self.cursor - timedelta(hours=1)
 
     def late(self) -> datetime:
-        return self.used[-1]
+        return self.cursor - timedelta(hours=1)
 
 
 HISTORY_END = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(days=1)
