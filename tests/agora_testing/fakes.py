@@ -6,7 +6,7 @@ What they do not do, and the integration tests do (against real servers): transa
 half-way keeps its writes here), write conflicts and their retries, the outbox relay, Kafka.
 """
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from typing import TypeVar
 
 from agora_common.events import Envelope
@@ -27,8 +27,10 @@ class FakeTransactions:
     def __init__(self, db) -> None:
         self.db = db
         self.published: list[Envelope] = []
+        self.queued: list[list[str]] = []  # the keys each unit named to run one at a time
 
-    async def run(self, body: Callable[[UnitOfWork], Awaitable[T]]) -> T:
+    async def run(self, body: Callable[[UnitOfWork], Awaitable[T]], *, one_at_a_time: Collection[str] = ()) -> T:
+        self.queued.append(sorted(one_at_a_time))
         uow = UnitOfWork(self.db, session=None)  # type: ignore[arg-type]  # mongomock takes session=None
         result = await body(uow)
         self.published.extend(uow.envelopes)

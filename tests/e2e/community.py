@@ -165,9 +165,7 @@ class CommunityWeek:
         self.members = self.parallel(sign_up, range(self.n_members))
         self.star = self.members[0]  # answers a lot of questions; the only one who reaches the daily cap
         joins = [(m, sig) for m in self.active() for sig in self.rng.sample(self.sigs, self.rng.choice([1, 1, 2]))]
-        # one at a time: concurrent joins of one SIG get 500 (test_found_bugs.py::test_concurrent_sig_joins...)
-        for m, sig in joins:
-            m.client.call("POST", f"/api/v1/users/sigs/{sig['id']}/members")
+        self.parallel(lambda join: join[0].client.call("POST", f"/api/v1/users/sigs/{join[1]['id']}/members"), joins)
         self.say(f"setup: {len(self.members)} members, {len(joins)} SIG joins")
 
     def _new_question(self, asker: Member, sig: dict, tags: list[str], chinese: bool) -> dict:

@@ -14,10 +14,18 @@ retried as a commit only, so a body that in fact committed is never run twice (n
 "email taken"). A conflict the application detects itself (a version check, a unique insert that lost a race)
 raises `WriteConflict`, which carries the same label. After `max_attempts` runs or `time_limit` seconds the
 client gets the one contention answer: 503 `contention` with `Retry-After`.
+
+A unit that changes a hot aggregate (a popular answer's votes, an expert's per-tag counts) names it:
+`run(body, one_at_a_time=["post:ID"])`. Units naming a common key run one after another in this process instead
+of together: concurrent writers of one document would only conflict, and under load each re-run meets the next
+writer again (seen as 17-22 re-runs and a 503 for a vote on two shared cores). Replicas still conflict with each
+other and re-run as above; the keys only turn the conflicts one process would have with itself into a queue.
 """
 
+import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection
+from contextlib import asynccontextmanager
 from typing import ClassVar, TypeVar
 
 from pymongo import AsyncMongoClient, ReturnDocument
@@ -125,6 +133,47 @@ class UnitOfWork:
         return self.db[collection] if isinstance(collection, str) else collection
 
 
+class KeyedLocks:
+    """One asyncio lock per key, kept only while someone holds or waits for it (keys are aggregate ids: a map
+    of every key ever used would grow with the community)."""
+
+    def __init__(self) -> None:
+        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}  # key -> (lock, holders and waiters)
+
+    @asynccontextmanager
+    async def hold(self, keys: Collection[str], *, timeout: float) -> AsyncIterator[None]:
+        """Hold every key's lock; waiting longer than `timeout` seconds is contention (503)."""
+        started = time.monotonic()
+        counted: list[str] = []  # keys this caller holds or waits for
+        held: list[str] = []
+        try:
+            for key in sorted(set(keys)):  # one order for every caller: two callers never wait on each other
+                lock, users = self._locks.get(key) or (asyncio.Lock(), 0)
+                self._locks[key] = (lock, users + 1)
+                counted.append(key)
+                try:
+                    async with asyncio.timeout(timeout - (time.monotonic() - started)):
+                        await lock.acquire()  # FIFO; a wait cut short leaves the lock as it was
+                except TimeoutError:
+                    metrics.TRANSACTIONS_CONTENDED.inc()
+                    raise Contention("too many concurrent changes; try again shortly",
+                                     details={"attempts": 0}) from None
+                held.append(key)
+            yield
+        finally:
+            for key in held:
+                self._locks[key][0].release()
+            for key in counted:
+                lock, users = self._locks[key]
+                if users == 1:
+                    del self._locks[key]
+                else:
+                    self._locks[key] = (lock, users - 1)
+
+    def __len__(self) -> int:
+        return len(self._locks)
+
+
 class Transactions:
     """Runs units of work against one service database, appending their events to its outbox for `topic`."""
 
@@ -138,9 +187,16 @@ class Transactions:
         self.notify = notify  # wakes the outbox relay after a commit that carried events
         self.max_attempts = max_attempts
         self.time_limit = time_limit  # well under the gateway's timeout, so the client gets an answer
+        self.queues = KeyedLocks()  # units of one aggregate, one at a time (`run(..., one_at_a_time=...)`)
 
-    async def run(self, body: Body[T]) -> T:
+    async def run(self, body: Body[T], *, one_at_a_time: Collection[str] = ()) -> T:
+        """Run `body` in a transaction, again on a conflict; after any other unit naming one of the keys in
+        `one_at_a_time` that this process runs (see the module's docstring)."""
         started = time.monotonic()
+        async with self.queues.hold(one_at_a_time, timeout=self.time_limit):
+            return await self._run(body, started)
+
+    async def _run(self, body: Body[T], started: float) -> T:
         attempts = 0
         emitted = False
 

@@ -1,6 +1,8 @@
 """The one unit of work, against the real database: conflicts re-run the body, endless contention is a 503,
 events reach the outbox only with a commit, and a commit whose outcome was unknown is not run twice."""
 
+import asyncio
+
 import pytest
 from agora_common import outbox
 from agora_common.events.users import UserRegistered
@@ -154,3 +156,49 @@ async def test_a_commit_whose_outcome_was_unknown_is_retried_as_a_commit_not_a_r
 
 def test_write_conflict_carries_the_transient_label():
     assert WriteConflict("x").has_error_label("TransientTransactionError")
+
+
+async def test_units_naming_one_aggregate_queue_instead_of_conflicting(db, transactions):
+    """Twelve concurrent votes on one post, each a slow unit (it reads, waits, then writes): together they conflict
+    and re-run; naming the post they run one at a time, once each, and every vote counts."""
+    await db["posts"].insert_many([{"_id": "hot", "version": 1, "score": 0}, {"_id": "hot2", "version": 1, "score": 0}])
+
+    def vote(post_id: str, runs: list[int]):
+        async def body(uow: UnitOfWork) -> dict:
+            runs.append(1)
+            post = await db["posts"].find_one({"_id": post_id}, session=uow.session)
+            await asyncio.sleep(0.02)  # the time a real unit spends between its read and its write
+            return await uow.update_versioned("posts", post, {"$inc": {"score": 1}})
+        return body
+
+    together: list[int] = []
+    await asyncio.gather(*(transactions.run(vote("hot2", together)) for _ in range(12)))
+    queued: list[int] = []
+    await asyncio.gather(*(transactions.run(vote("hot", queued), one_at_a_time=["post:hot"]) for _ in range(12)))
+
+    assert len(together) > 12  # without the key the units conflicted (the case the key exists for)
+    assert len(queued) == 12  # with it, not once
+    assert (await db["posts"].find_one({"_id": "hot"}))["score"] == 12
+    assert (await db["posts"].find_one({"_id": "hot2"}))["score"] == 12
+    assert len(transactions.queues) == 0  # no lock outlives its units
+
+
+async def test_a_unit_queued_past_the_time_limit_is_a_503_contention_and_runs_nothing(client, db):
+    transactions = Transactions(client, db, topic="t.users", time_limit=0.3)
+    ran: list[str] = []
+
+    async def slow(uow: UnitOfWork) -> None:
+        ran.append("slow")
+        await asyncio.sleep(1.0)
+
+    async def quick(uow: UnitOfWork) -> None:
+        ran.append("quick")
+
+    first = asyncio.create_task(transactions.run(slow, one_at_a_time=["post:q"]))
+    await asyncio.sleep(0.05)
+    with pytest.raises(Contention) as err:
+        await transactions.run(quick, one_at_a_time=["post:q", "expert:u"])
+    assert err.value.status_code == 503 and err.value.details == {"attempts": 0}
+    await first
+    assert ran == ["slow"]
+    assert len(transactions.queues) == 0

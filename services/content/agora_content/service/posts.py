@@ -1,5 +1,6 @@
 """Use cases for writing posts: questions, answers, comments and articles; edits with revisions; delete/restore."""
 
+from functools import partial
 from typing import Any
 
 from agora_common.auth import Principal
@@ -87,6 +88,25 @@ async def load(store: Store, post_id: str, *, work: UnitOfWork | None = None, ki
     return await store.posts.find_one(query, session=work.session if work else None)
 
 
+async def queue_keys(store: Store, *post_ids: str | None) -> list[str]:
+    """What a change of these posts writes besides them, as keys for `Transactions.run(one_at_a_time=...)`: each
+    post, its question (answer counts, acceptance), a question's accepted answer, and every answer's author (the
+    expert counts). A read outside the unit, only to choose which units to queue behind: the unit re-reads and
+    checks versions as always."""
+    keys: set[str] = set()
+    ids = {p for p in post_ids if p}
+    fields = {"author_id": 1, "question_id": 1, "type": 1, "accepted_answer_id": 1}
+    while ids:
+        keys |= {f"post:{p}" for p in ids}
+        found = await store.posts.find({"_id": {"$in": list(ids)}}, fields).to_list()
+        for post in found:
+            if post["type"] == "answer" and post.get("author_id"):
+                keys.add(f"expert:{post['author_id']}")
+        ids = {p for post in found for p in (post.get("question_id"), post.get("accepted_answer_id"))
+               if p and f"post:{p}" not in keys}
+    return sorted(keys)
+
+
 async def _created(store: Store, post_id: str, replayed: bool, fresh: dict | None) -> tuple[dict, bool]:
     if not replayed and fresh is not None:
         return fresh, False
@@ -156,7 +176,9 @@ async def post_answer(
         return answer["_id"]
 
     post_id, replayed = await create_once(
-        db=store.db, run=store.transactions.run, user_id=user.id, scope=f"answer:{question_id}", key=idempotency_key, payload={"body": body}, body=create,
+        db=store.db, user_id=user.id, scope=f"answer:{question_id}", key=idempotency_key, payload={"body": body},
+        body=create, run=partial(store.transactions.run,
+                                 one_at_a_time=[*await queue_keys(store, question_id), f"expert:{user.id}"]),
     )
     return await _created(store, post_id, replayed, fresh)
 
@@ -188,7 +210,8 @@ async def post_comment(
         return comment["_id"]
 
     post_id, replayed = await create_once(
-        db=store.db, run=store.transactions.run, user_id=user.id, scope=f"comment:{parent_id}", key=idempotency_key, payload={"body": body}, body=create,
+        db=store.db, user_id=user.id, scope=f"comment:{parent_id}", key=idempotency_key, payload={"body": body},
+        body=create, run=partial(store.transactions.run, one_at_a_time=[f"post:{parent_id}"]),
     )
     return await _created(store, post_id, replayed, fresh)
 
@@ -306,7 +329,7 @@ async def edit_post(
             ))
         return post
 
-    return await store.transactions.run(change)
+    return await store.transactions.run(change, one_at_a_time=await queue_keys(store, post_id))
 
 
 async def delete_post(*, store: Store, user: Principal, post_id: str) -> dict:
@@ -331,7 +354,7 @@ async def delete_post(*, store: Store, user: Principal, post_id: str) -> dict:
         work.emit(envelope(PostDeleted(**post_ref(post), deleted_by=user.id), post, user.id))
         return post
 
-    return await store.transactions.run(change)
+    return await store.transactions.run(change, one_at_a_time=await queue_keys(store, post_id))
 
 
 async def restore_post(*, store: Store, user: Principal, post_id: str) -> dict:
@@ -347,7 +370,7 @@ async def restore_post(*, store: Store, user: Principal, post_id: str) -> dict:
         work.emit(envelope(PostRestored(**post_ref(post), restored_by=user.id), post, user.id))
         return post
 
-    return await store.transactions.run(change)
+    return await store.transactions.run(change, one_at_a_time=await queue_keys(store, post_id))
 
 
 async def _count_in_parent(store: Store, work: UnitOfWork, post: dict, delta: int) -> None:

@@ -11,7 +11,7 @@ from agora_content.domain import rules
 from agora_content.domain.events import envelope, post_ref
 from agora_content.service import expertise
 from agora_content.service.members import ensure_may_post
-from agora_content.service.posts import load
+from agora_content.service.posts import load, queue_keys
 
 VOTABLE = ("question", "answer", "article")
 
@@ -68,7 +68,7 @@ async def cast_vote(*, store: Store, user: Principal, post_id: str, value: int) 
         ))
         return post, value
 
-    return await store.transactions.run(change)
+    return await store.transactions.run(change, one_at_a_time=await queue_keys(store, post_id))
 
 
 async def retract_vote(*, store: Store, user: Principal, post_id: str) -> dict:
@@ -93,7 +93,7 @@ async def retract_vote(*, store: Store, user: Principal, post_id: str) -> dict:
         ))
         return post
 
-    return await store.transactions.run(change)
+    return await store.transactions.run(change, one_at_a_time=await queue_keys(store, post_id))
 
 
 async def my_vote(*, store: Store, user: Principal, post_id: str) -> int:
@@ -138,7 +138,7 @@ async def accept_answer(*, store: Store, user: Principal, question_id: str, answ
         ))
         return question
 
-    return await store.transactions.run(change)
+    return await store.transactions.run(change, one_at_a_time=await queue_keys(store, question_id, answer_id))
 
 
 async def revoke_acceptance(*, store: Store, user: Principal, question_id: str) -> dict:
@@ -155,4 +155,4 @@ async def revoke_acceptance(*, store: Store, user: Principal, question_id: str) 
             work.emit(envelope(AcceptanceRevoked(**post_ref(old), asker_id=question.get("author_id")), old, user.id))
         return question
 
-    return await store.transactions.run(change)
+    return await store.transactions.run(change, one_at_a_time=await queue_keys(store, question_id))

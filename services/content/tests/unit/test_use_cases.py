@@ -13,6 +13,7 @@ from agora_testing.fakes import FakeTransactions, memory_database
 
 ALICE = Principal(id="alice", roles=["member"], name="Alice")
 BOB = Principal(id="bob", roles=["member"], name="Bob")
+CAROL = Principal(id="carol", roles=["member"], name="Carol")
 
 
 @pytest.fixture
@@ -85,3 +86,21 @@ async def test_experts_follow_answers_acceptances_votes_and_deletions(store):
     rows, _ = await expertise.list_experts(store=store, tag="storage", sig=None, sort="accepted", limit=10,
                                            cursor=None)
     assert rows == []
+
+
+async def test_changes_of_one_answer_queue_behind_its_question_and_its_authors_expert_counts(store):
+    """Units that would conflict in this process name the same keys (Transactions.run(one_at_a_time=...)): the
+    answer, its question, the question's accepted answer, and the expert counts of each answer's author."""
+    question = await ask(store)
+    q, tx = question["_id"], store.transactions
+    first, _ = await posts.post_answer(store=store, user=BOB, question_id=q, body="Use OpenEBS.", idempotency_key=None)
+    assert tx.queued[-1] == sorted([f"post:{q}", "expert:bob"])
+    second, _ = await posts.post_answer(store=store, user=CAROL, question_id=q, body="Use Ceph.", idempotency_key=None)
+    a1, a2 = first["_id"], second["_id"]
+    await votes.cast_vote(store=store, user=ALICE, post_id=a1, value=1)
+    assert tx.queued[-1] == sorted([f"post:{a1}", f"post:{q}", "expert:bob"])
+    await votes.accept_answer(store=store, user=ALICE, question_id=q, answer_id=a1)
+    await votes.accept_answer(store=store, user=ALICE, question_id=q, answer_id=a2)  # moves it from bob's answer
+    assert tx.queued[-1] == sorted([f"post:{a1}", f"post:{a2}", f"post:{q}", "expert:bob", "expert:carol"])
+    await votes.cast_vote(store=store, user=BOB, post_id=q, value=1)
+    assert tx.queued[-1] == sorted([f"post:{q}", f"post:{a2}", "expert:carol"])  # the question, and its accepted

@@ -1,14 +1,8 @@
-"""MongoDB collections and indexes, and the per-event queue in front of the unit of work."""
-
-import asyncio
-from collections.abc import Awaitable, Callable
-from typing import TypeVar
+"""MongoDB collections and indexes."""
 
 from agora_common import idempotency, outbox
 from pymongo import ASCENDING
 from pymongo.asynchronous.database import AsyncDatabase
-
-T = TypeVar("T")
 
 EVENTS = "events"
 SERIES = "series"
@@ -40,27 +34,3 @@ async def ensure_indexes(db: AsyncDatabase) -> None:
     await db[SUBMISSIONS].create_index([("event_id", ASCENDING), ("user_id", ASCENDING)], unique=True)
     await db[SCORES].create_index([("submission_id", ASCENDING), ("judge_id", ASCENDING)], unique=True)
     await db[SCORES].create_index("event_id")
-
-
-class EventLocks:
-    """One asyncio lock per community event, within this process.
-
-    Correctness never depends on it (the database transaction does that), but changes to one event all touch
-    its document; letting them queue here instead of failing with write conflicts and retrying makes a rush of
-    registrations about 40x faster on a single instance.
-    """
-
-    def __init__(self) -> None:
-        self._locks: dict[str, asyncio.Lock] = {}
-        self._users: dict[str, int] = {}
-
-    async def run(self, key: str, fn: Callable[[], Awaitable[T]]) -> T:
-        lock = self._locks.setdefault(key, asyncio.Lock())
-        self._users[key] = self._users.get(key, 0) + 1
-        try:
-            async with lock:
-                return await fn()
-        finally:
-            self._users[key] -= 1
-            if not self._users[key]:
-                del self._users[key], self._locks[key]

@@ -83,8 +83,8 @@ async def join(*, store: Store, sig_id: str, user_id: str) -> bool:
         tx.emit(SigJoined(sig_id=sig_id, user_id=user_id), subject=sig_id, version=sig["version"], actor=user_id)
         return True
 
-    try:
-        return await store.transactions.run(work)
+    try:  # joins of one SIG all count on its document: queued, not conflicting, in this process
+        return await store.transactions.run(work, one_at_a_time=[f"sig:{sig_id}"])
     except DuplicateKeyError:
         return False  # a concurrent join of the same user won
 
@@ -114,7 +114,7 @@ async def leave(*, store: Store, sig_id: str, user_id: str, actor_id: str | None
             version += 1
         tx.emit(SigLeft(sig_id=sig_id, user_id=user_id), subject=sig_id, version=version, actor=actor_id)
 
-    await store.transactions.run(work)
+    await store.transactions.run(work, one_at_a_time=[f"sig:{sig_id}"])
 
 
 async def members(*, store: Store, sig_id: str, limit: int, after: str | None) -> list[dict]:
