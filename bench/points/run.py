@@ -494,6 +494,8 @@ async def run(bootstrap: str, redis_url: str, prefix: str, publisher: EventPubli
     figures[f"cold_start_s_{n}_events"] = round(colds["from snapshots"], 1)
     figures[f"cold_start_s_{n}_events_from_the_log"] = round(colds["from the log"], 1)
     figures[f"rss_mib_at_{n}_events"] = round(rss)
+    if args.history_only:
+        return
 
     servers = {**servers, "bench (publisher)": os.getpid()}
     live_eps = await live_rate([first], publisher, topics, args.live_events, timeline.next(), servers)
@@ -712,6 +714,8 @@ async def main() -> None:
     parser.add_argument("--snapshot-mib", default="1", help="AGORA_POINTS_SNAPSHOT_MIB of the first start's worker "
                         "(the later ones run with the service's default): the bench's history is small, so its "
                         "snapshots come sooner, as a longer history's would with the default")
+    parser.add_argument("--history-only", action="store_true",
+                        help="stop after [2]: the first start and the cold starts (a long history's own run)")
     parser.add_argument("--json", help="write the figures here")
     args = parser.parse_args()
 
