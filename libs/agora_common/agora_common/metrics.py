@@ -33,7 +33,8 @@ TRANSACTION_RETRIES = Counter(
     "agora_transaction_retries_total", "Units of work run again after a write conflict (contention on one aggregate)"
 )
 TRANSACTIONS_CONTENDED = Counter(
-    "agora_transactions_contended_total", "Units of work given up after every retry or a time limit in a queue (clients got 503 contention)"
+    "agora_transactions_contended_total",
+    "Units of work given up after every retry or a time limit in a queue (clients got 503 contention)",
 )
 OUTBOX_PENDING = Gauge("agora_outbox_pending", "Outbox entries not yet relayed to Kafka (all of them, not one batch)")
 OUTBOX_OLDEST_AGE = Gauge(

@@ -54,11 +54,18 @@ class WriteConflict(PyMongoError):
 
 
 class Contention(AgoraError):
-    """Still conflicting after every retry: the client should try again shortly (503 with Retry-After)."""
+    """Still conflicting after every retry, or queued past the time limit: the client should try again shortly
+    (503 with Retry-After)."""
 
     status_code = 503
     code = "contention"
     headers: ClassVar[dict[str, str] | None] = {"Retry-After": "1"}
+
+    @classmethod
+    def given_up(cls, *, attempts: int) -> "Contention":
+        """A unit given up after `attempts` runs (0: it waited its whole time limit in a queue), counted."""
+        metrics.TRANSACTIONS_CONTENDED.inc()
+        return cls("too many concurrent changes; try again shortly", details={"attempts": attempts})
 
 
 class UnitOfWork:
@@ -155,9 +162,7 @@ class KeyedLocks:
                     async with asyncio.timeout(timeout - (time.monotonic() - started)):
                         await lock.acquire()  # FIFO; a wait cut short leaves the lock as it was
                 except TimeoutError:
-                    metrics.TRANSACTIONS_CONTENDED.inc()
-                    raise Contention("too many concurrent changes; try again shortly",
-                                     details={"attempts": 0}) from None
+                    raise Contention.given_up(attempts=0) from None
                 held.append(key)
             yield
         finally:
@@ -206,9 +211,7 @@ class Transactions:
             if attempts > 1:
                 metrics.TRANSACTION_RETRIES.inc()
                 if attempts > self.max_attempts or time.monotonic() - started > self.time_limit:
-                    metrics.TRANSACTIONS_CONTENDED.inc()
-                    raise Contention("too many concurrent changes; try again shortly",
-                                     details={"attempts": attempts - 1})
+                    raise Contention.given_up(attempts=attempts - 1)
             uow = UnitOfWork(self.db, session)
             result = await body(uow)
             await outbox.append(self.db, session, self.topic, uow.envelopes)
