@@ -1,12 +1,60 @@
 """End-to-end fixtures: the whole platform (every service as its own process, the nginx gateway) on free
 ports, over the session's real Kafka, MongoDB and Elasticsearch servers."""
 
+import json
 import uuid
 from collections.abc import Iterator
 
 import httpx
 import pytest
 from agora_devservers.stack import Stack
+
+WARNINGS_PER_SERVICE = 12  # the last warnings and errors of each service, in a failed test's report
+BACKLOG_METRICS = ("agora_consumer_lag_messages", "agora_outbox_pending")  # non-zero ones go in the report too
+
+
+def _diagnosis(stack: Stack) -> str:
+    """The last warnings and errors each service of `stack` logged (its JSON log lines), for a failure report:
+    CI keeps no files, so a flaky wait would otherwise leave no trace of why."""
+    parts = []
+    for name, process in sorted(stack.processes.items()):
+        if process.log_path is None or not process.log_path.exists():
+            continue
+        lines = []
+        for line in process.log_path.read_text(errors="replace").splitlines():
+            try:
+                level = json.loads(line).get("level")
+            except ValueError:
+                level = "TEXT"  # a traceback's lines or a server's own output
+            if level in ("WARNING", "ERROR", "CRITICAL", "TEXT"):
+                lines.append(line[:400])
+        lines = lines[-WARNINGS_PER_SERVICE:] + (_backlog(stack.service_url(name)) if process.port else [])
+        if lines:
+            parts.append(f"--- {name} ---\n" + "\n".join(lines))
+    return "\n".join(parts)
+
+
+def _backlog(url: str) -> list[str]:
+    """The service's non-zero consumer lag and outbox backlog, by its own /metrics (a stuck consumer or relay)."""
+    try:
+        text = httpx.get(f"{url}/metrics", timeout=5).text
+    except httpx.HTTPError as exc:
+        return [f"/metrics: {exc!r}"]
+    return [line for line in text.splitlines()
+            if line.startswith(BACKLOG_METRICS) and not line.rstrip().endswith((" 0.0", " 0"))]
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    if report.when != "call" or not report.failed:
+        return
+    stacks = [v for v in getattr(item, "funcargs", {}).values() if isinstance(v, Stack)]
+    stacks += getattr(item, "agora_stacks", [])
+    for i, stack in enumerate(stacks):
+        if text := _diagnosis(stack):
+            report.sections.append((f"services' last warnings and backlogs (stack {i})", text))
 
 
 @pytest.fixture(scope="session")
@@ -39,13 +87,14 @@ FAST_HASHING = {"AGORA_ARGON2_TIME_COST": "1", "AGORA_ARGON2_MEMORY_COST_KIB": "
 
 
 @pytest.fixture
-def new_stack(kafka_bootstrap, mongo_url, elasticsearch_url, redis_url, tmp_path_factory, monkeypatch):
+def new_stack(request, kafka_bootstrap, mongo_url, elasticsearch_url, redis_url, tmp_path_factory, monkeypatch):
     """A factory of private platforms (own topics and databases, so exact figures are not disturbed by other
     tests); `own_broker=True` gives the platform its own embedded broker (to stop it in outage tests).
     Every platform started here is stopped at the end of the test."""
     for key, value in FAST_HASHING.items():
         monkeypatch.setenv(key, value)  # Stack passes its environment on to every service process
     started: list[Stack] = []
+    request.node.agora_stacks = started  # for a failure's report
 
     def make(*, own_broker: bool = False) -> Stack:
         name = "e2e" + uuid.uuid4().hex[:8]

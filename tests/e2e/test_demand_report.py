@@ -23,16 +23,20 @@ def test_a_demand_row_becomes_a_draft_event_in_one_call(stack):
     for member in members:
         assert member.call("GET", "/api/v1/search", params={"q": nothing, "tags": tag})["total"] == 0
 
+    seen: dict = {}  # the last report's rows, for the failure message
+
     def report():
         body = op.call("GET", "/api/v1/search/demand", params={"tag": tag})
-        unanswered = [r["question_id"] for r in body["unanswered"]]
-        zero = [(r["query"], r["count"]) for r in body["zero_hit_searches"]]
-        under = [(r["tag"], r["followers"], r["answers"]) for r in body["under_served_tags"]]
-        if unanswered == [question["id"]] and zero == [(nothing, 2)] and under == [(tag, 2, 0)]:
-            return body
-        return None
+        seen["unanswered"] = [r["question_id"] for r in body["unanswered"]]
+        seen["zero"] = [(r["query"], r["count"]) for r in body["zero_hit_searches"]]
+        seen["under"] = [(r["tag"], r["followers"], r["answers"]) for r in body["under_served_tags"]]
+        expected = {"unanswered": [question["id"]], "zero": [(nothing, 2)], "under": [(tag, 2, 0)]}
+        return body if seen == expected else None
 
-    body = wait_until(report, timeout=60, interval=0.5, what="the demand report")
+    try:
+        body = wait_until(report, timeout=60, interval=0.5, what="the demand report")
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}; its last rows: {seen}") from None
 
     # a Q&A session on the question nobody answered: the row's draft, posted as it is
     event = op.call("POST", "/api/v1/events", json=body["unanswered"][0]["draft"])
