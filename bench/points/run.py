@@ -15,11 +15,13 @@ Redis unless AGORA_REDIS_URL does, and runs points workers as their own processe
    (route, derive, book) into the service's own topics; seconds until it serves, and events/s.
    Meanwhile it writes state snapshots of its partitions (every --snapshot-mib of a partition's input; the
    workers after it run with the service's default).
-2. Cold start: that worker is stopped and a new one started with the same history, twice side by side: once
-   with snapshots off (it restores its partitions from the service's own topics from their start), then as the
-   service runs (from the newest snapshots, and the topics from there); seconds until it serves (ready), and
-   the resident set (VmRSS) of the second. After each, a latency run as in 4 for half of --duration: the
-   price of snapshots on the live path, side by side.
+2. Cold start: that worker is killed (SIGKILL) and a new one started with the same history, three times side by
+   side: with snapshots off (it restores its partitions from the service's own topics from their start); as the
+   service runs, from the snapshots the killed worker had written (a crash: the input after the newest is read
+   again); and after that worker stopped cleanly (SIGTERM: each stage writes a snapshot of every partition
+   before it exits, as in a rolling update). Seconds until it serves (ready), and the resident set (VmRSS) of
+   each; `rss_mib_at_…` is the last's. After each, a latency run as in 4 for half of --duration: the price of
+   snapshots on the live path, side by side.
 3. Live, one worker: --live-events more are published as fast as possible; events/s = events / (time until
    every stage has handled everything, from the first publish).
 4. Latency, one worker: events are published at --rate per second for --duration seconds; ten times a second one
@@ -467,21 +469,32 @@ async def run(bootstrap: str, redis_url: str, prefix: str, publisher: EventPubli
     print(f"    state snapshots written meanwhile (every {args.snapshot_mib} MiB of a partition's input): "
           f"{written['derive']} of stage 1's partitions, {written['book']} of stage 2's")
 
-    # the same cold start twice, side by side: restored from the service's topics from their start (as without
-    # snapshots), then from the newest snapshots and the topics from there (the service's default)
+    # The same cold start three times, side by side: restored from the service's topics from their start (as
+    # without snapshots); from the snapshots the first worker had written when it was killed (a crash: the input
+    # after the newest one is read again); and from those a worker leaves when it stops cleanly (a rolling update:
+    # each stage writes one of every partition before it exits). The first worker is killed, so the second case
+    # sees only what its writer had written while running.
+    first.kill()
+    await first.stop()
+    workers.remove(first)
     colds = {}
-    for label, mib in (("from the log", "0"), ("from snapshots", default_snapshot_mib())):
-        await first.stop()
-        workers.remove(first)
+    cases = (("from the log", "0", f"cold_start_s_{n}_events_from_the_log"),
+             ("from snapshots, after a kill", default_snapshot_mib(), f"cold_start_s_{n}_events_after_a_kill"),
+             ("from snapshots, after a clean stop", default_snapshot_mib(), f"cold_start_s_{n}_events"))
+    for i, (label, mib, key) in enumerate(cases):
+        if i:
+            await first.stop()  # SIGTERM: with snapshots on, it writes its last ones before it exits
+            workers.remove(first)
         first = Worker(bootstrap, redis_url, prefix, snapshot_mib=mib)
         workers.append(first)
         status = await first.wait(lambda s: s["ready"], timeout=3600)
         colds[label] = cold = time.perf_counter() - first.started
+        figures[key] = round(cold, 1)
         stages = status["stages"]
         print(f"[2] cold start {label}, one worker joining with a {args.events:,}-event history: serving after "
               f"{cold:.1f} s (loaded {sum(st['snapshot_keys_loaded'] for st in stages.values()):,} keys from "
               f"snapshots; read {stages['derive']['records_handled']:,} facts and {stages['book']['records_handled']:,}"
-              f" award-state messages from the service's topics)")
+              f" award-state messages from the service's topics); RSS {first.rss_mib():,.0f} MiB")
         # and what snapshots cost on the live path, side by side: a short latency run on each
         probe, missing, _ = await latency(functools.partial(api_visible, first), publisher, topics, args.rate,
                                           args.duration / 2, seed=random.randrange(10**6), start=timeline.next())
@@ -490,9 +503,9 @@ async def run(bootstrap: str, redis_url: str, prefix: str, publisher: EventPubli
               f"{'off' if mib == '0' else f'every {mib} MiB ({written} written)'}: p50 {pct(probe, 50):.0f} ms, "
               f"p99 {pct(probe, 99):.0f} ms" + unseen(missing, len(probe) + len(missing)))
     rss = first.rss_mib()
-    print(f"    snapshots: {colds['from the log'] / colds['from snapshots']:.1f}x faster; RSS then {rss:,.0f} MiB")
-    figures[f"cold_start_s_{n}_events"] = round(colds["from snapshots"], 1)
-    figures[f"cold_start_s_{n}_events_from_the_log"] = round(colds["from the log"], 1)
+    print(f"    snapshots: {colds['from the log'] / colds['from snapshots, after a kill']:.1f}x faster after a kill, "
+          f"{colds['from the log'] / colds['from snapshots, after a clean stop']:.1f}x after a clean stop; RSS then "
+          f"{rss:,.0f} MiB")
     figures[f"rss_mib_at_{n}_events"] = round(rss)
     if args.history_only:
         return

@@ -172,10 +172,12 @@ def test_service_images_would_carry_no_development_only_package():
         assert not closure & DEV_ONLY, f"{name} depends on {closure & DEV_ONLY}"
 
 
-@pytest.mark.parametrize("values", [[], ["--set", "shutdown.drainSeconds=25", "--set", "shutdown.lifespanSeconds=20"]])
+@pytest.mark.parametrize("values", [[], ["--set", "shutdown.drainSeconds=25", "--set", "shutdown.lifespanSeconds=20"],
+                                    ["--set", "services.points.stopSnapshotSeconds=60"]])
 def test_every_python_pod_stops_within_its_grace_period(helm, values):
-    """preStop sleep + uvicorn's graceful drain + the lifespan's shutdown budget (+ a margin) fit the grace
-    period, so Kubernetes never kills a pod half-way through stopping in order (it once added up to 45 s > 30 s)."""
+    """preStop sleep + uvicorn's graceful drain + the points stages' last snapshots + the lifespan's shutdown
+    budget (+ a margin) fit the grace period, so Kubernetes never kills a pod half-way through stopping in order
+    (it once added up to 45 s > 30 s)."""
     workloads = [d for d in render(helm, *values) if d["kind"] in ("Deployment", "StatefulSet")]
     checked = 0
     for workload in workloads:
@@ -186,7 +188,8 @@ def test_every_python_pod_stops_within_its_grace_period(helm, values):
                 continue
             pre_stop = int(container["lifecycle"]["preStop"]["exec"]["command"][1])
             drain = int(next(a.split("=", 1)[1] for a in command if a.startswith("--timeout-graceful-shutdown=")))
-            budget = float(next(e["value"] for e in container["env"] if e["name"] == "AGORA_SHUTDOWN_BUDGET_S"))
+            env = {e["name"]: e.get("value") for e in container["env"]}
+            budget = float(env["AGORA_SHUTDOWN_BUDGET_S"]) + float(env.get("AGORA_POINTS_STOP_SNAPSHOT_S", 0))
             assert pre_stop + drain + budget < pod["terminationGracePeriodSeconds"], workload["metadata"]["name"]
             checked += 1
     assert checked == 5  # users, content, events, search, points

@@ -41,6 +41,11 @@ class Settings(ServiceSettings):
     # loads the newest one (and those it is on top of) and reads its input only from there, instead of from the
     # beginning. 0: no snapshots.
     points_snapshot_mib: float = Field(default=8, ge=0)
+    # On a clean stop (a rolling update, a scale-in), each stateful stage ends after its batch and writes a snapshot
+    # of every partition with input since its last one, unthrottled, for at most this long (seconds; the chart
+    # adds it to the pod's grace period): whoever is given the partition next then reads almost none of its input
+    # again. 0: none (the next owner reads what came after the newest snapshot written while running).
+    points_stop_snapshot_s: float = Field(default=15, ge=0)
 
     # The leaderboards' sorted sets (any Redis 6+; `make run` and the tests start a local redis-server). TLS and
     # credentials in the URL: rediss://:password@host:6379/0?ssl_ca_certs=/etc/agora/redis-ca/ca.crt

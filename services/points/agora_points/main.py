@@ -106,6 +106,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield
         finally:
+            if settings.points_stop_snapshot_s > 0:  # a clean stop leaves the state in snapshots (GroupMember.stop)
+                for member in processor.members:
+                    member.stop()
+                await asyncio.wait({app.state.live}, timeout=settings.points_stop_snapshot_s)
             await cancel_and_wait(app.state.live)
             await shut_down(("consumer lag monitor", lag.stop),
                             ("leaderboards", app.state.board_sync.stop),

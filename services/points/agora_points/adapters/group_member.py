@@ -212,6 +212,7 @@ class GroupMember:
         self.snapshot_bytes = snapshot_bytes
         self.unsnapshotted: dict[TopicPartition, int] = {}  # input bytes handled since the partition's last one
         self.snapshot_chains: dict[TopicPartition, SnapshotChain] = {}  # of partitions owned or copied
+        self.stopping = False  # a clean stop (stop()): the loop ends after its batch, then the last snapshots
         self.snapshots_written = 0
         self.snapshot_keys_written = 0
         self.snapshot_bytes_written = 0
@@ -240,7 +241,7 @@ class GroupMember:
             if self.standby_reader else None
         try:
             last_commit = time.monotonic()
-            while True:
+            while not self.stopping:
                 got = await consumer.getmany(timeout_ms=self.poll_ms * 4, max_records=self.batch_max)
                 if self.assignment_failure is not None:
                     raise self.assignment_failure
@@ -264,6 +265,8 @@ class GroupMember:
                     await self.commit()
                     last_commit = time.monotonic()
                 self._snapshot_if_due()
+            await self.commit()
+            await self._last_snapshots()
         except asyncio.CancelledError:
             await asyncio.shield(self.commit())
             raise
@@ -332,7 +335,10 @@ class GroupMember:
         due = [tp for tp in self.owned - busy if self.unsnapshotted.get(tp, 0) >= self.snapshot_bytes]
         if not due:
             return
-        tp = max(due, key=lambda tp: self.unsnapshotted[tp])
+        self._queue_snapshot(max(due, key=lambda tp: self.unsnapshotted[tp]))
+
+    def _queue_snapshot(self, tp: TopicPartition) -> None:
+        """Export the partition now, for the writer to write after the snapshots queued before it."""
         chain = self.snapshot_chains.get(tp)
         started = time.perf_counter()
         if (exported := self.stage.export(tp, changes_only=chain is not None and not chain.long)) is None:
@@ -340,8 +346,28 @@ class GroupMember:
         metrics.SNAPSHOT_EXPORT.labels(_kind(exported)).observe(time.perf_counter() - started)
         self._snapshot_queue.append((tp, self.reached[tp], exported))
         self.unsnapshotted[tp] = 0
-        if self._snapshotting is None:
+        if self._snapshotting is None or self._snapshotting.done():
             self._snapshotting = asyncio.create_task(self._write_snapshots(), name=f"{self.group_id}-snapshot")
+
+    def stop(self) -> None:
+        """Stop cleanly: the loop ends after the batch it is handling, commits, and writes its last snapshots
+        (`run` returns once they are written; cancel it to give them up)."""
+        self.stopping = True
+
+    async def _last_snapshots(self) -> None:
+        """On a clean stop: the snapshots queued, then one of every partition with input handled since its last,
+        so that whoever is given the partition next loads it and reads almost none of its input again (a restore
+        after a crash reads what came after the newest snapshot the writer had finished). Unthrottled: nothing
+        else needs the core now. Each is on top of the one queued before it (the writer writes them in order). If
+        the stop's time limit cancels this, what was not finished has no manifest and is never read."""
+        if self.snapshots is None:
+            return
+        for tp in sorted(self.owned, key=lambda tp: tp.partition):
+            if self.unsnapshotted.get(tp, 0) > 0:
+                self._queue_snapshot(tp)
+        self.snapshots.idle_per_busy = 0.0
+        if self._snapshotting is not None:
+            await self._snapshotting
 
     async def _write_snapshots(self) -> None:
         assert self.snapshots is not None
