@@ -8,9 +8,9 @@ from collections.abc import Iterator
 import httpx
 import pytest
 from agora_devservers.stack import Stack
+from e2e.helpers import backlog
 
 WARNINGS_PER_SERVICE = 12  # the last warnings and errors of each service, in a failed test's report
-BACKLOG_METRICS = ("agora_consumer_lag_messages", "agora_outbox_pending")  # non-zero ones go in the report too
 
 
 def _diagnosis(stack: Stack) -> str:
@@ -28,20 +28,15 @@ def _diagnosis(stack: Stack) -> str:
                 level = "TEXT"  # a traceback's lines or a server's own output
             if level in ("WARNING", "ERROR", "CRITICAL", "TEXT"):
                 lines.append(line[:400])
-        lines = lines[-WARNINGS_PER_SERVICE:] + (_backlog(stack.service_url(name)) if process.port else [])
+        lines = lines[-WARNINGS_PER_SERVICE:]
+        if process.port:  # and what it still has on its way (a stuck consumer or relay)
+            try:
+                lines += backlog(stack.service_url(name))
+            except httpx.HTTPError as exc:
+                lines.append(f"/metrics: {exc!r}")
         if lines:
             parts.append(f"--- {name} ---\n" + "\n".join(lines))
     return "\n".join(parts)
-
-
-def _backlog(url: str) -> list[str]:
-    """The service's non-zero consumer lag and outbox backlog, by its own /metrics (a stuck consumer or relay)."""
-    try:
-        text = httpx.get(f"{url}/metrics", timeout=5).text
-    except httpx.HTTPError as exc:
-        return [f"/metrics: {exc!r}"]
-    return [line for line in text.splitlines()
-            if line.startswith(BACKLOG_METRICS) and not line.rstrip().endswith((" 0.0", " 0"))]
 
 
 @pytest.hookimpl(hookwrapper=True)

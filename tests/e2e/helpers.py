@@ -34,6 +34,16 @@ def wait_until(check: Callable[[], Any], *, timeout: float = 30.0, interval: flo
     raise AssertionError(f"timed out waiting for {what or check}; last value: {last!r}")
 
 
+BACKLOG_METRICS = ("agora_consumer_lag_messages", "agora_outbox_pending")
+
+
+def backlog(service_url: str) -> list[str]:
+    """The service's non-zero consumer lag and outbox backlog, by its own /metrics: events still on their way."""
+    text = httpx.get(f"{service_url}/metrics", timeout=5).text
+    return [line for line in text.splitlines()
+            if line.startswith(BACKLOG_METRICS) and float(line.rsplit(" ", 1)[1]) > 0]
+
+
 # --- many clients -----------------------------------------------------------------------------------------
 
 def client_address(index: int) -> str:

@@ -34,15 +34,12 @@ from e2e.checks import (
 )
 from e2e.community import CommunityWeek
 from e2e.expected_points import expected
-from e2e.helpers import Client, wait_until
+from e2e.helpers import Client, backlog, wait_until
 from pymongo import MongoClient
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
 
 MEMBERS = 50
-
-QUIET_METRICS = ("agora_consumer_lag_messages", "agora_outbox_pending")
-
 
 def wait_until_quiet(stack, timeout: float = 120) -> None:
     """Until no service has outbox entries waiting or consumer lag, by their own /metrics."""
@@ -50,9 +47,7 @@ def wait_until_quiet(stack, timeout: float = 120) -> None:
     def busy() -> list[str]:
         lines = []
         for name in ("users", "content", "events", "points", "search"):
-            text = httpx.get(f"{stack.service_url(name)}/metrics", timeout=5).text
-            lines += [f"{name}: {line}" for line in text.splitlines()
-                      if line.startswith(QUIET_METRICS) and float(line.rsplit(" ", 1)[1]) > 0]
+            lines += [f"{name}: {line}" for line in backlog(stack.service_url(name))]
         return lines
 
     # quiet for 3 s in a row: a consumer that has not fetched the last writes yet still shows its old lag of 0

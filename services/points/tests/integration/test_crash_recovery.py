@@ -2,6 +2,7 @@
 over: every total equals a recomputation from the event log, nothing counted twice."""
 
 import asyncio
+import functools
 import os
 import random
 import signal
@@ -112,6 +113,13 @@ async def expected_totals(env: dict) -> tuple[dict[str, int], int]:
     return expected.totals(), expected.events_applied
 
 
+async def every_total_matches(client: httpx.AsyncClient, totals: dict[str, int]) -> None:
+    """Each user's total from the worker's API equals the recomputed one."""
+    for user, total in totals.items():
+        body = (await client.get(f"/api/v1/points/users/{user}")).json()
+        assert body["total"] == total, (user, body, total)
+
+
 async def test_sigkill_mid_stream_then_restart_matches_recomputation_from_the_log(agora_env, h):
     """With state snapshots after every ~10 KB of a partition's input, so that the restart loads them (and their
     writing races the kill): the figures must still equal a recomputation from the log."""
@@ -161,12 +169,7 @@ async def test_sigkill_mid_stream_then_restart_matches_recomputation_from_the_lo
         assert sum(totals.values()) > 0 and len(totals) > 50
 
         async with worker.client() as client:
-            async def all_match():
-                for user, total in totals.items():
-                    body = (await client.get(f"/api/v1/points/users/{user}")).json()
-                    assert body["total"] == total, (user, body, total)
-
-            await eventually(all_match, timeout=30)
+            await eventually(functools.partial(every_total_matches, client, totals), timeout=30)
 
             async def board_matches():
                 board = (await client.get("/api/v1/points/leaderboards", params={"limit": 500})).json()
@@ -210,12 +213,7 @@ async def test_a_clean_stop_leaves_the_state_in_snapshots_so_the_next_worker_rea
 
         totals, _ = await expected_totals(agora_env)
         async with worker.client() as client:
-            async def all_match():
-                for user, total in totals.items():
-                    body = (await client.get(f"/api/v1/points/users/{user}")).json()
-                    assert body["total"] == total, (user, body, total)
-
-            await eventually(all_match, timeout=30)
+            await eventually(functools.partial(every_total_matches, client, totals), timeout=30)
             check = (await client.post("/api/v1/points/replay-check", headers=h.auth(agora_env, "operator"))).json()
             assert check["identical"] is True and check["events_replayed"] == 1500
     finally:
@@ -297,12 +295,7 @@ async def test_two_workers_share_the_partitions_and_one_takes_over_when_the_othe
         assert events_in_log == 3000 and sum(totals.values()) > 0
 
         async with first.client() as client:
-            async def all_match():
-                for user, total in totals.items():
-                    body = (await client.get(f"/api/v1/points/users/{user}")).json()
-                    assert body["total"] == total, (user, body, total)
-
-            await eventually(all_match, timeout=30)
+            await eventually(functools.partial(every_total_matches, client, totals), timeout=30)
             check = (await client.post("/api/v1/points/replay-check", headers=h.auth(agora_env, "operator"))).json()
             assert check["identical"] is True and check["users_checked"] == len(totals), check
             assert check["boards_checked"] > 10 and check["boards_differing"] == []  # every Redis board, too
