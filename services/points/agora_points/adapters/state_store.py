@@ -147,8 +147,9 @@ class StateStore:
         while self._used > self.budget and cache:
             full_key, (owner, value, size) = cache.popitem(last=False)
             self._used -= size
-            self._dirty.discard(full_key)
-            batch.put(full_key, owner.codec.encode(value))
+            if full_key in self._dirty:  # else on disk as it is (written by an export and unused since)
+                self._dirty.discard(full_key)
+                batch.put(full_key, owner.codec.encode(value))
             owner.codec.release(value)
             self.evictions += 1
         if len(batch):

@@ -451,6 +451,23 @@ def test_stages_loaded_from_snapshots_go_on_as_the_ones_they_were_taken_from(tmp
     assert loaded_book.names == book.names and loaded_book.excluded == book.excluded
 
 
+def test_a_value_evicted_unchanged_since_it_was_written_is_not_written_again(tmp_path):
+    store = StateStore(tmp_path / "state", cache_mib=0.02)  # 13 units: 6 of these values
+    values = store.map("m:0", state_codec._json_codec(len))
+    for i in range(5):
+        values[f"k{i}"] = {"n": i}
+    store.settle()
+    list(store.export([values]))  # writes them out; they stay decoded, as they are on disk
+    store.db.put(values.prefix + b"k0", b'{"n": "on disk"}')  # were k0 written back, this would be lost
+    values.get("k1")["n"] = -1  # used, and changed in place
+    for i in range(100):  # the budget overflows: the least recently used go
+        values[f"new{i}"] = {"n": i}
+        store.settle()
+    assert store.evictions > 5
+    assert store.db.get(values.prefix + b"k0") == b'{"n": "on disk"}'
+    assert values.get("k1") == {"n": -1}  # the one used was written
+
+
 class _OneSnapshot:
     """What SnapshotLog.load_latest hands over, without the broker: one snapshot's keys, taken at `offset`."""
 
