@@ -145,6 +145,9 @@ def agora_env(request, unique_name: str) -> dict[str, str]:
 def pytest_configure(config) -> None:
     config.addinivalue_line("markers", "servers(*names): the real servers a test needs (kafka, mongo, elasticsearch, redis)")
     config.addinivalue_line("markers", "e2e: drives the whole platform through the gateway")
+    # httpx logs every request at INFO: the tests' readiness polls alone filled a failed e2e test's captured
+    # output in CI, and the services' own warnings, reported after it, were cut off
+    logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
 def pytest_collection_modifyitems(config, items) -> None:

@@ -184,14 +184,11 @@ def test_content_killed_mid_write_frees_the_post_within_10_s(new_stack, mongo_ur
     assert response.json()["score"] == 1  # the survivor's vote; the dead transaction's vote was rolled back
 
 
-# Known bug, diagnosed, not yet fixed: it fails in about half of the full runs under load. Consumers that outlive a
-# broker which came back EMPTY (only the in-memory embedded broker does that) can skip the start of the new log:
-# around their group's rejoin, offsets from the OLD log get committed to the new broker (seen: points' group at
-# 50/68/60 on partitions whose new log ended at 41/52/52), and a live consumer also skips messages below its
-# in-memory read offset. The fix is a consumer-side re-read from the beginning when a group's coordinator forgot it; until then
-# this stays visible as XFAIL/XPASS rather than hidden. Not strict: it passes most times when run on its own.
-@pytest.mark.xfail(strict=False, reason="consumers that outlive an empty broker can skip the start of the new log "
-                   "(stale old-log offsets committed around the rejoin); see the comment above")
+# Consumers that outlive a broker which came back EMPTY (only the in-memory embedded broker does that) used to skip
+# the start of the new log, in about half of the full runs under load (xfail until then): around their group's
+# rejoin, offsets from the OLD log got committed to the new broker (seen: points' group at 50/68/60 on partitions
+# whose new log ended at 41/52/52), and a new log that had already grown to the old position did not look lost.
+# They now tell such a broker by its cluster id and read every partition again (agora_common.kafka.LostLogs).
 def test_broker_outage_during_writes_loses_nothing(new_stack):
     """The broker crashes (SIGKILL) right after the questions and answers, stays down through the votes,
     acceptances, articles and community events, and comes back empty. Every scoring action of the week happens

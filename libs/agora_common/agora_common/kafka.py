@@ -12,6 +12,7 @@
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -21,6 +22,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPa
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 from aiokafka.helpers import create_ssl_context
+from aiokafka.protocol.metadata import MetadataRequest
 
 from agora_common import metrics
 from agora_common.events import BadEvent, Envelope
@@ -252,6 +254,7 @@ class EventConsumer:
             **(CONSUMER_TIMEOUTS | (consumer_options or {})),  # e.g. a shorter fetch_max_wait_ms
         )
         self._consumer.subscribe(topics)
+        self.lost_logs = LostLogs(self._consumer)
         self.dead_letters = DeadLetters(kafka, topic=dead_letter_topic, group_id=group_id, client_id=client_id)
         self._task: asyncio.Task | None = None
 
@@ -275,7 +278,7 @@ class EventConsumer:
             for tp, records in batches.items():
                 await self._handle_records(records)
                 await self._consumer.commit({tp: records[-1].offset + 1})
-            for tp in await lost_logs(self._consumer):
+            for tp in await self.lost_logs.find():
                 self._consumer.seek(tp, 0)
 
     async def _handle_records(self, records: list[ConsumerRecord]) -> None:
@@ -314,34 +317,71 @@ class EventConsumer:
                                      message=message)
 
 
-async def lost_logs(consumer: AIOKafkaConsumer, *, handled: Mapping[TopicPartition, int] | None = None
-                    ) -> list[TopicPartition]:
-    """Assigned partitions whose log now ends before the consumer's position: the log was lost (a broker that came
-    back empty, e.g. the in-memory one of `make run` and the tests; or offsets of the old log committed to it).
-    Kafka answers a fetch past the end with OFFSET_OUT_OF_RANGE and the reset policy rereads the log; the embedded
-    broker answers with nothing, so new records would wait until the new log outgrew the old position. The caller
-    reads these again from the start, which is safe: every consumer ignores what it has already seen.
-    handled: judge by how far the caller handled each partition instead (only those it names), for a caller
-    that keeps that itself and must not wait on the consumer's position."""
-    lost = []
-    for tp in consumer.assignment():
-        end = consumer.highwater(tp)  # from the latest fetch response: None until one came
-        if end is None:
-            continue
-        if handled is not None:
-            if tp not in handled:
+class LostLogs:
+    """Finds a consumer's assigned partitions whose log was lost, for the caller to read again from the start
+    (safe: every consumer ignores what it has already seen). Kafka keeps its logs; the embedded broker of
+    `make run` and the tests keeps nothing, and comes back empty after a crash. Two signs, checked in turn:
+    - the cluster id changed (`start_kafka` gives each embedded broker its own): every log is new. Exact, where
+      the next sign misses a new log that has already grown to the old position (its records below it would
+      then never be read: a flaky outage test showed it);
+    - a log now ends before the position read to (also offsets of an old log committed to the new one). Kafka
+      answers a fetch past the end with OFFSET_OUT_OF_RANGE and the reset policy rereads the log; the embedded
+      broker answers with nothing, so new records would wait until the new log outgrew the old position."""
+
+    def __init__(self, consumer: AIOKafkaConsumer, *, check_every: float = 1.0, cluster_id: str | None = None
+                 ) -> None:
+        self._consumer = consumer
+        self._check_every = check_every  # a metadata request each time: not on every fetch of a busy loop
+        self._next_check = 0.0
+        self.cluster_id = cluster_id  # the one seen last (a replaced consumer's, to tell a broker changed meanwhile)
+
+    async def find(self, *, handled: Mapping[TopicPartition, int] | None = None) -> list[TopicPartition]:
+        """handled: judge by how far the caller handled each partition instead (only those it names), for a
+        caller that keeps that itself and must not wait on the consumer's position."""
+        before = self.cluster_id
+        if await self._cluster_changed():
+            lost = [tp for tp in self._consumer.assignment() if handled is None or handled.get(tp, 0) > 0]
+            log.warning("the broker's cluster id is now %s, not %s: its logs are new; reading %d partitions again",
+                        self.cluster_id, before, len(lost))
+            return lost
+        lost = []
+        for tp in self._consumer.assignment():
+            end = self._consumer.highwater(tp)  # from the latest fetch response: None until one came
+            if end is None:
                 continue
-            position = handled[tp]
-        else:
-            try:  # bounded: position() waits while the consumer resets a partition's offset
-                position = await asyncio.wait_for(consumer.position(tp), timeout=1.0)
-            except (TimeoutError, KafkaError):
-                continue
-        if end < position:
-            log.warning("partition %s ends at %d, before the %d read here: its log was lost; reading it again",
-                        tp, end, position)
-            lost.append(tp)
-    return lost
+            if handled is not None:
+                if tp not in handled:
+                    continue
+                position = handled[tp]
+            else:
+                try:  # bounded: position() waits while the consumer resets a partition's offset
+                    position = await asyncio.wait_for(self._consumer.position(tp), timeout=1.0)
+                except (TimeoutError, KafkaError):
+                    continue
+            if end < position:
+                log.warning("partition %s ends at %d, before the %d read here: its log was lost; reading it again",
+                            tp, end, position)
+                lost.append(tp)
+        return lost
+
+    async def _cluster_changed(self) -> bool:
+        now = time.monotonic()
+        if now < self._next_check:
+            return False
+        self._next_check = now + self._check_every
+        client = self._consumer._client  # aiokafka keeps no cluster id: ask a broker (metadata v2+ answers it)
+        node = client.get_random_node()
+        if node is None:
+            return False
+        try:
+            response = await asyncio.wait_for(client.send(node, MetadataRequest([])), timeout=5.0)
+        except (TimeoutError, KafkaError):  # unreachable now: judged at the next check
+            return False
+        cluster = getattr(response, "cluster_id", None)
+        if not cluster:
+            return False
+        before, self.cluster_id = self.cluster_id, cluster
+        return before is not None and cluster != before
 
 
 class SupervisedConsumer:
@@ -381,8 +421,10 @@ class SupervisedConsumer:
 
     async def _run_consumer(self) -> None:
         """One consumer's life: start it, watch it; it only ends by failing (broker down, handler failure)."""
+        known = self.consumer.lost_logs.cluster_id if self.consumer is not None else None
         await self._stop_consumer()  # what a failed run left behind
         self.consumer = self._make()
+        self.consumer.lost_logs.cluster_id = known  # a broker that came back empty meanwhile is still told
         running = metrics.CONSUMER_RUNNING.labels(self.consumer.group_id)
         running.set(0)
         # shielded: cancelling a half-done start leaves connections that never close cleanly

@@ -17,6 +17,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
@@ -108,7 +109,9 @@ def start_kafka(*, port: int | None = None, log_dir: Path | None = None) -> Embe
     url = f"tcp://127.0.0.1:{port}"
     proc = subprocess.Popen(
         [tansu_binary(), "broker", "--listener-url", url, "--advertised-listener-url", url,
-         "--storage-engine", "memory://tansu/"],
+         "--storage-engine", "memory://tansu/",
+         # its own id: a client tells a broker that came back empty (all its logs new) by the id (kafka.LostLogs)
+         "--cluster-id", f"agora-{uuid.uuid4().hex[:12]}"],
         stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
     )
     wait_for_port(port, proc=proc)

@@ -25,7 +25,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
-from agora_common.kafka import CONSUMER_TIMEOUTS, Kafka, kafka_connection, lost_logs
+from agora_common.kafka import CONSUMER_TIMEOUTS, Kafka, LostLogs, kafka_connection
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
 from aiokafka.cluster import ClusterMetadata
 from aiokafka.coordinator.assignors.abstract import AbstractPartitionAssignor
@@ -221,6 +221,7 @@ class GroupMember:
         self._snapshot_writing: TopicPartition | None = None
         self._snapshotting: asyncio.Task | None = None  # the writer, while the queue has snapshots
         self._consumer: AIOKafkaConsumer | None = None
+        self._lost_logs: LostLogs | None = None
         self.assignment_failure: Exception | None = None
 
     async def run(self) -> None:
@@ -237,6 +238,7 @@ class GroupMember:
         )
         consumer.subscribe(self.topics, listener=_Rebalance(self))
         await consumer.start()
+        self._lost_logs = LostLogs(consumer, cluster_id=self._lost_logs.cluster_id if self._lost_logs else None)
         standby = asyncio.create_task(self.standby_reader.run(), name=f"{self.group_id}-standby") \
             if self.standby_reader else None
         try:
@@ -310,10 +312,11 @@ class GroupMember:
             log.info("points stage caught up", extra={"group": self.group_id, "records": self.records_handled})
 
     async def _reread_lost_logs(self) -> None:
-        """Partitions that lost their log (kafka.lost_logs), judged by what this stage handled: read again from
+        """Partitions that lost their log (kafka.LostLogs), judged by what this stage handled: read again from
         their start. Safe: every stage ignores what it has already seen."""
         assert self._consumer is not None
-        for tp in await lost_logs(self._consumer, handled={tp: self.reached.get(tp, 0) for tp in self.owned}):
+        assert self._lost_logs is not None
+        for tp in await self._lost_logs.find(handled={tp: self.reached.get(tp, 0) for tp in self.owned}):
             self._consumer.seek(tp, 0)
             self.reached[tp] = self.committed[tp] = 0
             self.replay_below.pop(tp, None)  # nothing in the new log was handled before
