@@ -138,9 +138,16 @@ async def publish_all(publisher: EventPublisher, topics: Topics, events, chunk: 
 JWT_SECRET = "bench-secret-" + uuid.uuid4().hex  # the workers' and the bench's: an operator token for replay-check
 
 
+WORKER_LOGS = Path(__file__).resolve().parents[2] / ".run" / "bench" / "points-workers"
+
+
 class Worker:
     def __init__(self, bootstrap: str, redis_url: str, prefix: str, *, snapshot_mib: str) -> None:
         self.port = _free_port()
+        # each worker's warnings and errors, to read after the run (the newest run's replace the last's)
+        WORKER_LOGS.mkdir(parents=True, exist_ok=True)
+        self.log_path = WORKER_LOGS / f"worker-{len(list(WORKER_LOGS.glob('worker-*.log'))) + 1:02d}.log"
+        log = self.log_path.open("wb")
         env = {**os.environ, "AGORA_KAFKA_BOOTSTRAP": bootstrap, "AGORA_TOPIC_PREFIX": prefix,
                "AGORA_REDIS_URL": redis_url, "AGORA_POINTS_ADVERTISED_URL": f"http://127.0.0.1:{self.port}",
                "AGORA_JWT_SECRET": JWT_SECRET, "AGORA_LOG_LEVEL": "WARNING",
@@ -149,7 +156,8 @@ class Worker:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "--factory", "agora_points.main:create_app", "--host", "127.0.0.1",
              "--port", str(self.port), "--log-level", "warning"],
-            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+            env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        log.close()  # the worker has its own copy
         self.client = httpx.AsyncClient(base_url=f"http://127.0.0.1:{self.port}", timeout=30)
         self.started = time.perf_counter()  # cold start: from here until it serves (ready)
 
@@ -753,6 +761,9 @@ async def main() -> None:
     print(f"machine: {describe_machine()}")
     print(f"broker:  {broker}")
     print(f"redis:   {'external at ' + redis_url if not redis_server else 'Debian redis-server, embedded'}")
+    for stale in WORKER_LOGS.glob("worker-*.log"):
+        stale.unlink()
+    print(f"logs:    {WORKER_LOGS}/worker-NN.log, one per points worker started")
     publisher = EventPublisher(bootstrap)
     workers: list[Worker] = []
     figures: dict = {"machine": describe_machine(), "broker": broker, "events": args.events}
