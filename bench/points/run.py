@@ -427,18 +427,30 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def machine_busy_seconds() -> float:
+    """CPU time every core of the machine spent busy so far (/proc/stat: all but idle and I/O wait)."""
+    with open("/proc/stat") as f:
+        user, nice, system, _idle, _iowait, irq, softirq, steal = map(int, f.readline().split()[1:9])
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
 class CpuShare:
-    """Cores each process used over a phase (the machine has few: it shows who had them)."""
+    """Cores each process used over a phase (the machine has few: it shows who had them), and what everything
+    else on the machine took meanwhile: a figure taken while something else held a core is not comparable (a
+    stray process once took one through a whole run unnoticed)."""
 
     def __init__(self, processes: dict[str, int]) -> None:
         self.processes = processes
         self.start = {name: cpu_seconds(pid) for name, pid in processes.items()}
+        self.machine = machine_busy_seconds()
         self.t = time.perf_counter()
 
     def report(self) -> str:
         elapsed = time.perf_counter() - self.t
-        return ", ".join(f"{name} {(cpu_seconds(pid) - self.start[name]) / elapsed:.2f}"
-                         for name, pid in self.processes.items())
+        used = {name: (cpu_seconds(pid) - self.start[name]) / elapsed for name, pid in self.processes.items()}
+        rest = (machine_busy_seconds() - self.machine) / elapsed - sum(used.values())
+        return ", ".join(f"{name} {cores:.2f}" for name, cores in used.items()) + \
+            f"; everything else on the machine {max(rest, 0.0):.2f}"
 
 
 def snapshot_totals(status: dict) -> tuple[int, int]:
