@@ -5,6 +5,8 @@
 - `EventConsumer`: at-least-once (offsets committed after handling). An event that cannot be parsed or that
   its handler rejects as bad goes to the dead-letter topic with the reason, and the consumer keeps going. Its lag
   is measured from the broker by `agora_common.consumer_lag`, not in its loop (which stops when it dies).
+- `LostLogs`: finds the partitions whose log a broker lost (the embedded one comes back empty after a crash), for
+  a long-lived consumer to read them again.
 - `ensure_topics`: creates missing topics (install jobs, local runs, tests).
 - `KafkaConnection`: the brokers and how to reach them (TLS, SASL); every client above is made from one.
 """
