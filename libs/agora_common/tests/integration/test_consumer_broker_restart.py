@@ -68,7 +68,7 @@ async def test_consumer_rereads_partitions_of_a_broker_that_came_back_empty(tmp_
 async def test_a_new_log_that_has_already_grown_to_the_old_position_is_found_lost(tmp_path, unique_name):
     """A partition read to offset 1 before the broker came back empty, whose new log has one record again by the
     time the consumer looks: it does not end before the position, so only the changed cluster id tells that the
-    record at offset 0 is new. The points stages met this in CI (about 1 run in 20): the commit of a rebalance's
+    record at offset 0 is new. The points stages met this in a CI run: the commit of a rebalance's
     revoke, retried while the broker was down, put the old offsets into the new broker, and the stage resumed
     from them (a consumer given no committed offset reads from the start anyway)."""
     port = free_port()
