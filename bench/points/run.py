@@ -144,20 +144,19 @@ WORKER_LOGS = Path(__file__).resolve().parents[2] / ".run" / "bench" / "points-w
 class Worker:
     def __init__(self, bootstrap: str, redis_url: str, prefix: str, *, snapshot_mib: str) -> None:
         self.port = _free_port()
-        # each worker's warnings and errors, to read after the run (the newest run's replace the last's)
-        WORKER_LOGS.mkdir(parents=True, exist_ok=True)
-        self.log_path = WORKER_LOGS / f"worker-{len(list(WORKER_LOGS.glob('worker-*.log'))) + 1:02d}.log"
-        log = self.log_path.open("wb")
         env = {**os.environ, "AGORA_KAFKA_BOOTSTRAP": bootstrap, "AGORA_TOPIC_PREFIX": prefix,
                "AGORA_REDIS_URL": redis_url, "AGORA_POINTS_ADVERTISED_URL": f"http://127.0.0.1:{self.port}",
                "AGORA_JWT_SECRET": JWT_SECRET, "AGORA_LOG_LEVEL": "WARNING",
                "AGORA_POINTS_PUBLISH_TITLES": os.environ.get("BENCH_PUBLISH_TITLES", "true"),
                "AGORA_POINTS_SNAPSHOT_MIB": snapshot_mib}
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "--factory", "agora_points.main:create_app", "--host", "127.0.0.1",
-             "--port", str(self.port), "--log-level", "warning"],
-            env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        log.close()  # the worker has its own copy
+        # each worker's warnings and errors, to read after the run (the newest run's replace the last's)
+        WORKER_LOGS.mkdir(parents=True, exist_ok=True)
+        log_path = WORKER_LOGS / f"worker-{len(list(WORKER_LOGS.glob('worker-*.log'))) + 1:02d}.log"
+        with log_path.open("wb") as log:  # the worker keeps its own copy of the file
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "uvicorn", "--factory", "agora_points.main:create_app", "--host",
+                 "127.0.0.1", "--port", str(self.port), "--log-level", "warning"],
+                env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         self.client = httpx.AsyncClient(base_url=f"http://127.0.0.1:{self.port}", timeout=30)
         self.started = time.perf_counter()  # cold start: from here until it serves (ready)
 

@@ -238,7 +238,7 @@ class GroupMember:
         )
         consumer.subscribe(self.topics, listener=_Rebalance(self))
         await consumer.start()
-        self._lost_logs = LostLogs(consumer, cluster_id=self._lost_logs.cluster_id if self._lost_logs else None)
+        self._lost_logs = LostLogs(consumer)
         standby = asyncio.create_task(self.standby_reader.run(), name=f"{self.group_id}-standby") \
             if self.standby_reader else None
         try:
