@@ -10,7 +10,7 @@ import pytest
 from agora_devservers.stack import Stack
 from e2e.helpers import backlog
 
-WARNINGS_PER_SERVICE = 12  # the last warnings and errors of each service, in a failed test's report
+WARNINGS_PER_SERVICE = 20  # the last distinct warnings and errors of each service, in a failed test's report
 
 
 def _diagnosis(stack: Stack) -> str:
@@ -20,15 +20,20 @@ def _diagnosis(stack: Stack) -> str:
     for name, process in sorted(stack.processes.items()):
         if process.log_path is None or not process.log_path.exists():
             continue
-        lines = []
+        # each distinct message once, where it was last seen, with how often: a retry repeated for minutes must
+        # not push out the one warning that says what happened
+        seen: dict[str, tuple[str, int]] = {}
         for line in process.log_path.read_text(errors="replace").splitlines():
             try:
-                level = json.loads(line).get("level")
+                entry = json.loads(line)
+                level, message = entry.get("level"), entry.get("message", line)
             except ValueError:
-                level = "TEXT"  # a traceback's lines or a server's own output
+                level, message = "TEXT", line  # a traceback's lines or a server's own output
             if level in ("WARNING", "ERROR", "CRITICAL", "TEXT"):
-                lines.append(line[:400])
-        lines = lines[-WARNINGS_PER_SERVICE:]
+                count = seen.pop(message, ("", 0))[1] + 1
+                seen[message] = (line[:400], count)
+        lines = [line if count == 1 else f"{line} (x{count}, this the last)"
+                 for line, count in list(seen.values())[-WARNINGS_PER_SERVICE:]]
         if process.port:  # and what it still has on its way (a stuck consumer or relay)
             try:
                 lines += backlog(stack.service_url(name))

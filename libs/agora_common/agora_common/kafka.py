@@ -340,20 +340,21 @@ class LostLogs:
     async def find(self, *, handled: Mapping[TopicPartition, int] | None = None) -> list[TopicPartition]:
         """handled: judge by how far the caller handled each partition instead (only those it names), for a
         caller that keeps that itself and must not wait on the consumer's position."""
+        read = [tp for tp in self._consumer.assignment() if handled is None or handled.get(tp, 0) > 0]
+        if not read:  # nothing read that a new log could hide, e.g. amid a rebalance: the cluster id is judged
+            return []  # later, or a change seen now would be spent, and the partitions assigned next (resuming
+            # from offsets of the old log, committed to the new broker) would skip the new log's first records
         before = self.cluster_id
         if await self._cluster_changed():
-            lost = [tp for tp in self._consumer.assignment() if handled is None or handled.get(tp, 0) > 0]
             log.warning("the broker's cluster id is now %s, not %s: its logs are new; reading %d partitions again",
-                        self.cluster_id, before, len(lost))
-            return lost
+                        self.cluster_id, before, len(read))
+            return read
         lost = []
-        for tp in self._consumer.assignment():
+        for tp in read:
             end = self._consumer.highwater(tp)  # from the latest fetch response: None until one came
             if end is None:
                 continue
             if handled is not None:
-                if tp not in handled:
-                    continue
                 position = handled[tp]
             else:
                 try:  # bounded: position() waits while the consumer resets a partition's offset

@@ -113,6 +113,56 @@ async def test_a_new_log_that_has_already_grown_to_the_old_position_is_found_los
         broker.stop()
 
 
+async def test_a_new_cluster_seen_while_nothing_is_assigned_is_still_told_once_partitions_are(tmp_path, unique_name):
+    """A rebalance under way when the broker comes back empty: the consumer holds no partition when it first
+    reaches the new broker, and is then given its partition back at an offset of the old log (committed to the
+    new broker by a commit retried meanwhile), which the new log has already reached. The change must still be
+    told then: a check that spent it while nothing was assigned would leave the new log's first record unread."""
+    port = free_port()
+    broker = start_kafka(port=port, log_dir=tmp_path)
+    topic = f"{unique_name}.users"
+    partition = TopicPartition(topic, 0)
+    await ensure_topics(broker.url, [topic], partitions=1)
+    publisher = EventPublisher(broker.url)
+    await publisher.publish_many(topic, [_event(0)])
+    await publisher.stop()
+    consumer = AIOKafkaConsumer(**kafka_connection(broker.url).client_options(), enable_auto_commit=False,
+                                auto_offset_reset="earliest")
+    await consumer.start()
+    lost = LostLogs(consumer, check_every=0)
+    try:
+        consumer.assign([partition])
+        assert len((await consumer.getmany(timeout_ms=5_000)).get(partition, [])) == 1
+        assert await lost.find() == []  # the old broker's id, seen
+
+        broker.proc.kill()
+        broker.proc.wait()
+        broker = start_kafka(port=port, log_dir=tmp_path)
+        consumer.assign([])  # amid a rebalance
+        for _ in range(30):  # long enough for the consumer to reach the new broker
+            await consumer.getmany(timeout_ms=100)
+            assert await lost.find() == []
+        again = _event(3)
+        producer = AIOKafkaProducer(**kafka_connection(broker.url).client_options())
+        await producer.start()
+        try:
+            await producer.send_and_wait(topic, again.to_bytes(), partition=0)  # the new log ends at 1
+        finally:
+            await producer.stop()
+
+        consumer.assign([partition])
+        consumer.seek(partition, 1)  # the old log's offset, as committed to the new broker
+        found: list[TopicPartition] = []
+        for _ in range(50):
+            await consumer.getmany(timeout_ms=100)
+            if found := await lost.find():
+                break
+        assert found == [partition]
+    finally:
+        await consumer.stop()
+        broker.stop()
+
+
 async def test_consumer_rereads_a_log_that_ends_before_its_committed_offset(kafka_bootstrap, unique_name):
     """The other face of a lost log: offsets read from the OLD log were committed to the new broker (a commit in
     flight when it went down lands once it is back), so the group resumes past the new log's end. The consumer
