@@ -27,7 +27,9 @@ Redis unless AGORA_REDIS_URL does, and runs points workers as their own processe
 4. Latency, one worker: events are published at --rate per second for --duration seconds; ten times a second one
    of them is a marker (an upvote for a fresh user under tag bench-marker). Every 5 ms a poller asks the API
    for the rank of each marker not seen yet on that board; latency = its first 200 answer - the moment the
-   marker was handed to the producer. The phase ends by checking that every event was applied. Run twice:
+   marker was handed to the producer. Beside it, per stage (route, derive, book), the mean time a batch waited
+   before its stage started on it and the mean time the stage took (the worker's stage metrics): where the
+   latency goes, hop by hop. The phase ends by checking that every event was applied. Run twice:
    with the events in event-time order after everything before them, as a live community sends them (the
    target), then with every background event late (dated amid the entries the first run gave its users).
    Every run after the history gets an hour of event time of its own, after the last (Timeline).
@@ -71,6 +73,7 @@ from agora_common.events.content import AnswerAccepted, PostDeleted, PostVoted, 
 from agora_common.kafka import EventPublisher, ensure_topics
 from agora_common.topics import Topics
 from agora_devservers.machine import describe as describe_machine
+from prometheus_client.parser import text_string_to_metric_families
 
 
 def make_events(n: int, seed: int, start: datetime, span: timedelta) -> list[tuple[str, Envelope]]:
@@ -287,6 +290,34 @@ async def latency(visible, publisher: EventPublisher, topics: Topics, rate: int,
     acks = [a * 1000 for a in acked.values()]
     print(f"    broker acknowledgement of the markers' batches: p50 {pct(acks, 50):.0f} ms, p99 {pct(acks, 99):.0f} ms")
     return [(seen[u] - t) * 1000 for u, t in published.items() if u in seen], missing, i + len(published)
+
+
+async def stage_seconds(worker: Worker) -> dict[tuple[str, str], tuple[float, float]]:
+    """(stage, "wait" or "handle") -> (seconds, batches) so far, from the worker's metrics."""
+    text = (await worker.client.get("/metrics")).text
+    out: dict[tuple[str, str], list[float]] = {}
+    for family in text_string_to_metric_families(text):
+        if family.name not in ("agora_points_stage_wait_seconds", "agora_points_stage_handle_seconds"):
+            continue
+        part = family.name.split("_")[-2]
+        for sample in family.samples:
+            if sample.name.endswith(("_sum", "_count")):
+                cell = out.setdefault((sample.labels["stage"], part), [0.0, 0.0])
+                cell[sample.name.endswith("_count")] = sample.value
+    return {key: (total, count) for key, (total, count) in out.items()}
+
+
+def where_time_went(before: dict, after: dict) -> str:
+    """Mean wait and handling per batch of each stage between two readings of stage_seconds."""
+    parts = []
+    for stage in ("route", "derive", "book"):
+        means = []
+        for part in ("wait", "handle"):
+            total, count = (a - b for a, b in zip(after.get((stage, part), (0, 0)), before.get((stage, part), (0, 0)),
+                                                  strict=True))
+            means.append(f"{part} {total / count * 1000:.0f}" if count else f"{part} -")
+        parts.append(f"{stage} {' / '.join(means)}")
+    return "; ".join(parts) + " ms"
 
 
 def unseen(missing: list[str], markers: int) -> str:
@@ -541,6 +572,7 @@ async def run(bootstrap: str, redis_url: str, prefix: str, publisher: EventPubli
                               ("every event late", timeline.late(), f"p99_ms_at_{args.rate}_eps_late_events")):
         before = await events_applied([first])
         snapshots_before = snapshot_totals(await first.status())
+        stages_before = await stage_seconds(first)
         lat, missing, sent = await latency(lambda user: api_visible(first, user), publisher, topics, args.rate,
                                            args.duration, seed=random.randrange(10**6), start=start)
         print(f"[4] publish -> visible on the leaderboard API at {args.rate:,} events/s for {args.duration:.0f} s, "
@@ -549,6 +581,8 @@ async def run(bootstrap: str, redis_url: str, prefix: str, publisher: EventPubli
         count, size = (now - then for now, then in zip(snapshot_totals(await first.status()), snapshots_before,
                                                         strict=True))
         print(f"    state snapshots written meanwhile: {count} ({size / 2**20:,.1f} MiB)")
+        print(f"    where a batch's time went, means per stage (wait: from its oldest record written to its topic "
+              f"until the stage starts on it): {where_time_went(stages_before, await stage_seconds(first))}")
         # markers never seen count as slower than any seen: with more than 1% of them, the p99 is not known
         figures[key] = round(pct(lat, 99), 1) if len(missing) <= len(lat) // 100 else None
         try:

@@ -23,3 +23,12 @@ SNAPSHOT_EXPORT = Histogram(
     buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5))
 SNAPSHOT_BYTES = Counter("agora_points_snapshot_bytes_total", "Bytes of state snapshots written (kind: whole or changes)",
                          ["kind"])
+# Where publish -> visible goes, hop by hop (the bench prints their means per stage: route, derive, book)
+STAGE_WAIT = Histogram(
+    "agora_points_stage_wait_seconds",
+    "From the moment a batch's oldest record was written to the stage's input topic until the stage starts on it "
+    "(the fetch, and the worker busy with its other stages), for partitions it serves", ["stage"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60))
+STAGE_HANDLE = Histogram(
+    "agora_points_stage_handle_seconds", "One batch through a stage until its outputs are acknowledged", ["stage"],
+    buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))

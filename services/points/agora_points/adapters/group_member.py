@@ -177,9 +177,10 @@ class GroupMember:
     def __init__(self, kafka: Kafka, *, group_id: str, topics: Iterable[str], stage: Stage, batch_max: int,
                  upstream: "GroupMember | None" = None, poll_ms: int = 50, commit_interval: float = 1.0,
                  standby_replicas: bool = False, snapshots: SnapshotLog | None = None,
-                 snapshot_bytes: int = 0) -> None:
+                 snapshot_bytes: int = 0, name: str | None = None) -> None:
         self.kafka = kafka_connection(kafka)
         self.group_id = group_id
+        self.name = name or group_id  # the stage's, in its metrics
         self.topics = list(topics)
         self.stage = stage
         self.batch_max = batch_max
@@ -250,7 +251,9 @@ class GroupMember:
                 batches = {tp: Batch(records, self.replay_below.get(tp, 0))
                            for tp, records in got.items() if records and tp in self.owned}
                 if batches:
+                    started = time.time()
                     await self.stage.handle(batches)
+                    self._observe(batches, started)
                     for tp, batch in batches.items():
                         self.reached[tp] = batch.records[-1].offset + 1
                         self.records_handled += len(batch.records)
@@ -282,6 +285,14 @@ class GroupMember:
                 await asyncio.gather(standby, return_exceptions=True)
             self._consumer = None
             await consumer.stop()
+
+    def _observe(self, batches: dict[TopicPartition, Batch], started: float) -> None:
+        """Where the batch's time went: waiting to be handled (since its oldest record of a partition this worker
+        serves was written) and being handled. Not for a restore's records, which wait as long as the history."""
+        serving = [batch.records[0].timestamp for tp, batch in batches.items() if tp not in self.restoring]
+        if serving:
+            metrics.STAGE_WAIT.labels(self.name).observe(max(started - min(serving) / 1000, 0.0))
+            metrics.STAGE_HANDLE.labels(self.name).observe(time.time() - started)
 
     def behind_by(self) -> int | None:
         """Records of its partitions not handled yet, by the latest fetch responses (None: not known yet)."""

@@ -55,13 +55,13 @@ class PointsProcessor:
         self.snapshot_topics = {stage: f"{self.groups[stage]}-snapshots" for stage in ("derive", "book")}
         stateful = {"standby_replicas": standby_replicas, "snapshot_bytes": int(snapshot_mib * 2**20)}
         route = GroupMember(self.kafka, group_id=self.groups["route"], topics=self.input_topics, stage=self.router,
-                            batch_max=batch_max)
+                            batch_max=batch_max, name="route")
         derive = GroupMember(self.kafka, group_id=self.groups["derive"], topics=[self.facts_topic],
-                             stage=self.deriver, batch_max=batch_max, upstream=route, **stateful,
+                             stage=self.deriver, batch_max=batch_max, upstream=route, **stateful, name="derive",
                              snapshots=SnapshotLog(self.kafka, self.publisher, self.snapshot_topics["derive"],
                                                    layout=LAYOUT))
         book = GroupMember(self.kafka, group_id=self.groups["book"], topics=[self.states_topic], stage=self.keeper,
-                           batch_max=batch_max, upstream=derive, **stateful,
+                           batch_max=batch_max, upstream=derive, **stateful, name="book",
                            snapshots=SnapshotLog(self.kafka, self.publisher, self.snapshot_topics["book"],
                                                  layout=LAYOUT))
         self.members = (route, derive, book)

@@ -7,6 +7,7 @@ from collections import defaultdict
 
 import pytest
 from agora_common.kafka import EventPublisher, ensure_topics
+from agora_points import metrics
 from agora_points.adapters.group_member import Batch, GroupMember
 from agora_testing.events import eventually
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -84,3 +85,47 @@ async def test_an_assignment_that_fails_stops_the_stage_instead_of_leaving_it_id
     with pytest.raises(KafkaConnectionError):
         await asyncio.wait_for(member.run(), timeout=60)
     assert not member.caught_up
+
+
+async def test_each_batch_says_how_long_it_waited_and_how_long_its_stage_took(kafka_bootstrap):
+    """The stage metrics the bench reads to tell which hop a slow publish -> visible is in: a record written two
+    seconds before the stage starts counts at least that long as waiting, and a stage that takes 0.2 s per batch
+    counts that as handling."""
+    topic = f"t{uuid.uuid4().hex[:10]}"
+    await ensure_topics(kafka_bootstrap, [topic], partitions=1)
+    producer = await (publisher := EventPublisher(kafka_bootstrap)).ensure_started()
+    try:
+        await producer.send_and_wait(topic, b"0", partition=0)
+    finally:
+        await publisher.stop()
+    await asyncio.sleep(2.0)
+
+    class Slow(Recording):
+        async def handle(self, batches):
+            await asyncio.sleep(0.2)
+            await super().handle(batches)
+
+    name = f"stage-{topic}"
+    stage = Slow()
+    member = GroupMember(kafka_bootstrap, group_id=f"{topic}-group", topics=[topic], stage=stage, batch_max=50,
+                         name=name)
+    running = asyncio.create_task(member.run())
+    try:
+        async def handled():
+            assert stage.offsets == {0: {0}}
+
+        await eventually(handled, timeout=60)
+    finally:
+        running.cancel()
+        await asyncio.gather(running, return_exceptions=True)
+    wait = _histogram(metrics.STAGE_WAIT, name)
+    handle = _histogram(metrics.STAGE_HANDLE, name)
+    assert wait["count"] == handle["count"] == 1
+    assert wait["sum"] >= 2.0
+    assert 0.2 <= handle["sum"] < 2.0
+
+
+def _histogram(histogram, stage: str) -> dict[str, float]:
+    samples = {s.name.rsplit("_", 1)[-1]: s.value for family in histogram.collect() for s in family.samples
+               if s.labels.get("stage") == stage}
+    return {"count": samples.get("count", 0.0), "sum": samples.get("sum", 0.0)}
