@@ -154,6 +154,13 @@ class StageStatus(BaseModel):
     caught_up: bool = Field(description="its partitions were once read to their end (after the stage before it)")
 
 
+class StateCache(BaseModel):
+    cached_mib: float = Field(description="the state held decoded in memory, as estimated")
+    budget_mib: float = Field(description="what it may hold (POINTS_STATE_CACHE_MIB); the rest is on disk")
+    evictions: int = Field(description="values moved out of memory to make room, since the worker started: once "
+                                       "the budget is full, every read of a value not held costs a disk read")
+
+
 class Status(BaseModel):
     ready: bool
     failure: str | None
@@ -161,4 +168,5 @@ class Status(BaseModel):
     events_applied: int = Field(description="distinct domain events in this worker's stage-1 partitions")
     users: int = Field(description="users in this worker's stage-2 partitions")
     stages: dict[str, StageStatus] = Field(description="route (stage 0), derive (stage 1), book (stage 2)")
+    state_cache: StateCache
     last_applied_at: datetime | None

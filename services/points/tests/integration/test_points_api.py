@@ -53,6 +53,8 @@ async def test_default_rules_ledger_and_summary(agora_env, h):
         assert rest["next_cursor"] is None
         bad = await client.get("/api/v1/points/users/alice/ledger", params={"cursor": "nope"})
         assert bad.status_code == 422 and bad.json()["error"]["code"] == "invalid_cursor"
+        cache = (await client.get("/api/v1/points/status")).json()["state_cache"]
+        assert 0 < cache["cached_mib"] < cache["budget_mib"] and cache["evictions"] == 0  # a few users: all held
 
 
 async def test_cap_exemptions_and_reversal_giving_cap_back(agora_env, h):
