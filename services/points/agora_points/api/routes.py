@@ -90,7 +90,7 @@ async def get_status(processor: ProcessorDep) -> dict:
                     "snapshot_bytes_written": m.snapshot_bytes_written, "snapshot_keys_loaded": m.snapshot_keys_loaded,
                     "behind": m.behind_by(), "caught_up": m.caught_up}
             for stage, m in zip(("route", "derive", "book"), processor.members, strict=True)},
-        "state_cache": {"cached_mib": round(processor.store.cached_mib, 1), "budget_mib": processor.store.cache_mib,
+        "state_cache": {"cached_mib": round(processor.store.cached_mib, 2), "budget_mib": processor.store.cache_mib,
                         "evictions": processor.store.evictions},
         "last_applied_at": processor.last_applied_at,
     }
