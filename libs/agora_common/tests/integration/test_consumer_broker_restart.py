@@ -65,52 +65,74 @@ async def test_consumer_rereads_partitions_of_a_broker_that_came_back_empty(tmp_
         broker.stop()
 
 
+class _OneRecordRead:
+    """A broker of its own whose topic has one record in partition 0, and a consumer that has read it (its
+    LostLogs has seen the broker's cluster id): the scene the tests below restart the broker under."""
+
+    def __init__(self, tmp_path, unique_name: str) -> None:
+        self.tmp_path = tmp_path
+        self.port = free_port()
+        self.topic = f"{unique_name}.users"
+        self.partition = TopicPartition(self.topic, 0)
+
+    async def __aenter__(self) -> "_OneRecordRead":
+        self.broker = start_kafka(port=self.port, log_dir=self.tmp_path)
+        await ensure_topics(self.broker.url, [self.topic], partitions=1)
+        publisher = EventPublisher(self.broker.url)
+        await publisher.publish_many(self.topic, [_event(0)])
+        await publisher.stop()
+        self.consumer = AIOKafkaConsumer(**kafka_connection(self.broker.url).client_options(),
+                                         enable_auto_commit=False, auto_offset_reset="earliest")
+        await self.consumer.start()
+        self.lost = LostLogs(self.consumer, check_every=0)
+        self.consumer.assign([self.partition])
+        assert len((await self.consumer.getmany(timeout_ms=5_000)).get(self.partition, [])) == 1
+        assert await self.lost.find() == []  # the old broker's id, seen
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        await self.consumer.stop()
+        self.broker.stop()
+
+    def restart_empty(self) -> None:
+        self.broker.proc.kill()
+        self.broker.proc.wait()
+        self.broker = start_kafka(port=self.port, log_dir=self.tmp_path)
+
+    async def write_again(self, envelope: Envelope) -> None:
+        """To partition 0 whatever the count (the consumer's metadata requests may have created the topic): the
+        new log ends at 1, where the old one was read to."""
+        producer = AIOKafkaProducer(**kafka_connection(self.broker.url).client_options())
+        await producer.start()
+        try:
+            await producer.send_and_wait(self.topic, envelope.to_bytes(), partition=0)
+        finally:
+            await producer.stop()
+
+    async def found_lost(self, tries: int) -> list[TopicPartition]:
+        """What LostLogs finds, asked after each short fetch until it finds something (the consumer reconnects)."""
+        for _ in range(tries):
+            await self.consumer.getmany(timeout_ms=100)
+            if found := await self.lost.find():
+                return found
+        return []
+
+
 async def test_a_new_log_that_has_already_grown_to_the_old_position_is_found_lost(tmp_path, unique_name):
     """A partition read to offset 1 before the broker came back empty, whose new log has one record again by the
     time the consumer looks: it does not end before the position, so only the changed cluster id tells that the
     record at offset 0 is new. The points stages met this in a CI run: the commit of a rebalance's
     revoke, retried while the broker was down, put the old offsets into the new broker, and the stage resumed
     from them (a consumer given no committed offset reads from the start anyway)."""
-    port = free_port()
-    broker = start_kafka(port=port, log_dir=tmp_path)
-    topic = f"{unique_name}.users"
-    partition = TopicPartition(topic, 0)
-    await ensure_topics(broker.url, [topic], partitions=1)
-    publisher = EventPublisher(broker.url)
-    await publisher.publish_many(topic, [_event(0)])
-    await publisher.stop()
-    consumer = AIOKafkaConsumer(**kafka_connection(broker.url).client_options(), enable_auto_commit=False,
-                                auto_offset_reset="earliest")
-    await consumer.start()
-    lost = LostLogs(consumer, check_every=0)
-    try:
-        consumer.assign([partition])
-        assert len((await consumer.getmany(timeout_ms=5_000)).get(partition, [])) == 1
-        assert await lost.find() == []
-
-        broker.proc.kill()
-        broker.proc.wait()
-        broker = start_kafka(port=port, log_dir=tmp_path)
+    async with _OneRecordRead(tmp_path, unique_name) as scene:
+        scene.restart_empty()
         again = _event(3)
-        producer = AIOKafkaProducer(**kafka_connection(broker.url).client_options())
-        await producer.start()
-        try:  # to partition 0 whatever the count (the consumer's metadata requests may have created the topic)
-            await producer.send_and_wait(topic, again.to_bytes(), partition=0)  # its log ends at 1 again
-        finally:
-            await producer.stop()
+        await scene.write_again(again)
 
-        found: list[TopicPartition] = []
-        for _ in range(100):  # until the consumer has reconnected
-            await consumer.getmany(timeout_ms=100)
-            if found := await lost.find():
-                break
-        assert found == [partition]
-        consumer.seek(partition, 0)
-        records = (await consumer.getmany(timeout_ms=5_000)).get(partition, [])
+        assert await scene.found_lost(tries=100) == [scene.partition]
+        scene.consumer.seek(scene.partition, 0)
+        records = (await scene.consumer.getmany(timeout_ms=5_000)).get(scene.partition, [])
         assert [Envelope.from_bytes(r.value).id for r in records] == [again.id]
-    finally:
-        await consumer.stop()
-        broker.stop()
 
 
 async def test_a_new_cluster_seen_while_nothing_is_assigned_is_still_told_once_partitions_are(tmp_path, unique_name):
@@ -118,49 +140,17 @@ async def test_a_new_cluster_seen_while_nothing_is_assigned_is_still_told_once_p
     reaches the new broker, and is then given its partition back at an offset of the old log (committed to the
     new broker by a commit retried meanwhile), which the new log has already reached. The change must still be
     told then: a check that spent it while nothing was assigned would leave the new log's first record unread."""
-    port = free_port()
-    broker = start_kafka(port=port, log_dir=tmp_path)
-    topic = f"{unique_name}.users"
-    partition = TopicPartition(topic, 0)
-    await ensure_topics(broker.url, [topic], partitions=1)
-    publisher = EventPublisher(broker.url)
-    await publisher.publish_many(topic, [_event(0)])
-    await publisher.stop()
-    consumer = AIOKafkaConsumer(**kafka_connection(broker.url).client_options(), enable_auto_commit=False,
-                                auto_offset_reset="earliest")
-    await consumer.start()
-    lost = LostLogs(consumer, check_every=0)
-    try:
-        consumer.assign([partition])
-        assert len((await consumer.getmany(timeout_ms=5_000)).get(partition, [])) == 1
-        assert await lost.find() == []  # the old broker's id, seen
-
-        broker.proc.kill()
-        broker.proc.wait()
-        broker = start_kafka(port=port, log_dir=tmp_path)
-        consumer.assign([])  # amid a rebalance
+    async with _OneRecordRead(tmp_path, unique_name) as scene:
+        scene.restart_empty()
+        scene.consumer.assign([])  # amid a rebalance
         for _ in range(30):  # long enough for the consumer to reach the new broker
-            await consumer.getmany(timeout_ms=100)
-            assert await lost.find() == []
-        again = _event(3)
-        producer = AIOKafkaProducer(**kafka_connection(broker.url).client_options())
-        await producer.start()
-        try:
-            await producer.send_and_wait(topic, again.to_bytes(), partition=0)  # the new log ends at 1
-        finally:
-            await producer.stop()
+            await scene.consumer.getmany(timeout_ms=100)
+            assert await scene.lost.find() == []
+        await scene.write_again(_event(3))
 
-        consumer.assign([partition])
-        consumer.seek(partition, 1)  # the old log's offset, as committed to the new broker
-        found: list[TopicPartition] = []
-        for _ in range(50):
-            await consumer.getmany(timeout_ms=100)
-            if found := await lost.find():
-                break
-        assert found == [partition]
-    finally:
-        await consumer.stop()
-        broker.stop()
+        scene.consumer.assign([scene.partition])
+        scene.consumer.seek(scene.partition, 1)  # the old log's offset, as committed to the new broker
+        assert await scene.found_lost(tries=50) == [scene.partition]
 
 
 async def test_consumer_rereads_a_log_that_ends_before_its_committed_offset(kafka_bootstrap, unique_name):
