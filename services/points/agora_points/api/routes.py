@@ -81,15 +81,15 @@ async def get_status(processor: ProcessorDep) -> dict:
         "ready": processor.ready, "failure": processor.failure, "rules_version": processor.rules.version,
         "events_applied": processor.deriver.events_applied, "users": processor.keeper.users,
         "stages": {
-            stage: {"group": m.group_id, "partitions": sorted(f"{tp.topic}/{tp.partition}" for tp in m.owned),
-                    "restoring": sorted(f"{tp.topic}/{tp.partition}" for tp in m.restoring),
-                    "standbys": {f"{tp.topic}/{tp.partition}": offset for tp, offset in sorted(
-                        m.standby_reader.applied.items() if m.standby_reader else ())},
-                    "records_handled": m.records_handled, "records_replayed": m.records_replayed,
-                    "snapshots_written": m.snapshots_written, "snapshot_keys_written": m.snapshot_keys_written,
-                    "snapshot_bytes_written": m.snapshot_bytes_written, "snapshot_keys_loaded": m.snapshot_keys_loaded,
-                    "behind": m.behind_by(), "caught_up": m.caught_up}
-            for stage, m in zip(("route", "derive", "book"), processor.members, strict=True)},
+            m.name: {"group": m.group_id, "partitions": sorted(f"{tp.topic}/{tp.partition}" for tp in m.owned),
+                     "restoring": sorted(f"{tp.topic}/{tp.partition}" for tp in m.restoring),
+                     "standbys": {f"{tp.topic}/{tp.partition}": offset for tp, offset in sorted(
+                         m.standby_reader.applied.items() if m.standby_reader else ())},
+                     "records_handled": m.records_handled, "records_replayed": m.records_replayed,
+                     "snapshots_written": m.snapshots_written, "snapshot_keys_written": m.snapshot_keys_written,
+                     "snapshot_bytes_written": m.snapshot_bytes_written, "snapshot_keys_loaded": m.snapshot_keys_loaded,
+                     "behind": m.behind_by(), "caught_up": m.caught_up}
+            for m in processor.members},
         "state_cache": {"cached_mib": round(processor.store.cached_mib, 2), "budget_mib": processor.store.cache_mib,
                         "evictions": processor.store.evictions},
         "last_applied_at": processor.last_applied_at,
