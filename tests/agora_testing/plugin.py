@@ -6,9 +6,11 @@
 3. otherwise an embedded server installed from PyPI (agora_devservers), on a free loopback port.
 
 Servers are started lazily (only if a test asks) and once per session. Tests isolate themselves with
-`agora_env`: a fresh topic prefix and database name per test, on the shared servers.
+`agora_env`: a fresh topic prefix (its domain topics made, as the setup job does) and database name per test, on
+the shared servers.
 """
 
+import asyncio
 import logging
 import os
 import uuid
@@ -133,6 +135,7 @@ def agora_env(request, unique_name: str) -> dict[str, str]:
     names = wanted.args if wanted else ("kafka", "mongo", "elasticsearch", "redis")
     if "kafka" in names:
         env["kafka_bootstrap"] = request.getfixturevalue("kafka_bootstrap")
+        _create_domain_topics(env["kafka_bootstrap"], env["topic_prefix"])
     if "mongo" in names:
         env["mongo_url"] = request.getfixturevalue("mongo_url")
     if "elasticsearch" in names:
@@ -140,6 +143,15 @@ def agora_env(request, unique_name: str) -> dict[str, str]:
     if "redis" in names:
         env["redis_url"] = request.getfixturevalue("redis_url")
     return env
+
+
+def _create_domain_topics(bootstrap: str, prefix: str) -> None:
+    """The domain topics, as the setup job creates them in production (no Agora client has the broker create a
+    topic it names, so a test that publishes before any service started needs them)."""
+    from agora_common.kafka import ensure_topics
+    from agora_common.topics import Topics
+
+    asyncio.run(ensure_topics(bootstrap, Topics(prefix).all()))
 
 
 def pytest_configure(config) -> None:

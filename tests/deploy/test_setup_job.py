@@ -18,17 +18,18 @@ def _load_setup():
     return module
 
 
-async def test_creates_every_topic_with_the_configured_partitions_and_is_idempotent(agora_env, monkeypatch):
-    monkeypatch.setenv("AGORA_KAFKA_BOOTSTRAP", agora_env["kafka_bootstrap"])
-    monkeypatch.setenv("AGORA_TOPIC_PREFIX", agora_env["topic_prefix"])
+async def test_creates_every_topic_with_the_configured_partitions_and_is_idempotent(kafka_bootstrap, unique_name,
+                                                                                   monkeypatch):
+    prefix = f"{unique_name}."  # not agora_env's: that one's topics are made already, as by this job
+    monkeypatch.setenv("AGORA_KAFKA_BOOTSTRAP", kafka_bootstrap)
+    monkeypatch.setenv("AGORA_TOPIC_PREFIX", prefix)
     monkeypatch.setenv("AGORA_TOPIC_PARTITIONS", "2")
     monkeypatch.setenv("AGORA_TOPIC_REPLICATION_FACTOR", "1")
     setup = _load_setup()
     await setup.create_topics()
     await setup.create_topics()  # upgrades run it again
 
-    prefix = agora_env["topic_prefix"]
-    admin = AIOKafkaAdminClient(bootstrap_servers=agora_env["kafka_bootstrap"])
+    admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
     await admin.start()
     try:
         ours = sorted(t for t in await admin.list_topics() if t.startswith(prefix))

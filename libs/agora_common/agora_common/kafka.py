@@ -7,7 +7,8 @@
   is measured from the broker by `agora_common.consumer_lag`, not in its loop (which stops when it dies).
 - `LostLogs`: finds the partitions whose log a broker lost (the embedded one comes back empty after a crash), for
   a long-lived consumer to read them again.
-- `ensure_topics`: creates missing topics (install jobs, local runs, tests).
+- `ensure_topics`: creates missing topics (install jobs, local runs, tests). Nothing else creates one: no Agora
+  client asks the broker to create a topic it names (see `_NamedTopicsOnly`).
 - `KafkaConnection`: the brokers and how to reach them (TLS, SASL); every client above is made from one.
 """
 
@@ -20,9 +21,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+import aiokafka.client
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError, UnknownTopicOrPartitionError
 from aiokafka.helpers import create_ssl_context
 from aiokafka.protocol.metadata import MetadataRequest
 
@@ -35,6 +37,20 @@ log = logging.getLogger(__name__)
 
 Handler = Callable[[Envelope], Awaitable[None]]
 BatchHandler = Callable[[list[Envelope]], Awaitable[None]]
+
+
+class _NamedTopicsOnly(MetadataRequest):
+    """A metadata request that never asks the broker to create the topics it names. aiokafka's asks (as the
+    protocol's default does), and a broker that allows it creates the topic with its own default partition count
+    (the embedded one: 4; Kafka: `num.partitions`), not the count the keyed state was built on. That happens
+    whenever a consumer or producer looks up a topic that is gone, e.g. on a broker that came back empty. So
+    every aiokafka client in the process uses this request, and only `ensure_topics` creates topics."""
+
+    def __init__(self, topics: list[str] | None = None, allow_auto_topic_creation: bool | None = False) -> None:
+        super().__init__(topics, allow_auto_topic_creation)
+
+
+aiokafka.client.MetadataRequest = _NamedTopicsOnly  # where aiokafka's clients build theirs
 
 # Short group timeouts: the default ones make a (re)join take ~30 s on the embedded broker.
 CONSUMER_TIMEOUTS = {"session_timeout_ms": 10_000, "heartbeat_interval_ms": 1_000, "rebalance_timeout_ms": 10_000}
@@ -138,11 +154,17 @@ class EventPublisher:
                 log.warning("producer did not stop cleanly")
 
     async def missing_topics(self, names: Iterable[str]) -> list[str]:
-        """Which of these topics the broker does not have, by a metadata request for all topics (one round trip;
-        it creates nothing, unlike a request naming a topic, which some brokers answer by auto-creating it)."""
+        """Which of these topics the broker does not have (one metadata request naming them, which creates
+        nothing). Cheap enough to ask before every batch: a broker that came back empty acknowledges writes to
+        topics it no longer has (the embedded one does, and drops them), so a producer's cached metadata is not
+        enough."""
         producer = await self.ensure_started()
-        known = (await producer.client.fetch_all_metadata()).topics()
-        return [n for n in dict.fromkeys(names) if n not in known]
+        names = list(dict.fromkeys(names))
+        node = producer.client.get_random_node()
+        if node is None:
+            raise KafkaError("no broker known to ask for topics")
+        response = await producer.client.send(node, _NamedTopicsOnly(names))
+        return [topic for error, topic, *_ in response.topics if error == UnknownTopicOrPartitionError.errno]
 
     async def reset(self) -> None:
         """Drop the producer after a failure; the next publish starts a fresh one (fresh metadata and

@@ -11,7 +11,6 @@ from contextlib import asynccontextmanager
 
 import httpx
 from agora_common.consumer_lag import ConsumerLagMonitor
-from agora_common.kafka import ensure_topics
 from agora_common.lifecycle import cancel_and_wait, shut_down
 from agora_common.retry import until_done
 from agora_common.topics import Topics
@@ -38,12 +37,7 @@ async def _run(app: FastAPI, settings: Settings) -> None:
     stage that fails leaves figures that only a restart repairs (its partitions restored from their topics)."""
     processor: PointsProcessor = app.state.processor
 
-    async def start_up() -> None:
-        await ensure_topics(settings.kafka, processor.topics.all(), partitions=settings.topic_partitions,
-                            create=settings.create_topics)
-        await processor.create_topics()
-
-    await until_done(start_up, what="points start-up", first=0.5, cap=10.0)
+    await until_done(processor.create_topics, what="points start-up", first=0.5, cap=10.0)
     members = [asyncio.create_task(m.run(), name=f"points-{m.group_id}") for m in processor.members]
     watch = asyncio.create_task(_mark_ready(processor), name="points-ready")
     try:
@@ -86,6 +80,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             partitions=settings.points_partitions, replication=settings.points_topic_replication,
             state_dir=settings.state_dir(), state_cache_mib=settings.points_state_cache_mib,
             standby_replicas=settings.points_standby_replicas, snapshot_mib=settings.points_snapshot_mib,
+            domain_partitions=settings.topic_partitions, create_domain_topics=settings.create_topics,
         )
         # boards of other rules or another engine version live under other keys: a re-score never mixes them
         app.state.leaderboards = Leaderboards(

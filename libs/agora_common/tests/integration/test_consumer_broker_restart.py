@@ -100,8 +100,9 @@ class _OneRecordRead:
         self.broker = start_kafka(port=self.port, log_dir=self.tmp_path)
 
     async def write_again(self, envelope: Envelope) -> None:
-        """To partition 0 whatever the count (the consumer's metadata requests may have created the topic): the
-        new log ends at 1, where the old one was read to."""
+        """The topic made again (as its owner would) with one record: the new log ends at 1, where the old one
+        was read to."""
+        await ensure_topics(self.broker.url, [self.topic], partitions=1)
         producer = AIOKafkaProducer(**kafka_connection(self.broker.url).client_options())
         await producer.start()
         try:

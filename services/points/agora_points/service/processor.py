@@ -33,8 +33,10 @@ class PointsProcessor:
     def __init__(self, *, rules: RuleSet, fingerprint: str, kafka: Kafka, topics: Topics,
                  publish_titles: bool = True, batch_max: int = 5_000, partitions: int = 6,
                  replication: int = 1, state_dir: Path, state_cache_mib: float = 128,
-                 standby_replicas: bool = True, snapshot_mib: float) -> None:
+                 standby_replicas: bool = True, snapshot_mib: float, domain_partitions: int = 3,
+                 create_domain_topics: bool = True) -> None:
         self.rules = rules
+        self.domain_partitions, self.create_domain_topics = domain_partitions, create_domain_topics
         self.store = StateStore(state_dir, cache_mib=state_cache_mib)
         self.kafka = kafka_connection(kafka)
         self.topics = topics
@@ -49,7 +51,7 @@ class PointsProcessor:
         self.router = Router(decode=Decoder(relevant_types(rules)), producer=producer, facts_topic=self.facts_topic,
                              dead_letters=self.dead_letters, group_id=self.groups["route"])
         self.deriver = Deriver(rules=rules, producer=producer, states_topic=self.states_topic, store=self.store)
-        self.keeper = Keeper(rules=rules, publisher=self.publisher, points_topic=topics.points,
+        self.keeper = Keeper(rules=rules, producer=producer, points_topic=topics.points,
                              topic_prefix=topics.prefix, publish_titles=publish_titles, read_titles=self.read_titles,
                              group_id=self.groups["book"], store=self.store)
         self.snapshot_topics = {stage: f"{self.groups[stage]}-snapshots" for stage in ("derive", "book")}
@@ -82,8 +84,12 @@ class PointsProcessor:
         return self.keeper.last_applied_at
 
     async def create_topics(self) -> None:
-        """The service's own topics keep their whole history: they are the stages' changelogs. It creates them
-        itself (also in production): their names carry the rules' fingerprint, which only it knows."""
+        """Every topic the service reads or writes, at start-up and whenever one it sends to is gone. The domain
+        topics as every service makes them (in production the setup job does: then it waits for them). Its own
+        keep their whole history (they are the stages' changelogs); it creates them itself, also in production:
+        their names carry the rules' fingerprint, which only it knows."""
+        await ensure_topics(self.kafka, self.topics.all(), partitions=self.domain_partitions,
+                            create=self.create_domain_topics)
         await ensure_topics(self.kafka, [self.facts_topic, self.states_topic], partitions=self.partitions,
                             replication=self.replication, configs={"retention.ms": "-1"})
         # snapshots: a week of them (a partition's newest is seldom older; if it is, its input is read from the start)

@@ -51,7 +51,7 @@ class Producer:
     """Sends a stage's outputs, one message per partition and up to `per_message` items (wire.py), and returns
     once the broker has acknowledged all of them (retrying while it is down; a resend after a partial failure is
     a duplicate the next stage ignores). A topic of the service's own that is gone (a broker that came back
-    empty) is created again."""
+    empty) is created again before anything is sent to it: the embedded broker would acknowledge and drop it."""
 
     def __init__(self, publisher: EventPublisher, *, create_topics: Callable[[], Awaitable[None]],
                  per_message: int = 200) -> None:
@@ -66,24 +66,31 @@ class Producer:
             return
 
         async def send() -> None:
+            await self._topic_there(topic)
             producer = await self.publisher.ensure_started()
-            try:
-                partitions = sorted(await producer.partitions_for(topic))
-                by_partition: dict[int, list] = {}
-                for key, item in items:
-                    by_partition.setdefault(self._partitioner(key, partitions, partitions), []).append(item)
-                futures = []
-                for partition, batch in by_partition.items():
-                    for i in range(0, len(batch), self.per_message):
-                        futures.append(await producer.send(topic, encode_batch(batch[i:i + self.per_message]),
-                                                           partition=partition, headers=headers))
-                await asyncio.gather(*futures)
-            except Exception:
-                if await self.publisher.missing_topics([topic]):
-                    await self.create_topics()
-                raise
+            partitions = sorted(await producer.partitions_for(topic))
+            by_partition: dict[int, list] = {}
+            for key, item in items:
+                by_partition.setdefault(self._partitioner(key, partitions, partitions), []).append(item)
+            futures = []
+            for partition, batch in by_partition.items():
+                for i in range(0, len(batch), self.per_message):
+                    futures.append(await producer.send(topic, encode_batch(batch[i:i + self.per_message]),
+                                                       partition=partition, headers=headers))
+            await asyncio.gather(*futures)
 
         await until_done(send, what=f"sending to {topic}", cap=5.0)
+
+    async def publish_events(self, topic: str, envelopes: list[Envelope]) -> list[bool]:
+        """Domain events (honor titles), keyed by subject: which ones the broker acknowledged."""
+        await self._topic_there(topic)
+        return await self.publisher.publish_many(topic, envelopes)
+
+    async def _topic_there(self, topic: str) -> None:
+        """Asked before every send (one cheap metadata request): the producer's cached metadata still lists a
+        topic that a broker which came back empty no longer has."""
+        if await self.publisher.missing_topics([topic]):
+            await self.create_topics()
 
 
 class Router:
@@ -244,13 +251,13 @@ class Keeper:
 
     stateful = True
 
-    def __init__(self, *, rules: RuleSet, publisher: EventPublisher, points_topic: str, topic_prefix: str,
+    def __init__(self, *, rules: RuleSet, producer: Producer, points_topic: str, topic_prefix: str,
                  publish_titles: bool, read_titles: Callable[[], Awaitable[TitleBook]], group_id: str,
                  store: StateStore) -> None:
         self.rules = rules
         self.store = store
         self.group_id = group_id
-        self.publisher = publisher
+        self.producer = producer
         self.points_topic = points_topic
         self.topic_prefix = topic_prefix
         self.publish_titles = publish_titles
@@ -416,7 +423,7 @@ class Keeper:
             batch = self._title_queue[:500]
 
             async def publish(batch: list[Envelope] = batch) -> None:
-                acked = await self.publisher.publish_many(self.points_topic, batch)
+                acked = await self.producer.publish_events(self.points_topic, batch)
                 if not all(acked):  # broker down: keep the batch (its ids are fixed, so a resend dedupes)
                     raise RuntimeError(f"{acked.count(False)} of {len(batch)} honor-title events not acknowledged")
 
@@ -582,7 +589,8 @@ def note_no_changes(engine: Derivation | Book) -> None:
 
 def _repartitioned(before: int | None, now: int, held: dict) -> bool:
     """The topic under the state this worker holds has another partition count than when the state was built: a
-    broker that came back empty created it again with another count (Tansu auto-creates with 4). The state cannot
+    broker that came back empty, whose topics were made again with another count (by a worker configured with
+    another `points_partitions`; no Agora client has a broker create a topic by asking for it). The state cannot
     be split by the new partitioning, so the worker keeps it whole, shared by all the partitions it is given (it
     is then the only worker, as in `make run`); production Kafka keeps its topics."""
     if before is None or not now or now == before or not held:

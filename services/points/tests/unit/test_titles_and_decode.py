@@ -23,7 +23,7 @@ def upvote(i: int, post: str = "p") -> Envelope:
 
 def keeper_over(engine: Engine) -> Keeper:
     """A stage-2 keeper holding one partition, whose book is the engine's (so its store stays unused)."""
-    keeper = Keeper(rules=RULES, publisher=None, points_topic="unit.points", topic_prefix="unit.",  # type: ignore[arg-type]
+    keeper = Keeper(rules=RULES, producer=None, points_topic="unit.points", topic_prefix="unit.",  # type: ignore[arg-type]
                     publish_titles=True, read_titles=None, group_id="g", store=None)  # type: ignore[arg-type]
     keeper.partition_count = 1
     keeper.books[0] = engine.book
@@ -85,11 +85,11 @@ async def test_honor_titles_the_broker_did_not_acknowledge_are_sent_again():
     p = keeper_over(engine)
     sent: list[list[str]] = []
 
-    async def publish_many(topic: str, envelopes: list[Envelope]) -> list[bool]:
+    async def publish_events(topic: str, envelopes: list[Envelope]) -> list[bool]:
         sent.append([e.id for e in envelopes])
         return [len(sent) > 1] * len(envelopes)  # the first try is not acknowledged (broker down)
 
-    p.publisher = SimpleNamespace(publish_many=publish_many)  # type: ignore[assignment]
+    p.producer = SimpleNamespace(publish_events=publish_events)  # type: ignore[assignment]
     engine.apply([decode(upvote(i).to_bytes(), REL) for i in range(50)])
     await p.sync_titles({"alice"})
     await p.flush_titles(timeout=5)
