@@ -162,9 +162,12 @@ def pytest_configure(config) -> None:
     logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items) -> None:
     """With pytest-xdist (`make test` runs two workers), the end-to-end tests share one worker: they start whole
-    platforms, and one per worker at a time is what two cores can run without turning waits into timeouts."""
+    platforms, and one per worker at a time is what two cores can run without turning waits into timeouts. First
+    among the hooks: xdist reads the group marker in its own hook (it then suffixes the test's id with `@e2e`),
+    and it ran before this one, so the marker came too late and the e2e tests were spread over both workers."""
     for item in items:
         if "/tests/e2e/" in str(item.path).replace("\\", "/"):
             item.add_marker(pytest.mark.xdist_group("e2e"))
