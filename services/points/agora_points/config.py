@@ -12,9 +12,8 @@ class Settings(ServiceSettings):
     points_rules_file: str | None = None
     # Partitions of the points service's own topics (facts by root, award states by user): the most workers that
     # can share the work. The service creates these topics itself, since they are named by the rules'
-    # fingerprint (whole history kept: they are the stages' changelogs), with this replication factor. Default 4:
-    # what the embedded broker gives a topic it creates on a client's request, so one that came back empty and
-    # re-created them that way keeps their layout (the chart sets more).
+    # fingerprint (whole history kept: they are the stages' changelogs), with this replication factor; again with
+    # the same count if a broker came back without them. Default 4: enough for `make run` (the chart sets more).
     points_partitions: int = Field(default=4, ge=1, le=1000)
     points_topic_replication: int = Field(default=1, ge=1, le=10)
     # How other workers reach this one (http://host:port), for per-user reads of the users it owns. Unset: one
