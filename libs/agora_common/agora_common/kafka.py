@@ -127,6 +127,7 @@ class EventPublisher:
         }
         self._producer: AIOKafkaProducer | None = None  # made at start: an unstarted one warns when collected
         self._started = False
+        self._asked_over: tuple = ()  # the connections missing_since_reconnect last asked over
 
     async def start(self) -> None:
         self._producer = AIOKafkaProducer(**self._options)
@@ -165,6 +166,20 @@ class EventPublisher:
             raise KafkaError("no broker known to ask for topics")
         response = await producer.client.send(node, _NamedTopicsOnly(names))
         return [topic for error, topic, *_ in response.topics if error == UnknownTopicOrPartitionError.errno]
+
+    async def missing_since_reconnect(self, names: Iterable[str]) -> list[str]:
+        """missing_topics, asked only if the producer talks to the brokers over other connections than at the
+        last ask: a broker that restarted (and may have come back empty, acknowledging writes it drops) is always
+        reached over a new one. Otherwise nothing to ask (a look at aiokafka's connections; a metadata request
+        before every send took the points stages' sends from ~85 to ~160 ms a batch at 2,000 events/s)."""
+        producer = await self.ensure_started()
+        connections = tuple(producer.client._conns.values())  # aiokafka's, by node: held so ids are not reused
+        if len(connections) == len(self._asked_over) and all(
+                a is b for a, b in zip(connections, self._asked_over, strict=True)):
+            return []
+        missing = await self.missing_topics(names)
+        self._asked_over = tuple(producer.client._conns.values())
+        return missing
 
     async def reset(self) -> None:
         """Drop the producer after a failure; the next publish starts a fresh one (fresh metadata and

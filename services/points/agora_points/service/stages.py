@@ -51,7 +51,7 @@ class Producer:
     """Sends a stage's outputs, one message per partition and up to `per_message` items (wire.py), and returns
     once the broker has acknowledged all of them (retrying while it is down; a resend after a partial failure is
     a duplicate the next stage ignores). A topic of the service's own that is gone (a broker that came back
-    empty) is created again before anything is sent to it: the embedded broker would acknowledge and drop it."""
+    empty) is created again, and what was sent to it meanwhile is sent again (see `_kept`)."""
 
     def __init__(self, publisher: EventPublisher, *, create_topics: Callable[[], Awaitable[None]],
                  per_message: int = 200) -> None:
@@ -66,31 +66,51 @@ class Producer:
             return
 
         async def send() -> None:
-            await self._topic_there(topic)
             producer = await self.publisher.ensure_started()
-            partitions = sorted(await producer.partitions_for(topic))
-            by_partition: dict[int, list] = {}
-            for key, item in items:
-                by_partition.setdefault(self._partitioner(key, partitions, partitions), []).append(item)
-            futures = []
-            for partition, batch in by_partition.items():
-                for i in range(0, len(batch), self.per_message):
-                    futures.append(await producer.send(topic, encode_batch(batch[i:i + self.per_message]),
-                                                       partition=partition, headers=headers))
-            await asyncio.gather(*futures)
+            try:
+                partitions = sorted(await producer.partitions_for(topic))
+                by_partition: dict[int, list] = {}
+                for key, item in items:
+                    by_partition.setdefault(self._partitioner(key, partitions, partitions), []).append(item)
+                futures = []
+                for partition, batch in by_partition.items():
+                    for i in range(0, len(batch), self.per_message):
+                        futures.append(await producer.send(topic, encode_batch(batch[i:i + self.per_message]),
+                                                           partition=partition, headers=headers))
+                await asyncio.gather(*futures)
+            except Exception:
+                if await self.publisher.missing_topics([topic]):
+                    await self.create_topics()
+                raise
+            await self._kept(topic)
 
         await until_done(send, what=f"sending to {topic}", cap=5.0)
 
     async def publish_events(self, topic: str, envelopes: list[Envelope]) -> list[bool]:
-        """Domain events (honor titles), keyed by subject: which ones the broker acknowledged."""
-        await self._topic_there(topic)
-        return await self.publisher.publish_many(topic, envelopes)
+        """Domain events (honor titles), keyed by subject: which ones the broker acknowledged (and kept)."""
+        acked = await self.publisher.publish_many(topic, envelopes)
+        if not all(acked):
+            if await self.publisher.missing_topics([topic]):
+                await self.create_topics()
+            return acked
+        try:
+            await self._kept(topic)
+        except TopicLost:
+            return [False] * len(envelopes)  # the caller sends them again (same ids: a repeat is deduplicated)
+        return acked
 
-    async def _topic_there(self, topic: str) -> None:
-        """Asked before every send (one cheap metadata request): the producer's cached metadata still lists a
-        topic that a broker which came back empty no longer has."""
-        if await self.publisher.missing_topics([topic]):
+    async def _kept(self, topic: str) -> None:
+        """After the acknowledgements, if the producer has reconnected since it last looked (a broker that
+        restarted, maybe empty): is the topic still there? The embedded broker acknowledges writes to a topic it
+        no longer has, and drops them (Kafka refuses them). If it is gone it is made again, and the send must be
+        repeated (the next stage ignores what it already has)."""
+        if await self.publisher.missing_since_reconnect([topic]):
             await self.create_topics()
+            raise TopicLost(f"{topic} was gone when the broker acknowledged the send: sending again")
+
+
+class TopicLost(RuntimeError):
+    """A send was acknowledged by a broker that no longer had its topic."""
 
 
 class Router:

@@ -13,9 +13,10 @@ pytestmark = pytest.mark.timeout(120)
 async def test_a_send_after_the_broker_came_back_empty_lands_in_a_topic_made_again_with_its_partitions(
         tmp_path, unique_name):
     """The producer's metadata still lists the topic the broker lost; the embedded broker acknowledges a write to
-    it and keeps nothing (Kafka would refuse it). So the stage's send must make the topic again first, with the
-    partition count its keyed state was built on, and the record must be there to read afterwards (the empty-
-    broker e2e test lost a vote's points this way, now and then)."""
+    it and keeps nothing readable (Kafka would refuse it). So once its producer reconnected, the stage must look
+    whether the topic is there, make it again with the partition count its keyed state was built on and send
+    again: the record must be there to read afterwards (the empty-broker e2e test lost a vote's points this way,
+    now and then)."""
     port = free_port()
     broker = start_kafka(port=port, log_dir=tmp_path)
     topic = f"{unique_name}.facts"
@@ -38,7 +39,9 @@ async def test_a_send_after_the_broker_came_back_empty_lands_in_a_topic_made_aga
 
         assert len(made) == 2  # at start, and once the topic was found gone
         read = [decode_batch(r.value) async for records, _ in read_log(broker.url, [topic]) for r in records]
-        assert read == [[["after"]]]
+        # there, maybe twice (the embedded broker shows the write it acknowledged once the topic exists again):
+        # a repeat the next stage ignores
+        assert read and all(batch == [["after"]] for batch in read)
         assert len(await (await publisher.ensure_started()).partitions_for(topic)) == 6
     finally:
         await publisher.stop()
