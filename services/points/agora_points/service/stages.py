@@ -51,7 +51,7 @@ class Producer:
     """Sends a stage's outputs, one message per partition and up to `per_message` items (wire.py), and returns
     once the broker has acknowledged all of them (retrying while it is down; a resend after a partial failure is
     a duplicate the next stage ignores). A topic of the service's own that is gone (a broker that came back
-    empty) is created again, and what was sent to it meanwhile is sent again (see `_kept`)."""
+    empty) is created again, and what was sent to it meanwhile is sent again (see `_lost`)."""
 
     def __init__(self, publisher: EventPublisher, *, create_topics: Callable[[], Awaitable[None]],
                  per_message: int = 200) -> None:
@@ -79,10 +79,10 @@ class Producer:
                                                            partition=partition, headers=headers))
                 await asyncio.gather(*futures)
             except Exception:
-                if await self.publisher.missing_topics([topic]):
-                    await self.create_topics()
+                await self._make_if_missing(topic)
                 raise
-            await self._kept(topic)
+            if await self._lost(topic):
+                raise RuntimeError(f"{topic} was gone when the broker acknowledged the send: sending again")
 
         await until_done(send, what=f"sending to {topic}", cap=5.0)
 
@@ -90,27 +90,26 @@ class Producer:
         """Domain events (honor titles), keyed by subject: which ones the broker acknowledged (and kept)."""
         acked = await self.publisher.publish_many(topic, envelopes)
         if not all(acked):
-            if await self.publisher.missing_topics([topic]):
-                await self.create_topics()
+            await self._make_if_missing(topic)
             return acked
-        try:
-            await self._kept(topic)
-        except TopicLost:
+        if await self._lost(topic):
             return [False] * len(envelopes)  # the caller sends them again (same ids: a repeat is deduplicated)
         return acked
 
-    async def _kept(self, topic: str) -> None:
+    async def _make_if_missing(self, topic: str) -> None:
+        """After a failed send: a topic that is gone (no metadata to send by) is made again."""
+        if await self.publisher.missing_topics([topic]):
+            await self.create_topics()
+
+    async def _lost(self, topic: str) -> bool:
         """After the acknowledgements, if the producer has reconnected since it last looked (a broker that
-        restarted, maybe empty): is the topic still there? The embedded broker acknowledges writes to a topic it
-        no longer has, and drops them (Kafka refuses them). If it is gone it is made again, and the send must be
-        repeated (the next stage ignores what it already has)."""
+        restarted, maybe empty): was the topic gone? The embedded broker acknowledges writes to a topic it no
+        longer has, and drops them (Kafka refuses them). If it was, it is made again and the caller must send
+        again (the next stage ignores what it already has)."""
         if await self.publisher.missing_since_reconnect([topic]):
             await self.create_topics()
-            raise TopicLost(f"{topic} was gone when the broker acknowledged the send: sending again")
-
-
-class TopicLost(RuntimeError):
-    """A send was acknowledged by a broker that no longer had its topic."""
+            return True
+        return False
 
 
 class Router:
