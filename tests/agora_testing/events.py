@@ -1,6 +1,5 @@
 """Publish domain events to a real topic, and read them back, in tests."""
 
-import asyncio
 import time
 from collections.abc import Callable
 
@@ -48,15 +47,3 @@ async def read_events(
     finally:
         await consumer.stop()
     return events
-
-
-async def eventually(check: Callable, *, timeout: float = 20.0, interval: float = 0.1):
-    """Retry an async check until it stops raising AssertionError; return its result."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            return await check()
-        except AssertionError:
-            if time.monotonic() > deadline:
-                raise
-            await asyncio.sleep(interval)

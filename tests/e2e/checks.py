@@ -1,9 +1,9 @@
 """What the scenario and fault tests check, as a member or operator sees it through the gateway: points and
 boards against the independent calculation, titles, search, segments, certificates."""
 
+from agora_testing.waiting import wait_until
 from e2e.community import CommunityWeek
 from e2e.expected_points import entry_counts, expected
-from e2e.helpers import wait_until
 
 
 def board(client, scope: str, window: str) -> list[tuple[int, str, int]]:

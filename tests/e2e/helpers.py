@@ -2,7 +2,6 @@
 
 import time
 import uuid
-from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -20,18 +19,6 @@ def register(gateway: httpx.Client, name: str) -> dict[str, Any]:
     body = r.json()
     return {"id": body["user"]["id"], "email": email, "token": body["access_token"],
             "headers": {"Authorization": f"Bearer {body['access_token']}"}}
-
-
-def wait_until(check: Callable[[], Any], *, timeout: float = 30.0, interval: float = 0.2, what: str = "") -> Any:
-    """Poll `check` until it returns a truthy value; fail with the last value after `timeout`."""
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError(f"timed out waiting for {what or check}; last value: {last!r}")
 
 
 BACKLOG_METRICS = ("agora_consumer_lag_messages", "agora_outbox_pending")

@@ -4,7 +4,8 @@ vain) shows in the operator's report, and a row's draft becomes a draft event in
 import uuid
 
 import pytest
-from e2e.helpers import Client, wait_until
+from agora_testing.waiting import wait_until
+from e2e.helpers import Client
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 

@@ -3,7 +3,8 @@ fresh platform, and what it made is there: members and content, events, and the 
 
 import pytest
 from agora_devservers.demo import load_demo
-from e2e.helpers import Client, wait_until
+from agora_testing.waiting import wait_until
+from e2e.helpers import Client
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 

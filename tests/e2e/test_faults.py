@@ -24,6 +24,7 @@ import httpx
 import pytest
 from agora_devservers.servers import start_kafka
 from agora_devservers.stack import Process
+from agora_testing.waiting import wait_until
 from e2e.checks import (
     assert_nothing_counted_twice,
     assert_points_match,
@@ -34,7 +35,7 @@ from e2e.checks import (
 )
 from e2e.community import CommunityWeek
 from e2e.expected_points import expected
-from e2e.helpers import Client, backlog, wait_until
+from e2e.helpers import Client, backlog
 from pymongo import MongoClient
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]

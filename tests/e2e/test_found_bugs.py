@@ -4,7 +4,8 @@ tests. Each failed when it was written (see the docstrings); the services' owner
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from e2e.helpers import Client, wait_until
+from agora_testing.waiting import wait_until
+from e2e.helpers import Client
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 

@@ -13,7 +13,8 @@ import uuid
 
 import httpx
 import pytest
-from e2e.helpers import Client, wait_until
+from agora_testing.waiting import wait_until
+from e2e.helpers import Client
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 

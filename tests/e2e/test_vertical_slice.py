@@ -3,7 +3,8 @@ register -> ask -> answer -> accept -> events on Kafka -> points credited -> que
 
 import pytest
 from agora_testing.events import read_events
-from e2e.helpers import register, wait_until
+from agora_testing.waiting import wait_until
+from e2e.helpers import register
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
 

@@ -6,6 +6,7 @@ import time
 
 import httpx
 import pytest
+from agora_testing.waiting import wait_until
 
 SERVICES = ("users", "content", "events", "points", "search")
 
@@ -33,9 +34,15 @@ def test_client_request_id_reaches_the_service_the_response_and_the_access_log(g
     assert resp.headers.get_list("X-Request-ID") == ["req-abc.123"]  # the service's echo of it is not doubled
     assert resp.json()["headers"]["x-request-id"] == "req-abc.123"
     assert resp.json()["headers"]["x-forwarded-for"] == "127.0.0.1"
-    lines = [json.loads(line) for line in (gateway.log_dir / "gateway-access.log").read_text().splitlines()]
-    logged = [entry for entry in lines if entry["request_id"] == "req-abc.123"]
-    assert logged and logged[0]["uri"] == "/api/v1/events/echo" and logged[0]["status"] == 200
+
+    def logged() -> list[dict]:
+        lines = (gateway.log_dir / "gateway-access.log").read_text().splitlines()
+        return [entry for entry in map(json.loads, lines) if entry["request_id"] == "req-abc.123"]
+
+    # nginx writes the access log line once it has finished the request, which can be just after the client has
+    # read the whole response (CI once read the log first)
+    entries = wait_until(logged, timeout=5, interval=0.05, what="the request's access log line")
+    assert entries[0]["uri"] == "/api/v1/events/echo" and entries[0]["status"] == 200
 
 
 def test_request_id_is_generated_when_missing_or_unsafe(gateway):

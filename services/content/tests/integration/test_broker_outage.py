@@ -9,7 +9,8 @@ from agora_common.topics import Topics
 from agora_content.config import Settings
 from agora_content.main import create_app
 from agora_devservers import free_port, start_kafka
-from agora_testing.events import eventually, read_events
+from agora_testing.events import read_events
+from agora_testing.waiting import eventually
 from asgi_lifespan import LifespanManager
 
 pytestmark = pytest.mark.servers("mongo")

@@ -5,7 +5,8 @@ from datetime import UTC, datetime
 
 import pytest
 from agora_common.events.users import HonorTitleGranted, HonorTitleRevoked, SigCreated, UserRegistered
-from agora_testing.events import eventually, publish_versioned
+from agora_testing.events import publish_versioned
+from agora_testing.waiting import eventually
 
 pytestmark = pytest.mark.servers("kafka", "mongo")
 

@@ -15,7 +15,8 @@ from agora_common.events.users import (
     UserReinstated,
     UserSuspended,
 )
-from agora_testing.events import eventually, publish_versioned
+from agora_testing.events import publish_versioned
+from agora_testing.waiting import eventually
 
 pytestmark = pytest.mark.servers("kafka", "mongo")
 

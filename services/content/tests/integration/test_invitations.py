@@ -6,7 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from agora_common.events.users import UserDeleted, UserRegistered, UserSuspended
-from agora_testing.events import eventually, publish_versioned, read_events
+from agora_testing.events import publish_versioned, read_events
+from agora_testing.waiting import eventually
 
 pytestmark = pytest.mark.servers("kafka", "mongo")
 

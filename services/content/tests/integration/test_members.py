@@ -4,7 +4,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from agora_common.events.users import UserDeleted, UserReinstated, UserSuspended
-from agora_testing.events import eventually, publish_versioned, read_events
+from agora_testing.events import publish_versioned, read_events
+from agora_testing.waiting import eventually
 
 pytestmark = pytest.mark.servers("kafka", "mongo")
 

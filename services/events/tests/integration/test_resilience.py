@@ -10,7 +10,7 @@ from agora_common.events import Envelope
 from agora_common.events.users import UserDeleted, UserReinstated, UserSuspended
 from agora_common.kafka import EventPublisher
 from agora_common.topics import Topics
-from agora_testing.events import eventually
+from agora_testing.waiting import eventually
 
 from .conftest import make_settings, serve
 

@@ -12,7 +12,7 @@ from agora_common.kafka import EventPublisher
 from agora_common.topics import Topics
 from agora_points.config import Settings
 from agora_points.main import create_app
-from agora_testing.events import eventually
+from agora_testing.waiting import eventually
 from asgi_lifespan import LifespanManager
 
 T0 = datetime.now(UTC).replace(hour=9, minute=0, second=0, microsecond=0)

@@ -5,7 +5,7 @@ consumer."""
 
 import pytest
 from agora_common.lifecycle import cancel_and_wait
-from agora_testing.events import eventually
+from agora_testing.waiting import eventually
 
 pytestmark = pytest.mark.servers("kafka", "redis")
 

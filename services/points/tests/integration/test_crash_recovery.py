@@ -22,7 +22,7 @@ from agora_points.adapters.log_reader import read_log
 from agora_points.domain.engine import Engine
 from agora_points.domain.rules import load_rules
 from agora_points.service.decode import decode, relevant_types
-from agora_testing.events import eventually
+from agora_testing.waiting import eventually
 
 pytestmark = pytest.mark.servers("kafka", "redis")
 

@@ -9,7 +9,7 @@ import pytest
 from agora_common.kafka import EventPublisher, ensure_topics
 from agora_points import metrics
 from agora_points.adapters.group_member import Batch, GroupMember
-from agora_testing.events import eventually
+from agora_testing.waiting import eventually
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaConnectionError
 

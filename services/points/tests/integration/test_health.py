@@ -2,7 +2,7 @@
 topics on start), instead of serving figures that no longer move."""
 
 import pytest
-from agora_testing.events import eventually
+from agora_testing.waiting import eventually
 
 pytestmark = pytest.mark.servers("kafka", "redis")
 

@@ -3,7 +3,7 @@ and a Redis that comes back empty gets every board again, not only what changed 
 
 import pytest
 from agora_devservers import start_redis
-from agora_testing.events import eventually
+from agora_testing.waiting import eventually
 
 pytestmark = pytest.mark.servers("kafka")
 

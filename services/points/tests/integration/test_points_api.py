@@ -8,7 +8,8 @@ from agora_common.events.community import AttendeeCheckedIn, CompetitionRanked, 
 from agora_common.events.content import AnswerAccepted, ArticlePublished, PostDeleted, PostRestored, VoteRetracted
 from agora_common.events.users import UserSuspended
 from agora_common.topics import Topics
-from agora_testing.events import eventually, read_events
+from agora_testing.events import read_events
+from agora_testing.waiting import eventually
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 pytestmark = pytest.mark.servers("kafka", "redis")

@@ -12,7 +12,7 @@ from agora_common.kafka import EventPublisher, ensure_topics
 from agora_common.topics import Topics
 from agora_search.config import Settings
 from agora_search.main import create_app
-from agora_testing.events import eventually
+from agora_testing.waiting import eventually
 from asgi_lifespan import LifespanManager
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)

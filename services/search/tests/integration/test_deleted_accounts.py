@@ -6,7 +6,7 @@ from agora_common.events import content as ev
 from agora_common.events.users import UserDeleted
 from agora_common.kafka import EventPublisher
 from agora_common.topics import Topics
-from agora_testing.events import eventually
+from agora_testing.waiting import eventually
 from elasticsearch import AsyncElasticsearch
 
 pytestmark = pytest.mark.servers("kafka", "elasticsearch")

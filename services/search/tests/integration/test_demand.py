@@ -12,7 +12,8 @@ from agora_common.topics import Topics
 from agora_search.adapters.demand import ZeroHits
 from agora_search.domain.query import SearchParams
 from agora_search.service.demand import ZeroHitRecorder
-from agora_testing.events import eventually, publish_versioned
+from agora_testing.events import publish_versioned
+from agora_testing.waiting import eventually
 from elasticsearch import AsyncElasticsearch
 
 pytestmark = pytest.mark.servers("kafka", "elasticsearch")

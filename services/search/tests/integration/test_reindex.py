@@ -8,7 +8,7 @@ import sys
 
 import pytest
 from agora_common.events import content as ev
-from agora_testing.events import eventually
+from agora_testing.waiting import eventually
 from elasticsearch import AsyncElasticsearch
 
 pytestmark = pytest.mark.servers("kafka", "elasticsearch")

@@ -7,7 +7,7 @@ import pytest
 from agora_common.events import Envelope
 from agora_common.events.content import AnswerInvited
 from agora_common.kafka import EventPublisher
-from agora_testing.events import eventually
+from agora_testing.waiting import eventually
 
 pytestmark = [pytest.mark.servers("kafka", "mongo"), pytest.mark.consume]
 

@@ -3,7 +3,8 @@
 import pytest
 from agora_common.kafka import ensure_topics
 from agora_devservers import free_port, start_kafka
-from agora_testing.events import eventually, read_events
+from agora_testing.events import read_events
+from agora_testing.waiting import eventually
 
 pytestmark = pytest.mark.servers("mongo")
 

@@ -6,7 +6,8 @@ from email import message_from_bytes, policy
 from email.message import EmailMessage
 
 import pytest
-from agora_testing.events import eventually, read_events
+from agora_testing.events import read_events
+from agora_testing.waiting import eventually
 from agora_users.adapters.mail import MailInterrupted, SmtpMailer, mailer_from_settings
 from agora_users.config import Settings
 from agora_users.service import mail

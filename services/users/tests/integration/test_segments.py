@@ -9,7 +9,7 @@ from agora_common.events import Envelope
 from agora_common.events import community as ev
 from agora_common.events import content as ct
 from agora_common.kafka import EventPublisher
-from agora_testing.events import eventually
+from agora_testing.waiting import eventually
 
 pytestmark = pytest.mark.servers("kafka", "mongo")
 

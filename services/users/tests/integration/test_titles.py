@@ -5,7 +5,8 @@ import pytest
 from agora_common.events import Envelope
 from agora_common.events.points import HonorTitleEarned, HonorTitleLost
 from agora_common.kafka import EventPublisher
-from agora_testing.events import eventually, read_events
+from agora_testing.events import read_events
+from agora_testing.waiting import eventually
 
 pytestmark = pytest.mark.servers("kafka", "mongo")
 
