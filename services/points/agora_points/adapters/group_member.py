@@ -15,6 +15,10 @@ one other member that keeps a warm copy of its state, fed by a `StandbyReader` u
 offset. When the owner dies, the assignor gives the partition to the member holding the copy, whose restore
 then reads only what the copy had not yet reached, not the whole history. The assignor is sticky too: members
 keep the partitions they have, so a rebalance moves only what it must.
+
+An assignment is taken up by the stage's own loop, between batches, not in the broker client's rebalance callback:
+aiokafka sends no heartbeat while that callback runs, so a restore there (snapshot loads take seconds, more with
+a large state) had the broker drop the member from its group, and its rejoin moved the partitions again.
 """
 
 import asyncio
@@ -108,7 +112,8 @@ class StandbyAssignor(AbstractPartitionAssignor):
         self.member = member
 
     def metadata(self, topics: Iterable[str]) -> ConsumerProtocolMemberMetadata:
-        held = {"owned": _pairs(self.member.owned), "standbys": _pairs(self.member.standby_positions)}  # kept
+        member = self.member  # what it holds, and what it is restoring (a rebalance may come amid a restore)
+        held = {"owned": _pairs(member.owned | member.taking), "standbys": _pairs(member.standby_positions)}
         return ConsumerProtocolMemberMetadata(self.version, sorted(topics), json.dumps(held).encode())
 
     def assign(self, cluster: ClusterMetadata, members: Mapping[str, ConsumerProtocolMemberMetadata]
@@ -223,7 +228,11 @@ class GroupMember:
         self._snapshotting: asyncio.Task | None = None  # the writer, while the queue has snapshots
         self._consumer: AIOKafkaConsumer | None = None
         self._lost_logs: LostLogs | None = None
-        self.assignment_failure: Exception | None = None
+        self.assignment: set[TopicPartition] | None = None  # the newest one the group gave, not yet taken up
+        self.taking: set[TopicPartition] = set()  # the partitions of the one being taken up
+        # held by taking an assignment up and by the standby reader's loads of new copies, which run beside the
+        # stage's loop: an assignment may take a copy over, never one half loaded
+        self.copies_lock = asyncio.Lock()
 
     async def run(self) -> None:
         consumer = self._consumer = AIOKafkaConsumer(
@@ -245,9 +254,12 @@ class GroupMember:
         try:
             last_commit = time.monotonic()
             while not self.stopping:
+                if self.assignment is not None:
+                    async with self.copies_lock:
+                        await self.assigned()
                 got = await consumer.getmany(timeout_ms=self.poll_ms * 4, max_records=self.batch_max)
-                if self.assignment_failure is not None:
-                    raise self.assignment_failure
+                if self.assignment is not None:
+                    continue  # one came meanwhile: taken up first (it positions every partition again)
                 batches = {tp: Batch(records, self.replay_below.get(tp, 0))
                            for tp, records in got.items() if records and tp in self.owned}
                 if batches:
@@ -437,18 +449,26 @@ class GroupMember:
             return
         self.committed.update(offsets)
 
-    async def assigned(self, partitions: set[TopicPartition]) -> None:
+    def assignment_arrived(self, partitions: set[TopicPartition]) -> None:
+        """The group gave this worker these partitions (the rebalance callback): nothing is fetched from them until
+        the loop has taken the assignment up."""
+        assert self._consumer is not None
+        self._consumer.pause(*partitions)
+        self.assignment = partitions
+
+    async def assigned(self) -> None:
+        """Take up the newest assignment: restore what is new, position every partition, resume. Between batches,
+        in the stage's loop, while the broker client goes on heartbeating."""
         consumer = self._consumer
-        assert consumer is not None
+        assert consumer is not None and self.assignment is not None
+        partitions, self.assignment = self.assignment, None
         # A topic that is gone (a broker that came back empty) gives no partitions until it is created again: the
         # state of its partitions is kept (and served) meanwhile, not dropped, or the history would be lost.
         gone = {tp for tp in self.owned if not consumer.partitions_for_topic(tp.topic)}
         owned = set(partitions)
-        # Nothing is fetched or handled until every partition is positioned below: this awaits the broker and
-        # snapshot loads meanwhile, and the fetch loop goes on. Every await comes before the first seek, since a
-        # partition positioned and fetched before the others would have its records dropped here, unread.
-        consumer.pause(*partitions)
-        self.owned = set()
+        # Nothing is fetched or handled until every partition is positioned below (they are paused since the
+        # callback): this awaits the broker and snapshot loads meanwhile.
+        self.owned, self.taking = set(), owned
         self.restoring &= owned
         count = len(consumer.partitions_for_topic(self.topics[0]) or ())
         fresh = self.stage.assign(owned | gone, count, self.reached)
@@ -467,32 +487,30 @@ class GroupMember:
         for tp, committed in zip(ordered, await asyncio.gather(*(consumer.committed(tp) for tp in ordered)),
                                  strict=True):
             self.committed[tp] = committed or 0
+        # Another assignment came meanwhile: aiokafka already gave up what it does not hold, so nothing is
+        # positioned here; the next one starts from this one's result (its partitions' state restored, kept, or
+        # made standby copies from where they are).
+        newer = self.assignment is not None
         for tp in owned:  # no await from here until they are owned
             if not self.stage.stateful:  # from where it was if it kept the partition, else the group's offset
                 self.reached[tp] = self.reached.get(tp, self.committed[tp])
-                consumer.seek(tp, self.reached[tp])
             elif tp in fresh:  # restore: read it from where its state is (the start, or a standby copy's offset),
                 # replaying what was already handled
                 self.replay_below[tp] = self.committed[tp]
                 self.reached[tp] = fresh[tp]
                 self.restoring.add(tp)
-                consumer.seek(tp, fresh[tp])
             else:  # kept: go on from where this worker and the group both were (everything if the broker lost
                 # the group's offsets, e.g. one that came back empty): what is read again is ignored as seen
                 self.reached[tp] = min(self.reached.get(tp, 0), self.committed[tp])
-                consumer.seek(tp, self.reached[tp])
-        self.owned = owned
+        self.owned, self.taking = owned, set()
+        if newer:
+            return
+        for tp in owned:
+            consumer.seek(tp, self.reached[tp])
         consumer.resume(*owned)
         if self.stage.stateful:  # without standby replicas this drops the state of every partition taken away
             self.standby_positions = self.stage.keep_standbys(
                 self.standbys - self.owned if self.standby_replicas else set())
-        if self.snapshots is not None:  # a new copy starts from the partition's newest snapshot, if any
-            cold = [tp for tp, offset in self.standby_positions.items() if offset == 0]
-            for tp, loaded in zip(cold, await asyncio.gather(
-                    *(self.stage.load_snapshot(tp, self.snapshots, standby=True) for tp in cold)), strict=True):
-                self._loaded(tp, loaded)
-                if loaded is not None:
-                    self.standby_positions[tp] = loaded.input_offset
         for tp in [tp for tp in self.snapshot_chains if tp not in self.owned and tp not in self.standby_positions]:
             del self.snapshot_chains[tp]  # its state is dropped here
         self.generation += 1
@@ -501,6 +519,19 @@ class GroupMember:
             "group": self.group_id, "partitions": sorted(f"{tp.topic}/{tp.partition}" for tp in self.owned),
             "restoring": {f"{tp.topic}/{tp.partition}": fresh[tp] for tp in sorted(fresh)},
             "standbys": sorted(f"{tp.topic}/{tp.partition}" for tp in self.standbys)})
+
+    async def load_new_copies(self) -> None:
+        """The standby copies the last assignment made new, each from its partition's newest snapshot if there is
+        one (the reader then applies only what came after it). The standby reader's, beside the stage's loop: the
+        partitions this worker owns are served meanwhile. Hold copies_lock."""
+        if self.snapshots is None:
+            return
+        new = [tp for tp, offset in self.standby_positions.items() if offset == 0]
+        for tp, loaded in zip(new, await asyncio.gather(
+                *(self.stage.load_snapshot(tp, self.snapshots, standby=True) for tp in new)), strict=True):
+            self._loaded(tp, loaded)
+            if loaded is not None:
+                self.standby_positions[tp] = loaded.input_offset
 
 
 def _kind(exported: Export) -> str:
@@ -532,8 +563,10 @@ class StandbyReader:
             refreshed = 0.0
             while True:
                 if member.generation != generation:  # the copies the last assignment left this worker
-                    generation = member.generation
-                    self.applied = dict(member.standby_positions)
+                    async with member.copies_lock:
+                        generation = member.generation
+                        await member.load_new_copies()
+                        self.applied = dict(member.standby_positions)
                     assigned, limits, refreshed = set(self.applied), {}, 0.0
                     consumer.assign(sorted(assigned))
                     for tp, offset in self.applied.items():
@@ -572,10 +605,6 @@ class _Rebalance(ConsumerRebalanceListener):
         await self.member.commit()  # what was handled: the next owner starts there
 
     async def on_partitions_assigned(self, assigned) -> None:
-        # aiokafka runs this in its own task and only logs what it raises: the stage would then hold nothing and
-        # never catch up, silently. Its fetch loop raises it instead (the worker is not live and is restarted).
-        try:
-            await self.member.assigned(set(assigned))
-        except Exception as exc:
-            self.member.assignment_failure = exc
-            raise
+        # Only noted: aiokafka sends no heartbeat until this returns (GroupMember.assigned does the work). What that
+        # raises stops the stage's loop, so the worker is not live and is restarted (aiokafka would only log it).
+        self.member.assignment_arrived(set(assigned))

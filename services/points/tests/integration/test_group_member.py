@@ -71,9 +71,9 @@ async def test_an_assignment_on_a_slow_broker_loses_no_record(kafka_bootstrap, m
 
 
 async def test_an_assignment_that_fails_stops_the_stage_instead_of_leaving_it_idle(kafka_bootstrap, monkeypatch):
-    """The broker's client calls the assignment from its own task and only logs what it raises: the stage would
-    hold no partition and never catch up, silently. It must fail, so that the worker says it is not live and is
-    restarted."""
+    """A failure while taking an assignment up must stop the stage, so that the worker says it is not live and is
+    restarted: had it been raised in the broker client's rebalance callback, aiokafka would only have logged it, and
+    the stage would have held no partition and never caught up, silently."""
     topic = f"t{uuid.uuid4().hex[:10]}"
     await ensure_topics(kafka_bootstrap, [topic], partitions=2)
 
@@ -85,6 +85,57 @@ async def test_an_assignment_that_fails_stops_the_stage_instead_of_leaving_it_id
     with pytest.raises(KafkaConnectionError):
         await asyncio.wait_for(member.run(), timeout=60)
     assert not member.caught_up
+
+
+async def test_a_restore_longer_than_the_session_timeout_keeps_the_members_in_their_group(kafka_bootstrap,
+                                                                                         monkeypatch):
+    """Taking an assignment up may take longer than the group's session timeout (snapshot loads of a large state).
+    aiokafka sends no heartbeat while its rebalance callback runs, so work done there had the broker drop the member
+    and its rejoin start the next rebalance (the bench's second worker, seen in its log). With the work in the
+    stage's own loop, a second member joining makes one rebalance, whose assignment each member takes up once."""
+    from agora_points.adapters import group_member
+
+    monkeypatch.setattr(group_member, "CONSUMER_TIMEOUTS",
+                        {"session_timeout_ms": 3_000, "heartbeat_interval_ms": 300, "rebalance_timeout_ms": 3_000})
+    topic = f"t{uuid.uuid4().hex[:10]}"
+    await ensure_topics(kafka_bootstrap, [topic], partitions=4)
+    producer = await (publisher := EventPublisher(kafka_bootstrap)).ensure_started()
+    try:
+        for i in range(40):
+            await producer.send(topic, b"%d" % i, partition=i % 4)
+        await producer.flush()
+    finally:
+        await publisher.stop()
+    read_committed = AIOKafkaConsumer.committed
+    slow = False
+
+    async def committed(self, partition):  # once slow: two session timeouts, the time a large restore takes
+        if slow:
+            await asyncio.sleep(6)
+        return await read_committed(self, partition)
+
+    monkeypatch.setattr(AIOKafkaConsumer, "committed", committed)
+    stages = [Recording(), Recording()]
+    members = [GroupMember(kafka_bootstrap, group_id=f"{topic}-group", topics=[topic], stage=stage, batch_max=50)
+               for stage in stages]
+    running = [asyncio.create_task(members[0].run())]
+    try:
+        async def caught_up(member):
+            assert not any(task.done() for task in running)
+            assert member.caught_up
+
+        await eventually(lambda: caught_up(members[0]), timeout=60)
+        slow = True
+        running.append(asyncio.create_task(members[1].run()))
+        await eventually(lambda: caught_up(members[1]), timeout=60)
+        await asyncio.sleep(7)  # past two more session timeouts: a member dropped by the broker rejoins meanwhile
+        assert [m.generation for m in members] == [2, 1]  # the first's own, then the one the second's join made
+        assert sorted(p for m in members for p in m.owned) == [TopicPartition(topic, p) for p in range(4)]
+        assert all(m.owned for m in members)
+    finally:
+        for task in running:
+            task.cancel()
+        await asyncio.gather(*running, return_exceptions=True)
 
 
 async def test_each_batch_says_how_long_it_waited_and_how_long_its_stage_took(kafka_bootstrap):
