@@ -433,6 +433,22 @@ async def shared_out(workers: list[Worker], timeout: float = 600) -> None:
     raise TimeoutError("the partitions were not shared out in time")
 
 
+async def copies_warm(workers: list[Worker], timeout: float = 600) -> None:
+    """Until each of the two workers keeps a copy of every stateful partition the other owns, each started (from a
+    snapshot, or fed past the start): the standby reader loads new copies beside the stage's loop, and the live
+    rate of two workers is measured after that, not during it."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        statuses = [await w.status() for w in workers]
+        if all(statuses) and all(
+                set(mine["stages"][name]["standbys"]) == set(other["stages"][name]["partitions"])
+                and all(offset > 0 for offset in mine["stages"][name]["standbys"].values())
+                for mine, other in ((statuses[0], statuses[1]), (statuses[1], statuses[0])) for name in ("derive", "book")):
+            return
+        await asyncio.sleep(0.05)
+    raise TimeoutError("the standby copies were not warm in time")
+
+
 async def events_applied(workers: list[Worker]) -> int:
     return sum([(await w.status())["events_applied"] for w in workers])
 
@@ -606,8 +622,11 @@ async def run(bootstrap: str, redis_url: str, prefix: str, publisher: EventPubli
     await shared_out([first, second])
     await applied([first, second], 0)
     shares = [len((await w.status())["stages"]["book"]["partitions"]) for w in (first, second)]
+    restored = time.perf_counter() - t
+    await copies_warm([first, second])
     print(f"[6] a second worker joined: partitions shared {shares[0]}:{shares[1]} and the moved ones restored in "
-          f"{time.perf_counter() - t:.1f} s")
+          f"{restored:.1f} s; each worker's standby copies of the other's partitions warm "
+          f"{time.perf_counter() - t:.1f} s after the join")
     live2 = await live_rate([first, second], publisher, topics, args.live_events, timeline.next(), servers)
     print(f"    live, two workers: {args.live_events:,} events at {live2:,.0f} events/s = {live2 / live_eps:.2f}x one "
           f"worker")
