@@ -244,6 +244,9 @@ class GroupMember:
             partition_assignment_strategy=(
                 *([StandbyAssignor(self)] if self.stage.stateful else []), RoundRobinPartitionAssignor),
             **CONSUMER_TIMEOUTS,
+            # aiokafka leaves the group when the loop has not fetched for this long, and taking an assignment up
+            # loads its snapshots in the loop first: minutes for a worker given a large state alone (5 by default)
+            max_poll_interval_ms=30 * 60_000,
             metadata_max_age_ms=5_000,  # a topic created again (a broker that came back empty) is seen soon
         )
         consumer.subscribe(self.topics, listener=_Rebalance(self))
