@@ -8,6 +8,7 @@ from collections import defaultdict
 import pytest
 from agora_common.kafka import EventPublisher, ensure_topics
 from agora_points import metrics
+from agora_points.adapters import group_member
 from agora_points.adapters.group_member import Batch, GroupMember
 from agora_testing.waiting import eventually
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -93,8 +94,6 @@ async def test_a_restore_longer_than_the_session_timeout_keeps_the_members_in_th
     aiokafka sends no heartbeat while its rebalance callback runs, so work done there had the broker drop the member
     and its rejoin start the next rebalance (the bench's second worker, seen in its log). With the work in the
     stage's own loop, a second member joining makes one rebalance, whose assignment each member takes up once."""
-    from agora_points.adapters import group_member
-
     monkeypatch.setattr(group_member, "CONSUMER_TIMEOUTS",
                         {"session_timeout_ms": 3_000, "heartbeat_interval_ms": 300, "rebalance_timeout_ms": 3_000})
     topic = f"t{uuid.uuid4().hex[:10]}"
