@@ -36,19 +36,25 @@ class Recording:
         return None
 
 
+async def _topic_with_records(bootstrap: str, *, partitions: int, records: int) -> str:
+    """A new topic with `records` small records spread evenly over its partitions (record i in partition i % n)."""
+    topic = f"t{uuid.uuid4().hex[:10]}"
+    await ensure_topics(bootstrap, [topic], partitions=partitions)
+    producer = await (publisher := EventPublisher(bootstrap)).ensure_started()
+    try:
+        for i in range(records):
+            await producer.send(topic, b"%d" % i, partition=i % partitions)
+        await producer.flush()
+    finally:
+        await publisher.stop()
+    return topic
+
+
 async def test_an_assignment_on_a_slow_broker_loses_no_record(kafka_bootstrap, monkeypatch):
     """Each committed-offset read takes 300 ms (a loaded broker): had a partition been positioned before the reads
     of the others were done, the fetch loop would have handed over its records while the assignment was not yet
     in place, and they would have been dropped unread (the points workers that never became ready in CI)."""
-    topic = f"t{uuid.uuid4().hex[:10]}"
-    await ensure_topics(kafka_bootstrap, [topic], partitions=4)
-    producer = await (publisher := EventPublisher(kafka_bootstrap)).ensure_started()
-    try:
-        for i in range(400):
-            await producer.send(topic, b"%d" % i, partition=i % 4)
-        await producer.flush()
-    finally:
-        await publisher.stop()
+    topic = await _topic_with_records(kafka_bootstrap, partitions=4, records=400)
     read_committed = AIOKafkaConsumer.committed
 
     async def slow_committed(self, partition):
@@ -96,15 +102,7 @@ async def test_a_restore_longer_than_the_session_timeout_keeps_the_members_in_th
     stage's own loop, a second member joining makes one rebalance, whose assignment each member takes up once."""
     monkeypatch.setattr(group_member, "CONSUMER_TIMEOUTS",
                         {"session_timeout_ms": 3_000, "heartbeat_interval_ms": 300, "rebalance_timeout_ms": 3_000})
-    topic = f"t{uuid.uuid4().hex[:10]}"
-    await ensure_topics(kafka_bootstrap, [topic], partitions=4)
-    producer = await (publisher := EventPublisher(kafka_bootstrap)).ensure_started()
-    try:
-        for i in range(40):
-            await producer.send(topic, b"%d" % i, partition=i % 4)
-        await producer.flush()
-    finally:
-        await publisher.stop()
+    topic = await _topic_with_records(kafka_bootstrap, partitions=4, records=40)
     read_committed = AIOKafkaConsumer.committed
     slow = False
 
