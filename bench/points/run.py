@@ -589,14 +589,18 @@ async def run(bootstrap: str, redis_url: str, prefix: str, publisher: EventPubli
         before = await events_applied([first])
         snapshots_before = snapshot_totals(await first.status())
         stages_before = await stage_seconds(first)
+        cpu = CpuShare({"worker 1": first.proc.pid, **servers})
         lat, missing, sent = await latency(lambda user: api_visible(first, user), publisher, topics, args.rate,
                                            args.duration, seed=random.randrange(10**6), start=start)
+        cores = cpu.report()
         print(f"[4] publish -> visible on the leaderboard API at {args.rate:,} events/s for {args.duration:.0f} s, "
               f"{label}, one worker: {len(lat)} markers, p50 {pct(lat, 50):.0f} ms, p90 {pct(lat, 90):.0f} ms, p99 "
               f"{pct(lat, 99):.0f} ms, max {max(lat):.0f} ms" + unseen(missing, len(lat) + len(missing)))
         count, size = (now - then for now, then in zip(snapshot_totals(await first.status()), snapshots_before,
                                                         strict=True))
         print(f"    state snapshots written meanwhile: {count} ({size / 2**20:,.1f} MiB)")
+        # the machine, not only the worker: the embedded broker's share grows with the history (README)
+        print(f"    cores used meanwhile: {cores}")
         print(f"    where a batch's time went, means per stage (wait: from its oldest record written to its topic "
               f"until the stage starts on it): {where_time_went(stages_before, await stage_seconds(first))}")
         # markers never seen count as slower than any seen: with more than 1% of them, the p99 is not known
