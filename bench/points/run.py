@@ -63,6 +63,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -179,11 +180,6 @@ class Worker:
                 return status
             await asyncio.sleep(0.05)
         raise TimeoutError("worker did not get there in time")
-
-    async def idle(self, status: dict | None = None) -> bool:
-        """Every stage has handled every record of its partitions (by its latest fetch)."""
-        status = status or await self.status()
-        return bool(status) and all(st["behind"] == 0 and not st["restoring"] for st in status["stages"].values())
 
     def kill(self) -> None:
         self.proc.send_signal(signal.SIGKILL)
@@ -404,49 +400,55 @@ async def board_reads(worker: Worker, publisher: EventPublisher, topics: Topics,
             "rank_p50": pct(rank, 50), "rank_p99": pct(rank, 99), "sort_ms": statistics.median(sorts)}
 
 
-async def applied(workers: list[Worker], at_least: int, timeout: float = 900) -> None:
-    """Until the workers' stage 1 has admitted at_least events in all and every stage of every worker is idle."""
+async def until_statuses(workers: list[Worker], condition: Callable[[list[dict]], bool], *, timeout: float,
+                         failure: str) -> None:
+    """Until condition(each worker's /status) holds, every worker answering; TimeoutError(failure) after timeout."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         statuses = [await w.status() for w in workers]
-        if all(statuses) and sum(st["events_applied"] for st in statuses) >= at_least \
-                and all([await w.idle(st) for w, st in zip(workers, statuses, strict=True)]):
+        if all(statuses) and condition(statuses):
             return
         await asyncio.sleep(0.05)
-    raise TimeoutError(f"not all {at_least:,} events applied in time")
+    raise TimeoutError(failure)
+
+
+def idle(status: dict) -> bool:
+    """Every stage has handled every record of its partitions (by its latest fetch)."""
+    return all(st["behind"] == 0 and not st["restoring"] for st in status["stages"].values())
+
+
+async def applied(workers: list[Worker], at_least: int, timeout: float = 900) -> None:
+    """Until the workers' stage 1 has admitted at_least events in all and every stage of every worker is idle."""
+    await until_statuses(
+        workers, lambda statuses: sum(st["events_applied"] for st in statuses) >= at_least and all(map(idle, statuses)),
+        timeout=timeout, failure=f"not all {at_least:,} events applied in time")
+
+
+def _shared_out(statuses: list[dict]) -> bool:
+    held = {name: [p for st in statuses for p in st["stages"][name]["partitions"]] for name in ("derive", "book")}
+    restoring = any(st["stages"][name]["restoring"] for st in statuses for name in held)
+    return not restoring and all(len(ps) == len(set(ps)) and all(st["stages"][name]["partitions"] for st in statuses)
+                                 for name, ps in held.items())
 
 
 async def shared_out(workers: list[Worker], timeout: float = 600) -> None:
     """Until every stateful stage's partitions are each held by exactly one of the workers, none restoring: the
     three groups rebalance one by one, and a stage 1 partition counted by both workers (the old owner's count
     not yet revoked, the new one's loaded) would make events_applied() count its events twice."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        statuses = [await w.status() for w in workers]
-        if all(statuses):
-            held = {name: [p for st in statuses for p in st["stages"][name]["partitions"]] for name in ("derive", "book")}
-            restoring = any(st["stages"][name]["restoring"] for st in statuses for name in held)
-            if not restoring and all(len(ps) == len(set(ps)) and all(st["stages"][name]["partitions"] for st in statuses)
-                                     for name, ps in held.items()):
-                return
-        await asyncio.sleep(0.05)
-    raise TimeoutError("the partitions were not shared out in time")
+    await until_statuses(workers, _shared_out, timeout=timeout, failure="the partitions were not shared out in time")
+
+
+def _copies_warm(statuses: list[dict]) -> bool:
+    return all(set(mine["stages"][name]["standbys"]) == set(other["stages"][name]["partitions"])
+               and all(offset > 0 for offset in mine["stages"][name]["standbys"].values())
+               for mine, other in ((statuses[0], statuses[1]), (statuses[1], statuses[0])) for name in ("derive", "book"))
 
 
 async def copies_warm(workers: list[Worker], timeout: float = 600) -> None:
     """Until each of the two workers keeps a copy of every stateful partition the other owns, each started (from a
     snapshot, or fed past the start): the standby reader loads new copies beside the stage's loop, and the live
     rate of two workers is measured after that, not during it."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        statuses = [await w.status() for w in workers]
-        if all(statuses) and all(
-                set(mine["stages"][name]["standbys"]) == set(other["stages"][name]["partitions"])
-                and all(offset > 0 for offset in mine["stages"][name]["standbys"].values())
-                for mine, other in ((statuses[0], statuses[1]), (statuses[1], statuses[0])) for name in ("derive", "book")):
-            return
-        await asyncio.sleep(0.05)
-    raise TimeoutError("the standby copies were not warm in time")
+    await until_statuses(workers, _copies_warm, timeout=timeout, failure="the standby copies were not warm in time")
 
 
 async def events_applied(workers: list[Worker]) -> int:
